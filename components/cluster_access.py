@@ -1,0 +1,64 @@
+"""Access to the existing EKS cluster: an AWS provider for its region and a Kubernetes provider."""
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components import type_token
+from gp3migrate.config import ClusterSettings
+from gp3migrate.kubeconfig import eks_kubeconfig
+
+
+@dataclass(frozen=True)
+class ClusterAccessArgs:
+    cluster: ClusterSettings
+
+
+class ClusterAccess(pulumi.ComponentResource):
+    """Looks the cluster up (it is never created or changed here) and builds providers for it."""
+
+    aws_provider: aws.Provider
+    k8s_provider: k8s.Provider
+    cluster_name: pulumi.Output[str]
+    cluster_arn: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ClusterAccessArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(type_token("ClusterAccess"), name, None, opts)
+        settings = args.cluster
+        self.aws_provider = aws.Provider(
+            f"{name}-aws", region=settings.region, opts=pulumi.ResourceOptions(parent=self)
+        )
+        cluster = aws.eks.get_cluster_output(
+            name=settings.name,
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.aws_provider),
+        )
+        self.cluster_name = cluster.name
+        self.cluster_arn = cluster.arn
+        self.oidc_issuer = cluster.apply(lambda c: c.identities[0].oidcs[0].issuer)
+        kubeconfig: pulumi.Input[str]
+        if settings.kubeconfig:
+            kubeconfig = settings.kubeconfig
+        else:
+            # Applied to the whole result: Output.all would turn the nested results into dicts.
+            kubeconfig = cluster.apply(
+                lambda c: eks_kubeconfig(
+                    cluster_name=settings.name,
+                    endpoint=c.endpoint,
+                    certificate_authority=c.certificate_authorities[0].data,
+                    region=settings.region,
+                    role_arn=settings.kubeconfig_role_arn,
+                )
+            )
+        self.k8s_provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=kubeconfig,
+            context=settings.kube_context,
+            # The provider is replaced only when this changes, not when the kubeconfig's text does;
+            # a replaced provider would replace every Kubernetes object (DESIGN "Facts").
+            cluster_identifier=cluster.arn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"clusterArn": self.cluster_arn, "oidcIssuer": self.oidc_issuer})

@@ -1,0 +1,64 @@
+"""The EBS CSI platform of one cluster, in order: snapshot API -> driver identity -> driver ->
+storage classes and snapshot class."""
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components import type_token
+from components.driver_identity import DriverIdentity, DriverIdentityArgs
+from components.ebs_csi_driver import EbsCsiDriver, EbsCsiDriverArgs
+from components.snapshot_support import SnapshotSupport, SnapshotSupportArgs
+from components.storage_classes import StorageClasses, StorageClassesArgs
+from gp3migrate.config import Settings
+from gp3migrate.sizing import Performance
+
+
+@dataclass(frozen=True)
+class EbsCsiPlatformArgs:
+    settings: Settings
+    cluster_arn: pulumi.Input[str]
+    oidc_issuer: pulumi.Input[str]
+    tiers: frozenset[Performance] = frozenset()
+
+
+class EbsCsiPlatform(pulumi.ComponentResource):
+    identity: DriverIdentity
+    snapshots: SnapshotSupport
+    driver: EbsCsiDriver
+    classes: StorageClasses
+    # What every migration waits for: driver, snapshot API and classes.
+    ready: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: EbsCsiPlatformArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(type_token("EbsCsiPlatform"), name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        settings = args.settings
+        self.snapshots = SnapshotSupport(f"{name}-snapshots", SnapshotSupportArgs(settings), opts=child)
+        self.identity = DriverIdentity(
+            f"{name}-identity",
+            DriverIdentityArgs(settings, cluster_arn=args.cluster_arn, oidc_issuer=args.oidc_issuer),
+            opts=child,
+        )
+        driver_after: list[pulumi.Resource] = list(self.snapshots.ready)
+        if self.identity.pod_identity_association is not None:
+            driver_after.append(self.identity.pod_identity_association)
+        self.driver = EbsCsiDriver(
+            f"{name}-driver",
+            EbsCsiDriverArgs(settings, role_arn=self.identity.role_arn, depends_on=driver_after),
+            opts=child,
+        )
+        self.classes = StorageClasses(
+            f"{name}-classes",
+            StorageClassesArgs(settings, tiers=args.tiers, depends_on=[self.driver.install, *self.snapshots.ready]),
+            opts=child,
+        )
+        self.ready = [self.driver.install, *self.snapshots.ready, *self.classes.classes.values(), self.classes.snapshot_class]
+        self.register_outputs(
+            {
+                "roleArn": self.identity.role_arn,
+                "driver": {"kind": self.driver.kind, "version": self.driver.version},
+                "gp3ClassName": self.classes.gp3_class_name,
+                "snapshotClassName": self.classes.snapshot_class_name,
+            }
+        )

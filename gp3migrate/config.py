@@ -1,0 +1,311 @@
+"""The stack config, read once into frozen, validated settings.
+
+Scalar keys are declared in Pulumi.yaml (type and description); structured keys (`kmsKeyArns`,
+`extraVolumeTags`, `migrations`) are validated here. `load_settings` either returns complete
+settings or raises ConfigError listing every problem: the program registers nothing before it.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gp3migrate import naming, versions
+from gp3migrate.migration_entry import MigrationSettings, parse_migrations
+from gp3migrate.sizing import GP3_LIMITS, Gp3Limits, gp3_limits_for
+from gp3migrate.validation import (
+    Problems,
+    parse_bool,
+    parse_choice,
+    parse_int,
+    parse_str,
+    parse_structured,
+    show,
+    unknown_keys,
+)
+
+PROJECT = "eks-gp3-migration"
+
+DriverInstall = Literal["helm", "addon"]
+DriverIdentity = Literal["irsa", "pod-identity"]
+ManagedPolicy = Literal["v1", "v2"]
+SnapshotSupport = Literal["manifests", "addon", "present"]
+FsType = Literal["ext4", "xfs", "ext3", "ext2"]
+
+DRIVER_INSTALLS: tuple[DriverInstall, ...] = ("helm", "addon")
+DRIVER_IDENTITIES: tuple[DriverIdentity, ...] = ("irsa", "pod-identity")
+MANAGED_POLICIES: tuple[ManagedPolicy, ...] = ("v1", "v2")
+SNAPSHOT_SUPPORTS: tuple[SnapshotSupport, ...] = ("manifests", "addon", "present")
+# Filesystems the EBS CSI driver formats (driver README, "csi.storage.k8s.io/fstype").
+FS_TYPES: tuple[FsType, ...] = ("ext4", "xfs", "ext3", "ext2")
+
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+_SNAPSHOTTER_VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
+# EKS add-on versions look like v1.53.0-eksbuild.1 (DescribeAddonVersions).
+_ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+_IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+_AWS_TAG_KEY_RESERVED = "aws:"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterSettings:
+    """The existing EKS cluster being migrated, and how to reach its API."""
+
+    name: str
+    region: str
+    # A kubeconfig (path or content) that replaces the one built from the cluster lookup.
+    kubeconfig: str | None = None
+    kube_context: str | None = None
+    # Passed to `aws eks get-token --role-arn` in the built kubeconfig.
+    kubeconfig_role_arn: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriverSettings:
+    install: DriverInstall = "helm"
+    chart_version: str = versions.EBS_CSI_CHART_VERSION
+    addon_version: str | None = None
+    identity: DriverIdentity = "irsa"
+    create_oidc_provider: bool = False
+    managed_policy: ManagedPolicy = "v1"
+    kms_key_arns: tuple[str, ...] = ()
+    # Sorted (key, value) pairs: a deterministic order for the chart values.
+    extra_volume_tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SnapshotSettings:
+    support: SnapshotSupport = "manifests"
+    snapshotter_version: str = versions.SNAPSHOTTER_VERSION
+    addon_version: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageSettings:
+    gp3_class_name: str = "gp3"
+    fs_type: FsType = "ext4"
+    encrypted: bool = True
+    kms_key_id: str | None = None
+    iops: int = 3000
+    throughput: int = 125
+    demote_gp2: bool = True
+    gp2_class_name: str = "gp2"
+    snapshot_class_name: str = "ebs-csi-aws"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    cluster: ClusterSettings
+    driver: DriverSettings
+    snapshots: SnapshotSettings
+    storage: StorageSettings
+    migrations: tuple[MigrationSettings, ...] = ()
+
+    @property
+    def gp3_limits(self) -> Gp3Limits:
+        return gp3_limits_for(self.cluster.region)
+
+
+# Every key this program reads, without the project prefix. Scalars are declared in Pulumi.yaml.
+SCALAR_KEYS = (
+    "clusterName",
+    "region",
+    "kubeconfig",
+    "kubeContext",
+    "kubeconfigRoleArn",
+    "driverInstall",
+    "driverChartVersion",
+    "driverAddonVersion",
+    "driverIdentity",
+    "createOidcProvider",
+    "managedPolicy",
+    "snapshotSupport",
+    "snapshotterVersion",
+    "snapshotControllerAddonVersion",
+    "gp3ClassName",
+    "gp3FsType",
+    "gp3Encrypted",
+    "gp3KmsKeyId",
+    "gp3Iops",
+    "gp3Throughput",
+    "demoteGp2",
+    "gp2ClassName",
+    "snapshotClassName",
+)
+STRUCTURED_KEYS = ("kmsKeyArns", "extraVolumeTags", "migrations")
+ALL_KEYS = SCALAR_KEYS + STRUCTURED_KEYS
+
+
+def project_values(all_config: Mapping[str, Any], project: str = PROJECT) -> dict[str, Any]:
+    """This project's keys without their `<project>:` prefix; other namespaces are not ours."""
+    prefix = f"{project}:"
+    return {k[len(prefix) :]: v for k, v in all_config.items() if k.startswith(prefix)}
+
+
+def load_settings(values: Mapping[str, Any]) -> Settings:
+    """Validate this project's config values (prefix removed) into Settings, or raise ConfigError."""
+    problems = Problems()
+    unknown_keys(problems, "", values, ALL_KEYS)
+
+    cluster = _cluster(problems, values)
+    driver = _driver(problems, values, cluster.region)
+    snapshots = _snapshots(problems, values)
+    storage = _storage(problems, values, driver, cluster.region)
+    raw_migrations = parse_structured(problems, "migrations", values.get("migrations"))
+    migrations = parse_migrations(problems, raw_migrations, region=cluster.region)
+    problems.raise_if_any()
+    return Settings(
+        cluster=cluster, driver=driver, snapshots=snapshots, storage=storage, migrations=migrations
+    )
+
+
+def _cluster(problems: Problems, values: Mapping[str, Any]) -> ClusterSettings:
+    name = parse_str(
+        problems, "clusterName", values.get("clusterName"), required=True,
+        check=naming.eks_cluster_name_problem, what="the name of the existing EKS cluster",
+    )
+    region = parse_str(
+        problems, "region", values.get("region"), required=True,
+        check=naming.region_problem, what="the cluster's AWS region, e.g. eu-central-1",
+    )
+    role = parse_str(
+        problems, "kubeconfigRoleArn", values.get("kubeconfigRoleArn"),
+        check=lambda v: None if _IAM_ROLE_ARN.match(v) else "is not an IAM role ARN",
+        what="an IAM role ARN",
+    )
+    return ClusterSettings(
+        name=name or "",
+        region=region or "",
+        kubeconfig=parse_str(problems, "kubeconfig", values.get("kubeconfig")),
+        kube_context=parse_str(problems, "kubeContext", values.get("kubeContext")),
+        kubeconfig_role_arn=role,
+    )
+
+
+def _driver(problems: Problems, values: Mapping[str, Any], region: str) -> DriverSettings:
+    install = parse_choice(problems, "driverInstall", values.get("driverInstall"), "helm", DRIVER_INSTALLS)
+    chart_version = parse_str(
+        problems, "driverChartVersion", values.get("driverChartVersion"),
+        check=lambda v: None if _SEMVER.match(v) else "is not a chart version such as 2.64.0",
+    ) or versions.EBS_CSI_CHART_VERSION
+    addon_version = parse_str(
+        problems, "driverAddonVersion", values.get("driverAddonVersion"),
+        check=lambda v: None if _ADDON_VERSION.match(v) else "is not an add-on version such as v1.53.0-eksbuild.1",
+    )
+    if install == "addon" and addon_version is None and "driverAddonVersion" not in values:
+        problems.add(
+            "driverAddonVersion",
+            "is required when driverInstall is 'addon' (pin it, e.g. v1.53.0-eksbuild.1; "
+            "list them with `aws eks describe-addon-versions --addon-name aws-ebs-csi-driver`)",
+        )
+    kms_key_arns = _kms_key_arns(problems, values, region)
+    return DriverSettings(
+        install=install,
+        chart_version=chart_version,
+        addon_version=addon_version,
+        identity=parse_choice(problems, "driverIdentity", values.get("driverIdentity"), "irsa", DRIVER_IDENTITIES),
+        create_oidc_provider=parse_bool(problems, "createOidcProvider", values.get("createOidcProvider"), False),
+        managed_policy=parse_choice(problems, "managedPolicy", values.get("managedPolicy"), "v1", MANAGED_POLICIES),
+        kms_key_arns=kms_key_arns,
+        extra_volume_tags=_extra_volume_tags(problems, values),
+    )
+
+
+def _kms_key_arns(problems: Problems, values: Mapping[str, Any], region: str) -> tuple[str, ...]:
+    raw = parse_structured(problems, "kmsKeyArns", values.get("kmsKeyArns"))
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.add("kmsKeyArns", f"{show(raw)} is not a list of KMS key ARNs")
+        return ()
+    arns: list[str] = []
+    for i, arn in enumerate(raw):
+        key = f"kmsKeyArns[{i}]"
+        if not isinstance(arn, str) or not _KMS_KEY_ARN.match(arn):
+            problems.add(key, f"{show(arn)} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
+        elif region and f":kms:{region}:" not in arn:
+            problems.add(key, f"{show(arn)} is not in the cluster's region {region}")
+        elif arn in arns:
+            problems.add(key, f"{show(arn)} is listed twice")
+        else:
+            arns.append(arn)
+    return tuple(sorted(arns))
+
+
+def _extra_volume_tags(problems: Problems, values: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    raw = parse_structured(problems, "extraVolumeTags", values.get("extraVolumeTags"))
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        problems.add("extraVolumeTags", f"{show(raw)} is not a map of tag keys to values")
+        return ()
+    tags: list[tuple[str, str]] = []
+    for tag_key, tag_value in raw.items():
+        key = f"extraVolumeTags.{tag_key}"
+        # EC2 tag limits: key 1-128 characters, value up to 256, no "aws:" prefix (EC2 tagging docs).
+        if not 1 <= len(tag_key) <= 128 or tag_key.lower().startswith(_AWS_TAG_KEY_RESERVED):
+            problems.add(key, "is not an allowed tag key (1-128 characters, not starting with 'aws:')")
+        elif not isinstance(tag_value, str) or len(tag_value) > 256:
+            problems.add(key, f"{show(tag_value)} is not a tag value (a string of at most 256 characters)")
+        else:
+            tags.append((tag_key, tag_value))
+    return tuple(sorted(tags))
+
+
+def _snapshots(problems: Problems, values: Mapping[str, Any]) -> SnapshotSettings:
+    support = parse_choice(problems, "snapshotSupport", values.get("snapshotSupport"), "manifests", SNAPSHOT_SUPPORTS)
+    snapshotter_version = parse_str(
+        problems, "snapshotterVersion", values.get("snapshotterVersion"),
+        check=lambda v: None if _SNAPSHOTTER_VERSION.match(v) else "is not a release tag such as v8.6.0",
+    ) or versions.SNAPSHOTTER_VERSION
+    addon_version = parse_str(
+        problems, "snapshotControllerAddonVersion", values.get("snapshotControllerAddonVersion"),
+        check=lambda v: None if _ADDON_VERSION.match(v) else "is not an add-on version such as v8.2.0-eksbuild.1",
+    )
+    if support == "addon" and addon_version is None and "snapshotControllerAddonVersion" not in values:
+        problems.add(
+            "snapshotControllerAddonVersion",
+            "is required when snapshotSupport is 'addon' (pin it; list them with "
+            "`aws eks describe-addon-versions --addon-name snapshot-controller`)",
+        )
+    return SnapshotSettings(support=support, snapshotter_version=snapshotter_version, addon_version=addon_version)
+
+
+def _storage(problems: Problems, values: Mapping[str, Any], driver: DriverSettings, region: str) -> StorageSettings:
+    limits = gp3_limits_for(region) if region else GP3_LIMITS
+    names = {}
+    for key, default in (("gp3ClassName", "gp3"), ("gp2ClassName", "gp2"), ("snapshotClassName", "ebs-csi-aws")):
+        names[key] = parse_str(problems, key, values.get(key), check=naming.dns1123_subdomain_problem) or default
+    if names["gp3ClassName"] == names["gp2ClassName"]:
+        problems.add("gp3ClassName", f"{show(names['gp3ClassName'])} must differ from gp2ClassName")
+    kms_key_id = parse_str(
+        problems, "gp3KmsKeyId", values.get("gp3KmsKeyId"),
+        check=lambda v: None if _KMS_KEY_ARN.match(v) else "is not a KMS key ARN",
+    )
+    encrypted = parse_bool(problems, "gp3Encrypted", values.get("gp3Encrypted"), True)
+    if kms_key_id and not encrypted:
+        problems.add("gp3KmsKeyId", "is set but gp3Encrypted is false; set gp3Encrypted: true or remove the key")
+    if kms_key_id and kms_key_id not in driver.kms_key_arns:
+        problems.add("gp3KmsKeyId", f"{show(kms_key_id)} must also be listed in kmsKeyArns so the driver may use it")
+    iops = parse_int(problems, "gp3Iops", values.get("gp3Iops"), 3000, limits.base_iops, limits.max_iops)
+    throughput = parse_int(
+        problems, "gp3Throughput", values.get("gp3Throughput"), 125, limits.base_throughput, limits.max_throughput
+    )
+    if throughput > iops * limits.throughput_per_iops:
+        problems.add(
+            "gp3Throughput",
+            f"{throughput} MiB/s needs at least {int(throughput / limits.throughput_per_iops)} IOPS "
+            f"(gp3 allows {limits.throughput_per_iops} MiB/s per IOPS); gp3Iops is {iops}",
+        )
+    return StorageSettings(
+        gp3_class_name=names["gp3ClassName"],
+        fs_type=parse_choice(problems, "gp3FsType", values.get("gp3FsType"), "ext4", FS_TYPES),
+        encrypted=encrypted,
+        kms_key_id=kms_key_id,
+        iops=iops,
+        throughput=throughput,
+        demote_gp2=parse_bool(problems, "demoteGp2", values.get("demoteGp2"), True),
+        gp2_class_name=names["gp2ClassName"],
+        snapshot_class_name=names["snapshotClassName"],
+    )

@@ -1,0 +1,235 @@
+"""One `migrations[]` entry of the stack config: the facts discovery recorded about a volume.
+
+The stack config is the only source of the set of volumes to migrate (DESIGN invariant 1): the
+program never asks the cluster which volumes exist, so a volume that vanishes from a query can never
+become a planned delete.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gp3migrate import naming
+from gp3migrate.sizing import GP2_MAX_SIZE_GIB
+from gp3migrate.validation import (
+    Problems,
+    parse_bool,
+    parse_choice,
+    parse_int,
+    parse_str,
+    show,
+    unknown_keys,
+)
+
+AccessMode = Literal["ReadWriteOnce", "ReadWriteOncePod", "ReadOnlyMany", "ReadWriteMany"]
+VolumeMode = Literal["Filesystem", "Block"]
+WorkloadKind = Literal["Deployment", "StatefulSet"]
+
+# EBS volumes attach to one node: ReadWriteMany is not possible with ebs.csi.aws.com (driver README).
+ACCESS_MODES: tuple[AccessMode, ...] = ("ReadWriteOnce", "ReadWriteOncePod", "ReadOnlyMany")
+VOLUME_MODES: tuple[VolumeMode, ...] = ("Filesystem", "Block")
+WORKLOAD_KINDS: tuple[WorkloadKind, ...] = ("Deployment", "StatefulSet")
+SOURCE_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
+FS_TYPES = ("ext4", "xfs", "ext3", "ext2")
+NEW_CLAIM_SUFFIX = "-gp3"
+
+ENTRY_KEYS = (
+    "namespace",
+    "claim",
+    "pv",
+    "volumeId",
+    "zone",
+    "sizeGiB",
+    "fsType",
+    "accessModes",
+    "volumeMode",
+    "volumeType",
+    "iops",
+    "throughput",
+    "encrypted",
+    "kmsKeyId",
+    "workload",
+    "newClaimName",
+)
+WORKLOAD_KEYS = ("kind", "name", "replicas")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Workload:
+    """What mounts the claim, as discovery found it; replicas is what scale-back restores."""
+
+    kind: WorkloadKind
+    name: str
+    replicas: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MigrationSettings:
+    namespace: str
+    claim: str
+    pv: str
+    volume_id: str
+    zone: str
+    size_gib: int
+    fs_type: str = "ext4"
+    access_modes: tuple[AccessMode, ...] = ("ReadWriteOnce",)
+    volume_mode: VolumeMode = "Filesystem"
+    volume_type: str = "gp2"
+    # Provisioned performance as describe-volumes reported it; the plan never goes below it.
+    iops: int | None = None
+    throughput: int | None = None
+    encrypted: bool = False
+    kms_key_id: str | None = None
+    workload: Workload | None = None
+    new_claim_name: str = ""
+
+    @property
+    def key(self) -> str:
+        """The stable identity of a migration: `<namespace>/<claim>`."""
+        return f"{self.namespace}/{self.claim}"
+
+    @property
+    def resource_name(self) -> str:
+        """Pulumi resource name of the migration component; never changes for a claim."""
+        return f"migrate-{self.namespace}-{self.claim}"
+
+
+def parse_migrations(
+    problems: Problems,
+    raw: Any,
+    *,
+    region: str,
+) -> tuple[MigrationSettings, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.add("migrations", f"{show(raw)} is not a list of migration entries")
+        return ()
+    indexed: list[tuple[int, MigrationSettings]] = []
+    for index, item in enumerate(raw):
+        entry = _parse_entry(problems, f"migrations[{index}]", item, region=region)
+        if entry is not None:
+            indexed.append((index, entry))
+    _check_unique(problems, indexed)
+    return tuple(entry for _, entry in indexed)
+
+
+def _parse_entry(problems: Problems, where: str, item: Any, *, region: str) -> MigrationSettings | None:
+    if not isinstance(item, dict):
+        problems.add(where, f"{show(item)} is not a map")
+        return None
+    before = problems.count
+    unknown_keys(problems, f"{where}.", item, ENTRY_KEYS)
+    namespace = parse_str(
+        problems, f"{where}.namespace", item.get("namespace"), required=True,
+        check=naming.dns1123_label_problem, what="the claim's namespace",
+    )
+    claim = parse_str(
+        problems, f"{where}.claim", item.get("claim"), required=True,
+        check=naming.dns1123_subdomain_problem, what="the PersistentVolumeClaim name",
+    )
+    pv = parse_str(
+        problems, f"{where}.pv", item.get("pv"), required=True,
+        check=naming.dns1123_subdomain_problem, what="the bound PersistentVolume name",
+    )
+    volume_id = parse_str(
+        problems, f"{where}.volumeId", item.get("volumeId"), required=True,
+        check=naming.volume_id_problem, what="the EBS volume id, vol-...",
+    )
+    zone = parse_str(
+        problems, f"{where}.zone", item.get("zone"), required=True,
+        check=(lambda z: naming.zone_problem(z, region)) if region else None,
+        what="the volume's availability zone",
+    )
+    if item.get("sizeGiB") is None:
+        problems.add(f"{where}.sizeGiB", "is required (the source volume's size in GiB)")
+    size = parse_int(problems, f"{where}.sizeGiB", item.get("sizeGiB"), 0, 1, GP2_MAX_SIZE_GIB)
+    access_modes = _access_modes(problems, f"{where}.accessModes", item.get("accessModes"))
+    new_claim_default = f"{claim}{NEW_CLAIM_SUFFIX}" if claim else ""
+    new_claim = parse_str(
+        problems, f"{where}.newClaimName", item.get("newClaimName"),
+        check=naming.dns1123_subdomain_problem,
+    )
+    if new_claim is None and claim and naming.dns1123_subdomain_problem(new_claim_default):
+        problems.add(
+            f"{where}.newClaimName",
+            f"the default {show(new_claim_default)} "
+            f"{naming.dns1123_subdomain_problem(new_claim_default)}; set a shorter newClaimName",
+        )
+    if new_claim is not None and new_claim == claim:
+        problems.add(f"{where}.newClaimName", f"{show(new_claim)} must differ from the claim it replaces")
+    encrypted = parse_bool(problems, f"{where}.encrypted", item.get("encrypted"), False)
+    entry = MigrationSettings(
+        namespace=namespace or "",
+        claim=claim or "",
+        pv=pv or "",
+        volume_id=volume_id or "",
+        zone=zone or "",
+        size_gib=size,
+        fs_type=parse_choice(problems, f"{where}.fsType", item.get("fsType"), "ext4", FS_TYPES),
+        access_modes=access_modes,
+        volume_mode=parse_choice(problems, f"{where}.volumeMode", item.get("volumeMode"), "Filesystem", VOLUME_MODES),
+        volume_type=parse_choice(problems, f"{where}.volumeType", item.get("volumeType"), "gp2", SOURCE_TYPES),
+        iops=_optional_int(problems, f"{where}.iops", item.get("iops"), 100, 256_000),
+        throughput=_optional_int(problems, f"{where}.throughput", item.get("throughput"), 1, 4_000),
+        encrypted=encrypted,
+        kms_key_id=parse_str(problems, f"{where}.kmsKeyId", item.get("kmsKeyId")),
+        workload=_workload(problems, f"{where}.workload", item.get("workload")),
+        new_claim_name=new_claim or new_claim_default,
+    )
+    return entry if problems.count == before else None
+
+
+def _optional_int(problems: Problems, key: str, raw: Any, low: int, high: int) -> int | None:
+    if raw is None:
+        return None
+    return parse_int(problems, key, raw, low, low, high)
+
+
+def _access_modes(problems: Problems, key: str, raw: Any) -> tuple[AccessMode, ...]:
+    if raw is None:
+        return ("ReadWriteOnce",)
+    if not isinstance(raw, list) or not raw:
+        problems.add(key, f"{show(raw)} is not a non-empty list (allowed: {', '.join(ACCESS_MODES)})")
+        return ("ReadWriteOnce",)
+    modes = []
+    for i, mode in enumerate(raw):
+        if mode not in ACCESS_MODES:
+            problems.add(f"{key}[{i}]", f"{show(mode)} is not one of {', '.join(ACCESS_MODES)}")
+        else:
+            modes.append(mode)
+    return tuple(sorted(set(modes)))
+
+
+def _workload(problems: Problems, key: str, raw: Any) -> Workload | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.add(key, f"{show(raw)} is not a map with kind, name and replicas")
+        return None
+    unknown_keys(problems, f"{key}.", raw, WORKLOAD_KEYS)
+    kind = parse_choice(problems, f"{key}.kind", raw.get("kind"), "Deployment", WORKLOAD_KINDS)
+    if raw.get("kind") is None:
+        problems.add(f"{key}.kind", f"is required (one of {', '.join(WORKLOAD_KINDS)})")
+    name = parse_str(problems, f"{key}.name", raw.get("name"), required=True, check=naming.dns1123_subdomain_problem)
+    if raw.get("replicas") is None:
+        problems.add(f"{key}.replicas", "is required (the replicas to restore after the cutover)")
+    replicas = parse_int(problems, f"{key}.replicas", raw.get("replicas"), 1, 0, 10_000)
+    return Workload(kind=kind, name=name or "", replicas=replicas)
+
+
+def _check_unique(problems: Problems, indexed: Sequence[tuple[int, MigrationSettings]]) -> None:
+    """Two entries for one claim, PV or volume would race on the same data."""
+    first_use: dict[tuple[str, str], int] = {}
+    for index, entry in indexed:
+        uses = {
+            ("claim", entry.key),
+            ("pv", entry.pv),
+            ("volumeId", entry.volume_id),
+            # A new claim name must not be any entry's claim or new claim in the same namespace.
+            ("claim", f"{entry.namespace}/{entry.new_claim_name}"),
+        }
+        for what, value in sorted(uses):
+            other = first_use.setdefault((what, value), index)
+            if other != index:
+                problems.add(f"migrations[{index}].{what}", f"{show(value)} is also used by migrations[{other}]")

@@ -1,0 +1,40 @@
+"""Pinned versions and upstream constants, each with where it comes from.
+
+A stack overrides a version in its own config; nothing here resolves "latest" at deploy time.
+"""
+
+# aws-ebs-csi-driver Helm chart 2.64.0 (driver 1.64.0): the chart whose values schema the tests
+# validate against (shared/fixtures/aws-ebs-csi-driver-2.64.0/Chart.yaml).
+EBS_CSI_CHART_VERSION = "2.64.0"
+EBS_CSI_CHART_NAME = "aws-ebs-csi-driver"
+EBS_CSI_CHART_REPO = "https://kubernetes-sigs.github.io/aws-ebs-csi-driver"
+EBS_CSI_ADDON_NAME = "aws-ebs-csi-driver"
+
+# external-snapshotter v8.6.0: the snapshot.storage.k8s.io/v1 CRDs and the snapshot-controller.
+SNAPSHOTTER_VERSION = "v8.6.0"
+SNAPSHOT_CONTROLLER_ADDON_NAME = "snapshot-controller"
+
+CSI_DRIVER = "ebs.csi.aws.com"
+IN_TREE_PROVISIONER = "kubernetes.io/aws-ebs"
+DRIVER_NAMESPACE = "kube-system"
+# The chart's default controller service account (values.yaml controller.serviceAccount.name).
+CONTROLLER_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+# Tag the driver's managed policies key DeleteSnapshot / CreateVolume-from-snapshot on
+# (example-iam-policy.json and AmazonEBSCSIDriverPolicyV2.json in the chart fixtures).
+DRIVER_MANAGED_TAG = "ebs.csi.aws.com/cluster"
+
+
+def snapshotter_manifest_urls(version: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The release manifests of external-snapshotter: (CRDs, controller RBAC + Deployment)."""
+    base = f"https://raw.githubusercontent.com/kubernetes-csi/external-snapshotter/{version}"
+    crds = tuple(
+        f"{base}/client/config/crd/snapshot.storage.k8s.io_{kind}.yaml"
+        for kind in ("volumesnapshotclasses", "volumesnapshotcontents", "volumesnapshots")
+    )
+    controller = (
+        f"{base}/deploy/kubernetes/snapshot-controller/rbac-snapshot-controller.yaml",
+        f"{base}/deploy/kubernetes/snapshot-controller/setup-snapshot-controller.yaml",
+    )
+    return crds, controller
