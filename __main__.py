@@ -9,19 +9,35 @@ import pulumi
 from components.cluster_access import ClusterAccess, ClusterAccessArgs
 from components.platform import EbsCsiPlatform, EbsCsiPlatformArgs
 from components.stack_config import read_settings
+from components.volume_migration import VolumeMigration, VolumeMigrationArgs
+from gp3migrate.plan import fleet_monthly_saving, plan_all, tiers
 
 settings = read_settings()
+plans = plan_all(settings)
 
 access = ClusterAccess("cluster", ClusterAccessArgs(settings.cluster))
 on_cluster = pulumi.ResourceOptions(providers=[access.aws_provider, access.k8s_provider])
 
 platform = EbsCsiPlatform(
     "platform",
-    EbsCsiPlatformArgs(settings, cluster_arn=access.cluster_arn, oidc_issuer=access.oidc_issuer),
+    EbsCsiPlatformArgs(
+        settings, cluster_arn=access.cluster_arn, oidc_issuer=access.oidc_issuer, tiers=tiers(plans)
+    ),
     opts=on_cluster,
 )
+
+migrations = {
+    plan.entry.key: VolumeMigration(
+        plan.entry.resource_name,
+        VolumeMigrationArgs(settings, plan, stack=pulumi.get_stack(), platform=platform.ready),
+        opts=on_cluster,
+    )
+    for plan in plans
+}
 
 pulumi.export("driverRoleArn", platform.identity.role_arn)
 pulumi.export("driver", {"kind": platform.driver.kind, "version": platform.driver.version})
 pulumi.export("gp3StorageClass", platform.classes.gp3_class_name)
 pulumi.export("volumeSnapshotClass", platform.classes.snapshot_class_name)
+pulumi.export("migrations", {key: migration.outputs for key, migration in migrations.items()})
+pulumi.export("fleetMonthlySaving", fleet_monthly_saving(plans))

@@ -1,0 +1,122 @@
+"""The objects of one volume's snapshot restore, as plain manifests (wire names).
+
+The external-provisioner restores a claim from a VolumeSnapshot only when the snapshot is bound
+and ready, its content names it back (name and namespace), the content's driver is the class's
+provisioner, the request is at least the restore size, and volume modes agree
+(kubernetes-csi/external-provisioner pkg/controller/controller.go; DESIGN "Facts").
+"""
+
+from typing import Any
+
+from gp3migrate.config import Settings
+from gp3migrate.plan import MigrationPlan
+from gp3migrate.versions import CSI_DRIVER, DRIVER_MANAGED_TAG
+
+SNAPSHOT_API_GROUP = "snapshot.storage.k8s.io"
+LABEL_PREFIX = "eks-gp3-migration"
+# Custom resources are awaited only with this annotation (pulumi-kubernetes docs, "waitFor").
+WAIT_READY = {"pulumi.com/waitFor": "jsonpath={.status.readyToUse}=true"}
+
+
+def snapshot_tags(plan: MigrationPlan, settings: Settings, stack: str, purpose: str) -> dict[str, str]:
+    """Tags of a migration's EBS snapshot.
+
+    `ebs.csi.aws.com/cluster=true` is what both managed policies require to restore (V2) and to
+    delete (V1, V2) a snapshot; the runbook's `ec2:ResourceTag/...` key is an IAM condition key,
+    not a tag, and satisfies neither (DESIGN invariant 4).
+    """
+    entry = plan.entry
+    return {
+        DRIVER_MANAGED_TAG: "true",
+        f"kubernetes.io/cluster/{settings.cluster.name}": "owned",
+        f"{LABEL_PREFIX}/migration": f"{stack}/{entry.key}",
+        f"{LABEL_PREFIX}/purpose": purpose,
+        f"{LABEL_PREFIX}/source-pv": entry.pv,
+        f"{LABEL_PREFIX}/source-pvc": entry.key,
+        f"{LABEL_PREFIX}/source-volume": entry.volume_id,
+        **dict(settings.driver.extra_volume_tags),
+    }
+
+
+def retain_patch(plan: MigrationPlan) -> dict[str, Any]:
+    """Only the reclaim policy of the source PV: deleting its claim then keeps the volume."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": plan.entry.pv, "annotations": {"pulumi.com/patchForce": "true"}},
+        "spec": {"persistentVolumeReclaimPolicy": "Retain"},
+    }
+
+
+def snapshot_content(plan: MigrationPlan, settings: Settings, snapshot_handle: Any) -> dict[str, Any]:
+    entry = plan.entry
+    return {
+        "apiVersion": f"{SNAPSHOT_API_GROUP}/v1",
+        "kind": "VolumeSnapshotContent",
+        "metadata": {"name": plan.content_name, "labels": {f"{LABEL_PREFIX}/claim": entry.claim}},
+        "spec": {
+            # Pulumi owns the EBS snapshot (protected, deleted only at finalize): Kubernetes must
+            # never delete it when these objects go.
+            "deletionPolicy": "Retain",
+            "driver": CSI_DRIVER,
+            "source": {"snapshotHandle": snapshot_handle},
+            "sourceVolumeMode": entry.volume_mode,
+            "volumeSnapshotClassName": settings.storage.snapshot_class_name,
+            "volumeSnapshotRef": {
+                "apiVersion": f"{SNAPSHOT_API_GROUP}/v1",
+                "kind": "VolumeSnapshot",
+                "name": plan.snapshot_name,
+                "namespace": entry.namespace,
+            },
+        },
+    }
+
+
+def volume_snapshot(plan: MigrationPlan, settings: Settings, snapshot_handle: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{SNAPSHOT_API_GROUP}/v1",
+        "kind": "VolumeSnapshot",
+        "metadata": {
+            "name": plan.snapshot_name,
+            "namespace": plan.entry.namespace,
+            "annotations": {
+                **WAIT_READY,
+                # A content once bound never rebinds to a re-created VolumeSnapshot (external-
+                # snapshotter issues 274, 321, 345): naming the handle here makes a new snapshot
+                # replace this object together with its content.
+                f"{LABEL_PREFIX}/snapshot-handle": snapshot_handle,
+            },
+            "labels": {f"{LABEL_PREFIX}/claim": plan.entry.claim},
+        },
+        "spec": {
+            "volumeSnapshotClassName": settings.storage.snapshot_class_name,
+            "source": {"volumeSnapshotContentName": plan.content_name},
+        },
+    }
+
+
+def restored_claim(plan: MigrationPlan, claim_name: str) -> dict[str, Any]:
+    entry = plan.entry
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": claim_name,
+            "namespace": entry.namespace,
+            "labels": {f"{LABEL_PREFIX}/claim": entry.claim},
+            "annotations": {
+                f"{LABEL_PREFIX}/source-pv": entry.pv,
+                f"{LABEL_PREFIX}/source-volume": entry.volume_id,
+            },
+        },
+        "spec": {
+            "accessModes": list(entry.access_modes),
+            "volumeMode": entry.volume_mode,
+            # Explicit: a claim on a WaitForFirstConsumer class is ready at Pending only then
+            # (pulumi-kubernetes 4.16.0), and the default class must not decide where data goes.
+            "storageClassName": plan.storage_class,
+            # At least the restore size (the EBS volume's size): the provisioner refuses less.
+            "resources": {"requests": {"storage": f"{entry.size_gib}Gi"}},
+            "dataSource": {"apiGroup": SNAPSHOT_API_GROUP, "kind": "VolumeSnapshot", "name": plan.snapshot_name},
+        },
+    }
