@@ -152,7 +152,7 @@ def load_settings(values: Mapping[str, Any]) -> Settings:
     driver = _driver(problems, values, cluster.region)
     snapshots = _snapshots(problems, values)
     storage = _storage(problems, values, driver, cluster.region)
-    raw_migrations = parse_structured(problems, "migrations", values.get("migrations"))
+    raw_migrations = parse_structured(values.get("migrations"))
     migrations = parse_migrations(problems, raw_migrations, region=cluster.region)
     problems.raise_if_any()
     return Settings(
@@ -213,7 +213,7 @@ def _driver(problems: Problems, values: Mapping[str, Any], region: str) -> Drive
 
 
 def _kms_key_arns(problems: Problems, values: Mapping[str, Any], region: str) -> tuple[str, ...]:
-    raw = parse_structured(problems, "kmsKeyArns", values.get("kmsKeyArns"))
+    raw = parse_structured(values.get("kmsKeyArns"))
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -234,7 +234,7 @@ def _kms_key_arns(problems: Problems, values: Mapping[str, Any], region: str) ->
 
 
 def _extra_volume_tags(problems: Problems, values: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    raw = parse_structured(problems, "extraVolumeTags", values.get("extraVolumeTags"))
+    raw = parse_structured(values.get("extraVolumeTags"))
     if raw is None:
         return ()
     if not isinstance(raw, dict):

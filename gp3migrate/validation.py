@@ -116,15 +116,15 @@ def parse_str(
     return raw
 
 
-def parse_structured(problems: Problems, key: str, raw: Any) -> Any:
-    """Structured stack config (lists, maps) arrives as a JSON string from the Pulumi runtime."""
+def parse_structured(raw: Any) -> Any:
+    """Structured stack config (lists, maps) arrives as a JSON string from the Pulumi runtime; a
+    plain scalar arrives as itself and is returned as the string, for the caller to refuse."""
     if raw is None or not isinstance(raw, str):
         return raw
     try:
         return json.loads(raw)
-    except json.JSONDecodeError as err:
-        problems.add(key, f"is not valid structured config ({err.msg} at position {err.pos})")
-        return None
+    except json.JSONDecodeError:
+        return raw
 
 
 def unknown_keys(problems: Problems, where: str, given: Mapping[str, Any], allowed: Sequence[str]) -> None:

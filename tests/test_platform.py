@@ -1,0 +1,380 @@
+"""The platform under mocks: for each config branch, exactly what is registered, with which inputs
+and options, in which order, and what is not registered at all.
+
+Not proven here: that the chart installs, that AWS accepts the role, that the patch applies on a
+real API server. Those need the opt-in live test.
+"""
+
+import json
+
+import pytest
+
+from gp3migrate import policies
+from tests.mock_cloud import ACCOUNT, run_program, stack_config
+
+KMS = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ISSUER_HOST_PREFIX = "oidc.eks.eu-central-1.amazonaws.com/id/"
+
+BASE = {"clusterName": "dev-eks", "region": "eu-central-1"}
+
+
+def run(**overrides):
+    result = run_program({**BASE, **overrides})
+    assert result.error is None, result.error
+    return result
+
+
+def platform_types(result) -> list[tuple[str, str]]:
+    return sorted((r.type, r.name) for r in result.registrations)
+
+
+def test_default_config_registers_exactly_the_helm_irsa_manifests_platform():
+    result = run()
+    assert platform_types(result) == sorted(
+        [
+            ("eks-gp3-migration:index:ClusterAccess", "cluster"),
+            ("pulumi:providers:aws", "cluster-aws"),
+            ("pulumi:providers:kubernetes", "cluster-k8s"),
+            ("eks-gp3-migration:index:EbsCsiPlatform", "platform"),
+            ("eks-gp3-migration:index:SnapshotSupport", "platform-snapshots"),
+            ("kubernetes:yaml/v2:ConfigGroup", "platform-snapshots-crds"),
+            ("kubernetes:yaml/v2:ConfigGroup", "platform-snapshots-controller"),
+            ("eks-gp3-migration:index:DriverIdentity", "platform-identity"),
+            ("aws:iam/role:Role", "platform-identity-role"),
+            ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "platform-identity-managed-policy"),
+            ("eks-gp3-migration:index:EbsCsiDriver", "platform-driver"),
+            ("kubernetes:helm.sh/v3:Release", "platform-driver-release"),
+            ("eks-gp3-migration:index:StorageClasses", "platform-classes"),
+            ("kubernetes:storage.k8s.io/v1:StorageClassPatch", "platform-classes-gp2-demotion"),
+            ("kubernetes:storage.k8s.io/v1:StorageClass", "platform-classes-gp3"),
+            ("kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotClass", "platform-classes-snapshot-class"),
+        ]
+    )
+    # Looked up, never created: no OIDC provider, no KMS policy, no add-on, no association.
+    assert result.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider") == []
+    assert result.of_type("aws:iam/rolePolicy:RolePolicy") == []
+    assert result.of_type("aws:eks/addon:Addon") == []
+    assert result.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") == []
+    assert [i.token for i in result.invocations] == [
+        "aws:eks/getCluster:getCluster",
+        "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider",
+    ]
+
+
+def test_cluster_access_pins_provider_identity_to_the_cluster_arn_and_region():
+    result = run()
+    assert result.named("cluster-aws").inputs["region"] == "eu-central-1"
+    k8s = result.named("cluster-k8s").inputs
+    assert k8s["clusterIdentifier"] == f"arn:aws:eks:eu-central-1:{ACCOUNT}:cluster/dev-eks"
+    kubeconfig = json.loads(k8s["kubeconfig"])
+    assert kubeconfig["users"][0]["user"]["exec"]["command"] == "aws"
+    assert kubeconfig["users"][0]["user"]["exec"]["args"] == [
+        "--region", "eu-central-1", "eks", "get-token", "--cluster-name", "dev-eks", "--output", "json",
+    ]
+    # Every platform resource goes through the explicit providers, never an ambient default.
+    for reg in result.registrations:
+        if reg.custom and not reg.type.startswith("pulumi:providers:"):
+            assert "cluster-aws" in reg.provider or "cluster-k8s" in reg.provider, reg.name
+
+
+def test_kubeconfig_override_and_role_arn():
+    role = "arn:aws:iam::123456789012:role/platform-admin"
+    built = run(kubeconfigRoleArn=role)
+    args = json.loads(built.named("cluster-k8s").inputs["kubeconfig"])["users"][0]["user"]["exec"]["args"]
+    assert args[-2:] == ["--role-arn", role]
+    given = run(kubeconfig="/home/me/.kube/config", kubeContext="dev")
+    inputs = given.named("cluster-k8s").inputs
+    assert inputs["kubeconfig"] == "/home/me/.kube/config"
+    assert inputs["context"] == "dev"
+
+
+def test_irsa_trust_policy_is_exact():
+    result = run()
+    trust = json.loads(result.named("platform-identity-role").inputs["assumeRolePolicy"])
+    statement = trust["Statement"][0]
+    host = statement["Principal"]["Federated"].split("oidc-provider/")[1]
+    assert host.startswith(ISSUER_HOST_PREFIX)
+    assert trust == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{host}"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{host}:aud": "sts.amazonaws.com",
+                        f"{host}:sub": "system:serviceaccount:kube-system:ebs-csi-controller-sa",
+                    }
+                },
+            }
+        ],
+    }
+    role = result.named("platform-identity-role").inputs
+    assert role["name"] == "dev-eks-ebs-csi-driver"
+
+
+def test_oidc_provider_created_only_when_asked():
+    result = run(createOidcProvider=True)
+    oidc = result.named("platform-identity-oidc-provider")
+    assert oidc.type == "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
+    assert oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+    assert oidc.inputs["url"].startswith("https://" + ISSUER_HOST_PREFIX)
+    assert "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider" not in [i.token for i in result.invocations]
+    trust = json.loads(result.named("platform-identity-role").inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"]["Federated"].startswith(f"arn:aws:iam::{ACCOUNT}:oidc-provider/")
+
+
+def test_managed_policy_v1_by_arn_and_v2_looked_up_by_name_never_both():
+    v1 = run()
+    attachments = v1.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert [a.inputs["policyArn"] for a in attachments] == [
+        "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+    ]
+    v2 = run(managedPolicy="v2")
+    attachments = v2.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert [a.inputs["policyArn"] for a in attachments] == ["arn:aws:iam::aws:policy/AmazonEBSCSIDriverPolicyV2"]
+    lookups = [i for i in v2.invocations if i.token == "aws:iam/getPolicy:getPolicy"]
+    assert [i.args["name"] for i in lookups] == ["AmazonEBSCSIDriverPolicyV2"]
+
+
+def test_kms_statement_only_with_keys_and_scoped_to_them():
+    result = run(kmsKeyArns=[KMS], gp3KmsKeyId=KMS)
+    policy = result.named("platform-identity-kms")
+    assert policy.type == "aws:iam/rolePolicy:RolePolicy"
+    assert json.loads(policy.inputs["policy"]) == policies.kms_policy([KMS])
+    for statement in json.loads(policy.inputs["policy"])["Statement"]:
+        assert statement["Resource"] == [KMS]
+    assert result.named("platform-classes-gp3").inputs["parameters"]["kmsKeyId"] == KMS
+
+
+def test_pod_identity_with_helm_creates_association_and_no_irsa_annotation():
+    result = run(driverIdentity="pod-identity")
+    trust = json.loads(result.named("platform-identity-role").inputs["assumeRolePolicy"])
+    assert trust == policies.pod_identity_trust_policy()
+    association = result.named("platform-identity-pod-identity")
+    assert association.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+    assert association.inputs == {
+        "clusterName": "dev-eks",
+        "namespace": "kube-system",
+        "serviceAccount": "ebs-csi-controller-sa",
+        "roleArn": f"arn:aws:iam::{ACCOUNT}:role/dev-eks-ebs-csi-driver",
+    }
+    values = result.named("platform-driver-release").inputs["values"]
+    assert "serviceAccount" not in values["controller"]
+    assert result.depends_on("platform-driver-release", "platform-identity-pod-identity")
+    # No OIDC lookup or provider for Pod Identity.
+    assert [i.token for i in result.invocations] == ["aws:eks/getCluster:getCluster"]
+
+
+def test_helm_release_inputs_and_options():
+    result = run(extraVolumeTags={"team": "platform", "env": "dev"})
+    release = result.named("platform-driver-release")
+    assert release.inputs == {
+        "name": "aws-ebs-csi-driver",
+        "chart": "aws-ebs-csi-driver",
+        "version": "2.64.0",
+        "namespace": "kube-system",
+        "repositoryOpts": {"repo": "https://kubernetes-sigs.github.io/aws-ebs-csi-driver"},
+        "values": {
+            "controller": {
+                "k8sTagClusterId": "dev-eks",
+                "extraVolumeTags": {"env": "dev", "team": "platform"},
+                "serviceAccount": {
+                    "create": True,
+                    "name": "ebs-csi-controller-sa",
+                    "annotations": {"eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/dev-eks-ebs-csi-driver"},
+                },
+            },
+            "sidecars": {"snapshotter": {"forceEnable": True}},
+            "defaultStorageClass": {"enabled": False},
+            "storageClasses": [],
+            "volumeSnapshotClasses": [],
+        },
+        "compat": "true",
+    }
+    assert release.retain_on_delete is True
+    assert release.protect is False
+
+
+def test_addon_install_with_irsa():
+    result = run(driverInstall="addon", driverAddonVersion="v1.53.0-eksbuild.1")
+    assert result.of_type("kubernetes:helm.sh/v3:Release") == []
+    addon = result.named("platform-driver-addon")
+    assert addon.type == "aws:eks/addon:Addon"
+    assert addon.inputs == {
+        "clusterName": "dev-eks",
+        "addonName": "aws-ebs-csi-driver",
+        "addonVersion": "v1.53.0-eksbuild.1",
+        "configurationValues": json.dumps(
+            {
+                "controller": {"extraVolumeTags": {}, "k8sTagClusterId": "dev-eks"},
+                "defaultStorageClass": {"enabled": False},
+                "sidecars": {"snapshotter": {"forceEnable": True}},
+                "storageClasses": [],
+                "volumeSnapshotClasses": [],
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        ),
+        "serviceAccountRoleArn": f"arn:aws:iam::{ACCOUNT}:role/dev-eks-ebs-csi-driver",
+        "resolveConflictsOnCreate": "OVERWRITE",
+        "resolveConflictsOnUpdate": "PRESERVE",
+        "preserve": True,
+    }
+    assert result.depends_on("platform-driver-addon", "platform-snapshots-crds")
+
+
+def test_addon_install_with_pod_identity_uses_the_addon_association():
+    result = run(driverInstall="addon", driverAddonVersion="v1.53.0-eksbuild.1", driverIdentity="pod-identity")
+    addon = result.named("platform-driver-addon").inputs
+    assert "serviceAccountRoleArn" not in addon
+    assert addon["podIdentityAssociations"] == [
+        {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/dev-eks-ebs-csi-driver", "serviceAccount": "ebs-csi-controller-sa"}
+    ]
+    assert result.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") == []
+
+
+def test_snapshot_manifests_are_pinned_release_urls_retained_and_installed_before_the_driver():
+    result = run(snapshotterVersion="v8.6.0")
+    crds = result.named("platform-snapshots-crds")
+    base = "https://raw.githubusercontent.com/kubernetes-csi/external-snapshotter/v8.6.0"
+    assert crds.inputs["files"] == [
+        f"{base}/client/config/crd/snapshot.storage.k8s.io_volumesnapshotclasses.yaml",
+        f"{base}/client/config/crd/snapshot.storage.k8s.io_volumesnapshotcontents.yaml",
+        f"{base}/client/config/crd/snapshot.storage.k8s.io_volumesnapshots.yaml",
+    ]
+    controller = result.named("platform-snapshots-controller")
+    assert controller.inputs["files"] == [
+        f"{base}/deploy/kubernetes/snapshot-controller/rbac-snapshot-controller.yaml",
+        f"{base}/deploy/kubernetes/snapshot-controller/setup-snapshot-controller.yaml",
+    ]
+    assert crds.retain_on_delete and controller.retain_on_delete
+    assert result.depends_on("platform-snapshots-controller", "platform-snapshots-crds")
+    assert result.depends_on("platform-driver-release", "platform-snapshots-crds")
+    assert result.depends_on("platform-driver-release", "platform-snapshots-controller")
+
+
+def test_snapshot_addon_mode():
+    result = run(snapshotSupport="addon", snapshotControllerAddonVersion="v8.3.0-eksbuild.1")
+    assert result.of_type("kubernetes:yaml/v2:ConfigGroup") == []
+    addon = result.named("platform-snapshots-addon")
+    assert addon.inputs == {
+        "clusterName": "dev-eks",
+        "addonName": "snapshot-controller",
+        "addonVersion": "v8.3.0-eksbuild.1",
+        "resolveConflictsOnCreate": "OVERWRITE",
+        "resolveConflictsOnUpdate": "PRESERVE",
+        "preserve": True,
+    }
+    assert result.depends_on("platform-driver-release", "platform-snapshots-addon")
+
+
+def test_snapshot_present_mode_declares_nothing_for_snapshots():
+    result = run(snapshotSupport="present")
+    children = [r for r in result.registrations if r.parent.endswith("::platform-snapshots")]
+    assert children == []
+    assert result.of_type("aws:eks/addon:Addon") == []
+
+
+def test_gp3_becomes_default_only_after_gp2_is_demoted():
+    result = run()
+    demotion = result.named("platform-classes-gp2-demotion")
+    assert demotion.inputs == {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": "gp2",
+            "annotations": {
+                "storageclass.kubernetes.io/is-default-class": "false",
+                "pulumi.com/patchForce": "true",
+            },
+        },
+    }
+    assert demotion.retain_on_delete is True
+    gp3 = result.named("platform-classes-gp3")
+    assert gp3.inputs == {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": "gp3", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "ebs.csi.aws.com",
+        "parameters": {
+            "csi.storage.k8s.io/fstype": "ext4",
+            "encrypted": "true",
+            "iops": "3000",
+            "throughput": "125",
+            "type": "gp3",
+        },
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "allowVolumeExpansion": True,
+    }
+    assert gp3.retain_on_delete and gp3.delete_before_replace
+    assert result.depends_on("platform-classes-gp3", "platform-classes-gp2-demotion")
+    assert result.depends_on("platform-classes-gp3", "platform-driver-release")
+
+
+def test_without_demotion_gp2_is_untouched_and_gp3_is_not_default():
+    result = run(demoteGp2=False)
+    assert result.of_type("kubernetes:storage.k8s.io/v1:StorageClassPatch") == []
+    annotations = result.named("platform-classes-gp3").inputs["metadata"]["annotations"]
+    assert annotations == {"storageclass.kubernetes.io/is-default-class": "false"}
+
+
+@pytest.mark.parametrize("demote", [True, False])
+def test_exactly_one_default_class_is_left_when_asked(demote):
+    """Model the classes after apply: gp2 starts as the EKS default (pre-1.30 clusters)."""
+    result = run(demoteGp2=demote)
+    defaults = {"gp2": "true"}
+    for reg in result.of_type("kubernetes:storage.k8s.io/v1:StorageClassPatch") + result.of_type(
+        "kubernetes:storage.k8s.io/v1:StorageClass"
+    ):
+        metadata = reg.inputs["metadata"]
+        defaults[metadata["name"]] = metadata["annotations"]["storageclass.kubernetes.io/is-default-class"]
+    assert sorted(name for name, value in defaults.items() if value == "true") == (["gp3"] if demote else ["gp2"])
+
+
+def test_volume_snapshot_class_inputs():
+    result = run(snapshotClassName="ebs-snapshots")
+    vsc = result.named("platform-classes-snapshot-class")
+    assert vsc.type == "kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotClass"
+    assert vsc.inputs == {
+        "apiVersion": "snapshot.storage.k8s.io/v1",
+        "kind": "VolumeSnapshotClass",
+        "metadata": {"name": "ebs-snapshots"},
+        "driver": "ebs.csi.aws.com",
+        "deletionPolicy": "Delete",
+    }
+    assert result.depends_on("platform-classes-snapshot-class", "platform-snapshots-crds")
+    assert result.outputs["volumeSnapshotClass"] == "ebs-snapshots"
+
+
+def test_stack_outputs():
+    result = run()
+    assert result.outputs["driverRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/dev-eks-ebs-csi-driver"
+    assert result.outputs["driver"] == {"kind": "helm", "version": "2.64.0"}
+    assert result.outputs["gp3StorageClass"] == "gp3"
+    assert result.outputs["volumeSnapshotClass"] == "ebs-csi-aws"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_stack_files_run_and_prod_uses_addons(stack):
+    result = run_program(stack_config(stack), stack=stack)
+    assert result.error is None, result.error
+    if stack == "prod":
+        assert result.named("platform-driver-addon").inputs["addonVersion"] == "v1.53.0-eksbuild.1"
+        assert result.named("platform-snapshots-addon").inputs["addonVersion"] == "v8.3.0-eksbuild.1"
+        assert result.named("cluster-aws").inputs["region"] == "us-east-1"
+    else:
+        assert result.named("platform-driver-release").inputs["version"] == "2.64.0"
+
+
+def test_two_runs_register_identical_resources():
+    first, second = run_program(stack_config("dev")), run_program(stack_config("dev"))
+    def fingerprint(result):
+        return [
+            (r.type, r.name, json.dumps(r.inputs, sort_keys=True), r.protect, r.retain_on_delete,
+             sorted(r.dependencies), r.custom_timeouts)
+            for r in result.registrations
+        ]
+    assert sorted(fingerprint(first)) == sorted(fingerprint(second))
