@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes
 
-_VERSION = pulumi_kubernetes._utilities.get_version()  # noqa: SLF001 - the provider plugin version
+_VERSION = pulumi_kubernetes._utilities.get_version()
 
 
 def object_token(manifest: dict[str, Any]) -> str:

@@ -53,7 +53,12 @@ class EbsCsiPlatform(pulumi.ComponentResource):
             StorageClassesArgs(settings, tiers=args.tiers, depends_on=[self.driver.install, *self.snapshots.ready]),
             opts=child,
         )
-        self.ready = [self.driver.install, *self.snapshots.ready, *self.classes.classes.values(), self.classes.snapshot_class]
+        self.ready = [
+            self.driver.install,
+            *self.snapshots.ready,
+            *self.classes.classes.values(),
+            self.classes.snapshot_class,
+        ]
         self.register_outputs(
             {
                 "roleArn": self.identity.role_arn,

@@ -74,6 +74,4 @@ class StorageClasses(pulumi.ComponentResource):
             manifests.volume_snapshot_class(storage),
             opts=pulumi.ResourceOptions(parent=self, depends_on=after_platform, delete_before_replace=True),
         )
-        self.register_outputs(
-            {"gp3ClassName": self.gp3_class_name, "snapshotClassName": self.snapshot_class_name}
-        )
+        self.register_outputs({"gp3ClassName": self.gp3_class_name, "snapshotClassName": self.snapshot_class_name})

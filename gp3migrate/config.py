@@ -155,22 +155,30 @@ def load_settings(values: Mapping[str, Any]) -> Settings:
     raw_migrations = parse_structured(values.get("migrations"))
     migrations = parse_migrations(problems, raw_migrations, region=cluster.region)
     problems.raise_if_any()
-    return Settings(
-        cluster=cluster, driver=driver, snapshots=snapshots, storage=storage, migrations=migrations
-    )
+    return Settings(cluster=cluster, driver=driver, snapshots=snapshots, storage=storage, migrations=migrations)
 
 
 def _cluster(problems: Problems, values: Mapping[str, Any]) -> ClusterSettings:
     name = parse_str(
-        problems, "clusterName", values.get("clusterName"), required=True,
-        check=naming.eks_cluster_name_problem, what="the name of the existing EKS cluster",
+        problems,
+        "clusterName",
+        values.get("clusterName"),
+        required=True,
+        check=naming.eks_cluster_name_problem,
+        what="the name of the existing EKS cluster",
     )
     region = parse_str(
-        problems, "region", values.get("region"), required=True,
-        check=naming.region_problem, what="the cluster's AWS region, e.g. eu-central-1",
+        problems,
+        "region",
+        values.get("region"),
+        required=True,
+        check=naming.region_problem,
+        what="the cluster's AWS region, e.g. eu-central-1",
     )
     role = parse_str(
-        problems, "kubeconfigRoleArn", values.get("kubeconfigRoleArn"),
+        problems,
+        "kubeconfigRoleArn",
+        values.get("kubeconfigRoleArn"),
         check=lambda v: None if _IAM_ROLE_ARN.match(v) else "is not an IAM role ARN",
         what="an IAM role ARN",
     )
@@ -185,12 +193,19 @@ def _cluster(problems: Problems, values: Mapping[str, Any]) -> ClusterSettings:
 
 def _driver(problems: Problems, values: Mapping[str, Any], region: str) -> DriverSettings:
     install = parse_choice(problems, "driverInstall", values.get("driverInstall"), "helm", DRIVER_INSTALLS)
-    chart_version = parse_str(
-        problems, "driverChartVersion", values.get("driverChartVersion"),
-        check=lambda v: None if _SEMVER.match(v) else "is not a chart version such as 2.64.0",
-    ) or versions.EBS_CSI_CHART_VERSION
+    chart_version = (
+        parse_str(
+            problems,
+            "driverChartVersion",
+            values.get("driverChartVersion"),
+            check=lambda v: None if _SEMVER.match(v) else "is not a chart version such as 2.64.0",
+        )
+        or versions.EBS_CSI_CHART_VERSION
+    )
     addon_version = parse_str(
-        problems, "driverAddonVersion", values.get("driverAddonVersion"),
+        problems,
+        "driverAddonVersion",
+        values.get("driverAddonVersion"),
         check=lambda v: None if _ADDON_VERSION.match(v) else "is not an add-on version such as v1.53.0-eksbuild.1",
     )
     if install == "addon" and addon_version is None and "driverAddonVersion" not in values:
@@ -255,12 +270,19 @@ def _extra_volume_tags(problems: Problems, values: Mapping[str, Any]) -> tuple[t
 
 def _snapshots(problems: Problems, values: Mapping[str, Any]) -> SnapshotSettings:
     support = parse_choice(problems, "snapshotSupport", values.get("snapshotSupport"), "manifests", SNAPSHOT_SUPPORTS)
-    snapshotter_version = parse_str(
-        problems, "snapshotterVersion", values.get("snapshotterVersion"),
-        check=lambda v: None if _SNAPSHOTTER_VERSION.match(v) else "is not a release tag such as v8.6.0",
-    ) or versions.SNAPSHOTTER_VERSION
+    snapshotter_version = (
+        parse_str(
+            problems,
+            "snapshotterVersion",
+            values.get("snapshotterVersion"),
+            check=lambda v: None if _SNAPSHOTTER_VERSION.match(v) else "is not a release tag such as v8.6.0",
+        )
+        or versions.SNAPSHOTTER_VERSION
+    )
     addon_version = parse_str(
-        problems, "snapshotControllerAddonVersion", values.get("snapshotControllerAddonVersion"),
+        problems,
+        "snapshotControllerAddonVersion",
+        values.get("snapshotControllerAddonVersion"),
         check=lambda v: None if _ADDON_VERSION.match(v) else "is not an add-on version such as v8.2.0-eksbuild.1",
     )
     if support == "addon" and addon_version is None and "snapshotControllerAddonVersion" not in values:
@@ -280,7 +302,9 @@ def _storage(problems: Problems, values: Mapping[str, Any], driver: DriverSettin
     if names["gp3ClassName"] == names["gp2ClassName"]:
         problems.add("gp3ClassName", f"{show(names['gp3ClassName'])} must differ from gp2ClassName")
     kms_key_id = parse_str(
-        problems, "gp3KmsKeyId", values.get("gp3KmsKeyId"),
+        problems,
+        "gp3KmsKeyId",
+        values.get("gp3KmsKeyId"),
         check=lambda v: None if _KMS_KEY_ARN.match(v) else "is not a KMS key ARN",
     )
     encrypted = parse_bool(problems, "gp3Encrypted", values.get("gp3Encrypted"), True)

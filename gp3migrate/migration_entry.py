@@ -121,23 +121,42 @@ def _parse_entry(problems: Problems, where: str, item: Any, *, region: str) -> M
     before = problems.count
     unknown_keys(problems, f"{where}.", item, ENTRY_KEYS)
     namespace = parse_str(
-        problems, f"{where}.namespace", item.get("namespace"), required=True,
-        check=naming.dns1123_label_problem, what="the claim's namespace",
+        problems,
+        f"{where}.namespace",
+        item.get("namespace"),
+        required=True,
+        check=naming.dns1123_label_problem,
+        what="the claim's namespace",
     )
     claim = parse_str(
-        problems, f"{where}.claim", item.get("claim"), required=True,
-        check=naming.dns1123_subdomain_problem, what="the PersistentVolumeClaim name",
+        problems,
+        f"{where}.claim",
+        item.get("claim"),
+        required=True,
+        check=naming.dns1123_subdomain_problem,
+        what="the PersistentVolumeClaim name",
     )
     pv = parse_str(
-        problems, f"{where}.pv", item.get("pv"), required=True,
-        check=naming.dns1123_subdomain_problem, what="the bound PersistentVolume name",
+        problems,
+        f"{where}.pv",
+        item.get("pv"),
+        required=True,
+        check=naming.dns1123_subdomain_problem,
+        what="the bound PersistentVolume name",
     )
     volume_id = parse_str(
-        problems, f"{where}.volumeId", item.get("volumeId"), required=True,
-        check=naming.volume_id_problem, what="the EBS volume id, vol-...",
+        problems,
+        f"{where}.volumeId",
+        item.get("volumeId"),
+        required=True,
+        check=naming.volume_id_problem,
+        what="the EBS volume id, vol-...",
     )
     zone = parse_str(
-        problems, f"{where}.zone", item.get("zone"), required=True,
+        problems,
+        f"{where}.zone",
+        item.get("zone"),
+        required=True,
         check=(lambda z: naming.zone_problem(z, region)) if region else None,
         what="the volume's availability zone",
     )
@@ -147,7 +166,9 @@ def _parse_entry(problems: Problems, where: str, item: Any, *, region: str) -> M
     access_modes = _access_modes(problems, f"{where}.accessModes", item.get("accessModes"))
     new_claim_default = f"{claim}{NEW_CLAIM_SUFFIX}" if claim else ""
     new_claim = parse_str(
-        problems, f"{where}.newClaimName", item.get("newClaimName"),
+        problems,
+        f"{where}.newClaimName",
+        item.get("newClaimName"),
         check=naming.dns1123_subdomain_problem,
     )
     if new_claim is None and claim and naming.dns1123_subdomain_problem(new_claim_default):

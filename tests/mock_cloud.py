@@ -111,7 +111,13 @@ def _cluster(name: str, region: str) -> dict[str, Any]:
         "endpoint": f"https://{hashlib.sha256(name.encode()).hexdigest()[:32].upper()}.gr7.{region}.eks.amazonaws.com",
         "certificateAuthorities": [{"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="}],
         "identities": [
-            {"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{hashlib.md5(name.encode()).hexdigest().upper()}"}]}
+            {
+                "oidcs": [
+                    {
+                        "issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{hashlib.md5(name.encode()).hexdigest().upper()}"
+                    }
+                ]
+            }
         ],
         "version": "1.31",
     }
@@ -137,7 +143,7 @@ class FakeCloud(pulumi.runtime.Mocks):
             state["arn"] = f"arn:aws:ec2:{self.region}::snapshot/{resource_id}"
         return resource_id, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
         if args.token == "aws:eks/getCluster:getCluster":
             return _cluster(args.args["name"], self.region)
         if args.token == "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider":
@@ -218,7 +224,7 @@ def run_program(config: dict[str, Any], *, stack: str = "dev", preview: bool = F
     set_all_config(as_runtime_config(config))
     try:
         runpy.run_path(str(MAIN), run_name="__main__")
-    except Exception as err:  # noqa: BLE001 - the test asserts on it
+    except Exception as err:
         run.error = err
     loop.run_until_complete(wait_for_rpcs())
     root = ROOT.get()

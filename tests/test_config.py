@@ -48,33 +48,64 @@ BAD_CONFIGS = [
     ({"gp3Iops": "2999"}, "gp3Iops", "2999 is out of range (allowed: 3000 to 80000)"),
     ({"gp3Iops": "fast"}, "gp3Iops", "'fast' is not a whole number"),
     ({"gp3Throughput": "1000"}, "gp3Throughput", "needs at least 4000 IOPS"),
-    ({"gp3KmsKeyId": "arn:aws:kms:eu-central-1:123456789012:key/abc"}, "gp3KmsKeyId", "must also be listed in kmsKeyArns"),
-    ({"gp3Encrypted": "false", "gp3KmsKeyId": "arn:aws:kms:eu-central-1:123456789012:key/abc",
-      "kmsKeyArns": ["arn:aws:kms:eu-central-1:123456789012:key/abc"]}, "gp3KmsKeyId", "gp3Encrypted is false"),
+    (
+        {"gp3KmsKeyId": "arn:aws:kms:eu-central-1:123456789012:key/abc"},
+        "gp3KmsKeyId",
+        "must also be listed in kmsKeyArns",
+    ),
+    (
+        {
+            "gp3Encrypted": "false",
+            "gp3KmsKeyId": "arn:aws:kms:eu-central-1:123456789012:key/abc",
+            "kmsKeyArns": ["arn:aws:kms:eu-central-1:123456789012:key/abc"],
+        },
+        "gp3KmsKeyId",
+        "gp3Encrypted is false",
+    ),
     ({"demoteGp2": "maybe"}, "demoteGp2", "'maybe' is not a boolean"),
     ({"kubeconfigRoleArn": "admin"}, "kubeconfigRoleArn", "'admin' is not an IAM role ARN"),
     ({"clustername": "dev-eks"}, "clustername", "is not a known key"),
     ({"migrations": {"claim": "x"}}, "migrations", "is not a list of migration entries"),
     ({"migrations": [entry(volumeId="vol-xyz")]}, "migrations[0].volumeId", "'vol-xyz' is not an EBS volume id"),
-    ({"migrations": [entry(volumeId="aws://eu-central-1a/vol-0123456789abcdef0")]}, "migrations[0].volumeId",
-     "is not an EBS volume id"),
+    (
+        {"migrations": [entry(volumeId="aws://eu-central-1a/vol-0123456789abcdef0")]},
+        "migrations[0].volumeId",
+        "is not an EBS volume id",
+    ),
     ({"migrations": [entry(sizeGiB=0)]}, "migrations[0].sizeGiB", "0 is out of range"),
     ({"migrations": [entry(sizeGiB=-5)]}, "migrations[0].sizeGiB", "-5 is out of range"),
     ({"migrations": [entry(sizeGiB=None)]}, "migrations[0].sizeGiB", "is required"),
-    ({"migrations": [entry(), entry(volumeId="vol-0123456789abcdef1", pv="pvc-other")]}, "migrations[1].claim",
-     "'default/data-db-0' is also used by migrations[0]"),
+    (
+        {"migrations": [entry(), entry(volumeId="vol-0123456789abcdef1", pv="pvc-other")]},
+        "migrations[1].claim",
+        "'default/data-db-0' is also used by migrations[0]",
+    ),
     ({"migrations": [entry(), entry(claim="other")]}, "migrations[1].pv", "is also used by migrations[0]"),
     ({"migrations": [entry(claim="c" * 254)]}, "migrations[0].claim", "is 254 characters"),
     ({"migrations": [entry(claim="c" * 252)]}, "migrations[0].newClaimName", "set a shorter newClaimName"),
     ({"migrations": [entry(newClaimName="Data_New")]}, "migrations[0].newClaimName", "is not a DNS-1123 name"),
     ({"migrations": [entry(newClaimName="data-db-0")]}, "migrations[0].newClaimName", "must differ from the claim"),
     ({"migrations": [entry(zone="us-east-1a")]}, "migrations[0].zone", "is not an availability zone of region"),
-    ({"migrations": [entry(accessModes=["ReadWriteMany"])]}, "migrations[0].accessModes[0]", "'ReadWriteMany' is not one of"),
-    ({"migrations": [entry(volumeMode="block")]}, "migrations[0].volumeMode", "'block' is not one of Filesystem, Block"),
-    ({"migrations": [entry(workload={"kind": "DaemonSet", "name": "x", "replicas": 1})]}, "migrations[0].workload.kind",
-     "'DaemonSet' is not one of Deployment, StatefulSet"),
-    ({"migrations": [entry(workload={"kind": "Deployment", "name": "x"})]}, "migrations[0].workload.replicas",
-     "is required"),
+    (
+        {"migrations": [entry(accessModes=["ReadWriteMany"])]},
+        "migrations[0].accessModes[0]",
+        "'ReadWriteMany' is not one of",
+    ),
+    (
+        {"migrations": [entry(volumeMode="block")]},
+        "migrations[0].volumeMode",
+        "'block' is not one of Filesystem, Block",
+    ),
+    (
+        {"migrations": [entry(workload={"kind": "DaemonSet", "name": "x", "replicas": 1})]},
+        "migrations[0].workload.kind",
+        "'DaemonSet' is not one of Deployment, StatefulSet",
+    ),
+    (
+        {"migrations": [entry(workload={"kind": "Deployment", "name": "x"})]},
+        "migrations[0].workload.replicas",
+        "is required",
+    ),
     ({"migrations": [entry(sizegib=20)]}, "migrations[0].sizegib", "is not a known key"),
     ({"migrations": ["default/data-db-0"]}, "migrations[0]", "is not a map"),
 ]
@@ -111,12 +142,21 @@ def test_defaults_are_the_documented_ones():
     assert settings.snapshots.support == "manifests" and settings.snapshots.snapshotter_version == "v8.6.0"
     storage = settings.storage
     assert (storage.gp3_class_name, storage.fs_type, storage.encrypted, storage.iops, storage.throughput) == (
-        "gp3", "ext4", True, 3000, 125,
+        "gp3",
+        "ext4",
+        True,
+        3000,
+        125,
     )
     assert storage.demote_gp2 is True and settings.migrations == ()
 
 
 def test_new_claim_name_defaults_to_suffix_and_can_be_set():
-    settings = load_settings({**BASE, "migrations": '[{"namespace": "default", "claim": "data", "pv": "pv-1", '
-                              '"volumeId": "vol-0123456789abcdef0", "zone": "eu-central-1a", "sizeGiB": 5}]'})
+    settings = load_settings(
+        {
+            **BASE,
+            "migrations": '[{"namespace": "default", "claim": "data", "pv": "pv-1", '
+            '"volumeId": "vol-0123456789abcdef0", "zone": "eu-central-1a", "sizeGiB": 5}]',
+        }
+    )
     assert settings.migrations[0].new_claim_name == "data-gp3"

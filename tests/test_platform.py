@@ -69,7 +69,14 @@ def test_cluster_access_pins_provider_identity_to_the_cluster_arn_and_region():
     kubeconfig = json.loads(k8s["kubeconfig"])
     assert kubeconfig["users"][0]["user"]["exec"]["command"] == "aws"
     assert kubeconfig["users"][0]["user"]["exec"]["args"] == [
-        "--region", "eu-central-1", "eks", "get-token", "--cluster-name", "dev-eks", "--output", "json",
+        "--region",
+        "eu-central-1",
+        "eks",
+        "get-token",
+        "--cluster-name",
+        "dev-eks",
+        "--output",
+        "json",
     ]
     # Every platform resource goes through the explicit providers, never an ambient default.
     for reg in result.registrations:
@@ -183,7 +190,9 @@ def test_helm_release_inputs_and_options():
                 "serviceAccount": {
                     "create": True,
                     "name": "ebs-csi-controller-sa",
-                    "annotations": {"eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/dev-eks-ebs-csi-driver"},
+                    "annotations": {
+                        "eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/dev-eks-ebs-csi-driver"
+                    },
                 },
             },
             "sidecars": {"snapshotter": {"forceEnable": True}},
@@ -371,10 +380,19 @@ def test_stack_files_run_and_prod_uses_addons(stack):
 
 def test_two_runs_register_identical_resources():
     first, second = run_program(stack_config("dev")), run_program(stack_config("dev"))
+
     def fingerprint(result):
         return [
-            (r.type, r.name, json.dumps(r.inputs, sort_keys=True), r.protect, r.retain_on_delete,
-             sorted(r.dependencies), r.custom_timeouts)
+            (
+                r.type,
+                r.name,
+                json.dumps(r.inputs, sort_keys=True),
+                r.protect,
+                r.retain_on_delete,
+                sorted(r.dependencies),
+                r.custom_timeouts,
+            )
             for r in result.registrations
         ]
+
     assert sorted(fingerprint(first)) == sorted(fingerprint(second))

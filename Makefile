@@ -1,0 +1,37 @@
+# The README's commands. `venv/` is also the virtualenv Pulumi.yaml names for `pulumi up`.
+PYTHON ?= python3
+VENV ?= venv
+STACK ?= dev
+BIN := $(VENV)/bin
+
+.PHONY: preview up test bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+# Needs the Pulumi CLI, AWS credentials and the aws CLI (see README "Prerequisites").
+preview: $(VENV)/.runtime
+	pulumi stack select --create $(STACK)
+	pulumi preview --stack $(STACK) --diff
+
+up: $(VENV)/.runtime
+	pulumi up --stack $(STACK)
+
+# Lint, format check, type check and the test suite; no cloud, cluster or Pulumi CLI needed.
+test: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m scripts.benchmark

@@ -1,0 +1,308 @@
+"""Per-volume migrations under mocks: exact objects and options, the restore binding model, the
+dependency graph, independence between volumes, and what removing an entry would do.
+
+Not proven here: that EBS completes the snapshot in time, that the snapshot controller and the
+provisioner behave as the model says on a real cluster (the opt-in live test does that).
+"""
+
+import copy
+
+import pytest
+
+from tests.cluster_model import GI, Cluster, WillNotBindError, restore
+from tests.mock_cloud import run_program, stack_config
+
+PREFIX = "migrate-default-ebs-gp2-claim"
+DATA_BEARING = {
+    "kubernetes:core/v1:PersistentVolumePatch",
+    "aws:ebs/snapshot:Snapshot",
+    "kubernetes:core/v1:PersistentVolumeClaim",
+}
+
+
+def entry(i: int, size: int = 20, namespace: str = "apps") -> dict:
+    return {
+        "namespace": namespace,
+        "claim": f"data-db-{i}",
+        "pv": f"pvc-{i:08x}-0000-4000-8000-000000000000",
+        "volumeId": f"vol-{i:017x}",
+        "zone": "eu-central-1a",
+        "sizeGiB": size,
+    }
+
+
+def fleet(n: int, **extra) -> dict:
+    return {"clusterName": "dev-eks", "region": "eu-central-1", "migrations": [entry(i) for i in range(n)], **extra}
+
+
+@pytest.fixture(scope="module")
+def dev():
+    result = run_program(stack_config("dev"))
+    assert result.error is None, result.error
+    return result
+
+
+def test_dev_example_registers_the_migration_graph_exactly(dev):
+    children = sorted((r.type, r.name) for r in dev.registrations if r.parent.endswith(f"::{PREFIX}"))
+    assert children == sorted(
+        [
+            ("kubernetes:core/v1:PersistentVolumePatch", f"{PREFIX}-retain"),
+            ("aws:ebs/snapshot:Snapshot", f"{PREFIX}-snapshot"),
+            ("kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotContent", f"{PREFIX}-content"),
+            ("kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshot", f"{PREFIX}-volume-snapshot"),
+            ("kubernetes:core/v1:PersistentVolumeClaim", f"{PREFIX}-claim"),
+        ]
+    )
+    assert dev.named(PREFIX).type == "eks-gp3-migration:index:VolumeMigration"
+
+
+def test_retain_patch_is_exact_and_kept_on_delete(dev):
+    retain = dev.named(f"{PREFIX}-retain")
+    assert retain.inputs == {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {
+            "name": "pvc-646fef81-c677-46f4-8f27-9d394618f236",
+            "annotations": {"pulumi.com/patchForce": "true"},
+        },
+        "spec": {"persistentVolumeReclaimPolicy": "Retain"},
+    }
+    assert retain.retain_on_delete is True
+
+
+def test_snapshot_is_protected_timed_and_after_retain(dev):
+    snapshot = dev.named(f"{PREFIX}-snapshot")
+    assert snapshot.inputs["volumeId"] == "vol-03d3cd818a2c2def3"
+    assert snapshot.inputs["description"] == (
+        "eks-gp3-migration dev default/ebs-gp2-claim (pvc-646fef81-c677-46f4-8f27-9d394618f236)"
+    )
+    assert snapshot.protect is True
+    assert snapshot.custom_timeouts == {"create": "31m"}
+    assert dev.named(f"{PREFIX}-retain").urn in snapshot.dependencies
+
+
+def test_restore_objects_are_exact(dev):
+    handle = dev.outputs["migrations"]["default/ebs-gp2-claim"]["snapshotId"]
+    content = dev.named(f"{PREFIX}-content")
+    assert content.inputs == {
+        "apiVersion": "snapshot.storage.k8s.io/v1",
+        "kind": "VolumeSnapshotContent",
+        "metadata": {
+            "name": "default-ebs-gp2-claim-gp3-restore",
+            "labels": {"eks-gp3-migration/claim": "ebs-gp2-claim"},
+        },
+        "spec": {
+            "deletionPolicy": "Retain",
+            "driver": "ebs.csi.aws.com",
+            "source": {"snapshotHandle": handle},
+            "sourceVolumeMode": "Filesystem",
+            "volumeSnapshotClassName": "ebs-csi-aws",
+            "volumeSnapshotRef": {
+                "apiVersion": "snapshot.storage.k8s.io/v1",
+                "kind": "VolumeSnapshot",
+                "name": "ebs-gp2-claim-gp3-restore",
+                "namespace": "default",
+            },
+        },
+    }
+    snapshot = dev.named(f"{PREFIX}-volume-snapshot")
+    assert snapshot.inputs == {
+        "apiVersion": "snapshot.storage.k8s.io/v1",
+        "kind": "VolumeSnapshot",
+        "metadata": {
+            "name": "ebs-gp2-claim-gp3-restore",
+            "namespace": "default",
+            "annotations": {
+                "pulumi.com/waitFor": "jsonpath={.status.readyToUse}=true",
+                "eks-gp3-migration/snapshot-handle": handle,
+            },
+            "labels": {"eks-gp3-migration/claim": "ebs-gp2-claim"},
+        },
+        "spec": {
+            "volumeSnapshotClassName": "ebs-csi-aws",
+            "source": {"volumeSnapshotContentName": "default-ebs-gp2-claim-gp3-restore"},
+        },
+    }
+    for reg in (content, snapshot):
+        assert reg.delete_before_replace is True
+
+
+def test_restored_claim_is_exact_and_retained(dev):
+    claim = dev.named(f"{PREFIX}-claim")
+    assert claim.inputs == {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": "ebs-gp2-claim-gp3",
+            "namespace": "default",
+            "labels": {"eks-gp3-migration/claim": "ebs-gp2-claim"},
+            "annotations": {
+                "eks-gp3-migration/source-pv": "pvc-646fef81-c677-46f4-8f27-9d394618f236",
+                "eks-gp3-migration/source-volume": "vol-03d3cd818a2c2def3",
+            },
+        },
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "volumeMode": "Filesystem",
+            "storageClassName": "gp3-3000iops-128mibs",
+            "resources": {"requests": {"storage": "1Gi"}},
+            "dataSource": {
+                "apiGroup": "snapshot.storage.k8s.io",
+                "kind": "VolumeSnapshot",
+                "name": "ebs-gp2-claim-gp3-restore",
+            },
+        },
+    }
+    assert claim.retain_on_delete is True
+    assert claim.ignore_changes == ["spec.dataSource", "spec.dataSourceRef"]
+
+
+def test_per_migration_outputs_and_fleet_saving(dev):
+    out = dev.outputs["migrations"]["default/ebs-gp2-claim"]
+    assert out["sourceVolume"] == "vol-03d3cd818a2c2def3"
+    assert out["snapshotId"].startswith("snap-")
+    assert out["newClaim"] == "default/ebs-gp2-claim-gp3"
+    assert (out["plannedIops"], out["plannedThroughput"]) == (3000, 128)
+    # eu-central-1: gp2 $0.119/GB; gp3 $0.0952/GB + 3 MiB/s x $0.048 to keep gp2's 128 MiB/s.
+    assert out["monthlyPriceGp2"] == pytest.approx(0.119)
+    assert out["monthlyPriceGp3"] == pytest.approx(0.0952 + 3 * 0.048)
+    assert dev.outputs["fleetMonthlySaving"] == pytest.approx(0.119 - 0.0952 - 0.144)
+
+
+def _cluster_from(result) -> Cluster:
+    classes = {
+        r.inputs["metadata"]["name"]: r.inputs for r in result.of_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    }
+    contents = {
+        r.inputs["metadata"]["name"]: r.inputs
+        for r in result.of_type("kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotContent")
+    }
+    snapshots = {
+        (r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]): r.inputs
+        for r in result.of_type("kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshot")
+    }
+    sizes = {}
+    for key, out in result.outputs["migrations"].items():
+        size = next(
+            r
+            for r in result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+            if r.inputs["metadata"]["labels"]["eks-gp3-migration/claim"] == key.split("/")[1]
+        )
+        sizes[out["snapshotId"]] = int(size.inputs["spec"]["resources"]["requests"]["storage"].removesuffix("Gi")) * GI
+    # Copies: negative tests edit the model, never the shared recording.
+    return copy.deepcopy(Cluster(storage_classes=classes, contents=contents, snapshots=snapshots, ebs_snapshots=sizes))
+
+
+def test_every_declared_claim_binds_in_the_model():
+    result = run_program(fleet(5))
+    cluster = _cluster_from(result)
+    claims = result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+    assert len(claims) == 5
+    for claim in claims:
+        assert restore(cluster, claim.inputs).endswith("-gp3-restore")
+
+
+def test_model_rejects_a_wrong_driver(dev):
+    cluster = _cluster_from(dev)
+    for content in cluster.contents.values():
+        content["spec"]["driver"] = "kubernetes.io/aws-ebs"
+    with pytest.raises(WillNotBindError, match="driver"):
+        restore(cluster, dev.named(f"{PREFIX}-claim").inputs)
+
+
+def test_model_rejects_a_too_small_request(dev):
+    cluster = _cluster_from(dev)
+    claim = copy.deepcopy(dev.named(f"{PREFIX}-claim").inputs)
+    claim["spec"]["resources"]["requests"]["storage"] = "512Mi"
+    with pytest.raises(WillNotBindError, match="smaller"):
+        restore(cluster, claim)
+
+
+def test_model_rejects_a_content_naming_another_snapshot(dev):
+    cluster = _cluster_from(dev)
+    for content in cluster.contents.values():
+        content["spec"]["volumeSnapshotRef"]["name"] = "imported-aws-snapshot"
+    with pytest.raises(WillNotBindError, match="another VolumeSnapshot"):
+        restore(cluster, dev.named(f"{PREFIX}-claim").inputs)
+
+
+def test_model_rejects_a_block_claim_from_a_filesystem_source(dev):
+    cluster = _cluster_from(dev)
+    claim = copy.deepcopy(dev.named(f"{PREFIX}-claim").inputs)
+    claim["spec"]["volumeMode"] = "Block"
+    with pytest.raises(WillNotBindError, match="volume mode"):
+        restore(cluster, claim)
+
+
+def test_dependencies_are_pinned(dev):
+    assert dev.depends_on(f"{PREFIX}-snapshot", f"{PREFIX}-retain")
+    assert dev.depends_on(f"{PREFIX}-volume-snapshot", f"{PREFIX}-content")
+    assert dev.depends_on(f"{PREFIX}-claim", f"{PREFIX}-volume-snapshot")
+    for child in ("retain", "snapshot", "content", "volume-snapshot", "claim"):
+        for platform in (
+            "platform-driver-release",
+            "platform-snapshots-crds",
+            "platform-classes-gp3",
+            "platform-classes-gp3-3000iops-128mibs",
+            "platform-classes-snapshot-class",
+        ):
+            assert dev.depends_on(f"{PREFIX}-{child}", platform), (child, platform)
+
+
+def test_migrations_are_independent_subgraphs():
+    n = 4
+    result = run_program(fleet(n))
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                for child in ("retain", "snapshot", "content", "volume-snapshot", "claim"):
+                    later = f"migrate-apps-data-db-{i}-{child}"
+                    assert not result.depends_on(later, f"migrate-apps-data-db-{j}"), (later, j)
+                    for other in ("retain", "snapshot", "claim"):
+                        assert not result.depends_on(later, f"migrate-apps-data-db-{j}-{other}")
+
+
+def test_a_volume_absent_from_config_is_never_touched():
+    result = run_program(fleet(2))
+    text = repr([r.inputs for r in result.registrations])
+    assert f"vol-{2:017x}" not in text
+    assert f"pvc-{2:08x}" not in text
+    assert len(result.of_type("eks-gp3-migration:index:VolumeMigration")) == 2
+
+
+def test_removing_an_entry_leaves_only_retained_or_protected_data_behind():
+    before, after = run_program(fleet(3)), run_program(fleet(2))
+    removed = {r.name for r in before.registrations} - {r.name for r in after.registrations}
+    assert removed and all("data-db-2" in name for name in removed)
+    for reg in before.registrations:
+        if reg.name in removed and reg.type in DATA_BEARING:
+            assert reg.protect or reg.retain_on_delete, reg.name
+        if reg.name in removed and reg.type.endswith("VolumeSnapshotContent"):
+            assert reg.inputs["spec"]["deletionPolicy"] == "Retain"
+    # The platform is unchanged by the removal.
+    platform = lambda r: {(x.name, repr(x.inputs)) for x in r.registrations if not x.name.startswith("migrate-")}  # noqa: E731
+    assert platform(before) == platform(after)
+
+
+def test_performance_tiers_are_deduplicated_classes():
+    config = fleet(0)
+    config["migrations"] = [entry(0, size=10), entry(1, size=100), entry(2, size=500), entry(3, size=2000)]
+    result = run_program(config)
+    classes = {
+        r.inputs["metadata"]["name"]: r.inputs["parameters"]
+        for r in result.of_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    }
+    assert sorted(classes) == ["gp3", "gp3-3000iops-128mibs", "gp3-3000iops-250mibs", "gp3-6000iops-250mibs"]
+    assert classes["gp3-6000iops-250mibs"]["iops"] == "6000"
+    claims = {
+        r.inputs["metadata"]["name"]: r.inputs["spec"]["storageClassName"]
+        for r in result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+    }
+    assert claims == {
+        "data-db-0-gp3": "gp3-3000iops-128mibs",
+        "data-db-1-gp3": "gp3-3000iops-128mibs",
+        "data-db-2-gp3": "gp3-3000iops-250mibs",
+        "data-db-3-gp3": "gp3-6000iops-250mibs",
+    }
+    tier = result.named("platform-classes-gp3-6000iops-250mibs")
+    assert tier.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "false"}

@@ -1,0 +1,121 @@
+"""Every manifest and value set the program declares, validated against the real upstream schema:
+chart values.schema.json 2.64.0, the snapshot CRDs of external-snapshotter v8.6.0, and the
+Kubernetes OpenAPI schemas shipped by kubernetes-validate (strict: unknown fields fail).
+
+Not proven: admission webhooks and CEL rules (x-kubernetes-validations) a live API server applies.
+"""
+
+import json
+
+import jsonschema
+import pytest
+
+from tests.mock_cloud import run_program, stack_config
+from tests.schemas import merged, validate_crd, validate_kubernetes
+
+BASE = {"clusterName": "dev-eks", "region": "eu-central-1"}
+
+# The gp2 class as EKS creates it (before 1.30, with the default annotation).
+EKS_GP2_CLASS = {
+    "apiVersion": "storage.k8s.io/v1",
+    "kind": "StorageClass",
+    "metadata": {"name": "gp2", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+    "provisioner": "kubernetes.io/aws-ebs",
+    "parameters": {"fsType": "ext4", "type": "gp2"},
+    "reclaimPolicy": "Delete",
+    "volumeBindingMode": "WaitForFirstConsumer",
+}
+
+# The runbook's in-tree PV (shared/seeds runbook, `kubectl get pv -o yaml`).
+IN_TREE_PV = {
+    "apiVersion": "v1",
+    "kind": "PersistentVolume",
+    "metadata": {"name": "pvc-646fef81-c677-46f4-8f27-9d394618f236"},
+    "spec": {
+        "accessModes": ["ReadWriteOnce"],
+        "awsElasticBlockStore": {"fsType": "ext4", "volumeID": "aws://eu-central-1c/vol-03d3cd818a2c2def3"},
+        "capacity": {"storage": "1Gi"},
+        "claimRef": {"namespace": "default", "name": "ebs-gp2-claim"},
+        "persistentVolumeReclaimPolicy": "Delete",
+        "storageClassName": "gp2",
+    },
+}
+
+
+def with_wire_shape(reg):
+    return {"apiVersion": reg.inputs["apiVersion"], "kind": reg.inputs["kind"], **reg.inputs}
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        BASE,
+        {**BASE, "driverIdentity": "pod-identity", "extraVolumeTags": {"team": "a", "cost-center": "42"}},
+    ],
+)
+def test_helm_values_are_valid_against_the_chart_schema(chart_values_schema, config):
+    result = run_program(config)
+    values = result.named("platform-driver-release").inputs["values"]
+    jsonschema.Draft7Validator(chart_values_schema).validate(values)
+
+
+def test_addon_configuration_is_valid_against_the_chart_schema(chart_values_schema):
+    result = run_program({**BASE, "driverInstall": "addon", "driverAddonVersion": "v1.53.0-eksbuild.1"})
+    configuration = json.loads(result.named("platform-driver-addon").inputs["configurationValues"])
+    jsonschema.Draft7Validator(chart_values_schema).validate(configuration)
+
+
+def test_chart_schema_rejects_a_misspelt_value(chart_values_schema):
+    """The schema is strict enough for the validation above to mean something."""
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft7Validator(chart_values_schema).validate({"controller": {"k8sTagClusterID": "x"}})
+
+
+def test_storage_classes_are_valid_kubernetes_objects():
+    result = run_program(stack_config("dev"))
+    classes = result.of_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    assert len(classes) == 2  # gp3 and the example volume's 3000/128 tier
+    for reg in classes:
+        validate_kubernetes(with_wire_shape(reg))
+
+
+def test_gp2_demotion_patch_applied_to_the_eks_class_is_valid():
+    result = run_program(BASE)
+    patch = result.named("platform-classes-gp2-demotion").inputs
+    validate_kubernetes(merged(EKS_GP2_CLASS, patch))
+
+
+def test_volume_snapshot_class_is_valid_against_its_crd(snapshot_crd_schemas):
+    result = run_program(BASE)
+    validate_crd(result.named("platform-classes-snapshot-class").inputs, snapshot_crd_schemas["VolumeSnapshotClass"])
+
+
+def test_crd_validation_rejects_a_wrong_field(snapshot_crd_schemas):
+    bad = {
+        "apiVersion": "snapshot.storage.k8s.io/v1",
+        "kind": "VolumeSnapshotClass",
+        "metadata": {},
+        "driver": "ebs.csi.aws.com",
+        "deletionPolicy": "Keep",
+    }
+    with pytest.raises(jsonschema.ValidationError):
+        validate_crd(bad, snapshot_crd_schemas["VolumeSnapshotClass"])
+
+
+def test_restore_objects_are_valid_against_the_crds(snapshot_crd_schemas):
+    result = run_program(stack_config("dev"))
+    validate_crd(
+        result.named("migrate-default-ebs-gp2-claim-content").inputs, snapshot_crd_schemas["VolumeSnapshotContent"]
+    )
+    validate_crd(
+        result.named("migrate-default-ebs-gp2-claim-volume-snapshot").inputs, snapshot_crd_schemas["VolumeSnapshot"]
+    )
+
+
+def test_restored_claim_and_retain_patch_are_valid_kubernetes_objects():
+    result = run_program(stack_config("dev"))
+    validate_kubernetes(result.named("migrate-default-ebs-gp2-claim-claim").inputs)
+    patch = result.named("migrate-default-ebs-gp2-claim-retain").inputs
+    patched = merged(IN_TREE_PV, patch)
+    validate_kubernetes(patched)
+    assert patched["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
