@@ -1,0 +1,5 @@
+import sys
+
+from gp3migrate.cli import main
+
+sys.exit(main())
