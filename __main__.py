@@ -27,7 +27,7 @@ platform = EbsCsiPlatform(
 migrations = {
     plan.entry.key: VolumeMigration(
         plan.entry.resource_name,
-        VolumeMigrationArgs(settings, plan, stack=pulumi.get_stack(), platform=platform.ready),
+        VolumeMigrationArgs(settings, plan, stack=pulumi.get_stack(), platform=platform.ready_for(plan.storage_class)),
         opts=on_cluster,
     )
     for plan in plans

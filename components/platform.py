@@ -27,7 +27,7 @@ class EbsCsiPlatform(pulumi.ComponentResource):
     snapshots: SnapshotSupport
     driver: EbsCsiDriver
     classes: StorageClasses
-    # What every migration waits for: driver, snapshot API and classes.
+    # What every migration waits for: the driver, the snapshot API and the snapshot class.
     ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: EbsCsiPlatformArgs, opts: pulumi.ResourceOptions | None = None):
@@ -53,12 +53,7 @@ class EbsCsiPlatform(pulumi.ComponentResource):
             StorageClassesArgs(settings, tiers=args.tiers, depends_on=[self.driver.install, *self.snapshots.ready]),
             opts=child,
         )
-        self.ready = [
-            self.driver.install,
-            *self.snapshots.ready,
-            *self.classes.classes.values(),
-            self.classes.snapshot_class,
-        ]
+        self.ready = [self.driver.install, *self.snapshots.ready, self.classes.snapshot_class]
         self.register_outputs(
             {
                 "roleArn": self.identity.role_arn,
@@ -67,3 +62,8 @@ class EbsCsiPlatform(pulumi.ComponentResource):
                 "snapshotClassName": self.classes.snapshot_class_name,
             }
         )
+
+    def ready_for(self, storage_class: str) -> list[pulumi.Resource]:
+        """What a migration restoring into `storage_class` waits for: the platform and that class
+        only, so a fleet with many performance tiers does not make every volume wait on all."""
+        return [*self.ready, self.classes.classes[storage_class]]

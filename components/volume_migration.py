@@ -43,7 +43,7 @@ class VolumeMigration(pulumi.ComponentResource):
             f"{name}-retain",
             metadata=restore.retain_patch(plan)["metadata"],
             spec=restore.retain_patch(plan)["spec"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=args.platform, retain_on_delete=True),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.platform), retain_on_delete=True),
         )
 
         # 2. The EBS snapshot, protected until an explicit cleanup.
@@ -63,7 +63,7 @@ class VolumeMigration(pulumi.ComponentResource):
         # 3-4. Content and snapshot name each other; both have fixed names and are replaced
         # together (the snapshot handle is in both) by delete-then-create.
         restore_opts = pulumi.ResourceOptions(
-            parent=self, depends_on=args.platform, delete_before_replace=True, replace_on_changes=["*"]
+            parent=self, depends_on=list(args.platform), delete_before_replace=True, replace_on_changes=["*"]
         )
         content = KubernetesObject(
             f"{name}-content",

@@ -242,11 +242,21 @@ def test_dependencies_are_pinned(dev):
         for platform in (
             "platform-driver-release",
             "platform-snapshots-crds",
-            "platform-classes-gp3",
-            "platform-classes-gp3-3000iops-128mibs",
+            "platform-snapshots-controller",
+            "platform-classes-gp3-3000iops-128mibs",  # the class the claim names
             "platform-classes-snapshot-class",
         ):
             assert dev.depends_on(f"{PREFIX}-{child}", platform), (child, platform)
+
+
+def test_a_migration_waits_only_for_the_class_it_uses():
+    """With many performance tiers, a volume must not wait on (or scale with) every class."""
+    config = fleet(0)
+    config["migrations"] = [entry(0, size=10), entry(1, size=2000)]
+    result = run_program(config)
+    assert result.depends_on("migrate-apps-data-db-0-claim", "platform-classes-gp3-3000iops-128mibs")
+    assert not result.depends_on("migrate-apps-data-db-0-claim", "platform-classes-gp3-6000iops-250mibs")
+    assert not result.depends_on("migrate-apps-data-db-1-claim", "platform-classes-gp3-3000iops-128mibs")
 
 
 def test_migrations_are_independent_subgraphs():
