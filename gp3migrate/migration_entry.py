@@ -249,6 +249,8 @@ def _check_unique(problems: Problems, indexed: Sequence[tuple[int, MigrationSett
             ("volumeId", entry.volume_id),
             # A new claim name must not be any entry's claim or new claim in the same namespace.
             ("claim", f"{entry.namespace}/{entry.new_claim_name}"),
+            # Resource names join namespace and claim with '-': a/b-c and a-b/c would collide.
+            ("claim", entry.resource_name),
         }
         for what, value in sorted(uses):
             other = first_use.setdefault((what, value), index)

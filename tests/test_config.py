@@ -81,6 +81,16 @@ BAD_CONFIGS = [
         "'default/data-db-0' is also used by migrations[0]",
     ),
     ({"migrations": [entry(), entry(claim="other")]}, "migrations[1].pv", "is also used by migrations[0]"),
+    (
+        {
+            "migrations": [
+                entry(namespace="a-b", claim="c"),
+                entry(namespace="a", claim="b-c", pv="p2", volumeId="vol-0123456789abcdef1"),
+            ]
+        },
+        "migrations[1].claim",
+        "'migrate-a-b-c' is also used by migrations[0]",
+    ),
     ({"migrations": [entry(claim="c" * 254)]}, "migrations[0].claim", "is 254 characters"),
     ({"migrations": [entry(claim="c" * 252)]}, "migrations[0].newClaimName", "set a shorter newClaimName"),
     ({"migrations": [entry(newClaimName="Data_New")]}, "migrations[0].newClaimName", "is not a DNS-1123 name"),
