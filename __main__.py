@@ -8,11 +8,12 @@ import pulumi
 
 from components.cluster_access import ClusterAccess, ClusterAccessArgs
 from components.platform import EbsCsiPlatform, EbsCsiPlatformArgs
-from components.stack_config import read_settings
+from components.stack_config import read_checked_settings
 from components.volume_migration import VolumeMigration, VolumeMigrationArgs
+from gp3migrate.phases import applied_record
 from gp3migrate.plan import fleet_monthly_saving, plan_all, tiers
 
-settings = read_settings()
+settings, history = read_checked_settings()
 plans = plan_all(settings)
 
 access = ClusterAccess("cluster", ClusterAccessArgs(settings.cluster))
@@ -27,7 +28,15 @@ platform = EbsCsiPlatform(
 migrations = {
     plan.entry.key: VolumeMigration(
         plan.entry.resource_name,
-        VolumeMigrationArgs(settings, plan, stack=pulumi.get_stack(), platform=platform.ready_for(plan.storage_class)),
+        VolumeMigrationArgs(
+            settings,
+            plan,
+            stack=pulumi.get_stack(),
+            platform=platform.ready_for(plan.storage_class),
+            previous=history.get(plan.entry.key),
+            kubeconfig=access.kubeconfig,
+            kube_context=access.kube_context,
+        ),
         opts=on_cluster,
     )
     for plan in plans
@@ -39,3 +48,5 @@ pulumi.export("gp3StorageClass", platform.classes.gp3_class_name)
 pulumi.export("volumeSnapshotClass", platform.classes.snapshot_class_name)
 pulumi.export("migrations", {key: migration.outputs for key, migration in migrations.items()})
 pulumi.export("fleetMonthlySaving", fleet_monthly_saving(plans))
+# Read by the next run (phase transitions) and by the promotion gate of a later stack.
+pulumi.export("migrationPhases", {key: applied_record(m.applied) for key, m in migrations.items()})

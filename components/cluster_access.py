@@ -24,6 +24,9 @@ class ClusterAccess(pulumi.ComponentResource):
     cluster_name: pulumi.Output[str]
     cluster_arn: pulumi.Output[str]
     oidc_issuer: pulumi.Output[str]
+    # What the kubernetes Provider was given; the claim-release step talks to the same cluster.
+    kubeconfig: pulumi.Output[str]
+    kube_context: str | None
 
     def __init__(self, name: str, args: ClusterAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("ClusterAccess"), name, None, opts)
@@ -52,6 +55,8 @@ class ClusterAccess(pulumi.ComponentResource):
                     role_arn=settings.kubeconfig_role_arn,
                 )
             )
+        self.kubeconfig = pulumi.Output.from_input(kubeconfig)
+        self.kube_context = settings.kube_context
         self.k8s_provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=kubeconfig,

@@ -1,8 +1,15 @@
-"""One volume's migration: Retain on the source PV -> EBS snapshot -> pre-provisioned
-VolumeSnapshotContent -> VolumeSnapshot (awaited readyToUse) -> gp3 claim restored from it.
+"""One volume's migration, declared for its current phase (gp3migrate/phases.py).
 
-Each migration is its own subgraph: it depends on the platform only, never on another volume,
-so Pulumi runs the migrations in parallel.
+    precopy:  Retain patch -> pre-copy snapshot
+    cutover:  + quiesce -> detached gate -> final snapshot -> content -> VolumeSnapshot
+                -> [release old claim] -> gp3 claim -> [scale back]
+    finalize: restore objects removed; snapshots unprotected, then deleted on the next `up`
+              (kept with keepSnapshots); deleteSource: in-use gate -> reclaim policy Delete
+    rollback: [release gp3 claim -> rebind PV -> old claim on the source PV] -> scale back
+
+Each migration depends on the platform only, never on another volume, so volumes migrate in
+parallel. Child names derive from the component's name and never change for a step, so a phase
+change shows in `pulumi preview` as exactly the creates and deletes it makes.
 """
 
 from dataclasses import dataclass, field
@@ -12,10 +19,15 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import type_token
+from components.gates import ClaimRelease, DetachedGate, InUseGate
 from components.k8s_object import KubernetesObject
 from gp3migrate import restore
 from gp3migrate.config import Settings
+from gp3migrate.phases import Applied
 from gp3migrate.plan import MigrationPlan
+
+DETACH_TIMEOUT_SECONDS = 15 * 60
+RELEASE_TIMEOUT_SECONDS = 10 * 60
 
 
 @dataclass(frozen=True)
@@ -23,80 +35,61 @@ class VolumeMigrationArgs:
     settings: Settings
     plan: MigrationPlan
     stack: str
-    # The driver, snapshot CRDs and classes: nothing here may start before they exist.
+    # The driver, snapshot API, snapshot class and the class this volume restores into.
     platform: list[pulumi.Resource] = field(default_factory=list)
+    # What the last `up` applied for this volume (None: never applied).
+    previous: Applied | None = None
+    kubeconfig: pulumi.Input[str] = ""
+    kube_context: str | None = None
 
 
 class VolumeMigration(pulumi.ComponentResource):
-    snapshot: aws.ebs.Snapshot
-    claim: k8s.core.v1.PersistentVolumeClaim
-    claim_name: str
+    applied: Applied
+    outputs: dict[str, object]
 
     def __init__(self, name: str, args: VolumeMigrationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("VolumeMigration"), name, None, opts)
-        plan, settings = args.plan, args.settings
-        entry = plan.entry
+        self._name, self._args = name, args
+        plan, entry = args.plan, args.plan.entry
+        previous = args.previous
+        phase = entry.phase
 
-        # 1. Retain first: from here on, deleting the old claim cannot delete the volume. Kept on
-        # destroy: removing the Patch would hand the reclaim policy back (pulumi-kubernetes docs).
-        retain = k8s.core.v1.PersistentVolumePatch(
-            f"{name}-retain",
-            metadata=restore.retain_patch(plan)["metadata"],
-            spec=restore.retain_patch(plan)["spec"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.platform), retain_on_delete=True),
-        )
+        # Retain first: from here on, deleting a claim cannot delete the source volume.
+        in_use = self._in_use_gate() if phase == "finalize" and entry.delete_source else None
+        retain = self._reclaim_policy(in_use)
 
-        # 2. The EBS snapshot, protected until an explicit cleanup.
-        self.snapshot = aws.ebs.Snapshot(
-            f"{name}-snapshot",
-            volume_id=entry.volume_id,
-            description=f"eks-gp3-migration {args.stack} {entry.key} ({entry.pv})",
-            tags=restore.snapshot_tags(plan, settings, args.stack, purpose="restore"),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[retain],
-                protect=True,
-                custom_timeouts=pulumi.CustomTimeouts(create=f"{plan.snapshot_timeout_minutes}m"),
-            ),
-        )
+        # Snapshots stay declared (protected) until finalize; the first finalize `up` unprotects
+        # them, the next one deletes them (Pulumi refuses to delete a protected resource in state).
+        finalize_cleanup = phase == "finalize" and previous is not None and previous.snapshots_unprotected
+        precopy = None if finalize_cleanup else self._snapshot("precopy", depends_on=[retain])
+        snapshot_ids: dict[str, pulumi.Output[str]] = {"precopySnapshotId": precopy.id} if precopy else {}
 
-        # 3-4. Content and snapshot name each other; both have fixed names and are replaced
-        # together (the snapshot handle is in both) by delete-then-create.
-        restore_opts = pulumi.ResourceOptions(
-            parent=self, depends_on=list(args.platform), delete_before_replace=True, replace_on_changes=["*"]
-        )
-        content = KubernetesObject(
-            f"{name}-content",
-            restore.snapshot_content(plan, settings, self.snapshot.id),
-            opts=restore_opts,
-        )
-        volume_snapshot = KubernetesObject(
-            f"{name}-volume-snapshot",
-            restore.volume_snapshot(plan, settings, self.snapshot.id),
-            opts=pulumi.ResourceOptions.merge(restore_opts, pulumi.ResourceOptions(depends_on=[content])),
-        )
+        claim_name = entry.new_claim_name
+        final_snapshot_exists = previous is not None and previous.final_snapshot
+        if phase == "cutover":
+            claim_name, final = self._cutover(retain, precopy)
+            snapshot_ids["finalSnapshotId"] = final.id
+            final_snapshot_exists = True
+        elif phase in ("finalize", "rollback") and final_snapshot_exists and not finalize_cleanup:
+            snapshot_ids["finalSnapshotId"] = self._snapshot("final", depends_on=[retain]).id
+        if phase == "finalize":
+            claim_name = entry.target_claim_name
+            self._gp3_claim(claim_name, depends_on=[retain])
+        if phase == "rollback":
+            claim_name = self._rollback(retain)
 
-        # 5. The gp3 claim. Kept on destroy and removal from config; its data source is history
-        # once restored, so a later snapshot never plans to replace it.
-        self.claim_name = entry.new_claim_name
-        body = restore.restored_claim(plan, self.claim_name)
-        self.claim = k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-claim",
-            metadata=body["metadata"],
-            spec=body["spec"],
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[volume_snapshot, *args.platform],
-                retain_on_delete=True,
-                ignore_changes=["spec.dataSource", "spec.dataSourceRef"],
-            ),
+        self.applied = Applied(
+            phase=phase,
+            source_deleted=phase == "finalize" and entry.delete_source,
+            snapshots_unprotected=phase == "finalize",
+            final_snapshot=final_snapshot_exists and not finalize_cleanup,
         )
-
         self.outputs = {
+            "phase": phase,
             "sourceVolume": entry.volume_id,
             "sourcePv": entry.pv,
-            "snapshotId": self.snapshot.id,
-            "newClaim": f"{entry.namespace}/{self.claim_name}",
+            **snapshot_ids,
+            "claim": f"{entry.namespace}/{claim_name}",
             "storageClass": plan.storage_class,
             "plannedIops": plan.performance.iops,
             "plannedThroughput": plan.performance.throughput,
@@ -104,3 +97,179 @@ class VolumeMigration(pulumi.ComponentResource):
             "monthlyPriceGp3": plan.cost.gp3 if plan.cost else None,
         }
         self.register_outputs(self.outputs)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)  # type: ignore[arg-type]
+
+    def _reclaim_policy(self, in_use: pulumi.Resource | None) -> k8s.core.v1.PersistentVolumePatch:
+        """Retain on the source PV. With finalize + deleteSource, Delete, once the restored volume
+        is in use: the PV controller then deletes the released PV and its EBS volume. Kept on
+        destroy: removing the Patch would hand the field back (pulumi-kubernetes Patch docs)."""
+        body = restore.retain_patch(self._args.plan)
+        if in_use is not None:
+            body["spec"]["persistentVolumeReclaimPolicy"] = "Delete"
+        depends = [*self._args.platform, *([in_use] if in_use else [])]
+        return k8s.core.v1.PersistentVolumePatch(
+            f"{self._name}-retain",
+            metadata=body["metadata"],
+            spec=body["spec"],
+            opts=self._child(depends_on=depends, retain_on_delete=True),
+        )
+
+    def _snapshot(self, purpose: str, depends_on: list[pulumi.Resource]) -> aws.ebs.Snapshot:
+        args, entry = self._args, self._args.plan.entry
+        unprotected = entry.phase == "finalize"
+        return aws.ebs.Snapshot(
+            f"{self._name}-{purpose}-snapshot",
+            volume_id=entry.volume_id,
+            description=f"eks-gp3-migration {args.stack} {entry.key} {purpose} ({entry.pv})",
+            tags=restore.snapshot_tags(args.plan, args.settings, args.stack, purpose=purpose),
+            opts=self._child(
+                depends_on=depends_on,
+                protect=not unprotected,
+                # In finalize, kept in AWS when the stack lets go of it, if asked to keep them.
+                retain_on_delete=unprotected and entry.keep_snapshots,
+                custom_timeouts=pulumi.CustomTimeouts(create=f"{args.plan.snapshot_timeout_minutes}m"),
+            ),
+        )
+
+    def _scale(self, step: str, replicas: int, depends_on: list[pulumi.Resource]) -> pulumi.Resource | None:
+        entry = self._args.plan.entry
+        if entry.quiesce != "scale" or entry.workload is None:
+            return None
+        patch_class = (
+            k8s.apps.v1.DeploymentPatch if entry.workload.kind == "Deployment" else k8s.apps.v1.StatefulSetPatch
+        )
+        body = restore.scale_patch(self._args.plan, replicas)
+        return patch_class(
+            f"{self._name}-{step}",
+            metadata=body["metadata"],
+            spec=body["spec"],
+            # Deleting a Patch gives up its fields and `replicas` would fall back to the default;
+            # the workload keeps whatever replicas it has when the stack lets go.
+            opts=self._child(depends_on=depends_on, retain_on_delete=True),
+        )
+
+    def _cutover(self, retain: pulumi.Resource, precopy: aws.ebs.Snapshot | None) -> tuple[str, aws.ebs.Snapshot]:
+        args, entry = self._args, self._args.plan.entry
+        if entry.workload and entry.workload.template_storage_class == args.settings.storage.gp2_class_name:
+            pulumi.log.warn(
+                f"{entry.key}: StatefulSet {entry.workload.name} still names {entry.workload.template_storage_class!r} "
+                "in its volumeClaimTemplates: new replicas would get gp2 volumes. The templates are immutable: "
+                f"re-create the StatefulSet (kubectl delete sts {entry.workload.name} --cascade=orphan, then apply "
+                f"it with storageClassName: {args.plan.storage_class}).",
+                resource=self,
+            )
+        # The downtime window starts here; the pre-copy is done by now (it was the precopy phase).
+        quiesce = self._scale("quiesce", 0, depends_on=[precopy] if precopy else [retain])
+        detached = DetachedGate(
+            f"{self._name}-detached",
+            volume_id=entry.volume_id,
+            region=args.settings.cluster.region,
+            timeout_seconds=DETACH_TIMEOUT_SECONDS,
+            opts=self._child(depends_on=[quiesce] if quiesce else ([precopy] if precopy else [retain])),
+        )
+        final = self._snapshot("final", depends_on=[detached])
+        volume_snapshot = self._restore_objects(final)
+        claim_after: list[pulumi.Resource] = [volume_snapshot]
+        if entry.claim_naming == "same-name":
+            # The old claim goes only once the restore source is ready; its PV stays Retain.
+            claim_after.append(
+                ClaimRelease(
+                    f"{self._name}-release-old-claim",
+                    namespace=entry.namespace,
+                    claim=entry.claim,
+                    kubeconfig=args.kubeconfig,
+                    context=args.kube_context,
+                    timeout_seconds=RELEASE_TIMEOUT_SECONDS,
+                    opts=self._child(depends_on=[volume_snapshot, retain]),
+                )
+            )
+        claim = self._gp3_claim(entry.target_claim_name, depends_on=claim_after)
+        if entry.claim_naming == "same-name" and entry.workload is not None:
+            # Same name: the workload finds its claim again. (Renamed claims need the workload
+            # repointed first, so the user scales it back; see README.)
+            self._scale("scale-back", entry.workload.replicas, depends_on=[claim])
+        return entry.target_claim_name, final
+
+    def _restore_objects(self, final: aws.ebs.Snapshot) -> KubernetesObject:
+        args = self._args
+        # Content and snapshot name each other with fixed names; both carry the snapshot id so a
+        # new snapshot replaces both together (a bound content never rebinds).
+        opts = self._child(depends_on=list(args.platform), delete_before_replace=True, replace_on_changes=["*"])
+        content = KubernetesObject(
+            f"{self._name}-content", restore.snapshot_content(args.plan, args.settings, final.id), opts=opts
+        )
+        return KubernetesObject(
+            f"{self._name}-volume-snapshot",
+            restore.volume_snapshot(args.plan, args.settings, final.id),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[content])),
+        )
+
+    def _gp3_claim(self, claim_name: str, depends_on: list[pulumi.Resource]) -> k8s.core.v1.PersistentVolumeClaim:
+        """Kept on destroy and on removal from config; its data source is history once restored."""
+        body = restore.restored_claim(self._args.plan, claim_name)
+        return k8s.core.v1.PersistentVolumeClaim(
+            f"{self._name}-claim",
+            metadata=body["metadata"],
+            spec=body["spec"],
+            opts=self._child(
+                depends_on=[*depends_on, *self._args.platform],
+                retain_on_delete=True,
+                ignore_changes=["spec.dataSource", "spec.dataSourceRef"],
+            ),
+        )
+
+    def _in_use_gate(self) -> InUseGate:
+        entry = self._args.plan.entry
+        return InUseGate(
+            f"{self._name}-in-use",
+            namespace=entry.namespace,
+            claim=entry.target_claim_name,
+            region=self._args.settings.cluster.region,
+            opts=self._child(),
+        )
+
+    def _rollback(self, retain: pulumi.Resource) -> str:
+        args, entry, previous = self._args, self._args.plan.entry, self._args.previous
+        after_cutover = previous is not None and previous.final_snapshot
+        restart_after: list[pulumi.Resource] = [retain]
+        if entry.delete_restored_claim and after_cutover:
+            released = ClaimRelease(
+                f"{self._name}-release-gp3-claim",
+                namespace=entry.namespace,
+                claim=entry.target_claim_name,
+                kubeconfig=args.kubeconfig,
+                context=args.kube_context,
+                timeout_seconds=RELEASE_TIMEOUT_SECONDS,
+                opts=self._child(depends_on=[retain]),
+            )
+            restart_after = [released]
+            if entry.claim_naming == "same-name":
+                restart_after = [self._rebind(released)]
+        elif after_cutover:
+            # Rename mode: the gp3 claim stays next to the old one.
+            self._gp3_claim(entry.new_claim_name, depends_on=[retain])
+        if after_cutover:
+            self._scale("scale-back", entry.workload.replicas if entry.workload else 1, depends_on=restart_after)
+        return entry.claim
+
+    def _rebind(self, released: pulumi.Resource) -> pulumi.Resource:
+        """The old claim name on the retained source PV: the PV reserved for it, then the claim."""
+        args = self._args
+        patch = restore.rebind_patch(args.plan)
+        rebind = k8s.core.v1.PersistentVolumePatch(
+            f"{self._name}-rebind",
+            metadata=patch["metadata"],
+            spec=patch["spec"],
+            opts=self._child(depends_on=[released], retain_on_delete=True),
+        )
+        claim = restore.rollback_claim(args.plan, args.settings.storage.gp2_class_name)
+        return k8s.core.v1.PersistentVolumeClaim(
+            f"{self._name}-rollback-claim",
+            metadata=claim["metadata"],
+            spec=claim["spec"],
+            opts=self._child(depends_on=[rebind], retain_on_delete=True),
+        )

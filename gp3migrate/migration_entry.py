@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gp3migrate import naming
+from gp3migrate.phases import CLAIM_NAMINGS, PHASES, QUIESCES, ClaimNaming, Phase, Quiesce
 from gp3migrate.sizing import GP2_MAX_SIZE_GIB
 from gp3migrate.validation import (
     Problems,
@@ -50,8 +51,14 @@ ENTRY_KEYS = (
     "kmsKeyId",
     "workload",
     "newClaimName",
+    "phase",
+    "claimNaming",
+    "quiesce",
+    "keepSnapshots",
+    "deleteSource",
+    "deleteRestoredClaim",
 )
-WORKLOAD_KEYS = ("kind", "name", "replicas")
+WORKLOAD_KEYS = ("kind", "name", "replicas", "templateStorageClass")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +68,8 @@ class Workload:
     kind: WorkloadKind
     name: str
     replicas: int
+    # For a StatefulSet: the class its volumeClaimTemplates name (new replicas get that class).
+    template_storage_class: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +91,18 @@ class MigrationSettings:
     kms_key_id: str | None = None
     workload: Workload | None = None
     new_claim_name: str = ""
+    phase: Phase = "precopy"
+    claim_naming: ClaimNaming = "rename"
+    quiesce: Quiesce = "manual"
+    keep_snapshots: bool = False
+    # Opt-ins that remove data: the source volume (finalize), the restored claim (rollback).
+    delete_source: bool = False
+    delete_restored_claim: bool = False
+
+    @property
+    def target_claim_name(self) -> str:
+        """The name the gp3 claim gets: the old one (same-name) or the new one (rename)."""
+        return self.claim if self.claim_naming == "same-name" else self.new_claim_name
 
     @property
     def key(self) -> str:
@@ -180,6 +201,24 @@ def _parse_entry(problems: Problems, where: str, item: Any, *, region: str) -> M
     if new_claim is not None and new_claim == claim:
         problems.add(f"{where}.newClaimName", f"{show(new_claim)} must differ from the claim it replaces")
     encrypted = parse_bool(problems, f"{where}.encrypted", item.get("encrypted"), False)
+    workload = _workload(problems, f"{where}.workload", item.get("workload"))
+    phase = parse_choice(problems, f"{where}.phase", item.get("phase"), "precopy", PHASES)
+    claim_naming = parse_choice(problems, f"{where}.claimNaming", item.get("claimNaming"), "rename", CLAIM_NAMINGS)
+    quiesce = parse_choice(
+        problems, f"{where}.quiesce", item.get("quiesce"), "scale" if workload else "manual", QUIESCES
+    )
+    delete_source = parse_bool(problems, f"{where}.deleteSource", item.get("deleteSource"), False)
+    delete_restored = parse_bool(problems, f"{where}.deleteRestoredClaim", item.get("deleteRestoredClaim"), False)
+    _check_phase_options(
+        problems,
+        where,
+        phase=phase,
+        claim_naming=claim_naming,
+        quiesce=quiesce,
+        workload=workload,
+        delete_source=delete_source,
+        delete_restored=delete_restored,
+    )
     entry = MigrationSettings(
         namespace=namespace or "",
         claim=claim or "",
@@ -195,10 +234,49 @@ def _parse_entry(problems: Problems, where: str, item: Any, *, region: str) -> M
         throughput=_optional_int(problems, f"{where}.throughput", item.get("throughput"), 1, 4_000),
         encrypted=encrypted,
         kms_key_id=parse_str(problems, f"{where}.kmsKeyId", item.get("kmsKeyId")),
-        workload=_workload(problems, f"{where}.workload", item.get("workload")),
+        workload=workload,
         new_claim_name=new_claim or new_claim_default,
+        phase=phase,
+        claim_naming=claim_naming,
+        quiesce=quiesce,
+        keep_snapshots=parse_bool(problems, f"{where}.keepSnapshots", item.get("keepSnapshots"), False),
+        delete_source=delete_source,
+        delete_restored_claim=delete_restored,
     )
     return entry if problems.count == before else None
+
+
+def _check_phase_options(
+    problems: Problems,
+    where: str,
+    *,
+    phase: Phase,
+    claim_naming: ClaimNaming,
+    quiesce: Quiesce,
+    workload: Workload | None,
+    delete_source: bool,
+    delete_restored: bool,
+) -> None:
+    """Option combinations that are unsafe whatever was applied before."""
+    if quiesce == "none" and (phase == "cutover" or claim_naming == "same-name"):
+        problems.add(
+            f"{where}.quiesce",
+            "'none' would copy the volume while the app writes (writes after the snapshot are lost): "
+            "use quiesce: scale (with workload) or manual (you stop the app; the program still waits "
+            "until AWS reports the volume detached)",
+        )
+    if quiesce == "scale" and workload is None:
+        problems.add(f"{where}.quiesce", "'scale' needs migrations[].workload (kind, name, replicas) to scale")
+    if delete_source and phase != "finalize":
+        problems.add(
+            f"{where}.deleteSource",
+            f"true is only allowed in phase finalize (this entry is in {phase}); the source is the only "
+            "copy until the gp3 claim is verified",
+        )
+    if delete_restored and phase != "rollback":
+        problems.add(
+            f"{where}.deleteRestoredClaim", f"true is only allowed in phase rollback (this entry is in {phase})"
+        )
 
 
 def _optional_int(problems: Problems, key: str, raw: Any, low: int, high: int) -> int | None:
@@ -236,7 +314,8 @@ def _workload(problems: Problems, key: str, raw: Any) -> Workload | None:
     if raw.get("replicas") is None:
         problems.add(f"{key}.replicas", "is required (the replicas to restore after the cutover)")
     replicas = parse_int(problems, f"{key}.replicas", raw.get("replicas"), 1, 0, 10_000)
-    return Workload(kind=kind, name=name or "", replicas=replicas)
+    template_class = parse_str(problems, f"{key}.templateStorageClass", raw.get("templateStorageClass"))
+    return Workload(kind=kind, name=name or "", replicas=replicas, template_storage_class=template_class)
 
 
 def _check_unique(problems: Problems, indexed: Sequence[tuple[int, MigrationSettings]]) -> None:

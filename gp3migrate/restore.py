@@ -120,3 +120,62 @@ def restored_claim(plan: MigrationPlan, claim_name: str) -> dict[str, Any]:
             "dataSource": {"apiGroup": SNAPSHOT_API_GROUP, "kind": "VolumeSnapshot", "name": plan.snapshot_name},
         },
     }
+
+
+def rebind_patch(plan: MigrationPlan) -> dict[str, Any]:
+    """Reserves the retained source PV for a new claim of the old name: an empty uid lets the PV
+    controller bind it again (rollback after a same-name cutover)."""
+    entry = plan.entry
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": entry.pv, "annotations": {"pulumi.com/patchForce": "true"}},
+        "spec": {
+            "claimRef": {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "namespace": entry.namespace,
+                "name": entry.claim,
+                "uid": "",
+            }
+        },
+    }
+
+
+def rollback_claim(plan: MigrationPlan, gp2_class_name: str) -> dict[str, Any]:
+    """The old claim again, bound by name to the source PV (its data as of the cutover)."""
+    entry = plan.entry
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": entry.claim,
+            "namespace": entry.namespace,
+            "labels": {f"{LABEL_PREFIX}/claim": entry.claim},
+        },
+        "spec": {
+            "accessModes": list(entry.access_modes),
+            "volumeMode": entry.volume_mode,
+            "storageClassName": gp2_class_name,
+            "volumeName": entry.pv,
+            "resources": {"requests": {"storage": f"{entry.size_gib}Gi"}},
+        },
+    }
+
+
+def scale_patch(plan: MigrationPlan, replicas: int) -> dict[str, Any]:
+    """Only `replicas` of the workload that mounts the claim."""
+    entry = plan.entry
+    assert entry.workload is not None
+    return {
+        "apiVersion": "apps/v1",
+        "kind": entry.workload.kind,
+        "metadata": {
+            "name": entry.workload.name,
+            "namespace": entry.namespace,
+            # Take `replicas` from whoever set it (kubectl, a controller): pulumi-kubernetes
+            # Patch resources fail on conflicts otherwise.
+            "annotations": {"pulumi.com/patchForce": "true"},
+        },
+        "spec": {"replicas": replicas},
+    }

@@ -8,6 +8,7 @@ these requests; those are for the opt-in live tests.
 """
 
 import asyncio
+import copy
 import hashlib
 import json
 import runpy
@@ -57,6 +58,8 @@ class Invocation:
 @dataclass
 class Run:
     registrations: list[Registration] = field(default_factory=list)
+    # Reads of existing state (StackReference): not registrations of anything to create.
+    reads: list[tuple[str, str]] = field(default_factory=list)
     invocations: list[Invocation] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     error: BaseException | None = None
@@ -126,13 +129,18 @@ def _cluster(name: str, region: str) -> dict[str, Any]:
 class FakeCloud(pulumi.runtime.Mocks):
     """Answers invokes and gives each resource realistic outputs (ARNs, ids), deterministically."""
 
-    def __init__(self, region: str):
+    def __init__(self, region: str, stack_outputs: dict[str, dict[str, Any]] | None = None):
         self.region = region
+        # Outputs of other stacks (and of this one's last `up`), by fully qualified stack name.
+        self.stack_outputs = stack_outputs or {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
         digest = hashlib.sha256(f"{args.typ}/{args.name}".encode()).hexdigest()
         resource_id = f"{args.name}-id"
+        if args.typ == "pulumi:pulumi:StackReference":
+            name = args.inputs["name"]
+            return name, {"name": name, "outputs": self.stack_outputs.get(name, {}), "secretOutputNames": []}
         if args.typ == "aws:iam/role:Role":
             state["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{args.inputs.get('name', args.name)}"
             resource_id = args.inputs.get("name", args.name)
@@ -187,6 +195,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         return response
 
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802
+        self.run.reads.append((request.type, request.name))
+        return super().ReadResource(request)
+
     def Invoke(self, request: Any) -> Any:  # noqa: N802
         self.run.invocations.append(Invocation(request.tok, rpc.deserialize_properties(request.args)))
         return super().Invoke(request)
@@ -212,15 +224,37 @@ def as_runtime_config(config: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def run_program(config: dict[str, Any], *, stack: str = "dev", preview: bool = False) -> Run:
-    """Run __main__.py once under fresh mocks, a fresh event loop and a fresh root stack."""
+ORGANIZATION = "acme"
+
+
+def stack_name(stack: str) -> str:
+    return f"{ORGANIZATION}/{PROJECT}/{stack}"
+
+
+def run_program(
+    config: dict[str, Any],
+    *,
+    stack: str = "dev",
+    preview: bool = False,
+    previous_outputs: dict[str, Any] | None = None,
+    other_stacks: dict[str, dict[str, Any]] | None = None,
+) -> Run:
+    """Run __main__.py once under fresh mocks, a fresh event loop and a fresh root stack.
+
+    `previous_outputs` are this stack's outputs from its last `up` (read through its own
+    StackReference); `other_stacks` maps other fully qualified stack names to their outputs.
+    """
     run = Run()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     ROOT.set(None)
     region = str(config.get("region") or config.get(f"{PROJECT}:region") or "eu-central-1")
-    monitor = RecordingMonitor(FakeCloud(region), run)
-    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    outputs = dict(other_stacks or {})
+    outputs[stack_name(stack)] = previous_outputs or {}
+    monitor = RecordingMonitor(FakeCloud(region, outputs), run)
+    pulumi.runtime.set_mocks(
+        monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, organization=ORGANIZATION
+    )
     set_all_config(as_runtime_config(config))
     try:
         runpy.run_path(str(MAIN), run_name="__main__")
@@ -235,3 +269,25 @@ def run_program(config: dict[str, Any], *, stack: str = "dev", preview: bool = F
         run.outputs = dict(zip(keys, values or [], strict=True))
     loop.close()
     return run
+
+
+def with_phase(config: dict[str, Any], phase: str, **entry_changes: Any) -> dict[str, Any]:
+    """The config with every migration entry set to `phase` (and the given entry keys)."""
+    changed = copy.deepcopy(config)
+    key = next(k for k in changed if k.endswith("migrations"))
+    for entry in changed[key]:
+        entry["phase"] = phase
+        entry.update(entry_changes)
+    return changed
+
+
+def advance(config: dict[str, Any], phases: list[str], *, stack: str = "dev", **entry_changes: Any) -> list[Run]:
+    """Apply the phases one `up` after another, each run reading the previous run's outputs."""
+    runs: list[Run] = []
+    previous: dict[str, Any] = {}
+    for phase in phases:
+        run = run_program(with_phase(config, phase, **entry_changes), stack=stack, previous_outputs=previous)
+        assert run.error is None, f"{phase}: {run.error}"
+        runs.append(run)
+        previous = run.outputs
+    return runs

@@ -10,7 +10,7 @@ import copy
 import pytest
 
 from tests.cluster_model import GI, Cluster, WillNotBindError, restore
-from tests.mock_cloud import run_program, stack_config
+from tests.mock_cloud import Run, advance, run_program, stack_config
 
 PREFIX = "migrate-default-ebs-gp2-claim"
 DATA_BEARING = {
@@ -35,11 +35,14 @@ def fleet(n: int, **extra) -> dict:
     return {"clusterName": "dev-eks", "region": "eu-central-1", "migrations": [entry(i) for i in range(n)], **extra}
 
 
+def cutover(config: dict) -> Run:
+    """The run that cuts over (after the precopy run), for every entry of the config."""
+    return advance(config, ["precopy", "cutover"])[-1]
+
+
 @pytest.fixture(scope="module")
 def dev():
-    result = run_program(stack_config("dev"))
-    assert result.error is None, result.error
-    return result
+    return cutover(stack_config("dev"))
 
 
 def test_dev_example_registers_the_migration_graph_exactly(dev):
@@ -47,7 +50,10 @@ def test_dev_example_registers_the_migration_graph_exactly(dev):
     assert children == sorted(
         [
             ("kubernetes:core/v1:PersistentVolumePatch", f"{PREFIX}-retain"),
-            ("aws:ebs/snapshot:Snapshot", f"{PREFIX}-snapshot"),
+            ("aws:ebs/snapshot:Snapshot", f"{PREFIX}-precopy-snapshot"),
+            ("kubernetes:apps/v1:DeploymentPatch", f"{PREFIX}-quiesce"),
+            ("pulumi-python:dynamic:Resource", f"{PREFIX}-detached"),
+            ("aws:ebs/snapshot:Snapshot", f"{PREFIX}-final-snapshot"),
             ("kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotContent", f"{PREFIX}-content"),
             ("kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshot", f"{PREFIX}-volume-snapshot"),
             ("kubernetes:core/v1:PersistentVolumeClaim", f"{PREFIX}-claim"),
@@ -70,19 +76,22 @@ def test_retain_patch_is_exact_and_kept_on_delete(dev):
     assert retain.retain_on_delete is True
 
 
-def test_snapshot_is_protected_timed_and_after_retain(dev):
-    snapshot = dev.named(f"{PREFIX}-snapshot")
-    assert snapshot.inputs["volumeId"] == "vol-03d3cd818a2c2def3"
-    assert snapshot.inputs["description"] == (
-        "eks-gp3-migration dev default/ebs-gp2-claim (pvc-646fef81-c677-46f4-8f27-9d394618f236)"
-    )
-    assert snapshot.protect is True
-    assert snapshot.custom_timeouts == {"create": "31m"}
-    assert dev.named(f"{PREFIX}-retain").urn in snapshot.dependencies
+def test_snapshots_are_protected_timed_and_ordered(dev):
+    precopy, final = dev.named(f"{PREFIX}-precopy-snapshot"), dev.named(f"{PREFIX}-final-snapshot")
+    for snapshot, purpose in ((precopy, "precopy"), (final, "final")):
+        assert snapshot.inputs["volumeId"] == "vol-03d3cd818a2c2def3"
+        assert snapshot.inputs["description"] == (
+            f"eks-gp3-migration dev default/ebs-gp2-claim {purpose} (pvc-646fef81-c677-46f4-8f27-9d394618f236)"
+        )
+        assert snapshot.inputs["tags"]["eks-gp3-migration/purpose"] == purpose
+        assert snapshot.protect is True and snapshot.retain_on_delete is False
+        assert snapshot.custom_timeouts == {"create": "31m"}
+    assert dev.named(f"{PREFIX}-retain").urn in precopy.dependencies
+    assert dev.named(f"{PREFIX}-detached").urn in final.dependencies
 
 
 def test_restore_objects_are_exact(dev):
-    handle = dev.outputs["migrations"]["default/ebs-gp2-claim"]["snapshotId"]
+    handle = dev.outputs["migrations"]["default/ebs-gp2-claim"]["finalSnapshotId"]
     content = dev.named(f"{PREFIX}-content")
     assert content.inputs == {
         "apiVersion": "snapshot.storage.k8s.io/v1",
@@ -160,8 +169,10 @@ def test_restored_claim_is_exact_and_retained(dev):
 def test_per_migration_outputs_and_fleet_saving(dev):
     out = dev.outputs["migrations"]["default/ebs-gp2-claim"]
     assert out["sourceVolume"] == "vol-03d3cd818a2c2def3"
-    assert out["snapshotId"].startswith("snap-")
-    assert out["newClaim"] == "default/ebs-gp2-claim-gp3"
+    assert out["phase"] == "cutover"
+    assert out["precopySnapshotId"].startswith("snap-") and out["finalSnapshotId"].startswith("snap-")
+    assert out["precopySnapshotId"] != out["finalSnapshotId"]
+    assert out["claim"] == "default/ebs-gp2-claim-gp3"
     assert (out["plannedIops"], out["plannedThroughput"]) == (3000, 128)
     # eu-central-1: gp2 $0.119/GB; gp3 $0.0952/GB + 3 MiB/s x $0.048 to keep gp2's 128 MiB/s.
     assert out["monthlyPriceGp2"] == pytest.approx(0.119)
@@ -188,13 +199,15 @@ def _cluster_from(result) -> Cluster:
             for r in result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
             if r.inputs["metadata"]["labels"]["eks-gp3-migration/claim"] == key.split("/")[1]
         )
-        sizes[out["snapshotId"]] = int(size.inputs["spec"]["resources"]["requests"]["storage"].removesuffix("Gi")) * GI
+        sizes[out["finalSnapshotId"]] = (
+            int(size.inputs["spec"]["resources"]["requests"]["storage"].removesuffix("Gi")) * GI
+        )
     # Copies: negative tests edit the model, never the shared recording.
     return copy.deepcopy(Cluster(storage_classes=classes, contents=contents, snapshots=snapshots, ebs_snapshots=sizes))
 
 
 def test_every_declared_claim_binds_in_the_model():
-    result = run_program(fleet(5))
+    result = cutover(fleet(5))
     cluster = _cluster_from(result)
     claims = result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
     assert len(claims) == 5
@@ -235,10 +248,22 @@ def test_model_rejects_a_block_claim_from_a_filesystem_source(dev):
 
 
 def test_dependencies_are_pinned(dev):
-    assert dev.depends_on(f"{PREFIX}-snapshot", f"{PREFIX}-retain")
+    assert dev.depends_on(f"{PREFIX}-precopy-snapshot", f"{PREFIX}-retain")
+    assert dev.depends_on(f"{PREFIX}-quiesce", f"{PREFIX}-precopy-snapshot")
+    assert dev.depends_on(f"{PREFIX}-detached", f"{PREFIX}-quiesce")
+    assert dev.depends_on(f"{PREFIX}-final-snapshot", f"{PREFIX}-detached")
     assert dev.depends_on(f"{PREFIX}-volume-snapshot", f"{PREFIX}-content")
     assert dev.depends_on(f"{PREFIX}-claim", f"{PREFIX}-volume-snapshot")
-    for child in ("retain", "snapshot", "content", "volume-snapshot", "claim"):
+    for child in (
+        "retain",
+        "precopy-snapshot",
+        "quiesce",
+        "detached",
+        "final-snapshot",
+        "content",
+        "volume-snapshot",
+        "claim",
+    ):
         for platform in (
             "platform-driver-release",
             "platform-snapshots-crds",
@@ -253,7 +278,7 @@ def test_a_migration_waits_only_for_the_class_it_uses():
     """With many performance tiers, a volume must not wait on (or scale with) every class."""
     config = fleet(0)
     config["migrations"] = [entry(0, size=10), entry(1, size=2000)]
-    result = run_program(config)
+    result = cutover(config)
     assert result.depends_on("migrate-apps-data-db-0-claim", "platform-classes-gp3-3000iops-128mibs")
     assert not result.depends_on("migrate-apps-data-db-0-claim", "platform-classes-gp3-6000iops-250mibs")
     assert not result.depends_on("migrate-apps-data-db-1-claim", "platform-classes-gp3-3000iops-128mibs")
@@ -261,14 +286,14 @@ def test_a_migration_waits_only_for_the_class_it_uses():
 
 def test_migrations_are_independent_subgraphs():
     n = 4
-    result = run_program(fleet(n))
+    result = cutover(fleet(n))
     for i in range(n):
         for j in range(n):
             if i != j:
-                for child in ("retain", "snapshot", "content", "volume-snapshot", "claim"):
+                for child in ("retain", "final-snapshot", "content", "volume-snapshot", "claim"):
                     later = f"migrate-apps-data-db-{i}-{child}"
                     assert not result.depends_on(later, f"migrate-apps-data-db-{j}"), (later, j)
-                    for other in ("retain", "snapshot", "claim"):
+                    for other in ("retain", "precopy-snapshot", "final-snapshot", "claim"):
                         assert not result.depends_on(later, f"migrate-apps-data-db-{j}-{other}")
 
 
@@ -281,7 +306,11 @@ def test_a_volume_absent_from_config_is_never_touched():
 
 
 def test_removing_an_entry_leaves_only_retained_or_protected_data_behind():
-    before, after = run_program(fleet(3)), run_program(fleet(2))
+    before = cutover(fleet(3))
+    after = run_program(
+        fleet(2) | {"migrations": [dict(e, phase="cutover") for e in fleet(2)["migrations"]]},
+        previous_outputs=before.outputs,
+    )
     removed = {r.name for r in before.registrations} - {r.name for r in after.registrations}
     assert removed and all("data-db-2" in name for name in removed)
     for reg in before.registrations:
@@ -297,7 +326,7 @@ def test_removing_an_entry_leaves_only_retained_or_protected_data_behind():
 def test_performance_tiers_are_deduplicated_classes():
     config = fleet(0)
     config["migrations"] = [entry(0, size=10), entry(1, size=100), entry(2, size=500), entry(3, size=2000)]
-    result = run_program(config)
+    result = cutover(config)
     classes = {
         r.inputs["metadata"]["name"]: r.inputs["parameters"]
         for r in result.of_type("kubernetes:storage.k8s.io/v1:StorageClass")

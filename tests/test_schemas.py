@@ -10,7 +10,7 @@ import json
 import jsonschema
 import pytest
 
-from tests.mock_cloud import run_program, stack_config
+from tests.mock_cloud import advance, run_program, stack_config, with_phase
 from tests.schemas import merged, validate_crd, validate_kubernetes
 
 BASE = {"clusterName": "dev-eks", "region": "eu-central-1"}
@@ -103,7 +103,7 @@ def test_crd_validation_rejects_a_wrong_field(snapshot_crd_schemas):
 
 
 def test_restore_objects_are_valid_against_the_crds(snapshot_crd_schemas):
-    result = run_program(stack_config("dev"))
+    result = advance(stack_config("dev"), ["precopy", "cutover"])[-1]
     validate_crd(
         result.named("migrate-default-ebs-gp2-claim-content").inputs, snapshot_crd_schemas["VolumeSnapshotContent"]
     )
@@ -113,9 +113,40 @@ def test_restore_objects_are_valid_against_the_crds(snapshot_crd_schemas):
 
 
 def test_restored_claim_and_retain_patch_are_valid_kubernetes_objects():
-    result = run_program(stack_config("dev"))
+    result = advance(stack_config("dev"), ["precopy", "cutover"])[-1]
     validate_kubernetes(result.named("migrate-default-ebs-gp2-claim-claim").inputs)
     patch = result.named("migrate-default-ebs-gp2-claim-retain").inputs
     patched = merged(IN_TREE_PV, patch)
     validate_kubernetes(patched)
     assert patched["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+
+
+def test_cutover_and_rollback_objects_are_valid_kubernetes_objects():
+    """The scale patches applied to a Deployment, the rebind patch to the in-tree PV, and the claim
+    that takes the old name back (same-name rollback)."""
+    config = stack_config("dev")
+    runs = advance(config, ["precopy", "cutover"], claimNaming="same-name")
+    rollback = run_program(
+        with_phase(config, "rollback", claimNaming="same-name", deleteRestoredClaim=True),
+        previous_outputs=runs[-1].outputs,
+    )
+    assert rollback.error is None, rollback.error
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "app-gp2-in-tree", "namespace": "default"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "demo"}},
+            "template": {
+                "metadata": {"labels": {"app": "demo"}},
+                "spec": {"containers": [{"name": "app", "image": "centos"}]},
+            },
+        },
+    }
+    for name in ("migrate-default-ebs-gp2-claim-quiesce", "migrate-default-ebs-gp2-claim-scale-back"):
+        reg = (runs[-1] if name.endswith("quiesce") else rollback).named(name)
+        validate_kubernetes(merged(deployment, {"metadata": reg.inputs["metadata"], "spec": reg.inputs["spec"]}))
+    rebind = rollback.named("migrate-default-ebs-gp2-claim-rebind").inputs
+    validate_kubernetes(merged(IN_TREE_PV, {"metadata": rebind["metadata"], "spec": rebind["spec"]}))
+    validate_kubernetes(rollback.named("migrate-default-ebs-gp2-claim-rollback-claim").inputs)

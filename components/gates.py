@@ -1,0 +1,123 @@
+"""Steps of the cutover that Pulumi has no resource for, as small dynamic resources.
+
+Each shows in `pulumi preview` as a named create, runs once, and does nothing on delete: they are
+proofs and one-way actions, not objects to keep. Chosen over `pulumi-command` so the proof logic
+is Python tested on moto (gp3migrate/gates.py) rather than shell. Dynamic providers run in the
+engine's Python process with the user's AWS credentials (Pulumi docs, "Dynamic Resource
+Providers").
+"""
+
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
+
+from gp3migrate import gates
+
+# A refreshed token or a reformatted kubeconfig must not re-run a one-way step.
+_NOT_IDENTITY = ("kubeconfig", "context")
+
+
+def _replace_on_any_change(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+    changed = sorted(
+        k
+        for k in set(olds) | set(news)
+        if not k.startswith("__") and k not in _NOT_IDENTITY and olds.get(k) != news.get(k)
+    )
+    return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
+
+
+def _kube_api(kubeconfig: str, context: str | None) -> Any:
+    """A client from the kubeconfig the kubernetes Provider uses: JSON, YAML or a file path."""
+    import json
+    import os
+
+    import yaml
+    from kubernetes import config
+
+    if os.path.exists(kubeconfig):
+        return config.new_client_from_config(config_file=kubeconfig, context=context)
+    data = json.loads(kubeconfig) if kubeconfig.lstrip().startswith("{") else yaml.safe_load(kubeconfig)
+    return config.new_client_from_config_dict(data, context=context)
+
+
+class _DetachedProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        import boto3
+
+        ec2 = boto3.client("ec2", region_name=props["region"])
+        volume = gates.wait_until_detached(ec2, props["volumeId"], timeout_seconds=int(props["timeoutSeconds"]))
+        return CreateResult(id_=f"detached-{props['volumeId']}", outs={**props, "state": volume["State"]})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return _replace_on_any_change(olds, news)
+
+
+class _InUseProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        import boto3
+
+        ec2 = boto3.client("ec2", region_name=props["region"])
+        volume_id = gates.restored_volume_in_use(ec2, namespace=props["namespace"], claim=props["claim"])
+        return CreateResult(id_=f"in-use-{volume_id}", outs={**props, "restoredVolumeId": volume_id})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return _replace_on_any_change(olds, news)
+
+
+class _ClaimReleaseProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        from kubernetes import client
+
+        api = _kube_api(props["kubeconfig"], props.get("context") or None)
+        kept_pv = gates.release_claim(
+            client.CoreV1Api(api),
+            namespace=props["namespace"],
+            claim=props["claim"],
+            timeout_seconds=int(props["timeoutSeconds"]),
+        )
+        return CreateResult(id_=f"released-{props['namespace']}-{props['claim']}", outs={**props, "keptPv": kept_pv})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return _replace_on_any_change(olds, news)
+
+
+class DetachedGate(pulumi.dynamic.Resource):
+    """Waits until AWS reports the EBS volume `available` (detached from every node)."""
+
+    def __init__(self, name: str, *, volume_id: str, region: str, timeout_seconds: int, opts: pulumi.ResourceOptions):
+        props = {"volumeId": volume_id, "region": region, "timeoutSeconds": timeout_seconds}
+        super().__init__(_DetachedProvider(), name, props, opts)
+
+
+class InUseGate(pulumi.dynamic.Resource):
+    """Succeeds only when the restored gp3 volume of a claim is attached to a node."""
+
+    def __init__(self, name: str, *, namespace: str, claim: str, region: str, opts: pulumi.ResourceOptions):
+        props = {"namespace": namespace, "claim": claim, "region": region}
+        super().__init__(_InUseProvider(), name, props, opts)
+
+
+class ClaimRelease(pulumi.dynamic.Resource):
+    """Deletes one claim, after setting its PV to Retain so the volume and data stay."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        namespace: str,
+        claim: str,
+        kubeconfig: pulumi.Input[Any],
+        context: str | None,
+        timeout_seconds: int,
+        opts: pulumi.ResourceOptions,
+    ):
+        props = {
+            "namespace": namespace,
+            "claim": claim,
+            # Secret: a user-supplied kubeconfig may carry credentials.
+            "kubeconfig": pulumi.Output.secret(kubeconfig),
+            "context": context,
+            "timeoutSeconds": timeout_seconds,
+        }
+        super().__init__(_ClaimReleaseProvider(), name, props, opts)
