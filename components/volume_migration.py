@@ -43,6 +43,15 @@ class VolumeMigrationArgs:
     kube_context: str | None = None
 
 
+def _final(generation: int) -> str:
+    """Snapshot purpose (and name part) of the final snapshot of the n-th cutover."""
+    return "final" if generation == 1 else f"final-{generation}"
+
+
+def _final_key(generation: int) -> str:
+    return "finalSnapshotId" if generation == 1 else f"final{generation}SnapshotId"
+
+
 class VolumeMigration(pulumi.ComponentResource):
     applied: Applied
     outputs: dict[str, object]
@@ -64,25 +73,37 @@ class VolumeMigration(pulumi.ComponentResource):
         precopy = None if finalize_cleanup else self._snapshot("precopy", depends_on=[retain])
         snapshot_ids: dict[str, pulumi.Output[str]] = {"precopySnapshotId": precopy.id} if precopy else {}
 
+        # Each cutover takes its own final snapshot: a retry after a rollback must not restore
+        # from the stale one. Earlier ones stay declared (protected) until finalize.
+        cutovers = previous.cutovers if previous else 0
+        if phase == "cutover" and not (previous and previous.phase == "cutover"):
+            cutovers += 1
+        kept_generations = range(1, cutovers + (0 if phase == "cutover" else 1))
+        if not finalize_cleanup:
+            for generation in kept_generations:
+                snapshot_ids[_final_key(generation)] = self._snapshot(_final(generation), depends_on=[retain]).id
+
         claim_name = entry.new_claim_name
-        final_snapshot_exists = previous is not None and previous.final_snapshot
         if phase == "cutover":
-            claim_name, final = self._cutover(retain, precopy)
-            snapshot_ids["finalSnapshotId"] = final.id
-            final_snapshot_exists = True
-        elif phase in ("finalize", "rollback") and final_snapshot_exists and not finalize_cleanup:
-            snapshot_ids["finalSnapshotId"] = self._snapshot("final", depends_on=[retain]).id
+            claim_name, final = self._cutover(retain, precopy, _final(cutovers))
+            snapshot_ids[_final_key(cutovers)] = final.id
         if phase == "finalize":
             claim_name = entry.target_claim_name
             self._gp3_claim(claim_name, depends_on=[retain])
+        rolled_back_cutover = (
+            phase == "rollback"
+            and previous is not None
+            and (previous.phase == "cutover" or previous.rolled_back_cutover)
+        )
         if phase == "rollback":
-            claim_name = self._rollback(retain)
+            claim_name = self._rollback(retain, after_cutover=rolled_back_cutover)
 
         self.applied = Applied(
             phase=phase,
             source_deleted=phase == "finalize" and entry.delete_source,
             snapshots_unprotected=phase == "finalize",
-            final_snapshot=final_snapshot_exists and not finalize_cleanup,
+            cutovers=cutovers,
+            rolled_back_cutover=rolled_back_cutover,
         )
         self.outputs = {
             "phase": phase,
@@ -152,7 +173,9 @@ class VolumeMigration(pulumi.ComponentResource):
             opts=self._child(depends_on=depends_on, retain_on_delete=True),
         )
 
-    def _cutover(self, retain: pulumi.Resource, precopy: aws.ebs.Snapshot | None) -> tuple[str, aws.ebs.Snapshot]:
+    def _cutover(
+        self, retain: pulumi.Resource, precopy: aws.ebs.Snapshot | None, final_purpose: str
+    ) -> tuple[str, aws.ebs.Snapshot]:
         args, entry = self._args, self._args.plan.entry
         if entry.workload and entry.workload.template_storage_class == args.settings.storage.gp2_class_name:
             pulumi.log.warn(
@@ -171,7 +194,7 @@ class VolumeMigration(pulumi.ComponentResource):
             timeout_seconds=DETACH_TIMEOUT_SECONDS,
             opts=self._child(depends_on=[quiesce] if quiesce else ([precopy] if precopy else [retain])),
         )
-        final = self._snapshot("final", depends_on=[detached])
+        final = self._snapshot(final_purpose, depends_on=[detached])
         volume_snapshot = self._restore_objects(final)
         claim_after: list[pulumi.Resource] = [volume_snapshot]
         if entry.claim_naming == "same-name":
@@ -232,9 +255,8 @@ class VolumeMigration(pulumi.ComponentResource):
             opts=self._child(),
         )
 
-    def _rollback(self, retain: pulumi.Resource) -> str:
-        args, entry, previous = self._args, self._args.plan.entry, self._args.previous
-        after_cutover = previous is not None and previous.final_snapshot
+    def _rollback(self, retain: pulumi.Resource, *, after_cutover: bool) -> str:
+        args, entry = self._args, self._args.plan.entry
         restart_after: list[pulumi.Resource] = [retain]
         if entry.delete_restored_claim and after_cutover:
             released = ClaimRelease(

@@ -36,8 +36,11 @@ class Applied:
     phase: Phase
     source_deleted: bool = False
     snapshots_unprotected: bool = False
-    # A final snapshot exists (taken by a cutover): it stays declared until finalize.
-    final_snapshot: bool = False
+    # Cutovers applied so far: each took its own final snapshot, kept (protected) until finalize,
+    # and a cutover after a rollback takes a new one rather than reusing a stale copy.
+    cutovers: int = 0
+    # The last rollback undid a cutover (its release and rebind steps stay declared on re-runs).
+    rolled_back_cutover: bool = False
 
 
 # previous phase (None: never applied) -> phases that may follow it
@@ -85,7 +88,8 @@ def parse_history(raw: object) -> dict[str, Applied]:
                 phase=value["phase"],
                 source_deleted=bool(value.get("sourceDeleted", False)),
                 snapshots_unprotected=bool(value.get("snapshotsUnprotected", False)),
-                final_snapshot=bool(value.get("finalSnapshot", False)),
+                cutovers=int(value.get("cutovers", 0) or 0),
+                rolled_back_cutover=bool(value.get("rolledBackCutover", False)),
             )
     return history
 
@@ -96,5 +100,6 @@ def applied_record(applied: Applied) -> dict[str, object]:
         "phase": applied.phase,
         "sourceDeleted": applied.source_deleted,
         "snapshotsUnprotected": applied.snapshots_unprotected,
-        "finalSnapshot": applied.final_snapshot,
+        "cutovers": applied.cutovers,
+        "rolledBackCutover": applied.rolled_back_cutover,
     }

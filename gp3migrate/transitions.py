@@ -23,7 +23,7 @@ def check_transitions(migrations: Sequence[MigrationSettings], history: Mapping[
         if (
             entry.phase == "rollback"
             and entry.claim_naming == "same-name"
-            and before == "cutover"
+            and (before == "cutover" or (previous is not None and previous.rolled_back_cutover))
             and not entry.delete_restored_claim
         ):
             problems.add(

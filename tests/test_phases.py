@@ -1,0 +1,304 @@
+"""Phase transitions under mocks: for each transition, exactly what appears, disappears or changes
+between the two runs' registrations, with its options; the downtime window; refused edits; and a
+property over random edit sequences that no data-holding object is ever deleted without opt-in.
+
+Not proven here: the engine's real step order, how long EBS and the controllers take.
+"""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gp3migrate.phases import PHASES, Applied, transition_problem
+from tests.mock_cloud import Run, advance, run_program, stack_config, with_phase
+
+P = "migrate-default-ebs-gp2-claim"
+DEV = stack_config("dev")
+
+
+def by_name(run: Run) -> dict[str, object]:
+    return {r.name: r for r in run.registrations if r.name.startswith(P)}
+
+
+def diff(before: Run, after: Run) -> tuple[set[str], set[str], set[str]]:
+    """(created, removed, changed) child names of the example migration between two runs."""
+    old, new = by_name(before), by_name(after)
+    changed = {
+        name
+        for name in set(old) & set(new)
+        if (old[name].inputs, old[name].protect, old[name].retain_on_delete)  # type: ignore[attr-defined]
+        != (new[name].inputs, new[name].protect, new[name].retain_on_delete)  # type: ignore[attr-defined]
+    }
+    return set(new) - set(old), set(old) - set(new), changed
+
+
+def test_precopy_declares_retain_and_the_precopy_snapshot_only():
+    (run,) = advance(DEV, ["precopy"])
+    assert sorted(by_name(run)) == [P, f"{P}-precopy-snapshot", f"{P}-retain"]
+    assert run.outputs["migrationPhases"] == {
+        "default/ebs-gp2-claim": {
+            "phase": "precopy",
+            "sourceDeleted": False,
+            "snapshotsUnprotected": False,
+            "cutovers": 0,
+            "rolledBackCutover": False,
+        }
+    }
+
+
+def test_precopy_to_cutover_rename():
+    precopy, cutover = advance(DEV, ["precopy", "cutover"])
+    created, removed, changed = diff(precopy, cutover)
+    assert created == {
+        f"{P}-quiesce",
+        f"{P}-detached",
+        f"{P}-final-snapshot",
+        f"{P}-content",
+        f"{P}-volume-snapshot",
+        f"{P}-claim",
+    }
+    assert removed == set() and changed == set()
+    quiesce = cutover.named(f"{P}-quiesce")
+    assert quiesce.type == "kubernetes:apps/v1:DeploymentPatch"
+    assert quiesce.inputs["spec"] == {"replicas": 0} and quiesce.retain_on_delete
+    gate = cutover.named(f"{P}-detached")
+    assert gate.type == "pulumi-python:dynamic:Resource"
+    assert {k: v for k, v in gate.inputs.items() if k != "__provider"} == {
+        "volumeId": "vol-03d3cd818a2c2def3",
+        "region": "eu-central-1",
+        "timeoutSeconds": 900,
+    }
+    # Rename: the workload must be repointed first, so nothing scales it back.
+    assert not cutover.has(f"{P}-scale-back")
+    assert cutover.named(f"{P}-claim").inputs["metadata"]["name"] == "ebs-gp2-claim-gp3"
+
+
+def test_precopy_to_cutover_same_name():
+    precopy, cutover = advance(DEV, ["precopy", "cutover"], claimNaming="same-name")
+    created, removed, changed = diff(precopy, cutover)
+    assert created == {
+        f"{P}-quiesce",
+        f"{P}-detached",
+        f"{P}-final-snapshot",
+        f"{P}-content",
+        f"{P}-volume-snapshot",
+        f"{P}-release-old-claim",
+        f"{P}-claim",
+        f"{P}-scale-back",
+    }
+    assert removed == set() and changed == set()
+    release = cutover.named(f"{P}-release-old-claim")
+    assert release.inputs["namespace"] == "default" and release.inputs["claim"] == "ebs-gp2-claim"
+    assert cutover.depends_on(f"{P}-release-old-claim", f"{P}-volume-snapshot")
+    assert cutover.depends_on(f"{P}-release-old-claim", f"{P}-retain")
+    claim = cutover.named(f"{P}-claim")
+    assert claim.inputs["metadata"]["name"] == "ebs-gp2-claim"
+    assert claim.retain_on_delete and cutover.depends_on(f"{P}-claim", f"{P}-release-old-claim")
+    scale_back = cutover.named(f"{P}-scale-back")
+    assert scale_back.inputs["spec"] == {"replicas": 1} and scale_back.retain_on_delete
+    assert cutover.depends_on(f"{P}-scale-back", f"{P}-claim")
+
+
+def test_downtime_window_holds_only_the_detach_wait_final_snapshot_restore_and_claim():
+    cutover = advance(DEV, ["precopy", "cutover"], claimNaming="same-name")[-1]
+    in_window = {
+        r.name
+        for r in cutover.registrations
+        if r.name.startswith(P)
+        and r.name not in (f"{P}-quiesce", f"{P}-scale-back", P)
+        and cutover.depends_on(r.name, f"{P}-quiesce")
+        and cutover.depends_on(f"{P}-scale-back", r.name)
+    }
+    assert in_window == {
+        f"{P}-detached",
+        f"{P}-final-snapshot",
+        f"{P}-content",
+        f"{P}-volume-snapshot",
+        f"{P}-release-old-claim",
+        f"{P}-claim",
+    }
+    # The pre-copy happens before the window opens, never inside it.
+    assert cutover.depends_on(f"{P}-quiesce", f"{P}-precopy-snapshot")
+    assert not cutover.depends_on(f"{P}-precopy-snapshot", f"{P}-quiesce")
+
+
+def test_cutover_to_finalize_then_cleanup():
+    _, cutover, finalize, cleanup = advance(DEV, ["precopy", "cutover", "finalize", "finalize"])
+    created, removed, changed = diff(cutover, finalize)
+    assert created == set()
+    assert removed == {f"{P}-quiesce", f"{P}-detached", f"{P}-content", f"{P}-volume-snapshot"}
+    assert changed == {f"{P}-precopy-snapshot", f"{P}-final-snapshot"}
+    for name in (f"{P}-precopy-snapshot", f"{P}-final-snapshot"):
+        snapshot = finalize.named(name)
+        assert (snapshot.protect, snapshot.retain_on_delete) == (False, False)
+    # Removed Patches were retain_on_delete: the workload keeps its replicas when they go.
+    assert cutover.named(f"{P}-quiesce").retain_on_delete
+    # The second finalize `up` deletes the (now unprotected) snapshots; the claim and Retain stay.
+    created, removed, changed = diff(finalize, cleanup)
+    assert (created, changed) == (set(), set())
+    assert removed == {f"{P}-precopy-snapshot", f"{P}-final-snapshot"}
+    assert sorted(by_name(cleanup)) == [P, f"{P}-claim", f"{P}-retain"]
+    assert cleanup.named(f"{P}-retain").inputs["spec"] == {"persistentVolumeReclaimPolicy": "Retain"}
+
+
+def test_finalize_keeps_snapshots_when_asked():
+    finalize, cleanup = advance(DEV, ["precopy", "cutover", "finalize", "finalize"], keepSnapshots=True)[2:]
+    for name in (f"{P}-precopy-snapshot", f"{P}-final-snapshot"):
+        assert (finalize.named(name).protect, finalize.named(name).retain_on_delete) == (False, True)
+    assert not cleanup.has(f"{P}-precopy-snapshot")  # dropped from state only: retained in AWS
+
+
+def test_finalize_deletes_the_source_only_with_opt_in_after_the_in_use_gate():
+    cutover = advance(DEV, ["precopy", "cutover"])[-1]
+    finalize = run_program(with_phase(DEV, "finalize", deleteSource=True), previous_outputs=cutover.outputs)
+    assert finalize.error is None, finalize.error
+    gate = finalize.named(f"{P}-in-use")
+    assert {k: v for k, v in gate.inputs.items() if k != "__provider"} == {
+        "namespace": "default",
+        "claim": "ebs-gp2-claim-gp3",
+        "region": "eu-central-1",
+    }
+    retain = finalize.named(f"{P}-retain")
+    assert retain.inputs["spec"] == {"persistentVolumeReclaimPolicy": "Delete"}
+    assert finalize.depends_on(f"{P}-retain", f"{P}-in-use")
+    assert finalize.outputs["migrationPhases"]["default/ebs-gp2-claim"]["sourceDeleted"] is True
+
+
+def test_precopy_to_rollback_changes_nothing_that_holds_data():
+    precopy, rollback = advance(DEV, ["precopy", "rollback"])
+    assert diff(precopy, rollback) == (set(), set(), set())
+
+
+def test_cutover_to_rollback_rename_scales_back_on_the_old_claim_and_keeps_the_gp3_claim():
+    cutover, rollback = advance(DEV, ["precopy", "cutover", "rollback"])[1:]
+    created, removed, changed = diff(cutover, rollback)
+    assert created == {f"{P}-scale-back"}
+    assert removed == {f"{P}-quiesce", f"{P}-detached", f"{P}-content", f"{P}-volume-snapshot"}
+    assert changed == set()
+    assert rollback.named(f"{P}-scale-back").inputs["spec"] == {"replicas": 1}
+    assert rollback.named(f"{P}-claim").retain_on_delete
+    assert rollback.named(f"{P}-final-snapshot").protect
+
+
+def test_cutover_to_rollback_same_name_rebinds_the_old_claim_to_the_source_pv():
+    cutover = advance(DEV, ["precopy", "cutover"], claimNaming="same-name")[-1]
+    rollback = run_program(
+        with_phase(DEV, "rollback", claimNaming="same-name", deleteRestoredClaim=True),
+        previous_outputs=cutover.outputs,
+    )
+    assert rollback.error is None, rollback.error
+    created, removed, changed = diff(cutover, rollback)
+    assert created == {f"{P}-release-gp3-claim", f"{P}-rebind", f"{P}-rollback-claim"}
+    # The gp3 claim leaves the stack (retain_on_delete: the release step deleted it, its volume
+    # kept by Retain); the scale-back stays and now waits for the old claim.
+    assert removed == {
+        f"{P}-quiesce",
+        f"{P}-detached",
+        f"{P}-content",
+        f"{P}-volume-snapshot",
+        f"{P}-release-old-claim",
+        f"{P}-claim",
+    }
+    assert changed == set()
+    assert rollback.named(f"{P}-rebind").inputs["spec"]["claimRef"] == {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "namespace": "default",
+        "name": "ebs-gp2-claim",
+        "uid": "",
+    }
+    claim = rollback.named(f"{P}-rollback-claim")
+    assert claim.inputs["spec"]["volumeName"] == "pvc-646fef81-c677-46f4-8f27-9d394618f236"
+    assert claim.inputs["spec"]["storageClassName"] == "gp2" and claim.retain_on_delete
+    assert rollback.depends_on(f"{P}-rollback-claim", f"{P}-rebind")
+    assert rollback.depends_on(f"{P}-rebind", f"{P}-release-gp3-claim")
+    assert rollback.depends_on(f"{P}-scale-back", f"{P}-rollback-claim")
+
+
+REFUSED = [
+    # (phases applied before, the edit, the key named, a fragment of the message)
+    ([], {"phase": "cutover"}, "phase", "'cutover' skips 'precopy'"),
+    ([], {"phase": "finalize"}, "phase", "'finalize' before 'cutover'"),
+    (["precopy"], {"phase": "finalize"}, "phase", "'finalize' before 'cutover' (last applied: precopy)"),
+    (["precopy", "cutover", "finalize"], {"phase": "rollback"}, "phase", "'rollback' after 'finalize'"),
+    (["precopy", "cutover", "finalize"], {"phase": "precopy"}, "phase", "would go backwards"),
+    (["precopy"], {"phase": "cutover", "quiesce": "none"}, "quiesce", "writes after the snapshot are lost"),
+    (["precopy"], {"phase": "precopy", "claimNaming": "same-name", "quiesce": "none"}, "quiesce", "'none'"),
+    (["precopy"], {"phase": "cutover", "deleteSource": True}, "deleteSource", "only allowed in phase finalize"),
+    (
+        ["precopy", "cutover"],
+        {"phase": "rollback", "claimNaming": "same-name"},
+        "deleteRestoredClaim",
+        "must be true to roll back a same-name cutover",
+    ),
+    (
+        ["precopy"],
+        {"phase": "cutover", "deleteRestoredClaim": True},
+        "deleteRestoredClaim",
+        "only allowed in phase rollback",
+    ),
+]
+
+
+@pytest.mark.parametrize(("applied", "edit", "key", "fragment"), REFUSED)
+def test_unsafe_edits_are_refused_before_any_registration(applied, edit, key, fragment):
+    previous = {}
+    if applied:
+        changes = {k: v for k, v in edit.items() if k == "claimNaming"}
+        previous = advance(DEV, applied, **changes)[-1].outputs
+    run = run_program(
+        with_phase(DEV, edit["phase"], **{k: v for k, v in edit.items() if k != "phase"}), previous_outputs=previous
+    )
+    assert run.error is not None
+    line = next((ln for ln in str(run.error).splitlines() if f"migrations[0].{key}:" in ln), "")
+    assert fragment in line, str(run.error)
+    assert run.registrations == []
+
+
+def test_rollback_after_the_source_was_deleted_is_refused():
+    assert "source volume was deleted" in (
+        transition_problem(Applied(phase="finalize", source_deleted=True), "rollback") or ""
+    )
+
+
+DATA = {
+    "aws:ebs/snapshot:Snapshot",
+    "kubernetes:core/v1:PersistentVolumeClaim",
+    "kubernetes:core/v1:PersistentVolumePatch",
+}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    edits=st.lists(st.sampled_from(PHASES), min_size=1, max_size=6),
+    naming=st.sampled_from(["rename", "same-name"]),
+    delete_restored=st.booleans(),
+)
+def test_no_edit_sequence_deletes_data_without_opt_in(edits, naming, delete_restored):
+    """Whatever the user edits, in any order: a refused edit registers nothing, and an accepted
+    one never removes a snapshot while it is protected, never lets go of a claim or PV patch in a
+    way that deletes it, and never sets Delete on the source without deleteSource."""
+    previous: dict = {}
+    last: Run | None = None
+    for phase in edits:
+        changes = {"claimNaming": naming}
+        if phase == "rollback":
+            changes["deleteRestoredClaim"] = delete_restored
+        run = run_program(with_phase(DEV, phase, **changes), previous_outputs=previous)
+        if run.error is not None:
+            assert run.registrations == []
+            continue
+        for reg in run.registrations:
+            if reg.type == "kubernetes:core/v1:PersistentVolumePatch" and reg.name.endswith("-retain"):
+                assert reg.inputs["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+            if reg.type in ("kubernetes:core/v1:PersistentVolumeClaim", "kubernetes:core/v1:PersistentVolumePatch"):
+                assert reg.retain_on_delete, reg.name
+        if last is not None:
+            gone = {r.name for r in last.registrations} - {r.name for r in run.registrations}
+            for reg in last.registrations:
+                # Leaving the stack deletes only what is unprotected and not retained: the
+                # snapshots at the second finalize run, which is the explicit cleanup.
+                if reg.name in gone and reg.type in DATA and not reg.retain_on_delete:
+                    assert reg.type == "aws:ebs/snapshot:Snapshot" and not reg.protect, reg.name
+                    assert phase == "finalize"
+        last, previous = run, run.outputs
