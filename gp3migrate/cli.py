@@ -90,6 +90,9 @@ def table(result: Discovery, region: str) -> str:
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    for warning in result.warnings:
+        lines.append("")
+        lines.append(f"Warning: {warning}")
     if result.skipped:
         lines.append("")
         lines.append("Not migrated:")
@@ -111,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         {"clusterName": args.cluster or "discovered", "region": args.region, "migrations": json.dumps(result.entries)}
     )
     if args.output == "json":
-        print(json.dumps({"migrations": result.entries, "skipped": [s.__dict__ for s in result.skipped]}, indent=2))
+        skipped = [s.__dict__ for s in result.skipped]
+        print(json.dumps({"migrations": result.entries, "skipped": skipped, "warnings": result.warnings}, indent=2))
     elif args.output == "yaml":
         print(migrations_yaml(result.entries), end="")
     else:

@@ -28,6 +28,7 @@ class Skipped:
 class Discovery:
     entries: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def volume_id_of(pv: Mapping[str, Any]) -> tuple[str, str | None] | None:
@@ -52,6 +53,15 @@ def _owner(obj: Mapping[str, Any], kind: str) -> str | None:
     return None
 
 
+def _template_storage_class(workload: Mapping[str, Any]) -> str | None:
+    """The class a StatefulSet's volumeClaimTemplates name (the first that names one)."""
+    for template in workload.get("spec", {}).get("volumeClaimTemplates") or []:
+        name = template.get("spec", {}).get("storageClassName")
+        if name:
+            return str(name)
+    return None
+
+
 def _workloads_by_claim(items: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, claim) -> {kind, name, replicas} of the Deployment or StatefulSet mounting it."""
     by_kind: dict[str, dict[tuple[str, str], Mapping[str, Any]]] = {}
@@ -73,10 +83,17 @@ def _workloads_by_claim(items: Sequence[Mapping[str, Any]]) -> dict[tuple[str, s
             continue
         workload = by_kind[owner[0]][(namespace, owner[1])]
         replicas = workload.get("spec", {}).get("replicas", 1)
-        for volume in pod.get("spec", {}).get("volumes", []) or []:
-            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+        record: dict[str, Any] = {"kind": owner[0], "name": owner[1], "replicas": int(replicas)}
+        template_class = _template_storage_class(workload)
+        if template_class:
+            record["templateStorageClass"] = template_class
+        claims = [
+            (v.get("persistentVolumeClaim") or {}).get("claimName") for v in pod.get("spec", {}).get("volumes") or []
+        ]
+        # StatefulSet claims come from volumeClaimTemplates: <template>-<set>-<ordinal>.
+        for claim in claims:
             if claim:
-                found[(namespace, claim)] = {"kind": owner[0], "name": owner[1], "replicas": int(replicas)}
+                found[(namespace, claim)] = record
     return found
 
 
@@ -160,6 +177,17 @@ def discover(
         workload = workloads.get(claim_key) if claim_key else None
         if workload:
             entry["workload"] = workload
+            if workload["kind"] == "StatefulSet":
+                # Its claims follow <template>-<set>-<ordinal>: only the same name keeps them.
+                entry["claimNaming"] = "same-name"
+                if workload.get("templateStorageClass") == "gp2":
+                    warning = (
+                        f"StatefulSet {entry['namespace']}/{workload['name']} names gp2 in its volumeClaimTemplates: "
+                        "new replicas would get gp2 volumes. Templates are immutable: re-create it with "
+                        "`kubectl delete sts --cascade=orphan` and apply it with the gp3 class."
+                    )
+                    if warning not in result.warnings:
+                        result.warnings.append(warning)
         result.entries.append(entry)
 
     result.entries.sort(key=lambda e: (e["namespace"], e["claim"]))

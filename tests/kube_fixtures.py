@@ -84,8 +84,13 @@ def deployment_mounting(namespace: str, name: str, claim_name: str, replicas: in
 
 
 def statefulset_mounting(namespace: str, name: str, claim_name: str, replicas: int) -> list[dict[str, Any]]:
+    template = {"metadata": {"name": "data"}, "spec": {"storageClassName": "gp2", "accessModes": ["ReadWriteOnce"]}}
     return [
-        {"kind": "StatefulSet", "metadata": {"namespace": namespace, "name": name}, "spec": {"replicas": replicas}},
+        {
+            "kind": "StatefulSet",
+            "metadata": {"namespace": namespace, "name": name},
+            "spec": {"replicas": replicas, "volumeClaimTemplates": [template]},
+        },
         {
             "kind": "Pod",
             "metadata": {

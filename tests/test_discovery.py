@@ -85,7 +85,13 @@ def test_discovery_joins_and_explains_what_it_leaves_out(aws):
     }
     pg = next(e for e in result.entries if e["claim"] == "data-pg-0")
     assert pg["volumeId"] == ids["plain"] and pg["zone"] == "eu-central-1a"  # plain vol- id form
-    assert pg["workload"] == {"kind": "StatefulSet", "name": "pg", "replicas": 3}
+    assert pg["workload"] == {"kind": "StatefulSet", "name": "pg", "replicas": 3, "templateStorageClass": "gp2"}
+    assert pg["claimNaming"] == "same-name"
+    assert result.warnings == [
+        "StatefulSet db/pg names gp2 in its volumeClaimTemplates: new replicas would get gp2 volumes. "
+        "Templates are immutable: re-create it with `kubectl delete sts --cascade=orphan` "
+        "and apply it with the gp3 class."
+    ]
     reasons = {s.pv: s.reason for s in result.skipped}
     assert reasons == {
         "pv-csi": "already a CSI volume (ebs.csi.aws.com)",
@@ -154,6 +160,7 @@ def test_cli_from_files_writes_the_stack_file_and_keeps_its_content(aws, tmp_pat
     assert [m["claim"] for m in config["eks-gp3-migration:migrations"]] == ["data-pg-0", "web"]
     out = capsys.readouterr().out
     assert "default/web" in out and "3000/128" in out and "Not migrated:" in out
+    assert "Warning: StatefulSet db/pg names gp2" in out
 
 
 @pytest.mark.parametrize(
