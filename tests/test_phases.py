@@ -302,3 +302,17 @@ def test_no_edit_sequence_deletes_data_without_opt_in(edits, naming, delete_rest
                     assert reg.type == "aws:ebs/snapshot:Snapshot" and not reg.protect, reg.name
                     assert phase == "finalize"
         last, previous = run, run.outputs
+
+
+def test_cutover_warns_when_a_statefulset_template_still_names_gp2(caplog):
+    config = stack_config("dev")
+    entry = config["eks-gp3-migration:migrations"][0]
+    entry["workload"] = {"kind": "StatefulSet", "name": "pg", "replicas": 3, "templateStorageClass": "gp2"}
+    precopy = advance(config, ["precopy"], claimNaming="same-name")[-1]
+    with caplog.at_level("WARNING"):
+        cutover = run_program(with_phase(config, "cutover", claimNaming="same-name"), previous_outputs=precopy.outputs)
+    assert cutover.error is None
+    assert cutover.named(f"{P}-quiesce").type == "kubernetes:apps/v1:StatefulSetPatch"
+    assert cutover.named(f"{P}-scale-back").inputs["spec"] == {"replicas": 3}
+    warnings = [r.getMessage() for r in caplog.records if "volumeClaimTemplates" in r.getMessage()]
+    assert len(warnings) == 1 and "new replicas would get gp2 volumes" in warnings[0]
