@@ -14,6 +14,9 @@ from gp3migrate.kubeconfig import eks_kubeconfig
 @dataclass(frozen=True)
 class ClusterAccessArgs:
     cluster: ClusterSettings
+    # Set for a rehearsal: the cluster this stack created, and the kubeconfig it came with.
+    created: pulumi.Resource | None = None
+    created_kubeconfig: pulumi.Input[str] | None = None
 
 
 class ClusterAccess(pulumi.ComponentResource):
@@ -36,13 +39,17 @@ class ClusterAccess(pulumi.ComponentResource):
         )
         cluster = aws.eks.get_cluster_output(
             name=settings.name,
-            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.aws_provider),
+            opts=pulumi.InvokeOutputOptions(
+                parent=self, provider=self.aws_provider, depends_on=[args.created] if args.created else None
+            ),
         )
         self.cluster_name = cluster.name
         self.cluster_arn = cluster.arn
         self.oidc_issuer = cluster.apply(lambda c: c.identities[0].oidcs[0].issuer)
         kubeconfig: pulumi.Input[str]
-        if settings.kubeconfig:
+        if args.created_kubeconfig is not None:
+            kubeconfig = args.created_kubeconfig
+        elif settings.kubeconfig:
             kubeconfig = settings.kubeconfig
         else:
             # Applied to the whole result: Output.all would turn the nested results into dicts.

@@ -95,12 +95,32 @@ class StorageSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RehearsalSettings:
+    """A throwaway cluster the program creates itself (pulumi-eks), with the demo workload."""
+
+    node_type: str = "t3.medium"
+    node_count: int = 2
+    kubernetes_version: str = "1.31"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromotionSettings:
+    """This stack may only do what the named stack has already done (see gp3migrate/promotion)."""
+
+    from_stack: str
+    # A non-empty reason lets the stack go ahead anyway; it is logged and published.
+    override_reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     cluster: ClusterSettings
     driver: DriverSettings
     snapshots: SnapshotSettings
     storage: StorageSettings
     migrations: tuple[MigrationSettings, ...] = ()
+    rehearsal: RehearsalSettings | None = None
+    promotion: PromotionSettings | None = None
 
     @property
     def gp3_limits(self) -> Gp3Limits:
@@ -132,6 +152,12 @@ SCALAR_KEYS = (
     "demoteGp2",
     "gp2ClassName",
     "snapshotClassName",
+    "rehearsal",
+    "rehearsalNodeType",
+    "rehearsalNodeCount",
+    "rehearsalKubernetesVersion",
+    "promoteFrom",
+    "promotionOverride",
 )
 STRUCTURED_KEYS = ("kmsKeyArns", "extraVolumeTags", "migrations")
 ALL_KEYS = SCALAR_KEYS + STRUCTURED_KEYS
@@ -154,8 +180,18 @@ def load_settings(values: Mapping[str, Any]) -> Settings:
     storage = _storage(problems, values, driver, cluster.region)
     raw_migrations = parse_structured(values.get("migrations"))
     migrations = parse_migrations(problems, raw_migrations, region=cluster.region)
+    rehearsal = _rehearsal(problems, values, cluster, driver)
+    promotion = _promotion(problems, values)
     problems.raise_if_any()
-    return Settings(cluster=cluster, driver=driver, snapshots=snapshots, storage=storage, migrations=migrations)
+    return Settings(
+        cluster=cluster,
+        driver=driver,
+        snapshots=snapshots,
+        storage=storage,
+        migrations=migrations,
+        rehearsal=rehearsal,
+        promotion=promotion,
+    )
 
 
 def _cluster(problems: Problems, values: Mapping[str, Any]) -> ClusterSettings:
@@ -333,3 +369,59 @@ def _storage(problems: Problems, values: Mapping[str, Any], driver: DriverSettin
         gp2_class_name=names["gp2ClassName"],
         snapshot_class_name=names["snapshotClassName"],
     )
+
+
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_K8S_MINOR = re.compile(r"^1\.\d{2}$")
+_STACK_NAME = re.compile(r"^([\w.-]+/){0,2}[\w.-]+$")
+
+
+def _rehearsal(
+    problems: Problems, values: Mapping[str, Any], cluster: ClusterSettings, driver: DriverSettings
+) -> RehearsalSettings | None:
+    enabled = parse_bool(problems, "rehearsal", values.get("rehearsal"), False)
+    if not enabled:
+        for key in ("rehearsalNodeType", "rehearsalNodeCount", "rehearsalKubernetesVersion"):
+            if key in values:
+                problems.add(key, "is only used with rehearsal: true")
+        return None
+    if cluster.kubeconfig:
+        problems.add("kubeconfig", "cannot be set with rehearsal: true (the program builds the cluster it talks to)")
+    if driver.create_oidc_provider:
+        problems.add("createOidcProvider", "must be false with rehearsal: true (pulumi-eks creates the provider)")
+    node_type = parse_str(
+        problems,
+        "rehearsalNodeType",
+        values.get("rehearsalNodeType"),
+        check=lambda v: None if _INSTANCE_TYPE.match(v) else "is not an EC2 instance type such as t3.medium",
+    )
+    version = parse_str(
+        problems,
+        "rehearsalKubernetesVersion",
+        values.get("rehearsalKubernetesVersion"),
+        check=lambda v: None if _K8S_MINOR.match(v) else "is not a Kubernetes minor version such as 1.31",
+    )
+    return RehearsalSettings(
+        node_type=node_type or "t3.medium",
+        node_count=parse_int(problems, "rehearsalNodeCount", values.get("rehearsalNodeCount"), 2, 1, 5),
+        kubernetes_version=version or "1.31",
+    )
+
+
+def _promotion(problems: Problems, values: Mapping[str, Any]) -> PromotionSettings | None:
+    from_stack = parse_str(
+        problems,
+        "promoteFrom",
+        values.get("promoteFrom"),
+        check=lambda v: None if _STACK_NAME.match(v) else "is not a stack name (stack, or org/project/stack)",
+    )
+    reason = parse_str(problems, "promotionOverride", values.get("promotionOverride"))
+    if reason is not None and from_stack is None:
+        problems.add("promotionOverride", "is only used with promoteFrom")
+    elif reason is not None and len(reason.strip()) < 10:
+        problems.add(
+            "promotionOverride", f"{show(reason)} is too short: say why the gate is overridden (10+ characters)"
+        )
+    if from_stack is None:
+        return None
+    return PromotionSettings(from_stack=from_stack, override_reason=reason)

@@ -133,8 +133,12 @@ class FakeCloud(pulumi.runtime.Mocks):
         self.region = region
         # Outputs of other stacks (and of this one's last `up`), by fully qualified stack name.
         self.stack_outputs = stack_outputs or {}
+        self.inputs_seen: dict[tuple[str, str], dict[str, Any]] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        # The monitor's own deserialization of the inputs, kept for the recording (keyed, as the
+        # SDK registers resources from several threads).
+        self.inputs_seen[(args.typ, args.name)] = dict(args.inputs)
         state = dict(args.inputs)
         digest = hashlib.sha256(f"{args.typ}/{args.name}".encode()).hexdigest()
         resource_id = f"{args.name}-id"
@@ -146,6 +150,17 @@ class FakeCloud(pulumi.runtime.Mocks):
             resource_id = args.inputs.get("name", args.name)
         elif args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
             state["arn"] = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{args.inputs['url'].removeprefix('https://')}"
+        elif args.typ == "eks:index:Cluster":
+            # The one output the program reads from the pulumi-eks component.
+            state["kubeconfigJson"] = json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {"name": args.inputs["name"], "cluster": {"server": f"https://{args.inputs['name']}.example"}}
+                    ],
+                }
+            )
         elif args.typ == "aws:ebs/snapshot:Snapshot":
             resource_id = f"snap-{digest[:17]}"
             state["arn"] = f"arn:aws:ec2:{self.region}::snapshot/{resource_id}"
@@ -166,6 +181,7 @@ class FakeCloud(pulumi.runtime.Mocks):
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, cloud: FakeCloud, run: Run):
         super().__init__(cloud)
+        self.cloud = cloud
         self.run = run
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
@@ -178,7 +194,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     name=request.name,
                     urn=response.urn,
                     parent=request.parent,
-                    inputs=rpc.deserialize_properties(request.object),
+                    inputs=self.cloud.inputs_seen[(request.type, request.name)],
                     dependencies=list(request.dependencies),
                     property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
                     protect=bool(request.protect),

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from gp3migrate import policies
-from tests.mock_cloud import ACCOUNT, run_program, stack_config
+from tests.mock_cloud import ACCOUNT, run_program, stack_config, stack_name
 
 KMS = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ISSUER_HOST_PREFIX = "oidc.eks.eu-central-1.amazonaws.com/id/"
@@ -366,16 +366,17 @@ def test_stack_outputs():
     assert result.outputs["volumeSnapshotClass"] == "ebs-csi-aws"
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_stack_files_run_and_prod_uses_addons(stack):
-    result = run_program(stack_config(stack), stack=stack)
-    assert result.error is None, result.error
-    if stack == "prod":
-        assert result.named("platform-driver-addon").inputs["addonVersion"] == "v1.53.0-eksbuild.1"
-        assert result.named("platform-snapshots-addon").inputs["addonVersion"] == "v8.3.0-eksbuild.1"
-        assert result.named("cluster-aws").inputs["region"] == "us-east-1"
-    else:
-        assert result.named("platform-driver-release").inputs["version"] == "2.64.0"
+def test_dev_and_prod_stack_files_run_and_differ_where_they_should():
+    dev = run_program(stack_config("dev"), stack="dev")
+    assert dev.error is None, dev.error
+    assert dev.named("platform-driver-release").inputs["version"] == "2.64.0"
+    assert dev.named("cluster-aws").inputs["region"] == "eu-central-1"
+    prod = run_program(stack_config("prod"), stack="prod", other_stacks={stack_name("dev"): dev.outputs})
+    assert prod.error is None, prod.error
+    assert prod.named("cluster-aws").inputs["region"] == "us-east-1"
+    assert prod.named("platform-driver-release").inputs["version"] == "2.64.0"
+    assert prod.has("platform-identity-pod-identity") and prod.has("platform-identity-kms")
+    assert prod.outputs["platformVersions"] == dev.outputs["platformVersions"]
 
 
 def test_two_runs_register_identical_resources():

@@ -1,0 +1,102 @@
+"""The dev -> prod promotion gate under mocks: the dev stack's outputs are answered by the test
+(StackReference). Exact decisions and messages for dev missing, behind, equal and overridden;
+nothing is registered when the gate refuses."""
+
+import pytest
+
+from tests.mock_cloud import advance, run_program, stack_config, stack_name, with_phase
+
+DEV, PROD = stack_config("dev"), stack_config("prod")
+ENTRY = dict(DEV["eks-gp3-migration:migrations"][0], zone="us-east-1a")
+PROD_WITH_VOLUME = {**PROD, "eks-gp3-migration:migrations": [ENTRY]}
+FINGERPRINT = "driver helm 2.64.0, snapshots manifests v8.6.0"
+
+
+def prod(config, dev_outputs, previous=None):
+    return run_program(
+        config, stack="prod", other_stacks={stack_name("dev"): dev_outputs}, previous_outputs=previous or {}
+    )
+
+
+def problems(run) -> list[str]:
+    assert run.error is not None, "the gate let it through"
+    return [line.strip()[2:] for line in str(run.error).splitlines() if line.strip().startswith("- ")]
+
+
+def test_dev_publishes_platform_versions_and_the_phases_it_completed():
+    runs = advance(DEV, ["precopy", "cutover", "finalize"])
+    assert runs[0].outputs["platformVersions"] == {
+        "driverKind": "helm",
+        "driverVersion": "2.64.0",
+        "snapshotSupport": "manifests",
+        "snapshotVersion": "v8.6.0",
+    }
+    assert [r.outputs["provenPhases"] for r in runs] == [
+        {FINGERPRINT: ["precopy"]},
+        {FINGERPRINT: ["precopy", "cutover"]},
+        {FINGERPRINT: ["precopy", "cutover", "finalize"]},
+    ]
+
+
+def test_prod_is_refused_when_dev_published_nothing():
+    run = prod(PROD, {})
+    assert problems(run) == [
+        "promoteFrom: stack 'dev' has published no platform versions yet: run `pulumi up` there first"
+    ]
+    assert run.registrations == []
+
+
+def test_prod_is_refused_a_platform_version_dev_has_not_run():
+    dev = advance({**DEV, "eks-gp3-migration:driverChartVersion": "2.63.0"}, ["precopy"])[-1]
+    run = prod(PROD, dev.outputs)
+    assert problems(run) == [
+        "promoteFrom: 'dev' runs driver helm 2.63.0, snapshots manifests v8.6.0; this stack asks for "
+        f"{FINGERPRINT}: apply these versions to 'dev' first"
+    ]
+    assert run.registrations == []
+
+
+def test_prod_is_refused_a_phase_dev_has_not_completed():
+    dev = advance(DEV, ["precopy"])[-1]
+    prod_precopy = prod(PROD_WITH_VOLUME, dev.outputs)
+    assert prod_precopy.error is None, prod_precopy.error
+    run = prod(with_phase(PROD_WITH_VOLUME, "cutover"), dev.outputs, previous=prod_precopy.outputs)
+    assert problems(run) == [
+        f"migrations[0].phase: 'cutover' has not been completed on 'dev' with {FINGERPRINT} "
+        "(completed there: precopy): run it there first"
+    ]
+    assert run.registrations == []
+
+
+def test_prod_may_follow_once_dev_completed_the_phase_with_the_same_versions():
+    dev = advance(DEV, ["precopy", "cutover"])[-1]
+    prod_precopy = prod(PROD_WITH_VOLUME, dev.outputs)
+    run = prod(with_phase(PROD_WITH_VOLUME, "cutover"), dev.outputs, previous=prod_precopy.outputs)
+    assert run.error is None, run.error
+    assert run.has("migrate-default-ebs-gp2-claim-final-snapshot")
+    assert "promotionOverride" not in run.outputs
+
+
+def test_override_lets_prod_through_and_is_logged_and_published(caplog):
+    reason = "INC-4711: dev cluster down, prod disk full"
+    with caplog.at_level("WARNING"):
+        run = prod({**PROD, "eks-gp3-migration:promotionOverride": reason}, {})
+    assert run.error is None, run.error
+    assert run.outputs["promotionOverride"] == reason
+    assert [r.getMessage() for r in caplog.records if "promotion gate OVERRIDDEN" in r.getMessage()] == [
+        f"promotion gate OVERRIDDEN ({reason}): promoteFrom: stack 'dev' has published no platform versions yet: "
+        "run `pulumi up` there first"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"eks-gp3-migration:promotionOverride": "because"}, "'because' is too short"),
+        ({"eks-gp3-migration:promoteFrom": "dev stack"}, "'dev stack' is not a stack name"),
+    ],
+)
+def test_bad_promotion_config(changes, message):
+    run = prod({**PROD, **changes}, {})
+    assert run.error is not None and message in str(run.error)
+    assert run.registrations == []
