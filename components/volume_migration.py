@@ -199,17 +199,7 @@ class VolumeMigration(pulumi.ComponentResource):
         claim_after: list[pulumi.Resource] = [volume_snapshot]
         if entry.claim_naming == "same-name":
             # The old claim goes only once the restore source is ready; its PV stays Retain.
-            claim_after.append(
-                ClaimRelease(
-                    f"{self._name}-release-old-claim",
-                    namespace=entry.namespace,
-                    claim=entry.claim,
-                    kubeconfig=args.kubeconfig,
-                    context=args.kube_context,
-                    timeout_seconds=RELEASE_TIMEOUT_SECONDS,
-                    opts=self._child(depends_on=[volume_snapshot, retain]),
-                )
-            )
+            claim_after.append(self._release("release-old-claim", entry.claim, depends_on=[volume_snapshot, retain]))
         claim = self._gp3_claim(entry.target_claim_name, depends_on=claim_after)
         if entry.claim_naming == "same-name" and entry.workload is not None:
             # Same name: the workload finds its claim again. (Renamed claims need the workload
@@ -255,19 +245,24 @@ class VolumeMigration(pulumi.ComponentResource):
             opts=self._child(),
         )
 
+    def _release(self, step: str, claim: str, depends_on: list[pulumi.Resource]) -> ClaimRelease:
+        """Deletes one claim of this volume's namespace, its PV set to Retain first."""
+        args = self._args
+        return ClaimRelease(
+            f"{self._name}-{step}",
+            namespace=args.plan.entry.namespace,
+            claim=claim,
+            kubeconfig=args.kubeconfig,
+            context=args.kube_context,
+            timeout_seconds=RELEASE_TIMEOUT_SECONDS,
+            opts=self._child(depends_on=depends_on),
+        )
+
     def _rollback(self, retain: pulumi.Resource, *, after_cutover: bool) -> str:
-        args, entry = self._args, self._args.plan.entry
+        entry = self._args.plan.entry
         restart_after: list[pulumi.Resource] = [retain]
         if entry.delete_restored_claim and after_cutover:
-            released = ClaimRelease(
-                f"{self._name}-release-gp3-claim",
-                namespace=entry.namespace,
-                claim=entry.target_claim_name,
-                kubeconfig=args.kubeconfig,
-                context=args.kube_context,
-                timeout_seconds=RELEASE_TIMEOUT_SECONDS,
-                opts=self._child(depends_on=[retain]),
-            )
+            released = self._release("release-gp3-claim", entry.target_claim_name, depends_on=[retain])
             restart_after = [released]
             if entry.claim_naming == "same-name":
                 restart_after = [self._rebind(released)]
