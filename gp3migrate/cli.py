@@ -18,6 +18,7 @@ from gp3migrate.discovery import OPT_IN_TYPES, Discovery, discover, volume_ids_t
 from gp3migrate.inventory import describe_volumes, live_kube_items, read_kube_items, read_volumes, stderr_progress
 from gp3migrate.plan import plan_migration
 from gp3migrate.stack_file import migrations_yaml, write_migrations
+from gp3migrate.validation import ConfigError
 
 
 class UsageError(Exception):
@@ -109,10 +110,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    # What we propose must be what the program accepts, unchanged.
-    load_settings(
-        {"clusterName": args.cluster or "discovered", "region": args.region, "migrations": json.dumps(result.entries)}
-    )
+    # What we propose must be what the program accepts, unchanged: refuse to print or write
+    # anything else (e.g. a claim whose `<claim>-gp3` name would be over 253 characters).
+    try:
+        load_settings(
+            {
+                "clusterName": args.cluster or "discovered",
+                "region": args.region,
+                "migrations": json.dumps(result.entries),
+            }
+        )
+    except ConfigError as err:
+        print(
+            f"error: the discovered entries would be refused by the program; fix them by hand:\n{err}", file=sys.stderr
+        )
+        return 1
     if args.output == "json":
         skipped = [s.__dict__ for s in result.skipped]
         print(json.dumps({"migrations": result.entries, "skipped": skipped, "warnings": result.warnings}, indent=2))

@@ -44,7 +44,6 @@ _SNAPSHOTTER_VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
 # EKS add-on versions look like v1.53.0-eksbuild.1 (DescribeAddonVersions).
 _ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
 _IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _AWS_TAG_KEY_RESERVED = "aws:"
 
 
@@ -273,7 +272,7 @@ def _kms_key_arns(problems: Problems, values: Mapping[str, Any], region: str) ->
     arns: list[str] = []
     for i, arn in enumerate(raw):
         key = f"kmsKeyArns[{i}]"
-        if not isinstance(arn, str) or not _KMS_KEY_ARN.match(arn):
+        if not isinstance(arn, str) or naming.kms_key_arn_problem(arn):
             problems.add(key, f"{show(arn)} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
         elif region and f":kms:{region}:" not in arn:
             problems.add(key, f"{show(arn)} is not in the cluster's region {region}")
@@ -341,7 +340,7 @@ def _storage(problems: Problems, values: Mapping[str, Any], driver: DriverSettin
         problems,
         "gp3KmsKeyId",
         values.get("gp3KmsKeyId"),
-        check=lambda v: None if _KMS_KEY_ARN.match(v) else "is not a KMS key ARN",
+        check=naming.kms_key_arn_problem,
     )
     encrypted = parse_bool(problems, "gp3Encrypted", values.get("gp3Encrypted"), True)
     if kms_key_id and not encrypted:

@@ -233,7 +233,7 @@ def _parse_entry(problems: Problems, where: str, item: Any, *, region: str) -> M
         iops=_optional_int(problems, f"{where}.iops", item.get("iops"), 100, 256_000),
         throughput=_optional_int(problems, f"{where}.throughput", item.get("throughput"), 1, 4_000),
         encrypted=encrypted,
-        kms_key_id=parse_str(problems, f"{where}.kmsKeyId", item.get("kmsKeyId")),
+        kms_key_id=parse_str(problems, f"{where}.kmsKeyId", item.get("kmsKeyId"), check=naming.kms_key_arn_problem),
         workload=workload,
         new_claim_name=new_claim or new_claim_default,
         phase=phase,

@@ -9,6 +9,8 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # EKS cluster names (CreateCluster API): 1-100 characters, starting alphanumeric.
 _EKS_CLUSTER = re.compile(r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+# KMS key ARNs (not aliases): what EBS reports as a volume's KmsKeyId.
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _VOLUME_ID = re.compile(r"^vol-([0-9a-f]{8}|[0-9a-f]{17})$")
 
 
@@ -50,4 +52,10 @@ def zone_problem(zone: str, region: str) -> str | None:
     # Zone names are the region plus one letter (eu-central-1c); local zones add a suffix.
     if not zone.startswith(region) or not re.match(r"^[a-z](-[a-z0-9-]+)?$", zone[len(region) :]):
         return f"is not an availability zone of region {region} (e.g. {region}a)"
+    return None
+
+
+def kms_key_arn_problem(value: str) -> str | None:
+    if not _KMS_KEY_ARN.match(value):
+        return "is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"
     return None

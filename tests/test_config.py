@@ -116,6 +116,11 @@ BAD_CONFIGS = [
         "migrations[0].workload.replicas",
         "is required",
     ),
+    (
+        {"migrations": [entry(kmsKeyId="alias/aws/ebs")]},
+        "migrations[0].kmsKeyId",
+        "'alias/aws/ebs' is not a KMS key ARN",
+    ),
     ({"migrations": [entry(sizegib=20)]}, "migrations[0].sizegib", "is not a known key"),
     ({"migrations": ["default/data-db-0"]}, "migrations[0]", "is not a map"),
 ]

@@ -175,3 +175,33 @@ def test_cli_from_files_writes_the_stack_file_and_keeps_its_content(aws, tmp_pat
 def test_cli_rejects_bad_arguments_before_any_call(argv, message, capsys):
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_refuses_to_propose_entries_the_program_would_refuse(aws, tmp_path: Path, capsys):
+    long_claim = "c" * 252  # valid itself, but `<claim>-gp3` would be 256 characters
+    volume_id = create_in_tree_volume(aws, size=1, pv="pv-long", namespace="apps", claim_name=long_claim)
+    items = [in_tree_pv("pv-long", volume_id, "apps", long_claim), claim("apps", long_claim, "pv-long")]
+    (tmp_path / "kube.json").write_text(json.dumps({"kind": "List", "items": items}))
+    (tmp_path / "volumes.json").write_text(json.dumps(aws.describe_volumes(), default=str))
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text("config: {}\n")
+    code = cli.main(
+        [
+            "discover",
+            "--region",
+            REGION,
+            "--stack",
+            "dev",
+            "--write",
+            "--project-dir",
+            str(tmp_path),
+            "--kube-json",
+            str(tmp_path / "kube.json"),
+            "--volumes-json",
+            str(tmp_path / "volumes.json"),
+        ]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "would be refused by the program" in err and "migrations[0].newClaimName" in err
+    assert stack_file.read_text() == "config: {}\n"

@@ -5,7 +5,7 @@ to the rehearsal cluster (its kubeconfig), not to a cluster found by name alone.
 import json
 
 from gp3migrate.demo import WRITER_COMMAND
-from tests.mock_cloud import run_program, stack_config
+from tests.mock_cloud import run_program, stack_config, stack_name
 
 REHEARSAL = stack_config("rehearsal")
 
@@ -68,8 +68,12 @@ def test_demo_workload_writes_timestamps_to_a_gp2_claim_after_the_driver_is_up()
 
 
 def test_dev_and_prod_create_no_cluster():
-    run = run_program(stack_config("dev"))
-    assert run.of_type("eks:index:Cluster") == [] and not run.has("demo-writer")
+    dev = run_program(stack_config("dev"))
+    prod = run_program(stack_config("prod"), stack="prod", other_stacks={stack_name("dev"): dev.outputs})
+    for run in (dev, prod):
+        assert run.error is None, run.error
+        assert run.of_type("eks:index:Cluster") == [] and not run.has("demo-writer")
+        assert run.of_type("eks:index:ManagedNodeGroup") == []
 
 
 def test_rehearsal_migrates_the_demo_volume_with_the_same_components():
