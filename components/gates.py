@@ -41,12 +41,24 @@ def _kube_api(kubeconfig: str, context: str | None) -> Any:
     return config.new_client_from_config_dict(data, context=context)
 
 
+def _core_api(kubeconfig: str, context: str | None) -> Any:
+    if gates.RUNTIME.core_api is not None:
+        return gates.RUNTIME.core_api(kubeconfig, context)
+    from kubernetes import client
+
+    return client.CoreV1Api(_kube_api(kubeconfig, context))
+
+
 class _DetachedProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        import boto3
-
-        ec2 = boto3.client("ec2", region_name=props["region"])
-        volume = gates.wait_until_detached(ec2, props["volumeId"], timeout_seconds=int(props["timeoutSeconds"]))
+        runtime = gates.RUNTIME
+        volume = gates.wait_until_detached(
+            runtime.ec2(props["region"]),
+            props["volumeId"],
+            timeout_seconds=int(props["timeoutSeconds"]),
+            sleep=runtime.sleep,
+            clock=runtime.clock,
+        )
         return CreateResult(id_=f"detached-{props['volumeId']}", outs={**props, "state": volume["State"]})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -55,9 +67,7 @@ class _DetachedProvider(ResourceProvider):
 
 class _InUseProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        import boto3
-
-        ec2 = boto3.client("ec2", region_name=props["region"])
+        ec2 = gates.RUNTIME.ec2(props["region"])
         volume_id = gates.restored_volume_in_use(ec2, namespace=props["namespace"], claim=props["claim"])
         return CreateResult(id_=f"in-use-{volume_id}", outs={**props, "restoredVolumeId": volume_id})
 
@@ -67,14 +77,12 @@ class _InUseProvider(ResourceProvider):
 
 class _ClaimReleaseProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        from kubernetes import client
-
-        api = _kube_api(props["kubeconfig"], props.get("context") or None)
         kept_pv = gates.release_claim(
-            client.CoreV1Api(api),
+            _core_api(props["kubeconfig"], props.get("context") or None),
             namespace=props["namespace"],
             claim=props["claim"],
             timeout_seconds=int(props["timeoutSeconds"]),
+            sleep=gates.RUNTIME.sleep,
         )
         return CreateResult(id_=f"released-{props['namespace']}-{props['claim']}", outs={**props, "keptPv": kept_pv})
 

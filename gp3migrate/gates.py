@@ -10,11 +10,34 @@
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 
 class GateError(RuntimeError):
     pass
+
+
+def _boto3_ec2(region: str) -> Any:
+    import boto3
+
+    return boto3.client("ec2", region_name=region)
+
+
+@dataclass
+class Runtime:
+    """Where the gates reach AWS and how they wait. Real runs use boto3 and the wall clock; the
+    simulation (gp3migrate/sim) swaps in its moto-backed clients and its simulated clock, so the
+    same gate code runs in both."""
+
+    ec2: Callable[[str], Any] = _boto3_ec2
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    # Builds a CoreV1Api from (kubeconfig, context); None: from the kubeconfig (components/gates.py).
+    core_api: Callable[[str, str | None], Any] | None = None
+
+
+RUNTIME = Runtime()
 
 
 def wait_until_detached(
