@@ -1,0 +1,312 @@
+"""Runs the real stack program (`__main__.py`) with the engine model behind the resource monitor.
+
+The Python SDK talks to the engine through a resource monitor; under `pulumi.runtime.set_mocks` that
+is a `MockMonitor`. Here a subclass hands every RegisterResource to the engine model
+(gp3migrate/sim/engine.py), which plans the step and carries it out against the simulated world
+before answering, as the real engine does: its RegisterResource answers once the resource's step has
+completed (pulumi `pkg/resource/deploy/source_eval.go`, `resmon.RegisterResource` waits on the step's
+done channel), so outputs such as a snapshot's id reach the program as real values.
+
+The SDK runs its RPCs in a thread pool; here they run on the event loop's thread, one at a time, in
+an order drawn from a seeded generator among the RPCs outstanding at once — one of the orders the
+real engine's parallel steps could complete in, and the same one for the same seed.
+"""
+
+import asyncio
+import hashlib
+import logging
+import os
+import random
+import runpy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pulumi
+from google.protobuf import struct_pb2
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.settings import ROOT, SETTINGS, configure
+from pulumi.runtime.stack import Stack, wait_for_rpcs
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
+PROJECT = "eks-gp3-migration"
+ORGANIZATION = "organization"
+ACCOUNT = "123456789012"
+
+
+@dataclass
+class Registration:
+    """One RegisterResource request as the engine receives it (wire names, numbers as floats)."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    protect: bool
+    retain_on_delete: bool
+    # None: the resource says nothing, and the provider's diff decides (step_generator.go).
+    delete_before_replace: bool | None
+    replace_on_changes: list[str]
+    ignore_changes: list[str]
+    custom_timeouts: dict[str, str]
+    import_id: str
+    provider: str
+
+
+class Engine(Protocol):
+    """What the monitor hands registrations to (gp3migrate/sim/engine.py `Deployment`)."""
+
+    def register(self, registration: Registration) -> tuple[str, dict[str, Any]]: ...
+
+    def register_outputs(self, urn: str, outputs: dict[str, Any]) -> None: ...
+
+    def stack_outputs(self, stack: str) -> dict[str, Any]: ...
+
+    def invoke(self, token: str, args: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _wire(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_wire(v) for v in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return rpc.UNKNOWN  # an unknown value of a preview
+
+
+def _struct(values: dict[str, Any]) -> struct_pb2.Struct:
+    """Plain values to the wire without `_sync_await`: pumping the loop from inside an inline RPC
+    would run other registrations re-entrantly."""
+    out = struct_pb2.Struct()
+    out.update(_wire(values))
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Secrets unwrapped: providers receive their plain values (the dynamic-provider host does)."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return _plain(value.get("value"))
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _urn(stack: str, parent: str, type_: str, name: str) -> str:
+    if parent:
+        type_ = parent.split("::")[2].split("$")[-1] + "$" + type_
+    return f"urn:pulumi:{stack}::{PROJECT}::{type_}::{name}"
+
+
+class _NoMocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        raise AssertionError("the simulation monitor answers registrations itself")
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
+        raise AssertionError("the simulation monitor answers invokes itself")
+
+
+class SimMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, engine: Engine, stack: str):
+        super().__init__(_NoMocks())
+        self.engine = engine
+        self.stack = stack
+        self.stack_urn = _urn(stack, "", "pulumi:pulumi:Stack", f"{PROJECT}-{stack}")
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+        urn = _urn(self.stack, request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        timeouts = request.customTimeouts
+        registration = Registration(
+            type=request.type,
+            name=request.name,
+            urn=urn,
+            parent=request.parent,
+            custom=bool(request.custom),
+            inputs=_plain(rpc.deserialize_properties(request.object)),
+            dependencies=list(request.dependencies),
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace) if request.deleteBeforeReplaceDefined else None,
+            replace_on_changes=list(request.replaceOnChanges),
+            ignore_changes=list(request.ignoreChanges),
+            custom_timeouts={k: getattr(timeouts, k) for k in ("create", "update", "delete") if getattr(timeouts, k)},
+            import_id=request.importId,
+            provider=request.provider,
+        )
+        resource_id, outputs = self.engine.register(registration)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=_struct(outputs))
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+        if request.urn == self.stack_urn:
+            self.engine.register_outputs(request.urn, rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802
+        urn = _urn(self.stack, request.parent, request.type, request.name)
+        if request.type != "pulumi:pulumi:StackReference":
+            raise AssertionError(f"the simulation reads only stack references, not {request.type}")
+        name = rpc.deserialize_properties(request.properties)["name"]
+        state = {"name": name, "outputs": self.engine.stack_outputs(name), "secretOutputNames": []}
+        return resource_pb2.ReadResourceResponse(urn=urn, properties=_struct(state))
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802
+        result = self.engine.invoke(request.tok, rpc.deserialize_properties(request.args))
+        return resource_pb2.ResourceInvokeResponse(failures=None, **{"return": _struct(result)})
+
+
+class _SchedulingLoop(asyncio.SelectorEventLoop):
+    """Runs the SDK's "executor" RPCs on this thread, one at a time, in an order drawn from a seeded
+    random generator among those outstanding at once.
+
+    The real engine runs the steps of independent resources in parallel, so which of two ready
+    registrations completes first varies from run to run; here each seed gives one such order, and
+    the same seed always the same one.
+    """
+
+    def __init__(self, rng: random.Random):
+        super().__init__()
+        self.rng = rng
+        self.queue: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._dispatching = False
+
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Any, func: Callable[..., Any], *args: Any
+    ) -> asyncio.Future[Any]:
+        future = self.create_future()
+        self.queue.append((func, args, future))
+        if not self._dispatching:
+            self._dispatching = True
+            # Behind everything already ready: tasks that are about to ask for RPCs get to first.
+            self.call_soon(self._dispatch)
+        return future
+
+    def _dispatch(self) -> None:
+        if not self.queue:
+            self._dispatching = False
+            return
+        func, args, future = self.queue.pop(self.rng.randrange(len(self.queue)))
+        try:
+            result = func(*args)
+        except BaseException as err:
+            if not future.cancelled():
+                future.set_exception(err)
+        else:
+            if not future.cancelled():
+                future.set_result(result)
+        self.call_soon(self._dispatch)
+
+
+@dataclass
+class ProgramRun:
+    """What one run of the program did, seen from the SDK's side."""
+
+    error: BaseException | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def fully_qualified(stack: str) -> str:
+    return stack if stack.count("/") == 2 else f"{ORGANIZATION}/{PROJECT}/{stack}"
+
+
+def runtime_config(config: dict[str, Any]) -> dict[str, str]:
+    """A stack file's config as the Pulumi runtime hands it over: scalars as strings, structured
+    values as JSON."""
+    import json
+
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(value, bool):
+            out[full] = "true" if value else "false"
+        elif isinstance(value, (dict, list)):
+            out[full] = json.dumps(value)
+        else:
+            out[full] = str(value)
+    return out
+
+
+class _Collect(logging.Handler):
+    """Keeps the program's warnings and errors: they are part of what a preview shows."""
+
+    def __init__(self, run: ProgramRun):
+        super().__init__(level=logging.WARNING)
+        self.run = run
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.run.warnings.append(record.getMessage())
+
+
+def run_program(engine: Engine, config: dict[str, Any], *, stack: str, preview: bool, seed: int = 0) -> ProgramRun:
+    """Run __main__.py once against `engine`, with a fresh loop, fresh settings and a fresh root."""
+    run = ProgramRun()
+    # Output tasks of an earlier run (the SDK keeps them in a process-wide set) belong to its
+    # closed loop; awaiting them here would fail with "Event loop is closed".
+    with SETTINGS.lock:
+        SETTINGS.outputs.clear()
+    loop = _SchedulingLoop(random.Random(seed))
+    # A failed step's exception reaches the program through the SDK; asyncio's "never retrieved"
+    # report of the same exception is noise.
+    loop.set_exception_handler(lambda _loop, _context: None)
+    asyncio.set_event_loop(loop)
+    ROOT.set(None)
+    monitor = SimMonitor(engine, stack)
+    logger = logging.getLogger(f"gp3migrate.sim.program.{id(run)}")
+    logger.propagate = False
+    logger.addHandler(_Collect(run))
+    # As `set_mocks`, but the root stack registers its outputs once, after the program, as
+    # `pulumi.runtime.stack.run_in_stack` does (set_mocks registers them at once, empty).
+    configure(
+        pulumi_mocks.MockSettings(
+            monitor=monitor,
+            monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
+            engine=pulumi_mocks.MockEngine(logger),
+            project=PROJECT,
+            stack=stack,
+            dry_run=preview,
+            organization=ORGANIZATION,
+            callbacks=None,
+        )
+    )
+    set_all_config(runtime_config(config))
+    cwd = os.getcwd()
+    os.chdir(PROJECT_DIR)
+    try:
+        root = Stack()
+        try:
+            runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__")
+        except Exception as err:
+            run.error = err
+        finally:
+            root._finish()
+        try:
+            loop.run_until_complete(wait_for_rpcs())
+        except Exception as err:
+            run.error = run.error or err
+    finally:
+        os.chdir(cwd)
+        # Tasks a failed run left waiting (outputs that never resolve) die with this run's loop.
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+        asyncio.set_event_loop(None)
+    return run
+
+
+def deterministic_id(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]

@@ -1,0 +1,270 @@
+"""A simulated stack: a world seeded from the stack's config, and `up` / `preview` / `refresh` on it.
+
+The world is what the stack's `migrations` entries describe (each volume an in-tree gp2 PV bound to
+its claim, mounted by its workload, which writes a record every tick), on a cluster that runs what
+every EKS >= 1.23 cluster with working in-tree volumes runs: the EBS CSI driver (CSI migration routes
+in-tree volumes through it; EKS 1.23 release notes), unless the scenario asks for a bare cluster.
+Volume ids are the world's own: the config handed to the program is the stack's with each entry's
+`volumeId` replaced by the id of the volume seeded for it, as discovery would have written it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from gp3migrate import gates
+from gp3migrate.sim import invariants
+from gp3migrate.sim.engine import Bailed, Checkpoint, Deployment, Op, Resource, Step, StepFailed, refresh
+from gp3migrate.sim.program import PROJECT, PROJECT_DIR, fully_qualified, run_program
+from gp3migrate.sim.providers import SimProviders, parse_duration
+
+FaultKind = Literal["error", "timeout"]
+DriverSetup = Literal["addon", "helm", "none"]
+# Operator time between two `up`s: the user reads the plan, runs the next command.
+TICKS_BETWEEN_UPS = 3
+
+
+def stack_file_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The `config:` map of Pulumi.<stack>.yaml, keys without the project prefix."""
+    data = yaml.safe_load((project_dir / f"Pulumi.{stack}.yaml").read_text()) or {}
+    return {k.removeprefix(f"{PROJECT}:"): v for k, v in (data.get("config") or {}).items()}
+
+
+@dataclass
+class Faults:
+    """Failures to inject, each once: (resource name, operation) -> error or timeout."""
+
+    planned: dict[tuple[str, Op], FaultKind] = field(default_factory=dict)
+    fired: list[tuple[str, Op, FaultKind]] = field(default_factory=list)
+
+    def __call__(self, world: Any) -> Callable[[Resource, Op], None]:
+        def fault(resource: Resource, op: Op) -> None:
+            kind = self.planned.pop((resource.name, op), None)
+            if kind is None:
+                return
+            self.fired.append((resource.name, op, kind))
+            if kind == "timeout":
+                # The operation waits out its whole budget, then fails.
+                budget = parse_duration(resource.custom_timeouts.get("create"), 10 * 60)
+                world.sleep(budget)
+                raise StepFailed(f"{resource.name}: injected timeout after {int(budget)}s ({op})")
+            raise StepFailed(f"{resource.name}: injected AWS error (RequestLimitExceeded) during {op}")
+
+        return fault
+
+
+@dataclass
+class UpResult:
+    steps: list[Step]
+    error: BaseException | None
+    warnings: list[str]
+    violations: list[invariants.Violation]
+    preview: bool = False
+    refreshed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def changes(self) -> list[Step]:
+        return [s for s in self.steps if s.op not in ("same", "refresh", "read")]
+
+
+class Simulation:
+    """One stack on one simulated world, across many `up`s."""
+
+    def __init__(self, config: dict[str, Any], *, stack: str = "dev", seed: int = 0, driver: DriverSetup = "addon"):
+        from gp3migrate.sim.cluster import World
+
+        self.stack = stack
+        self.seed = seed
+        region = str(config["region"])
+        cluster = str(config["clusterName"])
+        self.world = World(seed=seed, region=region, cluster_name=cluster)
+        self.providers = SimProviders(self.world, region=region, cluster_name=cluster)
+        self.checkpoint = Checkpoint()
+        self.other_stacks: dict[str, dict[str, Any]] = {}
+        self.history: list[UpResult] = []
+        self.config = self._seed(copy.deepcopy(config), driver)
+
+    def close(self) -> None:
+        self.world.close()
+
+    def __enter__(self) -> Simulation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the world the config describes ----------------------------------------------------
+
+    def _seed(self, config: dict[str, Any], driver: DriverSetup) -> dict[str, Any]:
+        world = self.world
+        world.add_storage_class(
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {
+                    "name": config.get("gp2ClassName", "gp2"),
+                    "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+                },
+                "provisioner": "kubernetes.io/aws-ebs",
+                "parameters": {"type": "gp2", "fsType": "ext4"},
+                "reclaimPolicy": "Delete",
+                "volumeBindingMode": "WaitForFirstConsumer",
+            }
+        )
+        if driver != "none":
+            world.install_ebs_csi_driver(how=driver, version="v1.53.0" if driver == "addon" else "2.53.0")
+        entries = config.get("migrations") or []
+        zones = sorted({str(e["zone"]) for e in entries})
+        for zone in zones:
+            world.add_node(f"node-{zone}", zone)
+        workloads: dict[tuple[str, str], dict[str, Any]] = {}
+        for entry in entries:
+            volume_id = world.add_in_tree_volume(
+                namespace=entry["namespace"],
+                claim=entry["claim"],
+                pv=entry["pv"],
+                size_gib=int(entry["sizeGiB"]),
+                zone=entry["zone"],
+                fs_type=entry.get("fsType", "ext4"),
+                access_modes=tuple(entry.get("accessModes") or ("ReadWriteOnce",)),
+                volume_mode=entry.get("volumeMode", "Filesystem"),
+                encrypted=bool(entry.get("encrypted", False)),
+                kms_key_id=entry.get("kmsKeyId"),
+            )
+            entry["volumeId"] = volume_id
+            workload = entry.get("workload")
+            if workload:
+                key = (entry["namespace"], workload["name"])
+                spec = workloads.setdefault(
+                    key, {"kind": workload["kind"], "replicas": int(workload["replicas"]), "claims": []}
+                )
+                spec["claims"].append(entry["claim"])
+        for (namespace, name), spec in sorted(workloads.items()):
+            if spec["kind"] == "StatefulSet":
+                template = _claim_template(spec["claims"], name)
+                world.add_workload(
+                    kind="StatefulSet",
+                    namespace=namespace,
+                    name=name,
+                    replicas=spec["replicas"],
+                    claim_template=template,
+                )
+            else:
+                world.add_workload(
+                    kind="Deployment",
+                    namespace=namespace,
+                    name=name,
+                    replicas=spec["replicas"],
+                    claims=sorted(spec["claims"]),
+                )
+        world.tick(TICKS_BETWEEN_UPS)
+        return config
+
+    # -- Pulumi operations -------------------------------------------------------------------
+
+    def _deployment(
+        self, checkpoint: Checkpoint, *, dry_run: bool, faults: Faults | None, on_step: Callable[[Step], None]
+    ) -> Deployment:
+        own = fully_qualified(self.stack)
+
+        def outputs_of(name: str) -> dict[str, Any]:
+            return (
+                copy.deepcopy(checkpoint.outputs) if fully_qualified(name) == own else self.other_stacks.get(name, {})
+            )
+
+        return Deployment(
+            checkpoint,
+            self.providers,
+            dry_run=dry_run,
+            fault=faults(self.world) if faults else None,
+            on_step=on_step,
+            stack_outputs=outputs_of,
+            invoke=self.providers.invoke,
+            remote=self.providers.remote_component,
+        )
+
+    def up(
+        self,
+        config: dict[str, Any] | None = None,
+        *,
+        refresh_first: bool = False,
+        faults: Faults | None = None,
+        preview: bool = False,
+    ) -> UpResult:
+        """`pulumi up` (or `pulumi preview`) with this config; `refresh_first` is `--refresh`."""
+        config = self.config if config is None else config
+        steps: list[Step] = []
+        violations: list[invariants.Violation] = []
+
+        def on_step(step: Step) -> None:
+            steps.append(step)
+            if not preview:
+                violations.extend(invariants.after_step(self, step))
+
+        checkpoint = self.checkpoint
+        if refresh_first:
+            checkpoint = refresh(checkpoint, self.providers, on_step)
+            if not preview:
+                self.checkpoint = checkpoint
+        deployment = self._deployment(checkpoint, dry_run=preview, faults=faults, on_step=on_step)
+        with self.gate_clients():
+            run = run_program(
+                deployment, config, stack=self.stack, preview=preview, seed=self.seed * 1000 + len(self.history)
+            )
+            saved = deployment.finish()
+        error = deployment.error or run.error
+        if isinstance(error, Bailed) and deployment.error is not None:
+            error = deployment.error
+        result = UpResult(steps, error, run.warnings, violations, preview=preview, refreshed=refresh_first)
+        if not preview:
+            self.checkpoint = saved
+            self.history.append(result)
+            self.world.tick(TICKS_BETWEEN_UPS)
+        return result
+
+    @contextmanager
+    def gate_clients(self) -> Iterator[None]:
+        """The project's gate code (gp3migrate/gates.py) on the world's clients and clock."""
+        world = self.world
+        original = gates.RUNTIME
+        gates.RUNTIME = gates.Runtime(
+            ec2=lambda region: world.ec2(),
+            sleep=world.sleep,
+            clock=world.clock,
+            core_api=lambda kubeconfig, context: world.core_api(),
+        )
+        try:
+            yield
+        finally:
+            gates.RUNTIME = original
+
+    def preview(self, config: dict[str, Any] | None = None, *, refresh_first: bool = False) -> UpResult:
+        return self.up(config, refresh_first=refresh_first, preview=True)
+
+    def with_entries(self, **changes: Any) -> dict[str, Any]:
+        """The current config with every migration entry changed (e.g. phase="cutover")."""
+        config = copy.deepcopy(self.config)
+        for entry in config.get("migrations") or []:
+            entry.update(changes)
+        return config
+
+
+def _claim_template(claims: list[str], statefulset: str) -> str:
+    """`<template>-<statefulset>-<ordinal>` -> `<template>` (the StatefulSet claim naming)."""
+    marker = f"-{statefulset}-"
+    first = sorted(claims)[0]
+    return first.rsplit(marker, 1)[0] if marker in first else first
+
+
+def dev_config() -> dict[str, Any]:
+    return stack_file_config("dev")

@@ -1,0 +1,213 @@
+"""The migration walked in the simulation (gp3migrate/sim): what *happens* across `up`s, controllers
+and faults, checked against the invariants (gp3migrate/sim/invariants.py).
+
+Each scenario runs the real program once per simulated `up`. What this does not prove: the real
+engine's concurrency, real API latencies, admission webhooks, and everything the models leave out
+(README, "The simulation").
+"""
+
+import copy
+import os
+from typing import Any
+
+import pytest
+
+from gp3migrate.sim import invariants
+from gp3migrate.sim.rehearsal import FORWARD, repoint_renamed_workloads, walk
+from gp3migrate.sim.scenario import Faults, Simulation, UpResult, dev_config
+
+# The cluster every scenario starts from: the driver running as an EKS add-on, as on every real
+# target. GP3_SIM_DRIVER=none starts from a bare cluster instead (how today's defects behind a
+# failing platform install were seen, README "What the simulation found").
+DRIVER: Any = os.environ.get("GP3_SIM_DRIVER", "addon")
+KEY = "default/ebs-gp2-claim"
+NAME = "migrate-default-ebs-gp2-claim"
+
+
+def defect(item: int, what: str) -> pytest.MarkDecorator:
+    """A scenario that today's code fails (issue 9): strict, so fixing it turns this red until the
+    marker goes."""
+    return pytest.mark.xfail(strict=True, reason=f"issue 9 item {item}: {what}")
+
+
+def dev(**entry: Any) -> dict[str, Any]:
+    config = dev_config()
+    for item in config["migrations"]:
+        item.update(entry)
+    return config
+
+
+def statefulset(replicas: int = 2, **entry: Any) -> dict[str, Any]:
+    config = dev_config()
+    template = config["migrations"][0]
+    entries = []
+    for ordinal in range(replicas):
+        item = copy.deepcopy(template)
+        item.update(
+            claim=f"data-db-{ordinal}",
+            pv=f"pvc-0000000{ordinal}-aaaa-bbbb-cccc-dddddddddddd",
+            workload={"kind": "StatefulSet", "name": "db", "replicas": replicas},
+            claimNaming="same-name",
+            **entry,
+        )
+        entries.append(item)
+    config["migrations"] = entries
+    return config
+
+
+def up(sim: Simulation, phase: str, *, refresh: bool = False, faults: Faults | None = None, **entry: Any) -> UpResult:
+    config = sim.with_entries(phase=phase, **entry)
+    result = sim.up(config, refresh_first=refresh, faults=faults)
+    if result.ok:
+        sim.config = config
+        repoint_renamed_workloads(sim, config)
+    return result
+
+
+def broken(sim: Simulation, result: UpResult, *, rerun: bool = True) -> list[str]:
+    """Every invariant the last `up` broke (empty: all held)."""
+    found = [str(v) for v in result.violations]
+    if result.ok:
+        found += [str(v) for v in invariants.after_phase(sim, sim.config)]
+        if rerun:
+            found += [str(v) for v in invariants.rerun_plans_nothing(sim, sim.config)]
+    return found
+
+
+def walk_problems(report: Any) -> list[str]:
+    return [f"{p.phase}: {p.result.error}" for p in report.phases if not p.result.ok] + [
+        f"{p.phase}: {v}" for p in report.phases for v in p.violations
+    ]
+
+
+@defect(2, "every later up replaces the gates (diff against old outputs)")
+@pytest.mark.parametrize("naming", ["rename", "same-name"])
+def test_the_dev_stack_walks_forward_with_every_invariant_held(naming: str) -> None:
+    with Simulation(dev(claimNaming=naming), seed=1, driver=DRIVER) as sim:
+        report = walk(sim, FORWARD)
+    assert walk_problems(report) == []
+    assert [p.phase for p in report.phases] == list(FORWARD)
+
+
+@defect(8, "the Helm install fails on the running driver")
+def test_a_cluster_whose_driver_runs_already_keeps_it() -> None:
+    """Every EKS >= 1.23 cluster with working in-tree volumes runs the driver (EKS 1.23 notes)."""
+    with Simulation(dev(), seed=2, driver="addon") as sim:
+        result = up(sim, "precopy")
+        assert result.error is None
+        assert sim.world.installed["driver"] == {"how": "addon", "version": "v1.53.0"}
+
+
+@defect(2, "the claim release runs again and deletes the live gp3 claim")
+def test_a_second_same_name_cutover_up_leaves_the_live_gp3_claim_alone() -> None:
+    with Simulation(dev(claimNaming="same-name"), seed=3, driver=DRIVER) as sim:
+        assert up(sim, "precopy").ok
+        assert up(sim, "cutover").ok
+        gp3_volume = sim.world.claim_volume("default", "ebs-gp2-claim")
+        again = up(sim, "cutover")
+        assert again.error is None
+        assert again.changes() == []
+        assert sim.world.claim_volume("default", "ebs-gp2-claim") == gp3_volume
+        assert broken(sim, again) == []
+
+
+@defect(4, "refresh reads replicas back; the quiesce applies 0 again")
+def test_up_refresh_after_a_cutover_leaves_the_workload_running() -> None:
+    with Simulation(dev(claimNaming="same-name"), seed=4, driver=DRIVER) as sim:
+        assert up(sim, "precopy").ok
+        assert up(sim, "cutover").ok
+        refreshed = up(sim, "cutover", refresh=True)
+        assert refreshed.ok, refreshed.error
+        assert broken(sim, refreshed) == []
+        assert sim.world.running_pods("default", "app-gp2-in-tree") == ["app-gp2-in-tree-0"]
+
+
+@defect(3, "retainOnDelete comes from the old state")
+def test_keep_snapshots_set_after_the_first_finalize_up_keeps_them() -> None:
+    with Simulation(dev(claimNaming="same-name"), seed=5, driver=DRIVER) as sim:
+        for phase in ("precopy", "cutover", "finalize"):
+            assert up(sim, phase).ok
+        taken = sorted(sim.world.ebs.snapshot_content)
+        for _ in range(2):
+            assert up(sim, "finalize", keepSnapshots=True).ok
+        assert sorted(sim.world.ebs.snapshot_content) == taken
+
+
+@defect(8, "the Helm install fails on the running driver")
+@pytest.mark.parametrize("naming", ["rename", "same-name"])
+def test_rollback_from_precopy_changes_nothing_the_app_uses(naming: str) -> None:
+    with Simulation(dev(claimNaming=naming), seed=6, driver=DRIVER) as sim:
+        assert up(sim, "precopy").ok
+        volume = sim.world.claim_volume("default", "ebs-gp2-claim")
+        result = up(sim, "rollback")
+        assert result.ok, result.error
+        assert broken(sim, result) == []
+        assert sim.world.claim_volume("default", "ebs-gp2-claim") == volume
+
+
+@defect(5, "the gp3 claim is released while the app still uses it")
+@pytest.mark.parametrize("naming", ["rename", "same-name"])
+def test_rollback_after_a_cutover_brings_the_app_back_on_its_old_volume(naming: str) -> None:
+    with Simulation(dev(claimNaming=naming), seed=7, driver=DRIVER) as sim:
+        assert up(sim, "precopy").ok
+        source = sim.world.claim_volume("default", "ebs-gp2-claim")
+        assert up(sim, "cutover").ok
+        sim.world.repoint_workload("default", "app-gp2-in-tree", "ebs-gp2-claim-gp3", "ebs-gp2-claim")
+        result = up(sim, "rollback", deleteRestoredClaim=True)
+        assert result.ok, result.error
+        assert sim.world.claim_volume("default", "ebs-gp2-claim") == source
+        assert broken(sim, result) == []
+
+
+@defect(5, "no scale-back after a cutover that failed early")
+def test_rollback_after_a_cutover_that_failed_early_restarts_the_app() -> None:
+    with Simulation(dev(claimNaming="same-name"), seed=8, driver=DRIVER) as sim:
+        assert up(sim, "precopy").ok
+        failed = up(sim, "cutover", faults=Faults({(f"{NAME}-detached", "create"): "error"}))
+        assert failed.error is not None
+        result = up(sim, "rollback", deleteRestoredClaim=True)
+        assert result.ok, result.error
+        assert broken(sim, result) == []
+
+
+@defect(6, "the VolumeSnapshot delete hangs on its as-source finalizer")
+def test_finalize_before_the_renamed_claim_is_used_stops_with_a_reason_and_deletes_nothing() -> None:
+    with Simulation(dev(), seed=9, driver=DRIVER) as sim:
+        assert up(sim, "precopy").ok
+        cutover = sim.with_entries(phase="cutover")
+        assert sim.up(cutover).ok  # the user has not repointed the app yet
+        sim.config = cutover
+        result = sim.up(sim.with_entries(phase="finalize"))
+        assert result.error is not None
+        assert "default/ebs-gp2-claim-gp3 is not bound" in str(result.error)
+        # Refused before the delete phase: the restore objects are untouched, not left terminating.
+        assert [s.name for s in result.steps if s.op == "delete"] == []
+        snapshots = sim.world.kube.list("VolumeSnapshot", "default")
+        assert len(snapshots) == 1
+        assert snapshots[0]["metadata"].get("deletionTimestamp") is None
+
+
+@defect(7, "a failed update saves the phase record")
+def test_a_cutover_that_failed_late_is_not_recorded_as_done() -> None:
+    with Simulation(dev(claimNaming="same-name"), seed=10, driver=DRIVER) as sim:
+        assert up(sim, "precopy").ok
+        failed = up(sim, "cutover", faults=Faults({(f"{NAME}-claim", "create"): "error"}))
+        assert failed.error is not None
+        assert sim.checkpoint.outputs["migrationPhases"][KEY]["phase"] == "precopy"
+
+
+@defect(2, "every later up replaces the gates")
+def test_one_statefulset_with_two_migrated_claims_loses_no_write() -> None:
+    with Simulation(statefulset(), seed=11, driver=DRIVER) as sim:
+        report = walk(sim, FORWARD)
+    assert walk_problems(report) == []
+
+
+def test_the_same_seed_gives_the_same_history() -> None:
+    def history(seed: int) -> list[Any]:
+        with Simulation(dev(claimNaming="same-name"), seed=seed) as sim:
+            up(sim, "precopy")
+            up(sim, "cutover")
+            return [sim.world.ticks, [(w.tick, w.record) for w in sim.world.writes], sim.world.events]
+
+    assert history(12) == history(12)
