@@ -19,10 +19,11 @@ _NOT_IDENTITY = ("kubeconfig", "context")
 
 
 def _replace_on_any_change(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+    """Only the *input* keys decide: the engine passes the old outputs as `olds` (provider.proto
+    DiffRequest; pulumi dynamic/__main__.py Diff), and the keys a step adds to its outputs must not
+    make every later `up` run the step again."""
     changed = sorted(
-        k
-        for k in set(olds) | set(news)
-        if not k.startswith("__") and k not in _NOT_IDENTITY and olds.get(k) != news.get(k)
+        k for k in news if not k.startswith("__") and k not in _NOT_IDENTITY and olds.get(k) != news.get(k)
     )
     return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
 
@@ -82,6 +83,8 @@ class _ClaimReleaseProvider(ResourceProvider):
             namespace=props["namespace"],
             claim=props["claim"],
             timeout_seconds=int(props["timeoutSeconds"]),
+            bound_to=props.get("boundTo") or None,
+            not_bound_to=props.get("notBoundTo") or None,
             sleep=gates.RUNTIME.sleep,
         )
         return CreateResult(id_=f"released-{props['namespace']}-{props['claim']}", outs={**props, "keptPv": kept_pv})
@@ -119,10 +122,15 @@ class ClaimRelease(pulumi.dynamic.Resource):
         context: str | None,
         timeout_seconds: int,
         opts: pulumi.ResourceOptions,
+        bound_to: str | None = None,
+        not_bound_to: str | None = None,
     ):
         props = {
             "namespace": namespace,
             "claim": claim,
+            # The claim it may release: bound to this PV (the source), or to any PV but this one.
+            "boundTo": bound_to or "",
+            "notBoundTo": not_bound_to or "",
             # Secret: a user-supplied kubeconfig may carry credentials.
             "kubeconfig": pulumi.Output.secret(kubeconfig),
             "context": context,

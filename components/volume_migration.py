@@ -199,7 +199,11 @@ class VolumeMigration(pulumi.ComponentResource):
         claim_after: list[pulumi.Resource] = [volume_snapshot]
         if entry.claim_naming == "same-name":
             # The old claim goes only once the restore source is ready; its PV stays Retain.
-            claim_after.append(self._release("release-old-claim", entry.claim, depends_on=[volume_snapshot, retain]))
+            claim_after.append(
+                self._release(
+                    "release-old-claim", entry.claim, depends_on=[volume_snapshot, retain], bound_to=entry.pv
+                )
+            )
         claim = self._gp3_claim(entry.target_claim_name, depends_on=claim_after)
         if entry.claim_naming == "same-name" and entry.workload is not None:
             # Same name: the workload finds its claim again. (Renamed claims need the workload
@@ -245,7 +249,15 @@ class VolumeMigration(pulumi.ComponentResource):
             opts=self._child(),
         )
 
-    def _release(self, step: str, claim: str, depends_on: list[pulumi.Resource]) -> ClaimRelease:
+    def _release(
+        self,
+        step: str,
+        claim: str,
+        depends_on: list[pulumi.Resource],
+        *,
+        bound_to: str | None = None,
+        not_bound_to: str | None = None,
+    ) -> ClaimRelease:
         """Deletes one claim of this volume's namespace, its PV set to Retain first."""
         args = self._args
         return ClaimRelease(
@@ -255,6 +267,8 @@ class VolumeMigration(pulumi.ComponentResource):
             kubeconfig=args.kubeconfig,
             context=args.kube_context,
             timeout_seconds=RELEASE_TIMEOUT_SECONDS,
+            bound_to=bound_to,
+            not_bound_to=not_bound_to,
             opts=self._child(depends_on=depends_on),
         )
 
@@ -262,7 +276,9 @@ class VolumeMigration(pulumi.ComponentResource):
         entry = self._args.plan.entry
         restart_after: list[pulumi.Resource] = [retain]
         if entry.delete_restored_claim and after_cutover:
-            released = self._release("release-gp3-claim", entry.target_claim_name, depends_on=[retain])
+            released = self._release(
+                "release-gp3-claim", entry.target_claim_name, depends_on=[retain], not_bound_to=entry.pv
+            )
             restart_after = [released]
             if entry.claim_naming == "same-name":
                 restart_after = [self._rebind(released)]

@@ -91,12 +91,16 @@ def release_claim(
     namespace: str,
     claim: str,
     timeout_seconds: int,
+    bound_to: str | None = None,
+    not_bound_to: str | None = None,
     poll_seconds: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str | None:
     """Delete a claim after setting its PV to Retain, and wait until it is gone.
 
-    Returns the name of the PV that keeps the data (None when the claim was already gone).
+    One-way, so it re-checks the world first: the claim must be bound to `bound_to` (or to any PV
+    but `not_bound_to`); otherwise the name now belongs to another volume and it refuses. Returns
+    the name of the PV that keeps the data (None when the claim was already gone).
     """
     from kubernetes.client.exceptions import ApiException
 
@@ -107,12 +111,22 @@ def release_claim(
             return None
         raise
     pv_name = pvc.spec.volume_name
+    if bound_to and pv_name != bound_to:
+        raise GateError(
+            f"refusing to delete {namespace}/{claim}: it is bound to {pv_name or 'no volume'}, not to {bound_to} "
+            "(the claim this step releases); the name now serves another volume"
+        )
+    if not_bound_to and pv_name == not_bound_to:
+        raise GateError(
+            f"refusing to delete {namespace}/{claim}: it is bound to the source volume's PV {not_bound_to}"
+        )
     if pv_name:
         core.patch_persistent_volume(pv_name, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}})
         pv = core.read_persistent_volume(pv_name)
         if pv.spec.persistent_volume_reclaim_policy != "Retain":
             raise GateError(f"PV {pv_name} of {namespace}/{claim} is not Retain; refusing to delete the claim")
-    core.delete_namespaced_persistent_volume_claim(claim, namespace)
+    if pvc.metadata.deletion_timestamp is None:
+        core.delete_namespaced_persistent_volume_claim(claim, namespace)
     waited = 0.0
     while waited < timeout_seconds:
         try:

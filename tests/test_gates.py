@@ -9,6 +9,7 @@ from kubernetes.client.exceptions import ApiException
 from moto import mock_aws
 
 from gp3migrate import gates
+from gp3migrate.gates import GateError
 from tests.kube_fixtures import REGION, create_in_tree_volume
 
 
@@ -114,7 +115,9 @@ class FakeCore:
             raise ApiException(status=404)
         if self.lingers < 0:
             raise ApiException(status=404)
-        return SimpleNamespace(spec=SimpleNamespace(volume_name="pv-1"))
+        return SimpleNamespace(
+            spec=SimpleNamespace(volume_name="pv-1"), metadata=SimpleNamespace(deletion_timestamp=None)
+        )
 
     def patch_persistent_volume(self, name, body):
         self.calls.append(f"patch {name} {body['spec']['persistentVolumeReclaimPolicy']}")
@@ -166,3 +169,31 @@ def test_one_way_steps_rerun_only_when_what_they_act_on_changes():
     assert (same.changes, same.replaces) == (False, [])
     moved = _replace_on_any_change({"claim": "a", "namespace": "x"}, {"claim": "b", "namespace": "x"})
     assert (moved.changes, moved.replaces, moved.delete_before_replace) == (True, ["claim"], True)
+
+
+def test_release_refuses_a_claim_bound_to_another_volume_than_the_one_it_releases():
+    """A later `up` must never delete the gp3 claim that now holds the old name (issue 9 item 2)."""
+    core = FakeCore(pv_policy="Retain")
+    with pytest.raises(GateError, match="bound to pv-1, not to pvc-source"):
+        gates.release_claim(
+            core, namespace="ns", claim="data", timeout_seconds=4, bound_to="pvc-source", sleep=lambda s: None
+        )
+    assert [c for c in core.calls if c.startswith("delete")] == []
+
+
+def test_release_refuses_to_release_the_source_pv_when_it_should_release_the_gp3_claim():
+    core = FakeCore(pv_policy="Retain")
+    with pytest.raises(GateError, match="bound to the source volume's PV pv-1"):
+        gates.release_claim(
+            core, namespace="ns", claim="data", timeout_seconds=4, not_bound_to="pv-1", sleep=lambda s: None
+        )
+    assert [c for c in core.calls if c.startswith("delete")] == []
+
+
+def test_a_gate_is_not_replaced_by_keys_it_added_to_its_outputs():
+    from components.gates import _replace_on_any_change
+
+    inputs = {"volumeId": "vol-1", "region": "eu-central-1", "timeoutSeconds": 900, "__provider": "x"}
+    outputs = {**inputs, "state": "available"}
+    assert _replace_on_any_change(outputs, inputs).changes is False
+    assert _replace_on_any_change(outputs, {**inputs, "volumeId": "vol-2"}).replaces == ["volumeId"]
