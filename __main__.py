@@ -44,7 +44,7 @@ platform = EbsCsiPlatform(
 if rehearsal:
     DemoWorkload(
         "demo",
-        DemoWorkloadArgs(settings.storage.gp2_class_name, depends_on=[platform.driver.install]),
+        DemoWorkloadArgs(settings.storage.gp2_class_name, depends_on=list(platform.ready)),
         opts=on_cluster,
     )
 
@@ -65,7 +65,7 @@ migrations = {
     for plan in plans
 }
 
-pulumi.export("driverRoleArn", platform.identity.role_arn)
+pulumi.export("driverRoleArn", platform.identity.role_arn if platform.identity else None)
 pulumi.export("driver", {"kind": platform.driver.kind, "version": platform.driver.version})
 pulumi.export("gp3StorageClass", platform.classes.gp3_class_name)
 pulumi.export("volumeSnapshotClass", platform.classes.snapshot_class_name)

@@ -27,7 +27,9 @@ class EbsCsiDriverArgs:
 
 
 class EbsCsiDriver(pulumi.ComponentResource):
-    install: pulumi.Resource
+    # None with `present`: the driver the cluster runs is kept as it is (installing it again fails
+    # on the existing release, objects or add-on; DESIGN "Facts").
+    install: pulumi.Resource | None
     kind: str
     version: str
 
@@ -36,7 +38,10 @@ class EbsCsiDriver(pulumi.ComponentResource):
         settings = args.settings
         # Every PV on the cluster, the in-tree ones included (CSI migration), is served by this
         # driver: destroying the stack must not uninstall it.
-        if settings.driver.install == "helm":
+        if settings.driver.install == "present":
+            self.kind, self.version = "present", settings.driver.running_version or ""
+            self.install = None
+        elif settings.driver.install == "helm":
             irsa_role = args.role_arn if settings.driver.identity == "irsa" else None
             self.kind, self.version = "helm", settings.driver.chart_version
             self.install = k8s.helm.v3.Release(

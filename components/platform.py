@@ -23,7 +23,8 @@ class EbsCsiPlatformArgs:
 
 
 class EbsCsiPlatform(pulumi.ComponentResource):
-    identity: DriverIdentity
+    # None with driverInstall `present`: the running driver already has its identity.
+    identity: DriverIdentity | None
     snapshots: SnapshotSupport
     driver: EbsCsiDriver
     classes: StorageClasses
@@ -35,28 +36,33 @@ class EbsCsiPlatform(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         settings = args.settings
         self.snapshots = SnapshotSupport(f"{name}-snapshots", SnapshotSupportArgs(settings), opts=child)
-        self.identity = DriverIdentity(
-            f"{name}-identity",
-            DriverIdentityArgs(settings, cluster_arn=args.cluster_arn, oidc_issuer=args.oidc_issuer),
-            opts=child,
-        )
+        self.identity = None
         driver_after: list[pulumi.Resource] = list(self.snapshots.ready)
-        if self.identity.pod_identity_association is not None:
-            driver_after.append(self.identity.pod_identity_association)
+        role_arn: pulumi.Input[str] = ""
+        if settings.driver.install != "present":
+            self.identity = DriverIdentity(
+                f"{name}-identity",
+                DriverIdentityArgs(settings, cluster_arn=args.cluster_arn, oidc_issuer=args.oidc_issuer),
+                opts=child,
+            )
+            role_arn = self.identity.role_arn
+            if self.identity.pod_identity_association is not None:
+                driver_after.append(self.identity.pod_identity_association)
         self.driver = EbsCsiDriver(
             f"{name}-driver",
-            EbsCsiDriverArgs(settings, role_arn=self.identity.role_arn, depends_on=driver_after),
+            EbsCsiDriverArgs(settings, role_arn=role_arn, depends_on=driver_after),
             opts=child,
         )
+        installed = [self.driver.install] if self.driver.install is not None else []
         self.classes = StorageClasses(
             f"{name}-classes",
-            StorageClassesArgs(settings, tiers=args.tiers, depends_on=[self.driver.install, *self.snapshots.ready]),
+            StorageClassesArgs(settings, tiers=args.tiers, depends_on=[*installed, *self.snapshots.ready]),
             opts=child,
         )
-        self.ready = [self.driver.install, *self.snapshots.ready, self.classes.snapshot_class]
+        self.ready = [*installed, *self.snapshots.ready, self.classes.snapshot_class]
         self.register_outputs(
             {
-                "roleArn": self.identity.role_arn,
+                "roleArn": role_arn or None,
                 "driver": {"kind": self.driver.kind, "version": self.driver.version},
                 "gp3ClassName": self.classes.gp3_class_name,
                 "snapshotClassName": self.classes.snapshot_class_name,

@@ -200,9 +200,7 @@ class VolumeMigration(pulumi.ComponentResource):
         if entry.claim_naming == "same-name":
             # The old claim goes only once the restore source is ready; its PV stays Retain.
             claim_after.append(
-                self._release(
-                    "release-old-claim", entry.claim, depends_on=[volume_snapshot, retain], bound_to=entry.pv
-                )
+                self._release("release-old-claim", entry.claim, depends_on=[volume_snapshot, retain], bound_to=entry.pv)
             )
         claim = self._gp3_claim(entry.target_claim_name, depends_on=claim_after)
         if entry.claim_naming == "same-name" and entry.workload is not None:

@@ -26,13 +26,13 @@ from gp3migrate.validation import (
 
 PROJECT = "eks-gp3-migration"
 
-DriverInstall = Literal["helm", "addon"]
+DriverInstall = Literal["present", "helm", "addon"]
 DriverIdentity = Literal["irsa", "pod-identity"]
 ManagedPolicy = Literal["v1", "v2"]
 SnapshotSupport = Literal["manifests", "addon", "present"]
 FsType = Literal["ext4", "xfs", "ext3", "ext2"]
 
-DRIVER_INSTALLS: tuple[DriverInstall, ...] = ("helm", "addon")
+DRIVER_INSTALLS: tuple[DriverInstall, ...] = ("present", "helm", "addon")
 DRIVER_IDENTITIES: tuple[DriverIdentity, ...] = ("irsa", "pod-identity")
 MANAGED_POLICIES: tuple[ManagedPolicy, ...] = ("v1", "v2")
 SNAPSHOT_SUPPORTS: tuple[SnapshotSupport, ...] = ("manifests", "addon", "present")
@@ -65,6 +65,8 @@ class DriverSettings:
     install: DriverInstall = "helm"
     chart_version: str = versions.EBS_CSI_CHART_VERSION
     addon_version: str | None = None
+    # With `present`: the version that runs (discovery records it); checked against the minimum.
+    running_version: str | None = None
     identity: DriverIdentity = "irsa"
     create_oidc_provider: bool = False
     managed_policy: ManagedPolicy = "v1"
@@ -134,6 +136,7 @@ SCALAR_KEYS = (
     "kubeContext",
     "kubeconfigRoleArn",
     "driverInstall",
+    "driverVersion",
     "driverChartVersion",
     "driverAddonVersion",
     "driverIdentity",
@@ -249,11 +252,25 @@ def _driver(problems: Problems, values: Mapping[str, Any], region: str) -> Drive
             "is required when driverInstall is 'addon' (pin it, e.g. v1.53.0-eksbuild.1; "
             "list them with `aws eks describe-addon-versions --addon-name aws-ebs-csi-driver`)",
         )
+    running_version = parse_str(
+        problems,
+        "driverVersion",
+        values.get("driverVersion"),
+        check=versions.driver_version_problem,
+    )
+    if install == "present" and running_version is None and "driverVersion" not in values:
+        problems.add(
+            "driverVersion",
+            "is required when driverInstall is 'present': the version of the EBS CSI driver the cluster runs, "
+            f"at least {versions.EBS_CSI_MIN_DRIVER_VERSION} (`kubectl -n kube-system get deploy ebs-csi-controller "
+            "-o jsonpath='{..image}'`)",
+        )
     kms_key_arns = _kms_key_arns(problems, values, region)
     return DriverSettings(
         install=install,
         chart_version=chart_version,
         addon_version=addon_version,
+        running_version=running_version,
         identity=parse_choice(problems, "driverIdentity", values.get("driverIdentity"), "irsa", DRIVER_IDENTITIES),
         create_oidc_provider=parse_bool(problems, "createOidcProvider", values.get("createOidcProvider"), False),
         managed_policy=parse_choice(problems, "managedPolicy", values.get("managedPolicy"), "v1", MANAGED_POLICIES),

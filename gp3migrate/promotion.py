@@ -48,7 +48,11 @@ def platform_versions(settings: Settings) -> PlatformVersions:
     }[snapshots.support]
     return PlatformVersions(
         driver_kind=driver.install,
-        driver_version=driver.chart_version if driver.install == "helm" else (driver.addon_version or ""),
+        driver_version={
+            "helm": driver.chart_version,
+            "addon": driver.addon_version or "",
+            "present": driver.running_version or "",
+        }[driver.install],
         snapshot_support=snapshots.support,
         snapshot_version=snapshot_version,
     )

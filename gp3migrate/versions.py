@@ -38,3 +38,23 @@ def snapshotter_manifest_urls(version: str) -> tuple[tuple[str, ...], tuple[str,
         f"{base}/deploy/kubernetes/snapshot-controller/setup-snapshot-controller.yaml",
     )
     return crds, controller
+
+
+# The oldest EBS CSI driver `driverInstall: present` accepts: v1.33.0 made topology.kubernetes.io/zone
+# its topology key, which the static CSI PVs of a rehome name (aws-ebs-csi-driver CHANGELOG, v1.33.0).
+EBS_CSI_MIN_DRIVER_VERSION = "v1.33.0"
+
+
+def driver_version_problem(value: str) -> str | None:
+    """`v1.53.0` or `v1.53.0-eksbuild.1`, and not older than the minimum."""
+    import re
+
+    match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)(-eksbuild\.\d+)?", value)
+    if match is None:
+        return "is not a driver version such as v1.53.0 or v1.53.0-eksbuild.1"
+    minimum = tuple(int(p) for p in EBS_CSI_MIN_DRIVER_VERSION[1:].split("."))
+    if tuple(int(g) for g in match.groups()[:3]) < minimum:
+        return (
+            f"is older than {EBS_CSI_MIN_DRIVER_VERSION}, the oldest driver this migration works with: upgrade it first"
+        )
+    return None

@@ -265,7 +265,6 @@ def test_dependencies_are_pinned(dev):
         "claim",
     ):
         for platform in (
-            "platform-driver-release",
             "platform-snapshots-crds",
             "platform-snapshots-controller",
             "platform-classes-gp3-3000iops-128mibs",  # the class the claim names

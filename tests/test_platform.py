@@ -369,13 +369,14 @@ def test_stack_outputs():
 def test_dev_and_prod_stack_files_run_and_differ_where_they_should():
     dev = run_program(stack_config("dev"), stack="dev")
     assert dev.error is None, dev.error
-    assert dev.named("platform-driver-release").inputs["version"] == "2.64.0"
+    # Both keep the driver their cluster runs: no Helm release, no add-on, no driver role.
+    assert not dev.has("platform-driver-release") and not dev.has("platform-identity-role")
+    assert dev.outputs["driver"] == {"kind": "present", "version": "v1.53.0-eksbuild.1"}
     assert dev.named("cluster-aws").inputs["region"] == "eu-central-1"
     prod = run_program(stack_config("prod"), stack="prod", other_stacks={stack_name("dev"): dev.outputs})
     assert prod.error is None, prod.error
     assert prod.named("cluster-aws").inputs["region"] == "us-east-1"
-    assert prod.named("platform-driver-release").inputs["version"] == "2.64.0"
-    assert prod.has("platform-identity-pod-identity") and prod.has("platform-identity-kms")
+    assert not prod.has("platform-driver-release") and not prod.has("platform-identity-pod-identity")
     assert prod.outputs["platformVersions"] == dev.outputs["platformVersions"]
 
 
@@ -397,3 +398,26 @@ def test_two_runs_register_identical_resources():
         ]
 
     assert sorted(fingerprint(first)) == sorted(fingerprint(second))
+
+
+def test_present_keeps_the_running_driver_and_creates_no_install_or_identity():
+    """Every EKS >= 1.23 cluster with working in-tree volumes runs the driver already (EKS 1.23
+    release notes); installing it again fails (simulation:
+    test_a_cluster_whose_driver_runs_already_keeps_it)."""
+    result = run(driverInstall="present", driverVersion="v1.53.0-eksbuild.1")
+    assert result.error is None
+    types = {r.type for r in result.registrations}
+    for absent in (
+        "kubernetes:helm.sh/v3:Release",
+        "aws:eks/addon:Addon",
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+    ):
+        assert absent not in types
+    assert result.outputs["driver"] == {"kind": "present", "version": "v1.53.0-eksbuild.1"}
+    assert result.outputs["driverRoleArn"] is None
+    gp3 = result.named("platform-classes-gp3")
+    assert gp3.type == "kubernetes:storage.k8s.io/v1:StorageClass"
+    # The default class still waits for gp2's demotion; there is no driver install to wait for.
+    assert result.depends_on("platform-classes-gp3", "platform-classes-gp2-demotion")

@@ -9,7 +9,7 @@ from tests.mock_cloud import advance, run_program, stack_config, stack_name, wit
 DEV, PROD = stack_config("dev"), stack_config("prod")
 ENTRY = dict(DEV["eks-gp3-migration:migrations"][0], zone="us-east-1a")
 PROD_WITH_VOLUME = {**PROD, "eks-gp3-migration:migrations": [ENTRY]}
-FINGERPRINT = "driver helm 2.64.0, snapshots manifests v8.6.0"
+FINGERPRINT = "driver present v1.53.0-eksbuild.1, snapshots manifests v8.6.0"
 
 
 def prod(config, dev_outputs, previous=None):
@@ -26,8 +26,8 @@ def problems(run) -> list[str]:
 def test_dev_publishes_platform_versions_and_the_phases_it_completed():
     runs = advance(DEV, ["precopy", "cutover", "finalize"])
     assert runs[0].outputs["platformVersions"] == {
-        "driverKind": "helm",
-        "driverVersion": "2.64.0",
+        "driverKind": "present",
+        "driverVersion": "v1.53.0-eksbuild.1",
         "snapshotSupport": "manifests",
         "snapshotVersion": "v8.6.0",
     }
@@ -47,10 +47,10 @@ def test_prod_is_refused_when_dev_published_nothing():
 
 
 def test_prod_is_refused_a_platform_version_dev_has_not_run():
-    dev = advance({**DEV, "eks-gp3-migration:driverChartVersion": "2.63.0"}, ["precopy"])[-1]
+    dev = advance({**DEV, "eks-gp3-migration:driverVersion": "v1.52.0-eksbuild.1"}, ["precopy"])[-1]
     run = prod(PROD, dev.outputs)
     assert problems(run) == [
-        "promoteFrom: 'dev' runs driver helm 2.63.0, snapshots manifests v8.6.0; this stack asks for "
+        "promoteFrom: 'dev' runs driver present v1.52.0-eksbuild.1, snapshots manifests v8.6.0; this stack asks for "
         f"{FINGERPRINT}: apply these versions to 'dev' first"
     ]
     assert run.registrations == []

@@ -147,7 +147,7 @@ class World:
         return self._ec2
 
     def core_api(self) -> Any:
-        from gp3migrate.sim.kube_api import FakeCoreV1Api
+        from gp3migrate.sim.gate_api import FakeCoreV1Api
 
         return FakeCoreV1Api(self)
 

@@ -89,7 +89,6 @@ def test_the_dev_stack_walks_forward_with_every_invariant_held(naming: str) -> N
     assert [p.phase for p in report.phases] == list(FORWARD)
 
 
-@defect(8, "the Helm install fails on the running driver")
 def test_a_cluster_whose_driver_runs_already_keeps_it() -> None:
     """Every EKS >= 1.23 cluster with working in-tree volumes runs the driver (EKS 1.23 notes)."""
     with Simulation(dev(), seed=2, driver="addon") as sim:
@@ -133,7 +132,6 @@ def test_keep_snapshots_set_after_the_first_finalize_up_keeps_them() -> None:
         assert sorted(sim.world.ebs.snapshot_content) == taken
 
 
-@defect(8, "the Helm install fails on the running driver")
 @pytest.mark.parametrize("naming", ["rename", "same-name"])
 def test_rollback_from_precopy_changes_nothing_the_app_uses(naming: str) -> None:
     with Simulation(dev(claimNaming=naming), seed=6, driver=DRIVER) as sim:
