@@ -117,9 +117,7 @@ def release_claim(
             "(the claim this step releases); the name now serves another volume"
         )
     if not_bound_to and pv_name == not_bound_to:
-        raise GateError(
-            f"refusing to delete {namespace}/{claim}: it is bound to the source volume's PV {not_bound_to}"
-        )
+        raise GateError(f"refusing to delete {namespace}/{claim}: it is bound to the source volume's PV {not_bound_to}")
     if pv_name:
         core.patch_persistent_volume(pv_name, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}})
         pv = core.read_persistent_volume(pv_name)
