@@ -65,6 +65,14 @@ migrations = {
     for plan in plans
 }
 
+
+def once_done(migration: VolumeMigration, value: object) -> pulumi.Output[object]:
+    """`value`, published only when every step of the migration's phase completed: a failed update
+    saves the outputs it registered (pulumi/pulumi PR 15754), and a phase recorded as done that
+    was not would let the next phase, or prod's promotion gate, through."""
+    return pulumi.Output.all(*[step.id for step in migration.steps]).apply(lambda _: value)
+
+
 pulumi.export("driverRoleArn", platform.identity.role_arn if platform.identity else None)
 pulumi.export("driver", {"kind": platform.driver.kind, "version": platform.driver.version})
 pulumi.export("gp3StorageClass", platform.classes.gp3_class_name)
@@ -72,12 +80,14 @@ pulumi.export("volumeSnapshotClass", platform.classes.snapshot_class_name)
 pulumi.export("migrations", {key: migration.outputs for key, migration in migrations.items()})
 pulumi.export("fleetMonthlySaving", fleet_monthly_saving(plans))
 # Read by the next run (phase transitions) and by stacks promoted from this one.
-pulumi.export("migrationPhases", {key: applied_record(m.applied) for key, m in migrations.items()})
+pulumi.export("migrationPhases", {key: once_done(m, applied_record(m.applied)) for key, m in migrations.items()})
 versions = platform_versions(settings)
 pulumi.export("platformVersions", versions.as_output())
 pulumi.export(
     "provenPhases",
-    proven_phases(previous_outputs.get("provenPhases"), versions, [m.applied.phase for m in migrations.values()]),
+    pulumi.Output.all(*[once_done(m, m.applied.phase) for m in migrations.values()]).apply(
+        lambda phases: proven_phases(previous_outputs.get("provenPhases"), versions, list(phases))
+    ),
 )
 if settings.promotion and settings.promotion.override_reason:
     pulumi.export("promotionOverride", settings.promotion.override_reason)

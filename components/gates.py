@@ -50,6 +50,46 @@ def _core_api(kubeconfig: str, context: str | None) -> Any:
     return client.CoreV1Api(_kube_api(kubeconfig, context))
 
 
+def _apps_api(kubeconfig: str, context: str | None) -> Any:
+    if gates.RUNTIME.apps_api is not None:
+        return gates.RUNTIME.apps_api(kubeconfig, context)
+    from kubernetes import client
+
+    return client.AppsV1Api(_kube_api(kubeconfig, context))
+
+
+class _ScaleProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        found = gates.scale_workload(
+            _apps_api(props["kubeconfig"], props.get("context") or None),
+            kind=props["kind"],
+            namespace=props["namespace"],
+            name=props["name"],
+            replicas=int(props["replicas"]),
+            wait_seconds=int(props["timeoutSeconds"]),
+            sleep=gates.RUNTIME.sleep,
+            clock=gates.RUNTIME.clock,
+        )
+        resource_id = f"scaled-{props['namespace']}-{props['name']}-{int(props['replicas'])}"
+        return CreateResult(id_=resource_id, outs={**props, "replicasFound": found})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return _replace_on_any_change(olds, news)
+
+
+class _ClaimBoundProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        pv = gates.claim_bound(
+            _core_api(props["kubeconfig"], props.get("context") or None),
+            namespace=props["namespace"],
+            claim=props["claim"],
+        )
+        return CreateResult(id_=f"bound-{props['namespace']}-{props['claim']}", outs={**props, "boundPv": pv})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return _replace_on_any_change(olds, news)
+
+
 class _DetachedProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         runtime = gates.RUNTIME
@@ -137,3 +177,53 @@ class ClaimRelease(pulumi.dynamic.Resource):
             "timeoutSeconds": timeout_seconds,
         }
         super().__init__(_ClaimReleaseProvider(), name, props, opts)
+
+
+class WorkloadScale(pulumi.dynamic.Resource):
+    """Sets a Deployment's or StatefulSet's replicas once (and waits for them when above zero)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        kind: str,
+        namespace: str,
+        workload: str,
+        replicas: int,
+        kubeconfig: pulumi.Input[Any],
+        context: str | None,
+        timeout_seconds: int,
+        opts: pulumi.ResourceOptions,
+    ):
+        props = {
+            "kind": kind,
+            "namespace": namespace,
+            "name": workload,
+            "replicas": replicas,
+            "kubeconfig": pulumi.Output.secret(kubeconfig),
+            "context": context,
+            "timeoutSeconds": timeout_seconds,
+        }
+        super().__init__(_ScaleProvider(), name, props, opts)
+
+
+class ClaimBound(pulumi.dynamic.Resource):
+    """Succeeds only when the claim is bound to a volume."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        namespace: str,
+        claim: str,
+        kubeconfig: pulumi.Input[Any],
+        context: str | None,
+        opts: pulumi.ResourceOptions,
+    ):
+        props = {
+            "namespace": namespace,
+            "claim": claim,
+            "kubeconfig": pulumi.Output.secret(kubeconfig),
+            "context": context,
+        }
+        super().__init__(_ClaimBoundProvider(), name, props, opts)

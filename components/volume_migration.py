@@ -3,9 +3,13 @@
     precopy:  Retain patch -> pre-copy snapshot
     cutover:  + quiesce -> detached gate -> final snapshot -> content -> VolumeSnapshot
                 -> [release old claim] -> gp3 claim -> [scale back]
-    finalize: restore objects removed; snapshots unprotected, then deleted on the next `up`
-              (kept with keepSnapshots); deleteSource: in-use gate -> reclaim policy Delete
-    rollback: [release gp3 claim -> rebind PV -> old claim on the source PV] -> scale back
+    finalize: gp3 claim bound? -> restore objects removed; snapshots unprotected
+              deleteSource: in-use gate -> reclaim policy Delete
+    cleanup:  snapshots leave the stack (deleted, or kept with keepSnapshots)
+    rollback: [quiesce -> release gp3 claim -> rebind PV -> old claim on the source PV] -> scale back
+
+Scaling is a one-way step (components/gates.py WorkloadScale), never a declared `replicas`: a
+declared value is read back by `up --refresh` and applied again by the next `up`.
 
 Each migration depends on the platform only, never on another volume, so volumes migrate in
 parallel. Child names derive from the component's name and never change for a step, so a phase
@@ -13,21 +17,25 @@ change shows in `pulumi preview` as exactly the creates and deletes it makes.
 """
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import type_token
-from components.gates import ClaimRelease, DetachedGate, InUseGate
+from components.gates import ClaimBound, ClaimRelease, DetachedGate, InUseGate, WorkloadScale
 from components.k8s_object import KubernetesObject
 from gp3migrate import restore
 from gp3migrate.config import Settings
 from gp3migrate.phases import Applied
 from gp3migrate.plan import MigrationPlan
 
+T = TypeVar("T", bound=pulumi.CustomResource)
+
 DETACH_TIMEOUT_SECONDS = 15 * 60
 RELEASE_TIMEOUT_SECONDS = 10 * 60
+SCALE_BACK_TIMEOUT_SECONDS = 10 * 60
 
 
 @dataclass(frozen=True)
@@ -55,10 +63,13 @@ def _final_key(generation: int) -> str:
 class VolumeMigration(pulumi.ComponentResource):
     applied: Applied
     outputs: dict[str, object]
+    # Every step of this run: the phase record is published only once all of them completed.
+    steps: list[pulumi.CustomResource]
 
     def __init__(self, name: str, args: VolumeMigrationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("VolumeMigration"), name, None, opts)
         self._name, self._args = name, args
+        self.steps = []
         plan, entry = args.plan, args.plan.entry
         previous = args.previous
         phase = entry.phase
@@ -67,9 +78,9 @@ class VolumeMigration(pulumi.ComponentResource):
         in_use = self._in_use_gate() if phase == "finalize" and entry.delete_source else None
         retain = self._reclaim_policy(in_use)
 
-        # Snapshots stay declared (protected) until finalize; the first finalize `up` unprotects
-        # them, the next one deletes them (Pulumi refuses to delete a protected resource in state).
-        finalize_cleanup = phase == "finalize" and previous is not None and previous.snapshots_unprotected
+        # Snapshots stay declared (protected) until finalize, which unprotects them; cleanup lets
+        # go of them (Pulumi refuses to delete a resource protected in its state: two edits).
+        finalize_cleanup = phase == "cleanup"
         precopy = None if finalize_cleanup else self._snapshot("precopy", depends_on=[retain])
         snapshot_ids: dict[str, pulumi.Output[str]] = {"precopySnapshotId": precopy.id} if precopy else {}
 
@@ -87,9 +98,20 @@ class VolumeMigration(pulumi.ComponentResource):
         if phase == "cutover":
             claim_name, final = self._cutover(retain, precopy, _final(cutovers))
             snapshot_ids[_final_key(cutovers)] = final.id
-        if phase == "finalize":
+        if phase in ("finalize", "cleanup"):
             claim_name = entry.target_claim_name
-            self._gp3_claim(claim_name, depends_on=[retain])
+            # The restore objects go only once the claim no longer restores from them.
+            bound = self._track(
+                ClaimBound(
+                    f"{self._name}-claim-bound",
+                    namespace=entry.namespace,
+                    claim=claim_name,
+                    kubeconfig=args.kubeconfig,
+                    context=args.kube_context,
+                    opts=self._child(depends_on=[retain]),
+                )
+            )
+            self._gp3_claim(claim_name, depends_on=[retain, bound])
         rolled_back_cutover = (
             phase == "rollback"
             and previous is not None
@@ -100,10 +122,11 @@ class VolumeMigration(pulumi.ComponentResource):
 
         self.applied = Applied(
             phase=phase,
-            source_deleted=phase == "finalize" and entry.delete_source,
-            snapshots_unprotected=phase == "finalize",
+            source_deleted=phase in ("finalize", "cleanup") and entry.delete_source,
+            snapshots_unprotected=phase in ("finalize", "cleanup"),
             cutovers=cutovers,
             rolled_back_cutover=rolled_back_cutover,
+            keep_snapshots=entry.keep_snapshots,
         )
         self.outputs = {
             "phase": phase,
@@ -121,6 +144,10 @@ class VolumeMigration(pulumi.ComponentResource):
 
     # -- steps ------------------------------------------------------------------------------
 
+    def _track(self, resource: T) -> T:
+        self.steps.append(resource)
+        return resource
+
     def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)  # type: ignore[arg-type]
 
@@ -132,17 +159,18 @@ class VolumeMigration(pulumi.ComponentResource):
         if in_use is not None:
             body["spec"]["persistentVolumeReclaimPolicy"] = "Delete"
         depends = [*self._args.platform, *([in_use] if in_use else [])]
-        return k8s.core.v1.PersistentVolumePatch(
+        resource = k8s.core.v1.PersistentVolumePatch(
             f"{self._name}-retain",
             metadata=body["metadata"],
             spec=body["spec"],
             opts=self._child(depends_on=depends, retain_on_delete=True),
         )
+        return self._track(resource)
 
     def _snapshot(self, purpose: str, depends_on: list[pulumi.Resource]) -> aws.ebs.Snapshot:
         args, entry = self._args, self._args.plan.entry
         unprotected = entry.phase == "finalize"
-        return aws.ebs.Snapshot(
+        resource = aws.ebs.Snapshot(
             f"{self._name}-{purpose}-snapshot",
             volume_id=entry.volume_id,
             description=f"eks-gp3-migration {args.stack} {entry.key} {purpose} ({entry.pv})",
@@ -155,23 +183,24 @@ class VolumeMigration(pulumi.ComponentResource):
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{args.plan.snapshot_timeout_minutes}m"),
             ),
         )
+        return self._track(resource)
 
     def _scale(self, step: str, replicas: int, depends_on: list[pulumi.Resource]) -> pulumi.Resource | None:
         entry = self._args.plan.entry
         if entry.quiesce != "scale" or entry.workload is None:
             return None
-        patch_class = (
-            k8s.apps.v1.DeploymentPatch if entry.workload.kind == "Deployment" else k8s.apps.v1.StatefulSetPatch
-        )
-        body = restore.scale_patch(self._args.plan, replicas)
-        return patch_class(
+        resource = WorkloadScale(
             f"{self._name}-{step}",
-            metadata=body["metadata"],
-            spec=body["spec"],
-            # Deleting a Patch gives up its fields and `replicas` would fall back to the default;
-            # the workload keeps whatever replicas it has when the stack lets go.
-            opts=self._child(depends_on=depends_on, retain_on_delete=True),
+            kind=entry.workload.kind,
+            namespace=entry.namespace,
+            workload=entry.workload.name,
+            replicas=replicas,
+            kubeconfig=self._args.kubeconfig,
+            context=self._args.kube_context,
+            timeout_seconds=SCALE_BACK_TIMEOUT_SECONDS if replicas else 0,
+            opts=self._child(depends_on=depends_on),
         )
+        return self._track(resource)
 
     def _cutover(
         self, retain: pulumi.Resource, precopy: aws.ebs.Snapshot | None, final_purpose: str
@@ -194,6 +223,7 @@ class VolumeMigration(pulumi.ComponentResource):
             timeout_seconds=DETACH_TIMEOUT_SECONDS,
             opts=self._child(depends_on=[quiesce] if quiesce else ([precopy] if precopy else [retain])),
         )
+        self._track(detached)
         final = self._snapshot(final_purpose, depends_on=[detached])
         volume_snapshot = self._restore_objects(final)
         claim_after: list[pulumi.Resource] = [volume_snapshot]
@@ -217,16 +247,18 @@ class VolumeMigration(pulumi.ComponentResource):
         content = KubernetesObject(
             f"{self._name}-content", restore.snapshot_content(args.plan, args.settings, final.id), opts=opts
         )
-        return KubernetesObject(
+        self._track(content)
+        resource = KubernetesObject(
             f"{self._name}-volume-snapshot",
             restore.volume_snapshot(args.plan, args.settings, final.id),
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[content])),
         )
+        return self._track(resource)
 
     def _gp3_claim(self, claim_name: str, depends_on: list[pulumi.Resource]) -> k8s.core.v1.PersistentVolumeClaim:
         """Kept on destroy and on removal from config; its data source is history once restored."""
         body = restore.restored_claim(self._args.plan, claim_name)
-        return k8s.core.v1.PersistentVolumeClaim(
+        resource = k8s.core.v1.PersistentVolumeClaim(
             f"{self._name}-claim",
             metadata=body["metadata"],
             spec=body["spec"],
@@ -236,16 +268,18 @@ class VolumeMigration(pulumi.ComponentResource):
                 ignore_changes=["spec.dataSource", "spec.dataSourceRef"],
             ),
         )
+        return self._track(resource)
 
     def _in_use_gate(self) -> InUseGate:
         entry = self._args.plan.entry
-        return InUseGate(
+        resource = InUseGate(
             f"{self._name}-in-use",
             namespace=entry.namespace,
             claim=entry.target_claim_name,
             region=self._args.settings.cluster.region,
             opts=self._child(),
         )
+        return self._track(resource)
 
     def _release(
         self,
@@ -258,7 +292,7 @@ class VolumeMigration(pulumi.ComponentResource):
     ) -> ClaimRelease:
         """Deletes one claim of this volume's namespace, its PV set to Retain first."""
         args = self._args
-        return ClaimRelease(
+        resource = ClaimRelease(
             f"{self._name}-{step}",
             namespace=args.plan.entry.namespace,
             claim=claim,
@@ -269,13 +303,19 @@ class VolumeMigration(pulumi.ComponentResource):
             not_bound_to=not_bound_to,
             opts=self._child(depends_on=depends_on),
         )
+        return self._track(resource)
 
     def _rollback(self, retain: pulumi.Resource, *, after_cutover: bool) -> str:
         entry = self._args.plan.entry
         restart_after: list[pulumi.Resource] = [retain]
         if entry.delete_restored_claim and after_cutover:
+            # The gp3 claim cannot go while a pod uses it (kubernetes.io/pvc-protection).
+            stopped = self._scale("rollback-quiesce", 0, depends_on=[retain])
             released = self._release(
-                "release-gp3-claim", entry.target_claim_name, depends_on=[retain], not_bound_to=entry.pv
+                "release-gp3-claim",
+                entry.target_claim_name,
+                depends_on=[stopped] if stopped else [retain],
+                not_bound_to=entry.pv,
             )
             restart_after = [released]
             if entry.claim_naming == "same-name":
@@ -283,8 +323,10 @@ class VolumeMigration(pulumi.ComponentResource):
         elif after_cutover:
             # Rename mode: the gp3 claim stays next to the old one.
             self._gp3_claim(entry.new_claim_name, depends_on=[retain])
-        if after_cutover:
-            self._scale("scale-back", entry.workload.replicas if entry.workload else 1, depends_on=restart_after)
+        if entry.workload is not None:
+            # Always: a cutover that failed after its quiesce is not recorded as applied, and the
+            # workload must run again whatever step it stopped at. A no-op when it already runs.
+            self._scale("rollback-scale-back", entry.workload.replicas, depends_on=restart_after)
         return entry.claim
 
     def _rebind(self, released: pulumi.Resource) -> pulumi.Resource:
@@ -295,12 +337,16 @@ class VolumeMigration(pulumi.ComponentResource):
             f"{self._name}-rebind",
             metadata=patch["metadata"],
             spec=patch["spec"],
-            opts=self._child(depends_on=[released], retain_on_delete=True),
+            # The PV controller fills the uid in once the claim binds; `up --refresh` reads it back,
+            # and applying "" again would unbind a bound PV (simulation: rollback after cutover).
+            opts=self._child(depends_on=[released], retain_on_delete=True, ignore_changes=["spec.claimRef.uid"]),
         )
+        self._track(rebind)
         claim = restore.rollback_claim(args.plan, args.settings.storage.gp2_class_name)
-        return k8s.core.v1.PersistentVolumeClaim(
+        resource = k8s.core.v1.PersistentVolumeClaim(
             f"{self._name}-rollback-claim",
             metadata=claim["metadata"],
             spec=claim["spec"],
             opts=self._child(depends_on=[rebind], retain_on_delete=True),
         )
+        return self._track(resource)

@@ -33,8 +33,10 @@ class Runtime:
     ec2: Callable[[str], Any] = _boto3_ec2
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
-    # Builds a CoreV1Api from (kubeconfig, context); None: from the kubeconfig (components/gates.py).
+    # Build a CoreV1Api / AppsV1Api from (kubeconfig, context); None: from the kubeconfig
+    # (components/gates.py).
     core_api: Callable[[str, str | None], Any] | None = None
+    apps_api: Callable[[str, str | None], Any] | None = None
 
 
 RUNTIME = Runtime()
@@ -139,3 +141,68 @@ def release_claim(
         f"{namespace}/{claim} still exists after {timeout_seconds}s (a pod still uses it: "
         "kubernetes.io/pvc-protection); stop the pod and run `pulumi up` again"
     )
+
+
+def scale_workload(
+    apps: Any,
+    *,
+    kind: str,
+    namespace: str,
+    name: str,
+    replicas: int,
+    wait_seconds: int,
+    poll_seconds: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Set a workload's replicas once, and with replicas > 0 wait until that many pods are ready.
+
+    A one-way step rather than a declared `replicas`: a declared value is read back by
+    `up --refresh` and applied again by the next `up` (pulumi-kubernetes Read/Diff on live state),
+    which would stop a workload the cutover had started. Returns the replicas it found.
+    """
+    read, patch = (
+        (apps.read_namespaced_deployment, apps.patch_namespaced_deployment_scale)
+        if kind == "Deployment"
+        else (apps.read_namespaced_stateful_set, apps.patch_namespaced_stateful_set_scale)
+    )
+    found = int(read(name, namespace).spec.replicas or 0)
+    if found != replicas:
+        patch(name, namespace, {"spec": {"replicas": replicas}})
+    if replicas == 0:
+        return found
+    deadline = clock() + wait_seconds
+    while True:
+        ready = int(read(name, namespace).status.ready_replicas or 0)
+        if ready >= replicas:
+            return found
+        if clock() >= deadline:
+            raise GateError(
+                f"{kind} {namespace}/{name} has {ready} of {replicas} pods ready after {wait_seconds}s: check its "
+                "pods and claims (kubectl describe), then run `pulumi up` again"
+            )
+        sleep(poll_seconds)
+
+
+def claim_bound(core: Any, *, namespace: str, claim: str) -> str:
+    """The PV a claim is bound to; GateError when it is not bound (yet).
+
+    Finalize removes the restore objects, and a VolumeSnapshot cannot be deleted while a claim
+    still restores from it (external-snapshotter `volumesnapshot-as-source-protection`): the delete
+    would hang until its timeout. Checking first stops the `up` before any delete, with the reason.
+    """
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        pvc = core.read_namespaced_persistent_volume_claim(claim, namespace)
+    except ApiException as err:
+        if err.status == 404:
+            raise GateError(f"{namespace}/{claim} does not exist: nothing to finalize") from err
+        raise
+    phase = pvc.status.phase if pvc.status else None
+    if phase != "Bound" or not pvc.spec.volume_name:
+        raise GateError(
+            f"{namespace}/{claim} is not bound ({phase or 'no status'}): start the workload on it so the "
+            "volume is restored, verify the data, then run `pulumi up` again; nothing was removed"
+        )
+    return str(pvc.spec.volume_name)

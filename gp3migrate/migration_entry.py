@@ -267,7 +267,7 @@ def _check_phase_options(
         )
     if quiesce == "scale" and workload is None:
         problems.add(f"{where}.quiesce", "'scale' needs migrations[].workload (kind, name, replicas) to scale")
-    if delete_source and phase != "finalize":
+    if delete_source and phase not in ("finalize", "cleanup"):
         problems.add(
             f"{where}.deleteSource",
             f"true is only allowed in phase finalize (this entry is in {phase}); the source is the only "

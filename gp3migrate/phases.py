@@ -4,16 +4,21 @@ A phase is advanced by editing one key (`migrations[i].phase`) and running `pulu
 program knows the phase it last applied from its own stack outputs (`migrationPhases`), so it can
 refuse an unsafe edit at preview, before registering anything:
 
-    precopy -> cutover -> finalize          (rollback from precopy or cutover)
+    precopy -> cutover -> finalize -> cleanup          (rollback from precopy or cutover)
 
 - precopy  (app running)  Retain on the source PV; a pre-copy EBS snapshot (the full, slow copy).
 - cutover  (downtime)     scale the workload to 0 (or `quiesce: manual`); wait until AWS reports the
                           volume detached; final snapshot (incremental on the pre-copy); restore
                           objects; the gp3 claim (new name, or the old name after the old claim is
                           released); scale back (same-name only).
-- finalize (app on gp3)   restore objects removed; snapshots unprotected, then deleted on the next
-                          `up` unless `keepSnapshots`; with `deleteSource`, the source PV's reclaim
-                          policy set back to Delete once the restored volume is in use.
+- finalize (app on gp3)   once the gp3 claim is bound: restore objects removed; snapshots unprotected
+                          (kept in AWS when the stack lets go of them, with `keepSnapshots`); with
+                          `deleteSource`, the source PV's reclaim policy set back to Delete once the
+                          restored volume is in use.
+- cleanup                 the snapshots leave the stack: deleted, or kept with `keepSnapshots`. A
+                          phase of its own so that a second `up` of a phase changes nothing: Pulumi
+                          refuses to delete what is protected in its state, so unprotecting
+                          (finalize) and deleting (cleanup) are two edits.
 - rollback                the old claim name bound again to the retained source PV.
 """
 
@@ -21,8 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-Phase = Literal["precopy", "cutover", "finalize", "rollback"]
-PHASES: tuple[Phase, ...] = ("precopy", "cutover", "finalize", "rollback")
+Phase = Literal["precopy", "cutover", "finalize", "cleanup", "rollback"]
+PHASES: tuple[Phase, ...] = ("precopy", "cutover", "finalize", "cleanup", "rollback")
 ClaimNaming = Literal["rename", "same-name"]
 CLAIM_NAMINGS: tuple[ClaimNaming, ...] = ("rename", "same-name")
 Quiesce = Literal["scale", "manual", "none"]
@@ -41,6 +46,9 @@ class Applied:
     cutovers: int = 0
     # The last rollback undid a cutover (its release and rebind steps stay declared on re-runs).
     rolled_back_cutover: bool = False
+    # keepSnapshots as the last finalize applied it: the retainOnDelete the snapshots carry in
+    # the state, which decides what cleanup does (pulumi/pulumi 13428: read from the old state).
+    keep_snapshots: bool = False
 
 
 # previous phase (None: never applied) -> phases that may follow it
@@ -48,7 +56,8 @@ _NEXT: Mapping[Phase | None, tuple[Phase, ...]] = {
     None: ("precopy",),
     "precopy": ("precopy", "cutover", "rollback"),
     "cutover": ("cutover", "finalize", "rollback"),
-    "finalize": ("finalize",),
+    "finalize": ("finalize", "cleanup"),
+    "cleanup": ("cleanup",),
     "rollback": ("rollback", "precopy"),
 }
 
@@ -63,16 +72,18 @@ def transition_problem(previous: Applied | None, requested: Phase) -> str | None
             "'cutover' skips 'precopy': set phase: precopy and run `pulumi up` first (the pre-copy "
             "snapshot is the slow full copy, taken while the app runs, so the downtime stays short)"
         )
+    if requested == "cleanup":
+        return f"'cleanup' before 'finalize' (last applied: {before or 'nothing'}): run phase: finalize first"
     if requested == "finalize":
         return f"'finalize' before 'cutover' (last applied: {before or 'nothing'}): run phase: cutover first"
-    if requested == "rollback" and before == "finalize":
+    if requested == "rollback" and before in ("finalize", "cleanup"):
         if previous and previous.source_deleted:
             return "'rollback' after the source volume was deleted: there is nothing to roll back to"
         return (
             "'rollback' after 'finalize': the app already runs on gp3; the source volume is retained, "
             "bind it by hand if you must (see README, rollback)"
         )
-    if requested == "precopy" and before in ("cutover", "finalize"):
+    if requested == "precopy" and before in ("cutover", "finalize", "cleanup"):
         return f"'precopy' after '{before}' would go backwards: use phase: rollback (from cutover) instead"
     return f"{requested!r} cannot follow {before or 'nothing'!r}; allowed next: {', '.join(_NEXT[before])}"
 
@@ -90,6 +101,7 @@ def parse_history(raw: object) -> dict[str, Applied]:
                 snapshots_unprotected=bool(value.get("snapshotsUnprotected", False)),
                 cutovers=int(value.get("cutovers", 0) or 0),
                 rolled_back_cutover=bool(value.get("rolledBackCutover", False)),
+                keep_snapshots=bool(value.get("keepSnapshots", False)),
             )
     return history
 
@@ -102,4 +114,5 @@ def applied_record(applied: Applied) -> dict[str, object]:
         "snapshotsUnprotected": applied.snapshots_unprotected,
         "cutovers": applied.cutovers,
         "rolledBackCutover": applied.rolled_back_cutover,
+        "keepSnapshots": applied.keep_snapshots,
     }

@@ -14,7 +14,7 @@ from typing import Any
 from gp3migrate.config import Settings
 from gp3migrate.phases import PHASES
 
-GATED_PHASES = ("cutover", "finalize")
+GATED_PHASES = ("cutover", "finalize", "cleanup")
 
 
 @dataclass(frozen=True)

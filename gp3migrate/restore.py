@@ -161,21 +161,3 @@ def rollback_claim(plan: MigrationPlan, gp2_class_name: str) -> dict[str, Any]:
             "resources": {"requests": {"storage": f"{entry.size_gib}Gi"}},
         },
     }
-
-
-def scale_patch(plan: MigrationPlan, replicas: int) -> dict[str, Any]:
-    """Only `replicas` of the workload that mounts the claim."""
-    entry = plan.entry
-    assert entry.workload is not None
-    return {
-        "apiVersion": "apps/v1",
-        "kind": entry.workload.kind,
-        "metadata": {
-            "name": entry.workload.name,
-            "namespace": entry.namespace,
-            # Take `replicas` from whoever set it (kubectl, a controller): pulumi-kubernetes
-            # Patch resources fail on conflicts otherwise.
-            "annotations": {"pulumi.com/patchForce": "true"},
-        },
-        "spec": {"replicas": replicas},
-    }

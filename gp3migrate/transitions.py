@@ -18,7 +18,15 @@ def check_transitions(migrations: Sequence[MigrationSettings], history: Mapping[
             problems.add(f"{key}.phase", problem)
             continue
         before = previous.phase if previous else None
-        if entry.delete_source and before not in ("cutover", "finalize"):
+        if entry.phase == "cleanup" and previous is not None and previous.keep_snapshots != entry.keep_snapshots:
+            problems.add(
+                f"{key}.keepSnapshots",
+                f"is {str(entry.keep_snapshots).lower()} but the last finalize applied "
+                f"{str(previous.keep_snapshots).lower()}: whether cleanup keeps the snapshots is decided by what "
+                "finalize recorded in the state (pulumi/pulumi 13428); set phase: finalize with the new value, "
+                "run `pulumi up`, then cleanup",
+            )
+        if entry.delete_source and before not in ("cutover", "finalize", "cleanup"):
             problems.add(f"{key}.deleteSource", "true before a cutover was applied: the gp3 claim is not verified yet")
         if (
             entry.phase == "rollback"

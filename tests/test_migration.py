@@ -51,7 +51,7 @@ def test_dev_example_registers_the_migration_graph_exactly(dev):
         [
             ("kubernetes:core/v1:PersistentVolumePatch", f"{PREFIX}-retain"),
             ("aws:ebs/snapshot:Snapshot", f"{PREFIX}-precopy-snapshot"),
-            ("kubernetes:apps/v1:DeploymentPatch", f"{PREFIX}-quiesce"),
+            ("pulumi-python:dynamic:Resource", f"{PREFIX}-quiesce"),
             ("pulumi-python:dynamic:Resource", f"{PREFIX}-detached"),
             ("aws:ebs/snapshot:Snapshot", f"{PREFIX}-final-snapshot"),
             ("kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotContent", f"{PREFIX}-content"),

@@ -42,6 +42,7 @@ def test_precopy_declares_retain_and_the_precopy_snapshot_only():
             "snapshotsUnprotected": False,
             "cutovers": 0,
             "rolledBackCutover": False,
+            "keepSnapshots": False,
         }
     }
 
@@ -58,9 +59,18 @@ def test_precopy_to_cutover_rename():
         f"{P}-claim",
     }
     assert removed == set() and changed == set()
+    # A one-way step, not a declared `replicas`: `up --refresh` would read the running value back
+    # and the next `up` would stop the workload again (simulation:
+    # test_up_refresh_after_a_cutover_leaves_the_workload_running).
     quiesce = cutover.named(f"{P}-quiesce")
-    assert quiesce.type == "kubernetes:apps/v1:DeploymentPatch"
-    assert quiesce.inputs["spec"] == {"replicas": 0} and quiesce.retain_on_delete
+    assert quiesce.type == "pulumi-python:dynamic:Resource"
+    assert {k: quiesce.inputs[k] for k in ("kind", "namespace", "name", "replicas", "timeoutSeconds")} == {
+        "kind": "Deployment",
+        "namespace": "default",
+        "name": "app-gp2-in-tree",
+        "replicas": 0,
+        "timeoutSeconds": 0,
+    }
     gate = cutover.named(f"{P}-detached")
     assert gate.type == "pulumi-python:dynamic:Resource"
     assert {k: v for k, v in gate.inputs.items() if k != "__provider"} == {
@@ -95,7 +105,8 @@ def test_precopy_to_cutover_same_name():
     assert claim.inputs["metadata"]["name"] == "ebs-gp2-claim"
     assert claim.retain_on_delete and cutover.depends_on(f"{P}-claim", f"{P}-release-old-claim")
     scale_back = cutover.named(f"{P}-scale-back")
-    assert scale_back.inputs["spec"] == {"replicas": 1} and scale_back.retain_on_delete
+    assert scale_back.type == "pulumi-python:dynamic:Resource"
+    assert (scale_back.inputs["replicas"], scale_back.inputs["timeoutSeconds"]) == (1, 600)
     assert cutover.depends_on(f"{P}-scale-back", f"{P}-claim")
 
 
@@ -123,26 +134,28 @@ def test_downtime_window_holds_only_the_detach_wait_final_snapshot_restore_and_c
 
 
 def test_cutover_to_finalize_then_cleanup():
-    _, cutover, finalize, cleanup = advance(DEV, ["precopy", "cutover", "finalize", "finalize"])
+    _, cutover, finalize, cleanup = advance(DEV, ["precopy", "cutover", "finalize", "cleanup"])
     created, removed, changed = diff(cutover, finalize)
-    assert created == set()
+    # The restore objects go only once the gp3 claim is bound (simulation:
+    # test_finalize_before_the_renamed_claim_is_used_stops_with_a_reason_and_deletes_nothing).
+    assert created == {f"{P}-claim-bound"}
+    assert finalize.named(f"{P}-claim-bound").inputs["claim"] == "ebs-gp2-claim-gp3"
+    assert finalize.depends_on(f"{P}-claim", f"{P}-claim-bound")
     assert removed == {f"{P}-quiesce", f"{P}-detached", f"{P}-content", f"{P}-volume-snapshot"}
     assert changed == {f"{P}-precopy-snapshot", f"{P}-final-snapshot"}
     for name in (f"{P}-precopy-snapshot", f"{P}-final-snapshot"):
         snapshot = finalize.named(name)
         assert (snapshot.protect, snapshot.retain_on_delete) == (False, False)
-    # Removed Patches were retain_on_delete: the workload keeps its replicas when they go.
-    assert cutover.named(f"{P}-quiesce").retain_on_delete
-    # The second finalize `up` deletes the (now unprotected) snapshots; the claim and Retain stay.
+    # Cleanup, its own edit, deletes the (now unprotected) snapshots; the claim and Retain stay.
     created, removed, changed = diff(finalize, cleanup)
     assert (created, changed) == (set(), set())
     assert removed == {f"{P}-precopy-snapshot", f"{P}-final-snapshot"}
-    assert sorted(by_name(cleanup)) == [P, f"{P}-claim", f"{P}-retain"]
+    assert sorted(by_name(cleanup)) == [P, f"{P}-claim", f"{P}-claim-bound", f"{P}-retain"]
     assert cleanup.named(f"{P}-retain").inputs["spec"] == {"persistentVolumeReclaimPolicy": "Retain"}
 
 
 def test_finalize_keeps_snapshots_when_asked():
-    finalize, cleanup = advance(DEV, ["precopy", "cutover", "finalize", "finalize"], keepSnapshots=True)[2:]
+    finalize, cleanup = advance(DEV, ["precopy", "cutover", "finalize", "cleanup"], keepSnapshots=True)[2:]
     for name in (f"{P}-precopy-snapshot", f"{P}-final-snapshot"):
         assert (finalize.named(name).protect, finalize.named(name).retain_on_delete) == (False, True)
     assert not cleanup.has(f"{P}-precopy-snapshot")  # dropped from state only: retained in AWS
@@ -166,16 +179,19 @@ def test_finalize_deletes_the_source_only_with_opt_in_after_the_in_use_gate():
 
 def test_precopy_to_rollback_changes_nothing_that_holds_data():
     precopy, rollback = advance(DEV, ["precopy", "rollback"])
-    assert diff(precopy, rollback) == (set(), set(), set())
+    # Only the restart, a no-op on a running workload: a rollback always restores the recorded
+    # replicas, since a cutover that failed after its quiesce is not recorded as applied.
+    assert diff(precopy, rollback) == ({f"{P}-rollback-scale-back"}, set(), set())
+    assert rollback.named(f"{P}-rollback-scale-back").inputs["replicas"] == 1
 
 
 def test_cutover_to_rollback_rename_scales_back_on_the_old_claim_and_keeps_the_gp3_claim():
     cutover, rollback = advance(DEV, ["precopy", "cutover", "rollback"])[1:]
     created, removed, changed = diff(cutover, rollback)
-    assert created == {f"{P}-scale-back"}
+    assert created == {f"{P}-rollback-scale-back"}
     assert removed == {f"{P}-quiesce", f"{P}-detached", f"{P}-content", f"{P}-volume-snapshot"}
     assert changed == set()
-    assert rollback.named(f"{P}-scale-back").inputs["spec"] == {"replicas": 1}
+    assert rollback.named(f"{P}-rollback-scale-back").inputs["replicas"] == 1
     assert rollback.named(f"{P}-claim").retain_on_delete
     assert rollback.named(f"{P}-final-snapshot").protect
 
@@ -188,10 +204,21 @@ def test_cutover_to_rollback_same_name_rebinds_the_old_claim_to_the_source_pv():
     )
     assert rollback.error is None, rollback.error
     created, removed, changed = diff(cutover, rollback)
-    assert created == {f"{P}-release-gp3-claim", f"{P}-rebind", f"{P}-rollback-claim"}
+    assert created == {
+        f"{P}-rollback-quiesce",
+        f"{P}-release-gp3-claim",
+        f"{P}-rebind",
+        f"{P}-rollback-claim",
+        f"{P}-rollback-scale-back",
+    }
+    # The workload stops before its gp3 claim is released (kubernetes.io/pvc-protection).
+    assert rollback.depends_on(f"{P}-release-gp3-claim", f"{P}-rollback-quiesce")
+    source_pv = "pvc-646fef81-c677-46f4-8f27-9d394618f236"
+    assert rollback.named(f"{P}-release-gp3-claim").inputs["notBoundTo"] == source_pv
     # The gp3 claim leaves the stack (retain_on_delete: the release step deleted it, its volume
-    # kept by Retain); the scale-back stays and now waits for the old claim.
+    # kept by Retain); the cutover's scale-back, a done one-way step, leaves too.
     assert removed == {
+        f"{P}-scale-back",
         f"{P}-quiesce",
         f"{P}-detached",
         f"{P}-content",
@@ -212,7 +239,7 @@ def test_cutover_to_rollback_same_name_rebinds_the_old_claim_to_the_source_pv():
     assert claim.inputs["spec"]["storageClassName"] == "gp2" and claim.retain_on_delete
     assert rollback.depends_on(f"{P}-rollback-claim", f"{P}-rebind")
     assert rollback.depends_on(f"{P}-rebind", f"{P}-release-gp3-claim")
-    assert rollback.depends_on(f"{P}-scale-back", f"{P}-rollback-claim")
+    assert rollback.depends_on(f"{P}-rollback-scale-back", f"{P}-rollback-claim")
 
 
 REFUSED = [
@@ -300,7 +327,7 @@ def test_no_edit_sequence_deletes_data_without_opt_in(edits, naming, delete_rest
                 # snapshots at the second finalize run, which is the explicit cleanup.
                 if reg.name in gone and reg.type in DATA and not reg.retain_on_delete:
                     assert reg.type == "aws:ebs/snapshot:Snapshot" and not reg.protect, reg.name
-                    assert phase == "finalize"
+                    assert phase == "cleanup"
         last, previous = run, run.outputs
 
 
@@ -312,7 +339,7 @@ def test_cutover_warns_when_a_statefulset_template_still_names_gp2(caplog):
     with caplog.at_level("WARNING"):
         cutover = run_program(with_phase(config, "cutover", claimNaming="same-name"), previous_outputs=precopy.outputs)
     assert cutover.error is None
-    assert cutover.named(f"{P}-quiesce").type == "kubernetes:apps/v1:StatefulSetPatch"
-    assert cutover.named(f"{P}-scale-back").inputs["spec"] == {"replicas": 3}
+    assert cutover.named(f"{P}-quiesce").inputs["kind"] == "StatefulSet"
+    assert cutover.named(f"{P}-scale-back").inputs["replicas"] == 3
     warnings = [r.getMessage() for r in caplog.records if "volumeClaimTemplates" in r.getMessage()]
     assert len(warnings) == 1 and "new replicas would get gp2 volumes" in warnings[0]

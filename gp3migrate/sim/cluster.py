@@ -146,6 +146,11 @@ class World:
     def ec2(self) -> Any:
         return self._ec2
 
+    def apps_api(self) -> Any:
+        from gp3migrate.sim.gate_api import FakeAppsV1Api
+
+        return FakeAppsV1Api(self)
+
     def core_api(self) -> Any:
         from gp3migrate.sim.gate_api import FakeCoreV1Api
 
@@ -270,7 +275,12 @@ class World:
     ) -> None:
         spec: dict[str, Any] = {"replicas": replicas, "selector": {"matchLabels": {"app": name}}}
         volumes = [{"name": c, "persistentVolumeClaim": {"claimName": c}} for c in claims or []]
-        spec["template"] = {"metadata": {"labels": {"app": name}}, "spec": {"volumes": volumes}}
+        # The runbook's demo writer: one container appending a record every tick.
+        containers = [{"name": "writer", "image": "busybox", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]
+        spec["template"] = {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": containers, "volumes": volumes},
+        }
         if kind == "StatefulSet":
             spec["volumeClaimTemplates"] = [{"metadata": {"name": claim_template or "data"}}]
         self.kube.create(

@@ -21,8 +21,9 @@ the previous checkpoint, and plans and executes a step as the engine does (pulum
   saved (`step_executor.go` cancels on the first error); a create whose object exists but whose await
   failed is saved with init errors and re-awaited by an update next time (pulumi-kubernetes partial
   errors; `continueStepsFromDiff` `hasInitErrors`);
-- stack outputs: replaced on success; on a failed update, outputs registered during it are saved
-  (pulumi/pulumi PR 15754) — the Python SDK registers them once all exports have resolved;
+- stack outputs: replaced on success; on a failed update, the keys registered during it are written
+  over the old ones, the rest kept (pulumi/pulumi PR 15754, `step_executor.go`
+  executeRegisterResourceOutputs) — the Python SDK registers them once all exports have resolved;
 - `--refresh` reads every resource back through its provider before the program runs.
 """
 
@@ -426,10 +427,10 @@ class Deployment:
             # whose delete did not run stay pending.
             kept += [r for r in self.old_resources if r.urn not in self.new and r.urn not in self.deleted_early]
             pending += self.replaced
-        if self.error is None:
-            outputs = self.registered_outputs if self.registered_outputs is not None else {}
-        else:
-            outputs = self.registered_outputs if self.registered_outputs is not None else self.old_outputs
+        registered = self.registered_outputs if self.registered_outputs is not None else {}
+        # step_executor.go executeRegisterResourceOutputs, finalizing after an error: the old
+        # outputs, with the keys registered during the failed update written over them.
+        outputs = registered if self.error is None else {**self.old_outputs, **registered}
         return Checkpoint(resources=topological(kept), outputs=copy.deepcopy(outputs), pending_deletes=pending)
 
 

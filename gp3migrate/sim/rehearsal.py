@@ -13,7 +13,7 @@ from gp3migrate.sim import invariants
 from gp3migrate.sim.engine import Step
 from gp3migrate.sim.scenario import DriverSetup, Simulation, UpResult
 
-FORWARD = ("precopy", "cutover", "finalize", "finalize")
+FORWARD = ("precopy", "cutover", "finalize", "cleanup")
 
 
 @dataclass

@@ -221,6 +221,10 @@ class Simulation:
             run = run_program(
                 deployment, config, stack=self.stack, preview=preview, seed=self.seed * 1000 + len(self.history)
             )
+            if run.error is not None and deployment.error is None:
+                # A program that fails ends the update before the delete phase (step_generator.go
+                # GenerateDeletes runs only after the program completed).
+                deployment.error = run.error
             saved = deployment.finish()
         error = deployment.error or run.error
         if isinstance(error, Bailed) and deployment.error is not None:
@@ -242,6 +246,7 @@ class Simulation:
             sleep=world.sleep,
             clock=world.clock,
             core_api=lambda kubeconfig, context: world.core_api(),
+            apps_api=lambda kubeconfig, context: world.apps_api(),
         )
         try:
             yield

@@ -80,7 +80,6 @@ def walk_problems(report: Any) -> list[str]:
     ]
 
 
-@defect(2, "every later up replaces the gates (diff against old outputs)")
 @pytest.mark.parametrize("naming", ["rename", "same-name"])
 def test_the_dev_stack_walks_forward_with_every_invariant_held(naming: str) -> None:
     with Simulation(dev(claimNaming=naming), seed=1, driver=DRIVER) as sim:
@@ -97,7 +96,6 @@ def test_a_cluster_whose_driver_runs_already_keeps_it() -> None:
         assert sim.world.installed["driver"] == {"how": "addon", "version": "v1.53.0"}
 
 
-@defect(2, "the claim release runs again and deletes the live gp3 claim")
 def test_a_second_same_name_cutover_up_leaves_the_live_gp3_claim_alone() -> None:
     with Simulation(dev(claimNaming="same-name"), seed=3, driver=DRIVER) as sim:
         assert up(sim, "precopy").ok
@@ -110,7 +108,6 @@ def test_a_second_same_name_cutover_up_leaves_the_live_gp3_claim_alone() -> None
         assert broken(sim, again) == []
 
 
-@defect(4, "refresh reads replicas back; the quiesce applies 0 again")
 def test_up_refresh_after_a_cutover_leaves_the_workload_running() -> None:
     with Simulation(dev(claimNaming="same-name"), seed=4, driver=DRIVER) as sim:
         assert up(sim, "precopy").ok
@@ -121,15 +118,20 @@ def test_up_refresh_after_a_cutover_leaves_the_workload_running() -> None:
         assert sim.world.running_pods("default", "app-gp2-in-tree") == ["app-gp2-in-tree-0"]
 
 
-@defect(3, "retainOnDelete comes from the old state")
 def test_keep_snapshots_set_after_the_first_finalize_up_keeps_them() -> None:
     with Simulation(dev(claimNaming="same-name"), seed=5, driver=DRIVER) as sim:
         for phase in ("precopy", "cutover", "finalize"):
             assert up(sim, phase).ok
         taken = sorted(sim.world.ebs.snapshot_content)
-        for _ in range(2):
-            assert up(sim, "finalize", keepSnapshots=True).ok
+        # Cleanup with a keepSnapshots finalize did not record is refused, naming the fix.
+        refused = up(sim, "cleanup", keepSnapshots=True)
+        assert "keepSnapshots" in str(refused.error) and refused.changes() == []
+        assert up(sim, "finalize", keepSnapshots=True).ok
+        result = up(sim, "cleanup", keepSnapshots=True)
+        assert result.ok, result.error
+        assert sorted(s.name for s in result.changes()) == [f"{NAME}-final-snapshot", f"{NAME}-precopy-snapshot"]
         assert sorted(sim.world.ebs.snapshot_content) == taken
+        assert broken(sim, result) == []
 
 
 @pytest.mark.parametrize("naming", ["rename", "same-name"])
@@ -143,7 +145,6 @@ def test_rollback_from_precopy_changes_nothing_the_app_uses(naming: str) -> None
         assert sim.world.claim_volume("default", "ebs-gp2-claim") == volume
 
 
-@defect(5, "the gp3 claim is released while the app still uses it")
 @pytest.mark.parametrize("naming", ["rename", "same-name"])
 def test_rollback_after_a_cutover_brings_the_app_back_on_its_old_volume(naming: str) -> None:
     with Simulation(dev(claimNaming=naming), seed=7, driver=DRIVER) as sim:
@@ -157,7 +158,6 @@ def test_rollback_after_a_cutover_brings_the_app_back_on_its_old_volume(naming: 
         assert broken(sim, result) == []
 
 
-@defect(5, "no scale-back after a cutover that failed early")
 def test_rollback_after_a_cutover_that_failed_early_restarts_the_app() -> None:
     with Simulation(dev(claimNaming="same-name"), seed=8, driver=DRIVER) as sim:
         assert up(sim, "precopy").ok
@@ -168,7 +168,6 @@ def test_rollback_after_a_cutover_that_failed_early_restarts_the_app() -> None:
         assert broken(sim, result) == []
 
 
-@defect(6, "the VolumeSnapshot delete hangs on its as-source finalizer")
 def test_finalize_before_the_renamed_claim_is_used_stops_with_a_reason_and_deletes_nothing() -> None:
     with Simulation(dev(), seed=9, driver=DRIVER) as sim:
         assert up(sim, "precopy").ok
@@ -185,7 +184,6 @@ def test_finalize_before_the_renamed_claim_is_used_stops_with_a_reason_and_delet
         assert snapshots[0]["metadata"].get("deletionTimestamp") is None
 
 
-@defect(7, "a failed update saves the phase record")
 def test_a_cutover_that_failed_late_is_not_recorded_as_done() -> None:
     with Simulation(dev(claimNaming="same-name"), seed=10, driver=DRIVER) as sim:
         assert up(sim, "precopy").ok
@@ -194,7 +192,6 @@ def test_a_cutover_that_failed_late_is_not_recorded_as_done() -> None:
         assert sim.checkpoint.outputs["migrationPhases"][KEY]["phase"] == "precopy"
 
 
-@defect(2, "every later up replaces the gates")
 def test_one_statefulset_with_two_migrated_claims_loses_no_write() -> None:
     with Simulation(statefulset(), seed=11, driver=DRIVER) as sim:
         report = walk(sim, FORWARD)
