@@ -81,7 +81,7 @@ class Simulation:
     """One stack on one simulated world, across many `up`s."""
 
     def __init__(self, config: dict[str, Any], *, stack: str = "dev", seed: int = 0, driver: DriverSetup = "addon"):
-        from gp3migrate.sim.cluster import World
+        from gp3migrate.sim.world import World
 
         self.stack = stack
         self.seed = seed

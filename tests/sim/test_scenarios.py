@@ -179,7 +179,7 @@ def test_finalize_before_the_renamed_claim_is_used_stops_with_a_reason_and_delet
         assert "default/ebs-gp2-claim-gp3 is not bound" in str(result.error)
         # Refused before the delete phase: the restore objects are untouched, not left terminating.
         assert [s.name for s in result.steps if s.op == "delete"] == []
-        snapshots = sim.world.kube.list("VolumeSnapshot", "default")
+        snapshots = sim.world.kube.list("snapshot.storage.k8s.io/v1", "VolumeSnapshot", "default")
         assert len(snapshots) == 1
         assert snapshots[0]["metadata"].get("deletionTimestamp") is None
 

@@ -1,0 +1,685 @@
+"""The simulated world: an EKS cluster's storage controllers, its nodes and a writing workload, over
+EBS on moto, advanced in ticks of TICK_SECONDS and deterministic from a seed.
+
+Each tick runs, in this order:
+1. EBS: snapshots complete and volume modifications progress (gp3migrate/sim/ebs.py);
+2. operators reset the replicas of the workloads they own;
+3. kube-controller-manager's garbage collector, Deployment/ReplicaSet and StatefulSet controllers,
+   and the scheduler's volume binding (gp3migrate/sim/kube.py);
+4. the PV controller, pvc-protection and pv-protection;
+5. the snapshot controller, and the driver's csi-snapshotter sidecar (when installed);
+6. the external-provisioner with the EBS CSI driver (when installed);
+7. the attach/detach controller (below);
+8. each node's kubelet (below): mounts, writes, terminations.
+
+The only randomness is `World.rng` (`random.Random(seed)`) — operation durations and node choices —
+and moto's identifiers, which are seeded from the same seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import os
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal
+from unittest import mock
+
+import boto3
+import botocore.session
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.ec2.models import ec2_backends
+from moto.moto_api._internal import mock_random
+
+from gp3migrate.sim import kube as k8s
+from gp3migrate.sim.ebs import Ebs, driver_policy_allows
+from gp3migrate.sim.kube import CSI_DRIVER, DEFAULT_CLASS, IN_TREE_PLUGIN, ZONE_LABEL, Cluster, Event
+
+TICK_SECONDS = 5
+ATTACH_TICKS = (1, 2)  # AttachVolume until the volume is attached
+DETACH_TICKS = (1, 4)  # from the pod being gone to the volume being detached
+GRACE_TICKS = (1, 3)  # a deleted pod keeps running (and writing) this long
+AMI = "ami-12c6146b"  # any image id: moto does not validate it (EC2_ENABLE_AMI_VALIDATION is off)
+SEED_MANAGER = "kubectl-client-side-apply"  # how the seeded objects came to be (kubectl apply)
+USER_AGENT_MANAGER = "OpenAPI-Generator"  # the kubernetes Python client's default field manager
+
+
+@functools.cache
+def _ec2_clients(region: str) -> tuple[Any, Any]:
+    """The world's own EC2 client and the one it hands to code under test, made once per region: a
+    botocore client takes tens of milliseconds to build. They are made inside the first world, so
+    they carry its fake credentials; moto answers them whenever a world is open."""
+    session = boto3.session.Session(botocore_session=botocore.session.get_session(), region_name=region)
+    return session.client("ec2"), session.client("ec2")
+
+
+@dataclass(frozen=True)
+class Write:
+    """An acknowledged write: a running pod appended `record` to the volume it had mounted."""
+
+    tick: int
+    namespace: str
+    claim: str
+    pod: str
+    record: str
+    volume_id: str
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    zone: str
+    instance_id: str
+
+
+@dataclass
+class _PodRuntime:
+    """What a kubelet knows of its pod: the volume mounted for each claim, when it will be gone."""
+
+    mounted: dict[str, str] = field(default_factory=dict)
+    gone_at: int | None = None
+
+
+class World:
+    """EBS (moto) plus a Kubernetes cluster's storage controllers and workloads, in ticks."""
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        region: str,
+        cluster_name: str,
+        account: str = "123456789012",
+        driver_policy: Literal["v1", "v2"] = "v1",
+    ):
+        self.seed = seed
+        self.region = region
+        self.cluster_name = cluster_name
+        self.account = account
+        self.rng = random.Random(seed)
+        self.ticks = 0
+        # Fake credentials and moto's account, for the world and any boto3 client code under test makes.
+        self._env = mock.patch.dict(
+            os.environ,
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_SECURITY_TOKEN": "testing",
+                "AWS_DEFAULT_REGION": region,
+                "MOTO_ACCOUNT_ID": account,
+                # Nodes run a made-up image; loading moto's AMI catalogue would only cost time.
+                "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+            },
+        )
+        self._env.start()
+        os.environ.pop("AWS_PROFILE", None)
+        self._mock = mock_aws()
+        self._mock.start()
+        mock_random.seed(seed)  # moto's resource ids (vol-…, snap-…, i-…) follow the seed too
+        self._own_ec2, self._ec2 = _ec2_clients(region)
+        self.ebs = Ebs(
+            ec2=self._own_ec2, backend=lambda: ec2_backends[account][region], rng=self.rng, now=lambda: self.ticks
+        )
+        events = self._ec2.meta.events
+        events.register("before-parameter-build.ec2", self.ebs.before_call, unique_id="gp3migrate-sim-before")
+        events.register("after-call.ec2", self.ebs.after_call, unique_id="gp3migrate-sim-after")
+        self.kube = Cluster(lambda: self.ticks)
+        # AmazonEBSCSIDriverPolicy ("v1") or AmazonEBSCSIDriverPolicyV2 ("v2") on the driver's role.
+        self.driver_policy: str = driver_policy
+        # CSI migration of kubernetes.io/aws-ebs (on in every EKS >= 1.23).
+        self.csi_migration = True
+        self.nodes: dict[str, Node] = {}
+        self.installed: dict[str, Any] = {
+            "driver": None,
+            "snapshot_crds": False,
+            "snapshot_controller": False,
+            "snapshotter_sidecar": False,  # the driver's csi-snapshotter (install_ebs_csi_driver)
+        }
+        self.writes: list[Write] = []
+        self.events: list[Event] = []
+        self.api_calls: Counter[str] = Counter()
+        self._operators: dict[tuple[str, str, str], tuple[str, int]] = {}
+        self._pods: dict[str, _PodRuntime] = {}  # by pod uid
+        self._attaching: dict[tuple[str, str], int] = {}  # (volume, node) -> tick it attaches
+        self._attached: dict[str, str] = {}  # volume -> node, as this world's nodes attached them
+        self._detaching: dict[str, int] = {}  # volume -> tick it detaches
+        self._closed = False
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop moto and restore the environment."""
+        if not self._closed:
+            self._closed = True
+            self._ec2.meta.events.unregister("before-parameter-build.ec2", unique_id="gp3migrate-sim-before")
+            self._ec2.meta.events.unregister("after-call.ec2", unique_id="gp3migrate-sim-after")
+            self._mock.stop()
+            self._env.stop()
+
+    def __enter__(self) -> World:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- time -------------------------------------------------------------------------------------
+
+    def clock(self) -> float:
+        return float(self.ticks * TICK_SECONDS)
+
+    def sleep(self, seconds: float) -> None:
+        """Let `seconds` of simulated time pass (at least one tick)."""
+        self.tick(max(1, math.ceil(seconds / TICK_SECONDS)))
+
+    def tick(self, n: int = 1) -> None:
+        """Advance every controller, every pod's writes and EBS, n times."""
+        for _ in range(n):
+            self.ticks += 1
+            self.ebs.advance()
+            self._operators_reset_replicas()
+            k8s.garbage_collector(self)
+            k8s.deployment_controller(self)
+            k8s.statefulset_controller(self)
+            k8s.scheduler(self)
+            k8s.pv_controller(self)
+            k8s.pvc_protection(self)
+            k8s.pv_protection(self)
+            if self.installed["snapshot_crds"] and self.installed["snapshot_controller"]:
+                k8s.snapshot_controller(self)
+            driver = self.installed["driver"]
+            if driver and self.installed["snapshotter_sidecar"] and self.installed["snapshot_crds"]:
+                k8s.snapshotter_sidecar(self)
+            if driver:
+                k8s.external_provisioner(self)
+            self._attach_detach()
+            self._kubelets()
+
+    # -- clients for code under test -----------------------------------------------------------------
+
+    def ec2(self) -> Any:
+        """A boto3 EC2 client on this world's moto backend (faults armed with `ebs.fail_next` apply)."""
+        return self._ec2
+
+    def core_api(self) -> Any:
+        from gp3migrate.sim.kube_api import FakeCoreV1Api
+
+        return FakeCoreV1Api(self)
+
+    def apps_api(self) -> Any:
+        from gp3migrate.sim.kube_api import FakeAppsV1Api
+
+        return FakeAppsV1Api(self)
+
+    def mutating_api_calls(self) -> int:
+        """How many of `api_calls` changed something (reads are counted in `api_calls` too)."""
+        return sum(n for method, n in self.api_calls.items() if not method.startswith(("read_", "list_")))
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def event(self, kind: str, namespace: str, name: str, reason: str, message: str) -> None:
+        """Record an Event; a repeat of an object's last event only counts up (the event recorder's
+        aggregation), so controllers retrying every tick do not flood the list."""
+        for previous in reversed(self.events):
+            if (previous.kind, previous.namespace, previous.name) == (kind, namespace, name):
+                if (previous.reason, previous.message) == (reason, message):
+                    previous.count += 1
+                    return
+                break
+        self.events.append(Event(self.ticks, kind, namespace, name, reason, message))
+
+    def events_for(self, kind: str, namespace: str, name: str) -> list[Event]:
+        return [e for e in self.events if (e.kind, e.namespace, e.name) == (kind, namespace, name)]
+
+    # -- seeding ----------------------------------------------------------------------------------
+
+    def add_node(self, name: str, zone: str) -> None:
+        """A worker node: an EC2 instance in `zone` and its Node object."""
+        reservation = self._own_ec2.run_instances(
+            ImageId=AMI, MinCount=1, MaxCount=1, InstanceType="m5.large", Placement={"AvailabilityZone": zone}
+        )
+        instance_id = str(reservation["Instances"][0]["InstanceId"])
+        self.nodes[name] = Node(name, zone, instance_id)
+        self.kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "labels": {"kubernetes.io/hostname": name, ZONE_LABEL: zone, "topology.ebs.csi.aws.com/zone": zone},
+                },
+                "spec": {"providerID": f"aws:///{zone}/{instance_id}"},
+            },
+            "kubelet",
+        )
+
+    def add_storage_class(self, manifest: dict[str, Any], manager: str = "eks") -> None:
+        """A StorageClass as something else made it (EKS made `gp2`: it is not the program's)."""
+        self.kube.create(manifest, manager=manager)
+
+    def install_ebs_csi_driver(
+        self, *, how: Literal["addon", "helm", "manifests"], version: str, snapshotter_sidecar: bool = True
+    ) -> None:
+        """The driver's controller (provisioner, attacher, csi-snapshotter) and node plugin run."""
+        self.installed["driver"] = {"how": how, "version": version}
+        self.installed["snapshotter_sidecar"] = snapshotter_sidecar
+
+    def install_snapshot_api(self, *, crds: bool = True, controller: bool = True) -> None:
+        """The snapshot.storage.k8s.io/v1 CRDs and the snapshot-controller; removing the CRDs removes
+        every object of their kinds."""
+        self.installed["snapshot_crds"] = crds
+        self.installed["snapshot_controller"] = controller
+        self.kube.crds_installed = crds
+        if not crds:
+            self.kube.drop_kinds(k8s.SNAPSHOT_KINDS)
+
+    def add_in_tree_volume(
+        self,
+        *,
+        namespace: str,
+        claim: str,
+        pv: str,
+        size_gib: int,
+        zone: str,
+        fs_type: str = "ext4",
+        volume_type: str = "gp2",
+        storage_class: str = "gp2",
+        access_modes: tuple[str, ...] = ("ReadWriteOnce",),
+        volume_mode: str = "Filesystem",
+        reclaim_policy: str = "Delete",
+        volume_id_format: str = "aws://{zone}/{id}",
+        csi_migrated: bool = True,
+        encrypted: bool = False,
+        kms_key_id: str | None = None,
+    ) -> str:
+        """A volume the in-tree aws-ebs provisioner made, with its PV and bound claim; returns its id.
+
+        Tags as the in-tree provisioner set them (aws-ebs-csi-driver pkg/driver/constants.go PVCNameTag
+        etc.; the legacy cloud provider's cluster tags); a filesystem volume holds `fs_type` already.
+        `csi_migrated` is the PV's migrated-to annotation as found; while `csi_migration` is on the PV
+        controller adds it to PVs the in-tree plugin provisioned."""
+        tags = {
+            "kubernetes.io/created-for/pv/name": pv,
+            "kubernetes.io/created-for/pvc/name": claim,
+            "kubernetes.io/created-for/pvc/namespace": namespace,
+            f"kubernetes.io/cluster/{self.cluster_name}": "owned",
+            "KubernetesCluster": self.cluster_name,
+        }
+        volume_id = self.ebs.create_volume(
+            zone=zone,
+            size_gib=size_gib,
+            volume_type=volume_type,
+            tags=tags,
+            encrypted=encrypted,
+            kms_key_id=kms_key_id,
+            filesystem=fs_type if volume_mode == "Filesystem" else None,
+        )
+        migrated = {k8s.MIGRATED_TO: CSI_DRIVER} if csi_migrated else {}
+        created = self.kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {
+                    "name": claim,
+                    "namespace": namespace,
+                    "annotations": {
+                        k8s.BIND_COMPLETED: "yes",
+                        k8s.BOUND_BY_CONTROLLER: "yes",
+                        k8s.STORAGE_PROVISIONER: IN_TREE_PLUGIN,
+                        k8s.BETA_STORAGE_PROVISIONER: IN_TREE_PLUGIN,
+                        **migrated,
+                    },
+                },
+                "spec": {
+                    "accessModes": list(access_modes),
+                    "volumeMode": volume_mode,
+                    "storageClassName": storage_class,
+                    "resources": {"requests": {"storage": f"{size_gib}Gi"}},
+                    "volumeName": pv,
+                },
+            },
+            manager=SEED_MANAGER,
+        )
+        self.kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {
+                    "name": pv,
+                    "labels": {ZONE_LABEL: zone, "topology.kubernetes.io/region": self.region},
+                    "annotations": {k8s.PROVISIONED_BY: IN_TREE_PLUGIN, **migrated},
+                },
+                "spec": {
+                    "awsElasticBlockStore": {
+                        "volumeID": volume_id_format.format(zone=zone, id=volume_id),
+                        **({"fsType": fs_type} if volume_mode == "Filesystem" else {}),
+                    },
+                    "capacity": {"storage": f"{size_gib}Gi"},
+                    "accessModes": list(access_modes),
+                    "volumeMode": volume_mode,
+                    "storageClassName": storage_class,
+                    "persistentVolumeReclaimPolicy": reclaim_policy,
+                    "claimRef": k8s._ref(created),
+                    "nodeAffinity": {
+                        "required": {
+                            "nodeSelectorTerms": [
+                                {"matchExpressions": [{"key": ZONE_LABEL, "operator": "In", "values": [zone]}]}
+                            ]
+                        }
+                    },
+                },
+            },
+            k8s.CONTROLLER_MANAGER,
+        )
+        k8s.pv_controller(self)  # the claim is bound as the world starts, not a tick later
+        return volume_id
+
+    def add_workload(
+        self,
+        *,
+        kind: Literal["Deployment", "StatefulSet"],
+        namespace: str,
+        name: str,
+        replicas: int,
+        claims: list[str] | None = None,
+        claim_template: str | None = None,
+        owner: str | None = None,
+    ) -> None:
+        """A Deployment whose every pod mounts `claims`, or a StatefulSet whose pod <name>-<i> mounts
+        <claim_template>-<name>-<i> (its volumeClaimTemplate copies claim 0's spec, so seed that one).
+        `owner` names an operator's custom resource that sets spec.replicas back to `replicas` every tick."""
+        labels = {"app": name}
+        spec: dict[str, Any] = {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [{"name": "app", "image": "public.ecr.aws/docker/library/busybox:stable"}],
+                    "volumes": [{"name": c, "persistentVolumeClaim": {"claimName": c}} for c in claims or []],
+                },
+            },
+        }
+        if kind == "StatefulSet":
+            template = claim_template or "data"
+            first = self.kube.peek("PersistentVolumeClaim", namespace, f"{template}-{name}-0")
+            if first is None:
+                raise ValueError(f"seed the claim {template}-{name}-0 first: the volumeClaimTemplate copies it")
+            wanted = ("accessModes", "resources", "storageClassName", "volumeMode")
+            spec["serviceName"] = name
+            spec["volumeClaimTemplates"] = [
+                {"metadata": {"name": template}, "spec": {k: copy.deepcopy(first["spec"][k]) for k in wanted}}
+            ]
+        metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+        if owner is not None:
+            metadata["ownerReferences"] = [
+                {
+                    "apiVersion": "operator.example.com/v1",
+                    "kind": "Operated",
+                    "name": owner,
+                    "uid": f"owner-{owner}",
+                    "controller": True,
+                }
+            ]
+            self._operators[(kind, namespace, name)] = (owner, replicas)
+        self.kube.create(
+            {"apiVersion": "apps/v1", "kind": kind, "metadata": metadata, "spec": spec}, manager=owner or SEED_MANAGER
+        )
+
+    def repoint_workload(self, namespace: str, name: str, old_claim: str, new_claim: str) -> None:
+        """What a user does after a renaming cutover: the pod template names the new claim."""
+        for kind in ("Deployment", "StatefulSet"):
+            workload = self.kube.peek(kind, namespace, name)
+            if workload is None:
+                continue
+            volumes = copy.deepcopy(workload["spec"]["template"]["spec"].get("volumes") or [])
+            for volume in volumes:
+                if (volume.get("persistentVolumeClaim") or {}).get("claimName") == old_claim:
+                    volume["persistentVolumeClaim"]["claimName"] = new_claim
+            self.kube.patch(
+                "apps/v1", kind, namespace, name, {"spec": {"template": {"spec": {"volumes": volumes}}}}, "kubectl-edit"
+            )
+
+    def scale_workload(self, namespace: str, name: str, replicas: int) -> None:
+        """`kubectl scale` (the scale subresource)."""
+        for kind in ("Deployment", "StatefulSet"):
+            if self.kube.peek(kind, namespace, name) is not None:
+                self.kube.patch("apps/v1", kind, namespace, name, {"spec": {"replicas": replicas}}, "kubectl")
+
+    # -- observation ------------------------------------------------------------------------------
+
+    def volume_content(self, volume_id: str) -> list[str]:
+        """The records on a volume ([] for one that does not exist (any more))."""
+        return list(self.ebs.content.get(volume_id, []))
+
+    def claim_volume(self, namespace: str, claim: str) -> str | None:
+        """The EBS volume the claim is bound to now, through its PV."""
+        found = self.kube.peek("PersistentVolumeClaim", namespace, claim)
+        if found is None or found["status"].get("phase") != "Bound":
+            return None
+        pv = self.kube.peek("PersistentVolume", "", found["spec"].get("volumeName", ""))
+        return k8s.pv_volume_id(pv) if pv is not None else None
+
+    def running_pods(self, namespace: str, workload: str) -> list[str]:
+        """The workload's pods that run and are not being deleted."""
+        return sorted(p["metadata"]["name"] for p in self._workload_pods(namespace, workload) if k8s.pod_ready(p))
+
+    def default_storage_classes(self) -> list[str]:
+        return [
+            c["metadata"]["name"]
+            for c in self.kube.view("StorageClass")
+            if (c["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true"
+        ]
+
+    def history(self) -> dict[str, Any]:
+        """Everything that happened and is, without moto's wall-clock fields: equal for equal seeds."""
+        volumes = {}
+        for volume in sorted(self._own_ec2.describe_volumes()["Volumes"], key=lambda v: v["VolumeId"]):
+            volumes[volume["VolumeId"]] = {
+                "state": volume["State"],
+                "type": volume["VolumeType"],
+                "size": volume["Size"],
+                "zone": volume["AvailabilityZone"],
+                "attachments": [a["InstanceId"] for a in volume.get("Attachments") or []],
+                "tags": sorted((t["Key"], t["Value"]) for t in volume.get("Tags") or []),
+                "content": self.volume_content(volume["VolumeId"]),
+            }
+        snapshots = {
+            s: {"state": self.ebs.snapshot_state(s), "content": list(c)}
+            for s, c in sorted(self.ebs.snapshot_content.items())
+        }
+        objects = {
+            f"{kind}/{namespace}/{name}": copy.deepcopy(self.kube.peek(kind, namespace, name))
+            for kind in sorted({*k8s.KINDS})
+            for namespace, name in self.kube.names(kind)
+        }
+        return {
+            "ticks": self.ticks,
+            "writes": list(self.writes),
+            "events": [copy.copy(e) for e in self.events],
+            "objects": objects,
+            "volumes": volumes,
+            "snapshots": snapshots,
+        }
+
+    # -- node side: operators, attach/detach, kubelets --------------------------------------------------
+
+    def _workload_pods(self, namespace: str, workload: str) -> list[dict[str, Any]]:
+        pods = []
+        for pod in self.kube.view("Pod", namespace):
+            for ref in pod["metadata"].get("ownerReferences") or []:
+                if ref["kind"] == "StatefulSet" and ref["name"] == workload:
+                    pods.append(pod)
+                elif ref["kind"] == "ReplicaSet":
+                    replica_set = self.kube.peek("ReplicaSet", namespace, ref["name"])
+                    owners = (replica_set or {}).get("metadata", {}).get("ownerReferences") or []
+                    if any(o["kind"] == "Deployment" and o["name"] == workload for o in owners):
+                        pods.append(pod)
+        return pods
+
+    def _operators_reset_replicas(self) -> None:
+        """An operator reconciles the workload it owns back to its own replica count each tick."""
+        for (kind, namespace, name), (owner, replicas) in sorted(self._operators.items()):
+            workload = self.kube.peek(kind, namespace, name)
+            if workload is not None and workload["spec"].get("replicas") != replicas:
+                with self.kube.edit(kind, namespace, name, owner) as changed:
+                    changed["spec"]["replicas"] = replicas
+
+    def _pod_volumes(self, pod: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:
+        """(claim, its bound PV or None) for each claim the pod mounts."""
+        out = []
+        for claim_name in k8s.pod_claims(pod):
+            claim = self.kube.peek("PersistentVolumeClaim", pod["metadata"]["namespace"], claim_name)
+            pv = None
+            if claim is not None and claim["status"].get("phase") == "Bound":
+                pv = self.kube.peek("PersistentVolume", "", claim["spec"].get("volumeName", ""))
+            out.append((claim_name, pv))
+        return out
+
+    def _driver_problem(self, pv: dict[str, Any], volume_id: str, action: str | None) -> str:
+        """Why the CSI driver cannot serve this PV's volume (and do `action` on it under its IAM
+        policy), or "": CSI and migrated PVs go through it, other in-tree PVs do not."""
+        if not k8s.needs_csi_driver(pv):
+            return ""
+        if not self.installed["driver"]:
+            return f"driver name {CSI_DRIVER} not found in the list of registered CSI drivers"
+        if action and not driver_policy_allows(self.driver_policy, action, self.ebs.tags(volume_id)):
+            return f"rpc error: code = Internal desc = UnauthorizedOperation: not authorized: ec2:{action}"
+        return ""
+
+    def _attach_detach(self) -> None:
+        """pkg/controller/volume/attachdetach: a volume a scheduled pod uses is attached to the pod's node
+        (over ATTACH_TICKS, through the CSI attacher for CSI and migrated PVs; a volume attached to
+        another node is a Multi-Attach error); a volume no pod on its node uses any more, and the node
+        no longer has mounted (node.status.volumesInUse), is detached DETACH_TICKS later."""
+        in_use: set[tuple[str, str]] = set()
+        for pod in self.kube.view("Pod"):
+            node = pod["spec"].get("nodeName")
+            if not node:
+                continue
+            runtime = self._pods.get(pod["metadata"]["uid"])
+            in_use.update((volume, node) for volume in (runtime.mounted.values() if runtime else []))
+            for _, pv in self._pod_volumes(pod):
+                volume_id = k8s.pv_volume_id(pv) if pv is not None else None
+                if pv is None or volume_id is None or not self.ebs.exists(volume_id):
+                    continue
+                in_use.add((volume_id, node))
+                if not k8s._deleting(pod):
+                    self._attach(pod, pv, volume_id, node)
+        for volume_id, node in sorted(self._attached.items()):
+            if (volume_id, node) in in_use:
+                self._detaching.pop(volume_id, None)
+                continue
+            due = self._detaching.setdefault(volume_id, self.ticks + self.rng.randint(*DETACH_TICKS))
+            if self.ticks < due:
+                continue
+            pv = next((p for p in self.kube.view("PersistentVolume") if k8s.pv_volume_id(p) == volume_id), None)
+            if not self.ebs.exists(volume_id):
+                del self._attached[volume_id], self._detaching[volume_id]
+                continue
+            problem = self._driver_problem(pv, volume_id, "DetachVolume") if pv is not None else ""
+            try:
+                if problem:
+                    raise ClientError({"Error": {"Code": "DetachFailed", "Message": problem}}, "DetachVolume")
+                self.ebs.detach(volume_id)
+            except ClientError as err:
+                self.event("Node", "", node, "FailedDetachVolume", f"DetachVolume.Detach failed for {volume_id}: {err}")
+                continue
+            del self._attached[volume_id]
+            del self._detaching[volume_id]
+
+    def _attach(self, pod: dict[str, Any], pv: dict[str, Any], volume_id: str, node: str) -> None:
+        namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        holder = self._attached.get(volume_id)
+        if holder == node:
+            return
+        if holder is not None or self.ebs.attached_to(volume_id):
+            self.event(
+                "Pod",
+                namespace,
+                name,
+                "FailedAttachVolume",
+                f'Multi-Attach error for volume "{pv["metadata"]["name"]}" Volume is already exclusively attached '
+                "to one node and can't be attached to another",
+            )
+            return
+        problem = self._driver_problem(pv, volume_id, "AttachVolume")
+        if problem:
+            self.event("Pod", namespace, name, "FailedAttachVolume", f"AttachVolume.Attach failed: {problem}")
+            return
+        due = self._attaching.setdefault((volume_id, node), self.ticks + self.rng.randint(*ATTACH_TICKS))
+        if self.ticks < due:
+            return
+        del self._attaching[(volume_id, node)]
+        try:
+            self.ebs.attach(volume_id, self.nodes[node].instance_id)
+        except ClientError as err:
+            self.event("Pod", namespace, name, "FailedAttachVolume", f"AttachVolume.Attach failed: {err}")
+            return
+        self._attached[volume_id] = node
+
+    def _kubelets(self) -> None:
+        """Each node's kubelet: a pod starts once every volume is attached to its node and mounted
+        (MountDevice formats only a blank device, mount-utils formatAndMountSensitive: a filesystem
+        other than the PV's fsType fails the mount); a running pod writes one record per tick to
+        each volume; a deleted pod keeps running and writing for its grace period, then is gone
+        (pkg/kubelet: the pod's containers stop, then the API object is removed)."""
+        for namespace, name in self.kube.names("Pod"):
+            pod = self.kube.peek("Pod", namespace, name)
+            if pod is None or not pod["spec"].get("nodeName"):
+                continue
+            runtime = self._pods.setdefault(pod["metadata"]["uid"], _PodRuntime())
+            if k8s._deleting(pod):
+                if runtime.gone_at is None:
+                    runtime.gone_at = self.ticks + self.rng.randint(*GRACE_TICKS)
+                if self.ticks >= runtime.gone_at:
+                    del self._pods[pod["metadata"]["uid"]]
+                    self.kube.finish_pod(namespace, name)
+                    continue
+            if runtime.mounted:
+                self._write(pod, runtime)
+            elif not k8s._deleting(pod):
+                self._mount(pod, runtime)
+
+    def _mount(self, pod: dict[str, Any], runtime: _PodRuntime) -> None:
+        namespace, name, node = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["spec"]["nodeName"]
+        mounted: dict[str, str] = {}
+        for claim, pv in self._pod_volumes(pod):
+            volume_id = k8s.pv_volume_id(pv) if pv is not None else None
+            if pv is None or volume_id is None or self._attached.get(volume_id) != node:
+                return  # ContainerCreating: waiting for the volume to be attached
+            problem = self._driver_problem(pv, volume_id, None)
+            if not problem and (pv.get("spec") or {}).get("volumeMode", "Filesystem") == "Filesystem":
+                wanted, found = k8s.pv_fs_type(pv), self.ebs.filesystem.get(volume_id)
+                if found is None:
+                    self.ebs.filesystem[volume_id] = wanted  # formatAndMount: a blank device is formatted
+                elif found != wanted:
+                    problem = (
+                        f'MountVolume.MountDevice failed for volume "{pv["metadata"]["name"]}" : failed to mount the '
+                        f'volume as "{wanted}", it already contains {found}. Mount error: wrong fs type'
+                    )
+            if problem:
+                self.event("Pod", namespace, name, "FailedMount", problem)
+                return
+            mounted[claim] = volume_id
+        runtime.mounted = mounted
+        with self.kube.edit("Pod", namespace, name, k8s.KUBELET) as started:
+            started["status"] = {
+                "phase": "Running",
+                "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True"}],
+            }
+        self.event("Pod", namespace, name, "Started", "Started container app")
+
+    def _write(self, pod: dict[str, Any], runtime: _PodRuntime) -> None:
+        namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        for claim, volume_id in sorted(runtime.mounted.items()):
+            record = f"{namespace}/{name}/{claim}@{self.ticks}"
+            self.ebs.write(volume_id, record)
+            self.writes.append(Write(self.ticks, namespace, claim, name, record, volume_id))
