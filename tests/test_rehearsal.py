@@ -3,11 +3,17 @@ tests assert what it is given; then the demo workload, and that the platform and
 to the rehearsal cluster (its kubeconfig), not to a cluster found by name alone."""
 
 import json
+from collections import Counter
+
+import pulumi_aws as aws
+import pulumi_eks as eks
 
 from gp3migrate.demo import WRITER_COMMAND
 from tests.mock_cloud import run_program, stack_config, stack_name
 
 REHEARSAL = stack_config("rehearsal")
+# Not a call of the program: the mock monitor rebuilding a resource reference it was sent.
+GET_RESOURCE = "pulumi:pulumi:getResource"
 
 
 def rehearsal_run():
@@ -39,7 +45,17 @@ def test_the_cluster_is_created_with_pulumi_eks_and_a_managed_node_group():
     ]
 
 
-def test_platform_and_demo_use_the_rehearsal_clusters_kubeconfig():
+def test_platform_and_demo_use_the_rehearsal_clusters_kubeconfig(monkeypatch):
+    # The SDK issues invokes from several threads, so their order varies run to run: the lookup's
+    # wiring is checked where it is made (its depends_on), the invokes as a multiset.
+    lookups = []
+    real_get_cluster = aws.eks.get_cluster_output
+
+    def recording_get_cluster(*args, **kwargs):
+        lookups.append(kwargs)
+        return real_get_cluster(*args, **kwargs)
+
+    monkeypatch.setattr(aws.eks, "get_cluster_output", recording_get_cluster)
     run = rehearsal_run()
     k8s = run.named("cluster-k8s").inputs
     assert json.loads(k8s["kubeconfig"])["clusters"][0]["name"] == "gp3-rehearsal"
@@ -48,7 +64,12 @@ def test_platform_and_demo_use_the_rehearsal_clusters_kubeconfig():
     for name in ("platform-driver-release", "platform-classes-gp3", "demo-claim", "demo-writer"):
         assert "cluster-k8s" in run.named(name).provider, name
     # The lookup of the created cluster's ARN and issuer waits for pulumi-eks to create it.
-    assert run.invocations[0].token == "aws:eks/getCluster:getCluster"
+    assert [(kw["name"], [(type(d), d._name) for d in kw["opts"].depends_on]) for kw in lookups] == [
+        ("gp3-rehearsal", [(eks.Cluster, "rehearsal-eks")])
+    ]
+    assert Counter(i.token for i in run.invocations if i.token != GET_RESOURCE) == Counter(
+        {"aws:eks/getCluster:getCluster": 1, "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider": 1}
+    )
 
 
 def test_demo_workload_writes_timestamps_to_a_gp2_claim_after_the_driver_is_up():
