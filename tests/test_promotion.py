@@ -2,8 +2,15 @@
 (StackReference). Exact decisions and messages for dev missing, behind, equal and overridden;
 nothing is registered when the gate refuses."""
 
+import importlib
+import importlib.metadata
+import inspect
+from typing import cast
+
+import pulumi
 import pytest
 
+from components import stack_config as stack_config_module
 from tests.mock_cloud import advance, run_program, stack_config, stack_name, with_phase
 
 DEV, PROD = stack_config("dev"), stack_config("prod")
@@ -100,3 +107,32 @@ def test_bad_promotion_config(changes, message):
     run = prod({**PROD, **changes}, {})
     assert run.error is not None and message in str(run.error)
     assert run.registrations == []
+
+
+def test_the_private_sdk_function_that_reads_previous_outputs_is_still_there():
+    """components/stack_config.py `resolved_now` relies on pulumi's private `_sync_await` (no public
+    synchronous API fits; see its docstring). An SDK upgrade that removes it or changes how it is
+    called must fail here, loudly, not in a user's `pulumi preview`."""
+    version = importlib.metadata.version("pulumi")
+    module = importlib.import_module("pulumi.runtime.sync_await")
+    function = getattr(module, "_sync_await", None)
+    assert callable(function), (
+        f"pulumi {version} no longer has pulumi.runtime.sync_await._sync_await: components/stack_config.py "
+        "resolved_now cannot read the previous outputs; move the program to pulumi.run (see its docstring)"
+    )
+    parameters = list(inspect.signature(function).parameters.values())
+    assert [(p.name, p.kind) for p in parameters] == [("awaitable", inspect.Parameter.POSITIONAL_OR_KEYWORD)], (
+        f"pulumi {version} changed _sync_await's signature to {inspect.signature(function)}: "
+        "check components/stack_config.py resolved_now against the new SDK before upgrading"
+    )
+
+
+def test_a_missing_private_sdk_function_stops_the_program_with_a_message_not_a_traceback(monkeypatch):
+    module = importlib.import_module("pulumi.runtime.sync_await")
+    monkeypatch.delattr(module, "_sync_await")
+    with pytest.raises(pulumi.RunError) as refused:
+        # Refused before the Output is touched, so any stand-in will do.
+        stack_config_module.resolved_now(cast(pulumi.Output, None))
+    assert str(refused.value).startswith(
+        f"pulumi {importlib.metadata.version('pulumi')} has no pulumi.runtime.sync_await._sync_await"
+    )
