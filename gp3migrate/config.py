@@ -372,7 +372,11 @@ def _storage(problems: Problems, values: Mapping[str, Any], driver: DriverSettin
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _K8S_MINOR = re.compile(r"^1\.\d{2}$")
-_STACK_NAME = re.compile(r"^([\w.-]+/){0,2}[\w.-]+$")
+# What a StackReference accepts: `stack`, or `org/project/stack` (Pulumi docs, "Stacks": stack
+# names hold letters, digits, hyphens, underscores and periods). `project/stack` would be read as
+# `org/stack`, so it is refused.
+_STACK_PART = r"[A-Za-z0-9_.-]+"
+_STACK_NAME = re.compile(rf"(?:{_STACK_PART}/{_STACK_PART}/)?{_STACK_PART}")
 
 
 def _rehearsal(
@@ -408,11 +412,18 @@ def _rehearsal(
 
 
 def _promotion(problems: Problems, values: Mapping[str, Any]) -> PromotionSettings | None:
+    if values.get("promoteFrom") == "":
+        # An empty value would silently turn the gate off.
+        problems.add("promoteFrom", "is empty: name the stack (`stack` or `org/project/stack`) or remove the key")
     from_stack = parse_str(
         problems,
         "promoteFrom",
         values.get("promoteFrom"),
-        check=lambda v: None if _STACK_NAME.match(v) else "is not a stack name (stack, or org/project/stack)",
+        check=lambda v: (
+            None
+            if _STACK_NAME.fullmatch(v)
+            else "is not a stack name: use `stack` or `org/project/stack`, each part letters, digits, '-', '_' or '.'"
+        ),
     )
     reason = parse_str(problems, "promotionOverride", values.get("promotionOverride"))
     if reason is not None and from_stack is None:
