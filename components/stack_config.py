@@ -1,11 +1,11 @@
 """Reads this stack's config and what its last `up` applied, from the Pulumi runtime; the
 validation itself is pure (gp3migrate)."""
 
-from typing import Any
+import importlib.metadata
+from typing import Any, TypeVar
 
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
-from pulumi.runtime.sync_await import _sync_await
 
 from gp3migrate.config import Settings, load_settings, project_values
 from gp3migrate.phases import Applied, parse_history
@@ -14,6 +14,7 @@ from gp3migrate.transitions import check_transitions
 from gp3migrate.validation import ConfigError
 
 HISTORY_OUTPUT = "migrationPhases"
+T = TypeVar("T")
 
 
 def read_settings() -> Settings:
@@ -33,12 +34,37 @@ def read_settings() -> Settings:
 def stack_outputs(stack: str) -> dict[str, Any]:
     """The outputs of a stack's last `up`, read through a StackReference and awaited here, before
     any resource is declared, so a refusal leaves nothing registered. A reference to the running
-    stack reads its own last checkpoint."""
+    stack reads its own last checkpoint. `stack` is `name` or `org/project/name` (config.py)."""
     if stack.count("/") == 0:
         stack = f"{pulumi.get_organization()}/{pulumi.get_project()}/{stack}"
     reference = pulumi.StackReference(f"outputs-of-{stack.replace('/', '-')}", stack_name=stack)
-    outputs = _sync_await(reference.outputs.future())
-    return dict(outputs or {})
+    return dict(resolved_now(reference.outputs) or {})
+
+
+def resolved_now(output: pulumi.Output[T]) -> T | None:
+    """The value of an Output (None while unknown), blocking the program until it resolves.
+
+    The one use of a private SDK function in this program. The program body runs inside the SDK's
+    event loop and must decide before it registers anything, and no public synchronous API gives
+    a stack's outputs there: StackReference's `outputs` / `get_output` / `require_output` are
+    Outputs, `get_output_details` is a coroutine, and `pulumi.runtime.invoke` blocks but only the
+    engine's builtin `pulumi:pulumi:readStackOutputs` (undocumented; the Python SDK never calls it)
+    returns outputs. The supported way is an async entrypoint, `pulumi.run(main)` (pulumi 3.254+,
+    pulumi/pulumi PR 23945) awaiting `get_output_details`; moving to it means an async
+    `__main__.py` and test harnesses that run the program through `run_in_stack` (set_mocks
+    finishes the root stack, which closes `pulumi.run`). Until then `_sync_await`, which the SDK
+    itself uses for blocking invokes (`runtime/invoke.py`), is called here only, and
+    tests/test_promotion.py fails, naming the SDK version, if it disappears or changes signature.
+    """
+    try:
+        from pulumi.runtime.sync_await import _sync_await
+    except ImportError as err:
+        raise pulumi.RunError(
+            f"pulumi {importlib.metadata.version('pulumi')} has no pulumi.runtime.sync_await._sync_await, "
+            "which this program needs to read the previous outputs before it declares anything: "
+            "install pulumi 3.272 (what its tests ran on) or move to pulumi.run (components/stack_config.py)"
+        ) from err
+    return _sync_await(output.future())
 
 
 def read_checked_settings() -> tuple[Settings, dict[str, Any]]:

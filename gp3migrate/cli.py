@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gp3migrate import naming
+from gp3migrate import naming, runner_policy
 from gp3migrate.config import load_settings
 from gp3migrate.discovery import OPT_IN_TYPES, Discovery, discover, volume_ids_to_describe
 from gp3migrate.inventory import describe_volumes, live_kube_items, read_kube_items, read_volumes, stderr_progress
@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--kubeconfig", help="kubeconfig file for a live cluster (default: the usual one)")
     d.add_argument("--context", help="kubeconfig context for a live cluster")
     d.add_argument("--project-dir", type=Path, default=Path("."), help="where the stack files are")
+    runner_policy.add_subcommand(sub)
     return parser
 
 
@@ -104,6 +105,8 @@ def table(result: Discovery, region: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "iam-policy":
+        return runner_policy.run(args)
     try:
         include_types = _check_args(args)
         result = run_discovery(args, include_types)

@@ -99,9 +99,14 @@ class StorageSettings:
 class RehearsalSettings:
     """A throwaway cluster the program creates itself (pulumi-eks), with the demo workload."""
 
+    # The stack's `region`: the cluster is built through an explicit provider for it.
+    region: str
     node_type: str = "t3.medium"
     node_count: int = 2
-    kubernetes_version: str = "1.31"
+    kubernetes_version: str = versions.REHEARSAL_KUBERNETES_VERSION
+    # An existing VPC and its subnets; without them the program creates a small VPC.
+    vpc_id: str | None = None
+    subnet_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,10 +163,11 @@ SCALAR_KEYS = (
     "rehearsalNodeType",
     "rehearsalNodeCount",
     "rehearsalKubernetesVersion",
+    "rehearsalVpcId",
     "promoteFrom",
     "promotionOverride",
 )
-STRUCTURED_KEYS = ("kmsKeyArns", "extraVolumeTags", "migrations")
+STRUCTURED_KEYS = ("kmsKeyArns", "extraVolumeTags", "migrations", "rehearsalSubnetIds")
 ALL_KEYS = SCALAR_KEYS + STRUCTURED_KEYS
 
 
@@ -389,7 +395,22 @@ def _storage(problems: Problems, values: Mapping[str, Any], driver: DriverSettin
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _K8S_MINOR = re.compile(r"^1\.\d{2}$")
-_STACK_NAME = re.compile(r"^([\w.-]+/){0,2}[\w.-]+$")
+# What a StackReference accepts: `stack`, or `org/project/stack` (Pulumi docs, "Stacks": stack
+# names hold letters, digits, hyphens, underscores and periods). `project/stack` would be read as
+# `org/stack`, so it is refused.
+_STACK_PART = r"[A-Za-z0-9_.-]+"
+_STACK_NAME = re.compile(rf"(?:{_STACK_PART}/{_STACK_PART}/)?{_STACK_PART}")
+
+
+_REHEARSAL_KEYS = (
+    "rehearsalNodeType",
+    "rehearsalNodeCount",
+    "rehearsalKubernetesVersion",
+    "rehearsalVpcId",
+    "rehearsalSubnetIds",
+)
+_VPC_ID = re.compile(r"vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+_SUBNET_ID = re.compile(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 
 
 def _rehearsal(
@@ -397,7 +418,7 @@ def _rehearsal(
 ) -> RehearsalSettings | None:
     enabled = parse_bool(problems, "rehearsal", values.get("rehearsal"), False)
     if not enabled:
-        for key in ("rehearsalNodeType", "rehearsalNodeCount", "rehearsalKubernetesVersion"):
+        for key in _REHEARSAL_KEYS:
             if key in values:
                 problems.add(key, "is only used with rehearsal: true")
         return None
@@ -415,21 +436,90 @@ def _rehearsal(
         problems,
         "rehearsalKubernetesVersion",
         values.get("rehearsalKubernetesVersion"),
-        check=lambda v: None if _K8S_MINOR.match(v) else "is not a Kubernetes minor version such as 1.31",
+        check=_eks_version_problem,
     )
+    vpc_id, subnet_ids = _rehearsal_network(problems, values)
     return RehearsalSettings(
+        region=cluster.region,
         node_type=node_type or "t3.medium",
         node_count=parse_int(problems, "rehearsalNodeCount", values.get("rehearsalNodeCount"), 2, 1, 5),
-        kubernetes_version=version or "1.31",
+        kubernetes_version=version or versions.REHEARSAL_KUBERNETES_VERSION,
+        vpc_id=vpc_id,
+        subnet_ids=subnet_ids,
     )
+
+
+def _minor(version: str) -> int:
+    return int(version.split(".")[1])
+
+
+def _eks_version_problem(version: str) -> str | None:
+    """Refuse what would bill extended support or what EKS no longer (or not yet) offers, as of the
+    dated table in versions.py."""
+    if not _K8S_MINOR.fullmatch(version):
+        return "is not a Kubernetes minor version such as 1.35"
+    standard = ", ".join(sorted(versions.EKS_STANDARD_SUPPORT_UNTIL, key=_minor))
+    as_of = versions.EKS_VERSIONS_AS_OF
+    if version in versions.EKS_EXTENDED_SUPPORT_UNTIL:
+        return (
+            f"is in EKS extended support (as of {as_of}), which bills the control plane "
+            f"${versions.EKS_EXTENDED_SUPPORT_USD_PER_HOUR:.2f}/h instead of "
+            f"${versions.EKS_STANDARD_SUPPORT_USD_PER_HOUR:.2f}/h: use one in standard support ({standard})"
+        )
+    if version in versions.EKS_STANDARD_SUPPORT_UNTIL:
+        return None
+    if _minor(version) < min(_minor(v) for v in versions.EKS_EXTENDED_SUPPORT_UNTIL):
+        return f"is past the end of EKS support (as of {as_of}); EKS creates no cluster on it: use one of {standard}"
+    return (
+        f"is not a version EKS offers as of {as_of} (standard support: {standard}); if it is now, "
+        "add it to EKS_STANDARD_SUPPORT_UNTIL in gp3migrate/versions.py"
+    )
+
+
+def _rehearsal_network(problems: Problems, values: Mapping[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """An existing VPC and at least two of its subnets, or neither (the program creates a VPC)."""
+    vpc_id = parse_str(
+        problems,
+        "rehearsalVpcId",
+        values.get("rehearsalVpcId"),
+        check=lambda v: None if _VPC_ID.fullmatch(v) else "is not a VPC id (vpc- and 8 or 17 hex digits)",
+    )
+    raw = parse_structured(values.get("rehearsalSubnetIds"))
+    subnet_ids: list[str] = []
+    if raw is not None and not isinstance(raw, list):
+        problems.add("rehearsalSubnetIds", f"{show(raw)} is not a list of subnet ids")
+    for i, subnet in enumerate(raw if isinstance(raw, list) else []):
+        if not isinstance(subnet, str) or not _SUBNET_ID.fullmatch(subnet):
+            problems.add(
+                f"rehearsalSubnetIds[{i}]", f"{show(subnet)} is not a subnet id (subnet- and 8 or 17 hex digits)"
+            )
+        elif subnet in subnet_ids:
+            problems.add(f"rehearsalSubnetIds[{i}]", f"{show(subnet)} is listed twice")
+        else:
+            subnet_ids.append(subnet)
+    if "rehearsalVpcId" in values and "rehearsalSubnetIds" not in values:
+        problems.add("rehearsalSubnetIds", "is required with rehearsalVpcId (subnets of that VPC in two or more zones)")
+    elif "rehearsalSubnetIds" in values and "rehearsalVpcId" not in values:
+        problems.add("rehearsalVpcId", "is required with rehearsalSubnetIds (the VPC those subnets are in)")
+    elif isinstance(raw, list) and len(raw) < 2:
+        # EKS user guide, "VPC and subnet requirements": at least two subnets in different zones.
+        problems.add("rehearsalSubnetIds", f"{show(raw)} lists fewer than 2 subnets; EKS needs two or more zones")
+    return vpc_id, tuple(subnet_ids)
 
 
 def _promotion(problems: Problems, values: Mapping[str, Any]) -> PromotionSettings | None:
+    if values.get("promoteFrom") == "":
+        # An empty value would silently turn the gate off.
+        problems.add("promoteFrom", "is empty: name the stack (`stack` or `org/project/stack`) or remove the key")
     from_stack = parse_str(
         problems,
         "promoteFrom",
         values.get("promoteFrom"),
-        check=lambda v: None if _STACK_NAME.match(v) else "is not a stack name (stack, or org/project/stack)",
+        check=lambda v: (
+            None
+            if _STACK_NAME.fullmatch(v)
+            else "is not a stack name: use `stack` or `org/project/stack`, each part letters, digits, '-', '_' or '.'"
+        ),
     )
     reason = parse_str(problems, "promotionOverride", values.get("promotionOverride"))
     if reason is not None and from_stack is None:

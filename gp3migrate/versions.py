@@ -58,3 +58,18 @@ def driver_version_problem(value: str) -> str | None:
             f"is older than {EBS_CSI_MIN_DRIVER_VERSION}, the oldest driver this migration works with: upgrade it first"
         )
     return None
+
+
+# Amazon EKS Kubernetes versions by support status on EKS_VERSIONS_AS_OF, each with the day that
+# status ends (EKS user guide, "Understand the Kubernetes version lifecycle on EKS", release
+# calendar; 1.36: EKS release notes "Kubernetes versions on standard support", on EKS since June 2,
+# 2026). Past end of extended support EKS creates no cluster on a version.
+EKS_VERSIONS_AS_OF = "2026-11-23"
+EKS_STANDARD_SUPPORT_UNTIL = {"1.34": "2026-12-02", "1.35": "2027-03-27", "1.36": "2027-08-02"}
+EKS_EXTENDED_SUPPORT_UNTIL = {"1.31": "2026-11-26", "1.32": "2027-03-23", "1.33": "2027-07-29"}
+# The rehearsal cluster's version: in standard support until 2027-03-27, on EKS since January 2026.
+REHEARSAL_KUBERNETES_VERSION = "1.35"
+# EKS control plane, per cluster and hour (AWS containers blog, "Amazon EKS extended support for
+# Kubernetes versions pricing", April 2024; the rates 2026 pricing guides still quote).
+EKS_STANDARD_SUPPORT_USD_PER_HOUR = 0.10
+EKS_EXTENDED_SUPPORT_USD_PER_HOUR = 0.60

@@ -2,8 +2,15 @@
 (StackReference). Exact decisions and messages for dev missing, behind, equal and overridden;
 nothing is registered when the gate refuses."""
 
+import importlib
+import importlib.metadata
+import inspect
+from typing import cast
+
+import pulumi
 import pytest
 
+from components import stack_config as stack_config_module
 from tests.mock_cloud import advance, run_program, stack_config, stack_name, with_phase
 
 DEV, PROD = stack_config("dev"), stack_config("prod")
@@ -89,14 +96,99 @@ def test_override_lets_prod_through_and_is_logged_and_published(caplog):
     ]
 
 
+STACK_NAME_RULE = "use `stack` or `org/project/stack`, each part letters, digits, '-', '_' or '.'"
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"eks-gp3-migration:promotionOverride": "because"}, "'because' is too short"),
-        ({"eks-gp3-migration:promoteFrom": "dev stack"}, "'dev stack' is not a stack name"),
+        (
+            {"eks-gp3-migration:promoteFrom": "dev stack"},
+            f"promoteFrom: 'dev stack' is not a stack name: {STACK_NAME_RULE}",
+        ),
     ],
 )
 def test_bad_promotion_config(changes, message):
     run = prod({**PROD, **changes}, {})
     assert run.error is not None and message in str(run.error)
     assert run.registrations == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        # project/stack: a backend reads it as org/stack, another stack than meant.
+        "eks-gp3-migration/dev",
+        "acme//dev",
+        "/dev",
+        "dev/",
+        "acme/eks-gp3-migration/dev/extra",
+        "dév",
+        "dev\n",
+        "dev:eu",
+    ],
+)
+def test_promote_from_refuses_names_no_backend_accepts(value):
+    run = prod({**PROD, "eks-gp3-migration:promoteFrom": value}, {})
+    assert run.error is not None
+    assert f"promoteFrom: {value!r} is not a stack name: {STACK_NAME_RULE}" in str(run.error)
+    assert run.registrations == [] and run.reads == []
+
+
+def test_an_empty_promote_from_is_refused_not_read_as_no_gate():
+    run = prod({**PROD, "eks-gp3-migration:promoteFrom": ""}, {})
+    assert run.error is not None
+    assert "promoteFrom: is empty: name the stack (`stack` or `org/project/stack`) or remove the key" in str(run.error)
+    assert run.registrations == [] and run.reads == []
+
+
+@pytest.mark.parametrize(
+    ("value", "reference"),
+    [
+        ("dev", "acme/eks-gp3-migration/dev"),
+        ("dev-eu_1.b", "acme/eks-gp3-migration/dev-eu_1.b"),
+        ("acme/eks-gp3-migration/dev", "acme/eks-gp3-migration/dev"),
+        ("Other-Org/other.project/dev_2", "Other-Org/other.project/dev_2"),
+    ],
+)
+def test_promote_from_accepts_a_stack_name_or_a_fully_qualified_one(value, reference):
+    dev = advance(DEV, ["precopy"])[-1]
+    run = run_program(
+        {**PROD, "eks-gp3-migration:promoteFrom": value}, stack="prod", other_stacks={reference: dev.outputs}
+    )
+    assert run.error is None, run.error
+    # This stack's own record, then the upstream one under exactly the name the backend is asked for.
+    assert run.reads == [
+        ("pulumi:pulumi:StackReference", "outputs-of-acme-eks-gp3-migration-prod"),
+        ("pulumi:pulumi:StackReference", f"outputs-of-{reference.replace('/', '-')}"),
+    ]
+
+
+def test_the_private_sdk_function_that_reads_previous_outputs_is_still_there():
+    """components/stack_config.py `resolved_now` relies on pulumi's private `_sync_await` (no public
+    synchronous API fits; see its docstring). An SDK upgrade that removes it or changes how it is
+    called must fail here, loudly, not in a user's `pulumi preview`."""
+    version = importlib.metadata.version("pulumi")
+    module = importlib.import_module("pulumi.runtime.sync_await")
+    function = getattr(module, "_sync_await", None)
+    assert callable(function), (
+        f"pulumi {version} no longer has pulumi.runtime.sync_await._sync_await: components/stack_config.py "
+        "resolved_now cannot read the previous outputs; move the program to pulumi.run (see its docstring)"
+    )
+    parameters = list(inspect.signature(function).parameters.values())
+    assert [(p.name, p.kind) for p in parameters] == [("awaitable", inspect.Parameter.POSITIONAL_OR_KEYWORD)], (
+        f"pulumi {version} changed _sync_await's signature to {inspect.signature(function)}: "
+        "check components/stack_config.py resolved_now against the new SDK before upgrading"
+    )
+
+
+def test_a_missing_private_sdk_function_stops_the_program_with_a_message_not_a_traceback(monkeypatch):
+    module = importlib.import_module("pulumi.runtime.sync_await")
+    monkeypatch.delattr(module, "_sync_await")
+    with pytest.raises(pulumi.RunError) as refused:
+        # Refused before the Output is touched, so any stand-in will do.
+        stack_config_module.resolved_now(cast(pulumi.Output, None))
+    assert str(refused.value).startswith(
+        f"pulumi {importlib.metadata.version('pulumi')} has no pulumi.runtime.sync_await._sync_await"
+    )

@@ -1,0 +1,350 @@
+"""`python -m gp3migrate iam-policy`: the policy grants what the program calls.
+
+The real program runs under mocks for the dev, prod and rehearsal stacks, through every phase
+and the platform branches; every resource type it registers and every function it invokes must
+have an entry in gp3migrate/runner_policy.py, the printed policy must hold that entry's actions,
+and the policy holds nothing for a resource type or function no phase of those settings uses. A
+scan of the source finds every boto3 call, which must have an entry too.
+
+Not proven here: that the action lists match what the pulumi-aws provider calls today (they come
+from the Service Authorization Reference and the Terraform provider's behaviour; only a live run
+with exactly this policy proves them), and what pulumi-eks's component calls inside (its entry
+lists the children its source creates, which the mocks do not show).
+"""
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore import xform_name
+
+from gp3migrate import cli, runner_policy
+from gp3migrate.config import load_settings, project_values
+from tests import rehearsal_mocks
+from tests.mock_cloud import PROJECT_DIR, Run, as_runtime_config, run_program, stack_config, stack_name, with_phase
+
+KEY = "eks-gp3-migration"
+DEV, PROD, REHEARSAL = stack_config("dev"), stack_config("prod"), stack_config("rehearsal")
+PROD_ENTRY = dict(DEV[f"{KEY}:migrations"][0], zone="us-east-1a")
+REHEARSAL_ENTRY = dict(DEV[f"{KEY}:migrations"][0], zone="eu-west-1a")
+EXISTING_VPC = {
+    f"{KEY}:rehearsalVpcId": "vpc-0123456789abcdef0",
+    f"{KEY}:rehearsalSubnetIds": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+}
+# One `up` after another: (phase, entry changes). Together they reach every step the program has.
+LIFECYCLES = {
+    "rename": [("precopy", {}), ("cutover", {}), ("finalize", {}), ("finalize", {})],
+    "rename, source deleted": [("precopy", {}), ("cutover", {}), ("finalize", {"deleteSource": True})],
+    "same-name, rolled back": [
+        ("precopy", {"claimNaming": "same-name"}),
+        ("cutover", {"claimNaming": "same-name"}),
+        ("rollback", {"claimNaming": "same-name", "deleteRestoredClaim": True}),
+    ],
+}
+
+
+@pytest.fixture(autouse=True)
+def rehearsal_cloud(monkeypatch):
+    return rehearsal_mocks.install(monkeypatch)
+
+
+def settings_of(config):
+    return load_settings(project_values(as_runtime_config(config)))
+
+
+def walk(config, lifecycle, *, stack="dev", other_stacks=None) -> list[Run]:
+    runs: list[Run] = []
+    previous: dict[str, Any] = {}
+    for phase, changes in lifecycle:
+        run = run_program(
+            with_phase(config, phase, **changes), stack=stack, previous_outputs=previous, other_stacks=other_stacks
+        )
+        assert run.error is None, f"{phase}: {run.error}"
+        runs.append(run)
+        previous = run.outputs
+    return runs
+
+
+def used(run: Run) -> set[str]:
+    """What a run registered or invoked that can involve AWS, failing on anything without an entry."""
+    tokens = {r.type for r in run.registrations} | {i.token for i in run.invocations}
+    aws = {t for t in tokens if not t.startswith(runner_policy.NOT_AWS_PREFIXES)}
+    missing = []
+    for token in sorted(aws):
+        try:
+            runner_policy.grant_for(token)
+        except KeyError:
+            missing.append(token)
+    assert missing == [], f"no entry in gp3migrate/runner_policy.py for {missing}"
+    return aws
+
+
+def policy_actions(document) -> set[str]:
+    return {action for statement in document["Statement"] for action in statement["Action"]}
+
+
+def assert_grants_what_the_program_calls(config, runs: list[Run]) -> None:
+    settings = settings_of(config)
+    document = runner_policy.policy(settings)
+    observed = set().union(*(used(run) for run in runs))
+    assert observed <= runner_policy.needed_by(settings), observed - runner_policy.needed_by(settings)
+    granted = policy_actions(document)
+    for token in sorted(observed):
+        missing = set(runner_policy.grant_for(token).actions) - granted
+        assert not missing, f"{token} needs {sorted(missing)}, which the policy does not grant"
+    # Least privilege: nothing for a resource type or function no phase of these settings uses
+    # (boto3 calls run in the engine, where the mocks do not reach; they are scanned below).
+    unused = runner_policy.needed_by(settings) - observed - set(runner_policy.BOTO3_CALLS)
+    assert unused == set(), f"granted but never used by these settings: {sorted(unused)}"
+
+
+@pytest.mark.parametrize("lifecycle", sorted(LIFECYCLES))
+def test_dev_through_every_phase(lifecycle):
+    assert_grants_what_the_program_calls(DEV, walk(DEV, LIFECYCLES[lifecycle]))
+
+
+def test_prod_through_every_phase_after_dev():
+    dev = walk(DEV, LIFECYCLES["rename"])[-1]
+    config = {**PROD, f"{KEY}:migrations": [PROD_ENTRY]}
+    runs = walk(config, LIFECYCLES["rename"], stack="prod", other_stacks={stack_name("dev"): dev.outputs})
+    assert_grants_what_the_program_calls(config, runs)
+
+
+def test_the_stack_files_as_they_are():
+    dev = run_program(DEV)
+    prod = run_program(PROD, stack="prod", other_stacks={stack_name("dev"): dev.outputs})
+    rehearsal = run_program(REHEARSAL, stack="rehearsal")
+    for config, run in ((DEV, dev), (PROD, prod), (REHEARSAL, rehearsal)):
+        assert run.error is None, run.error
+        settings = settings_of(config)
+        granted = policy_actions(runner_policy.policy(settings))
+        assert used(run) <= runner_policy.needed_by(settings)
+        assert runner_policy.actions_for(used(run)) <= granted
+
+
+@pytest.mark.parametrize("network", ["created VPC", "existing VPC"])
+def test_rehearsal_through_every_phase(network):
+    empty = {**REHEARSAL, **(EXISTING_VPC if network == "existing VPC" else {})}
+    config = {**empty, f"{KEY}:migrations": [REHEARSAL_ENTRY]}
+    # The first `up` has no migrations yet (discovery finds the demo volume after it).
+    runs = [run_program(empty, stack="rehearsal")]
+    runs += walk(config, LIFECYCLES["rename, source deleted"], stack="rehearsal")
+    assert_grants_what_the_program_calls(config, runs)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        # EKS add-ons with IRSA, a created OIDC provider, the V2 policy looked up by name.
+        {
+            "driverInstall": "addon",
+            "driverAddonVersion": "v1.53.0-eksbuild.1",
+            "createOidcProvider": True,
+            "managedPolicy": "v2",
+            "snapshotSupport": "addon",
+            "snapshotControllerAddonVersion": "v8.3.0-eksbuild.1",
+        },
+        # The add-on carrying its Pod Identity association, KMS grants.
+        {
+            "driverInstall": "addon",
+            "driverAddonVersion": "v1.53.0-eksbuild.1",
+            "driverIdentity": "pod-identity",
+            "kmsKeyArns": ["arn:aws:kms:eu-central-1:123456789012:key/4f2c9a7e-1b3d-4c5e-8f90-a1b2c3d4e5f6"],
+        },
+    ],
+    ids=["addon-irsa-v2-oidc", "addon-pod-identity-kms"],
+)
+def test_platform_branches(changes):
+    config = {**DEV, **{f"{KEY}:{k}": v for k, v in changes.items()}}
+    assert_grants_what_the_program_calls(config, walk(config, LIFECYCLES["rename"]))
+
+
+def test_the_actions_the_old_readme_missed_are_granted_where_needed():
+    dev = policy_actions(runner_policy.policy(settings_of(DEV)))
+    assert {"iam:ListOpenIDConnectProviders", "iam:GetRole", "ec2:DeleteSnapshot", "ec2:DescribeVolumes"} <= dev
+    # Helm with IRSA passes no role to AWS and uses no add-on.
+    assert "iam:PassRole" not in dev and "eks:DescribeAddon" not in dev
+    addon = {
+        **DEV,
+        f"{KEY}:driverInstall": "addon",
+        f"{KEY}:driverAddonVersion": "v1.53.0-eksbuild.1",
+    }
+    assert {"iam:PassRole", "eks:DescribeAddon"} <= policy_actions(runner_policy.policy(settings_of(addon)))
+    rehearsal = runner_policy.policy(settings_of(REHEARSAL))
+    assert {"eks:CreateNodegroup", "ec2:CreateNatGateway", "iam:PassRole"} <= policy_actions(rehearsal)
+    assert rehearsal["Statement"][-1] == {
+        "Sid": "EksServiceLinkedRoles",
+        "Effect": "Allow",
+        "Action": ["iam:CreateServiceLinkedRole"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"iam:AWSServiceName": ["eks-nodegroup.amazonaws.com", "eks.amazonaws.com"]}},
+    }
+    # Without a VPC to create, none of the network actions.
+    existing = policy_actions(runner_policy.policy(settings_of({**REHEARSAL, **EXISTING_VPC})))
+    assert not {a for a in existing if re.match(r"ec2:(Create|Delete)(Vpc|Subnet|NatGateway|RouteTable)$", a)}
+
+
+def test_every_action_is_a_well_formed_iam_action_and_the_tables_are_sorted_out():
+    for table in (runner_policy.RESOURCES, runner_policy.INVOKES, runner_policy.BOTO3_CALLS):
+        for token, grant in table.items():
+            assert len(set(grant.actions)) == len(grant.actions), token
+            for action in grant.actions:
+                assert re.fullmatch(r"(ec2|eks|iam|sts|kms):[A-Z][A-Za-z]+", action), (token, action)
+    for component, children in runner_policy.COMPONENTS.items():
+        for child in children:
+            runner_policy.grant_for(child)  # every child has an entry
+        assert runner_policy.grant_for(component).actions
+
+
+# --- boto3 calls in the program's own code --------------------------------------------------
+
+SCANNED = [PROJECT_DIR / "gp3migrate", PROJECT_DIR / "components"]
+# The simulation drives moto as the world the program acts on; its calls are not the runner's.
+NOT_SCANNED = PROJECT_DIR / "gp3migrate" / "sim"
+
+
+def _literal(node: ast.Call) -> str | None:
+    first = node.args[0] if node.args else None
+    return first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else None
+
+
+def client_services(sources) -> set[str]:
+    """The services the code creates boto3 clients for (`....client("ec2", ...)`)."""
+    return {
+        _literal(node) or ""
+        for source in sources
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "client"
+    } - {""}
+
+
+def boto3_calls(source: str, services: set[str]) -> set[str]:
+    """`<service>.<operation>` of every call in `source` of an operation of those services: direct
+    calls, paginators, and waiters (by the operation they poll). A client is often created in one
+    file and used in another (components/gates.py -> gp3migrate/gates.py), so any receiver counts."""
+    session = botocore.session.get_session()
+    operations = {s: {xform_name(op) for op in session.get_service_model(s).operation_names} for s in services}
+    waiters = {}
+    for service in services:
+        model = session.get_waiter_model(service)
+        waiters[service] = {xform_name(w): xform_name(model.get_waiter(w).operation) for w in model.waiter_names}
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        name, literal = node.func.attr, _literal(node)
+        for service in services:
+            if name == "get_paginator" and literal in operations[service]:
+                found.add(f"{service}.{literal}")
+            elif name == "get_waiter" and literal in waiters[service]:
+                found.add(f"{service}.{waiters[service][literal]}")
+            elif name in operations[service]:
+                found.add(f"{service}.{name}")
+    return found
+
+
+def program_sources() -> dict[Path, str]:
+    files = sorted(p for root in SCANNED for p in root.rglob("*.py") if NOT_SCANNED not in p.parents)
+    return {p: p.read_text() for p in files}
+
+
+def test_the_scan_finds_calls_waiters_and_paginators():
+    source = """
+import boto3
+ec2 = boto3.client("ec2", region_name="eu-west-1")
+ec2.create_volume(Size=1)
+ec2.get_paginator("describe_snapshots").paginate()
+ec2.get_waiter("volume_available").wait(VolumeIds=["vol-1"])
+core.delete_namespaced_persistent_volume_claim("a", "b")
+describe_volumes(ec2, [])
+"""
+    services = client_services([source])
+    assert services == {"ec2"}
+    assert boto3_calls(source, services) == {"ec2.create_volume", "ec2.describe_snapshots", "ec2.describe_volumes"}
+
+
+def test_every_boto3_call_in_the_program_has_an_entry():
+    sources = program_sources()
+    services = client_services(sources.values())
+    calls = {
+        (str(path.relative_to(PROJECT_DIR)), call)
+        for path, text in sources.items()
+        for call in boto3_calls(text, services)
+    }
+    assert calls, "the scan found no boto3 call at all: the scan is broken, not the program"
+    missing = sorted(f"{path}: {call}" for path, call in calls if call not in runner_policy.BOTO3_CALLS)
+    assert missing == [], f"boto3 calls without an entry in gp3migrate/runner_policy.py BOTO3_CALLS: {missing}"
+    # And no entry for a call the program no longer makes.
+    assert set(runner_policy.BOTO3_CALLS) <= {call for _, call in calls}
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def test_the_command_prints_the_policy_of_the_stack_file(capsys):
+    assert cli.main(["iam-policy", "--stack", "dev", "--project-dir", str(PROJECT_DIR)]) == 0
+    first = capsys.readouterr().out
+    assert json.loads(first) == runner_policy.policy(settings_of(DEV))
+    assert cli.main(["iam-policy", "--stack", "dev", "--project-dir", str(PROJECT_DIR)]) == 0
+    assert capsys.readouterr().out == first  # deterministic
+    actions = json.loads(first)["Statement"][0]["Action"]
+    assert actions == sorted(actions)
+
+
+@pytest.mark.parametrize(
+    ("stack", "files", "lines"),
+    [
+        ("qa", {}, ["error: {dir}/Pulumi.qa.yaml: no such stack file (stacks here: none)"]),
+        ("a/b", {}, ["error: --stack: 'a/b' is not a stack name (letters, digits, '-', '_' and '.')"]),
+        ("qa", {"Pulumi.qa.yaml": "config: [\n"}, ["error: {dir}/Pulumi.qa.yaml: not valid YAML (line 2)"]),
+        ("qa", {"Pulumi.qa.yaml": "encryptionsalt: x\n"}, ["error: {dir}/Pulumi.qa.yaml: has no `config:` map"]),
+        (
+            "qa",
+            {
+                "Pulumi.qa.yaml": (
+                    "config:\n  eks-gp3-migration:clusterName: qa-eks\n  eks-gp3-migration:region: eu-west-1\n"
+                    "  eks-gp3-migration:driverInstall: helmm\n  eks-gp3-migration:rehearsalVpcId: vpc-1\n"
+                )
+            },
+            [
+                "error: {dir}/Pulumi.qa.yaml: driverInstall: 'helmm' is not one of helm, addon",
+                "error: {dir}/Pulumi.qa.yaml: rehearsalVpcId: is only used with rehearsal: true",
+            ],
+        ),
+    ],
+    ids=["unknown stack", "bad stack name", "bad YAML", "no config", "bad config"],
+)
+def test_errors_name_the_file_and_key_and_exit_2(stack, files, lines, tmp_path, capsys):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert cli.main(["iam-policy", "--stack", stack, "--project-dir", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [line.format(dir=tmp_path) for line in lines]
+
+
+def test_a_user_error_shows_no_traceback():
+    result = subprocess.run(
+        [sys.executable, "-m", "gp3migrate", "iam-policy", "--stack", "qa"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "error: Pulumi.qa.yaml: no such stack file (stacks here: dev, prod, rehearsal)\n"
+
+
+def test_the_readme_shows_the_dev_policy_as_the_command_prints_it():
+    readme = (PROJECT_DIR / "README.md").read_text()
+    block = re.search(r"<!-- iam-policy dev -->\n *```json\n(.*?)\n *```", readme, re.S)
+    assert block, "README: the generated dev policy block is missing"
+    assert json.loads(block.group(1)) == runner_policy.policy(settings_of(DEV)), (
+        "README is out of date: paste the output of `python -m gp3migrate iam-policy --stack dev`"
+    )
