@@ -295,30 +295,33 @@ def needed_by(settings: Settings) -> set[str]:
     """Every resource type, invoke token and boto3 call a stack with these settings uses in any
     of its phases (the same branches as __main__.py and components/)."""
     driver = settings.driver
-    needed = {
-        "pulumi:providers:aws",
-        "aws:eks/getCluster:getCluster",
-        "aws:iam/role:Role",
-        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-    }
-    if driver.identity == "irsa":
-        needed.add(
-            "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
-            if driver.create_oidc_provider
-            else "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider"
-        )
-    elif driver.install == "helm":
-        needed.add("aws:eks/podIdentityAssociation:PodIdentityAssociation")
-    if driver.managed_policy == "v2":
-        needed.add("aws:iam/getPolicy:getPolicy")
-    if driver.kms_key_arns:
-        needed.add("aws:iam/rolePolicy:RolePolicy")
+    needed = {"pulumi:providers:aws", "aws:eks/getCluster:getCluster"}
+    # driverInstall: present keeps the running driver and its identity: no role of ours.
+    if driver.install != "present":
+        needed |= {"aws:iam/role:Role", "aws:iam/rolePolicyAttachment:RolePolicyAttachment"}
+        if driver.identity == "irsa":
+            needed.add(
+                "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
+                if driver.create_oidc_provider
+                else "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider"
+            )
+        elif driver.install == "helm":
+            needed.add("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+        if driver.managed_policy == "v2":
+            needed.add("aws:iam/getPolicy:getPolicy")
+        if driver.kms_key_arns:
+            needed.add("aws:iam/rolePolicy:RolePolicy")
     if driver.install == "addon" or settings.snapshots.support == "addon":
         needed.add("aws:eks/addon:Addon")
     if settings.migrations:
         needed |= {"aws:ebs/snapshot:Snapshot", "pulumi-python:dynamic:Resource", *BOTO3_CALLS}
     if settings.rehearsal is not None:
-        needed |= {"eks:index:Cluster", "aws:eks/nodeGroup:NodeGroup"}
+        needed |= {
+            "eks:index:Cluster",
+            "aws:eks/nodeGroup:NodeGroup",
+            "aws:iam/role:Role",
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        }
         if settings.rehearsal.vpc_id is None:
             needed |= {
                 "aws:index/getAvailabilityZones:getAvailabilityZones",

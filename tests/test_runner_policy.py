@@ -167,9 +167,14 @@ def test_platform_branches(changes):
 
 def test_the_actions_the_old_readme_missed_are_granted_where_needed():
     dev = policy_actions(runner_policy.policy(settings_of(DEV)))
-    assert {"iam:ListOpenIDConnectProviders", "iam:GetRole", "ec2:DeleteSnapshot", "ec2:DescribeVolumes"} <= dev
+    assert {"ec2:DeleteSnapshot", "ec2:DescribeVolumes"} <= dev
+    # dev keeps the driver it runs (driverInstall: present): no role of ours, no add-on.
+    assert not {"iam:GetRole", "iam:PassRole", "eks:DescribeAddon"} & dev
+    helm = {**DEV, f"{KEY}:driverInstall": "helm", f"{KEY}:driverChartVersion": "2.64.0"}
+    helm_actions = policy_actions(runner_policy.policy(settings_of(helm)))
+    assert {"iam:ListOpenIDConnectProviders", "iam:GetRole"} <= helm_actions
     # Helm with IRSA passes no role to AWS and uses no add-on.
-    assert "iam:PassRole" not in dev and "eks:DescribeAddon" not in dev
+    assert "iam:PassRole" not in helm_actions and "eks:DescribeAddon" not in helm_actions
     addon = {
         **DEV,
         f"{KEY}:driverInstall": "addon",
@@ -313,7 +318,7 @@ def test_the_command_prints_the_policy_of_the_stack_file(capsys):
                 )
             },
             [
-                "error: {dir}/Pulumi.qa.yaml: driverInstall: 'helmm' is not one of helm, addon",
+                "error: {dir}/Pulumi.qa.yaml: driverInstall: 'helmm' is not one of present, helm, addon",
                 "error: {dir}/Pulumi.qa.yaml: rehearsalVpcId: is only used with rehearsal: true",
             ],
         ),
