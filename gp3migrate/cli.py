@@ -17,6 +17,7 @@ from gp3migrate.config import load_settings
 from gp3migrate.discovery import OPT_IN_TYPES, Discovery, discover, volume_ids_to_describe
 from gp3migrate.inventory import describe_volumes, live_kube_items, read_kube_items, read_volumes, stderr_progress
 from gp3migrate.plan import plan_migration
+from gp3migrate.sim import cli as simulate
 from gp3migrate.stack_file import migrations_yaml, write_migrations
 from gp3migrate.validation import ConfigError
 
@@ -41,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--context", help="kubeconfig context for a live cluster")
     d.add_argument("--project-dir", type=Path, default=Path("."), help="where the stack files are")
     runner_policy.add_subcommand(sub)
+    simulate.add_subcommand(sub)
     return parser
 
 
@@ -107,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "iam-policy":
         return runner_policy.run(args)
+    if args.command == "simulate":
+        return simulate.run(args)
     try:
         include_types = _check_args(args)
         result = run_discovery(args, include_types)
