@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from gp3migrate.runner_policy import StackFileError, read_stack_settings
+from gp3migrate.sim.scenario import DriverSetup
 
 # The cluster the stack's config describes: `present` means the driver runs (as an EKS add-on,
 # the most common install); `helm` or `addon` means a cluster that has none yet.
-WORLD_FOR_INSTALL = {"present": "addon", "helm": "none", "addon": "none"}
+WORLD_FOR_INSTALL: dict[str, DriverSetup] = {"present": "addon", "helm": "none", "addon": "none"}
 
 
 def add_subcommand(commands: Any) -> None:
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if not settings.migrations:
         print(f"error: Pulumi.{args.stack}.yaml: migrations: the list is empty, nothing to rehearse", file=sys.stderr)
         return 2
-    driver = args.driver or WORLD_FOR_INSTALL[settings.driver.install]
+    driver: DriverSetup = args.driver or WORLD_FOR_INSTALL[settings.driver.install]
     config = stack_file_config(args.stack, args.project_dir.resolve())
     report = rehearse(config, stack=args.stack, seed=args.seed, driver=driver)
     print(render(report, TICK_SECONDS))
