@@ -4,7 +4,7 @@ VENV ?= venv
 STACK ?= dev
 BIN := $(VENV)/bin
 
-.PHONY: preview up test bench
+.PHONY: simulate preview up test bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
+
+# The offline rehearsal in the simulation: no AWS, cluster or Pulumi CLI.
+simulate: $(VENV)/.runtime
+	$(BIN)/python -m gp3migrate simulate --stack $(STACK)
 
 # Needs the Pulumi CLI, AWS credentials and the aws CLI (see README "Prerequisites").
 preview: $(VENV)/.runtime
