@@ -6,6 +6,7 @@ provisioner, the request is at least the restore size, and volume modes agree
 (kubernetes-csi/external-provisioner pkg/controller/controller.go; DESIGN "Facts").
 """
 
+import hashlib
 from typing import Any
 
 from gp3migrate.config import Settings
@@ -16,6 +17,27 @@ SNAPSHOT_API_GROUP = "snapshot.storage.k8s.io"
 LABEL_PREFIX = "eks-gp3-migration"
 # Custom resources are awaited only with this annotation (pulumi-kubernetes docs, "waitFor").
 WAIT_READY = {"pulumi.com/waitFor": "jsonpath={.status.readyToUse}=true"}
+
+
+CLAIM_ANNOTATION = f"{LABEL_PREFIX}/claim"
+_LABEL_VALUE_MAX = 63
+
+
+def claim_label(claim: str) -> dict[str, str]:
+    """The claim as a label value: at most 63 characters, starting and ending alphanumeric
+    (apimachinery validation IsValidLabelValue). Longer claim names (StatefulSet and operator
+    claims reach 253) keep a readable prefix and a digest; the full name is in an annotation.
+    Over the limit, the API server would refuse the object in the middle of the downtime window."""
+    if len(claim) <= _LABEL_VALUE_MAX:
+        return {f"{LABEL_PREFIX}/claim": claim}
+    digest = hashlib.sha256(claim.encode()).hexdigest()[:10]
+    prefix = claim[: _LABEL_VALUE_MAX - len(digest) - 1].rstrip("-.")
+    return {f"{LABEL_PREFIX}/claim": f"{prefix}-{digest}"}
+
+
+def claim_annotation(claim: str) -> dict[str, str]:
+    """The full claim name, where the label had to shorten it."""
+    return {CLAIM_ANNOTATION: claim} if len(claim) > _LABEL_VALUE_MAX else {}
 
 
 def snapshot_tags(plan: MigrationPlan, settings: Settings, stack: str, purpose: str) -> dict[str, str]:
@@ -53,7 +75,11 @@ def snapshot_content(plan: MigrationPlan, settings: Settings, snapshot_handle: A
     return {
         "apiVersion": f"{SNAPSHOT_API_GROUP}/v1",
         "kind": "VolumeSnapshotContent",
-        "metadata": {"name": plan.content_name, "labels": {f"{LABEL_PREFIX}/claim": entry.claim}},
+        "metadata": {
+            "name": plan.content_name,
+            "labels": claim_label(entry.claim),
+            **({"annotations": claim_annotation(entry.claim)} if claim_annotation(entry.claim) else {}),
+        },
         "spec": {
             # Pulumi owns the EBS snapshot (protected, deleted only at finalize): Kubernetes must
             # never delete it when these objects go.
@@ -85,8 +111,9 @@ def volume_snapshot(plan: MigrationPlan, settings: Settings, snapshot_handle: An
                 # snapshotter issues 274, 321, 345): naming the handle here makes a new snapshot
                 # replace this object together with its content.
                 f"{LABEL_PREFIX}/snapshot-handle": snapshot_handle,
+                **claim_annotation(plan.entry.claim),
             },
-            "labels": {f"{LABEL_PREFIX}/claim": plan.entry.claim},
+            "labels": claim_label(plan.entry.claim),
         },
         "spec": {
             "volumeSnapshotClassName": settings.storage.snapshot_class_name,
@@ -103,8 +130,9 @@ def restored_claim(plan: MigrationPlan, claim_name: str) -> dict[str, Any]:
         "metadata": {
             "name": claim_name,
             "namespace": entry.namespace,
-            "labels": {f"{LABEL_PREFIX}/claim": entry.claim},
+            "labels": claim_label(entry.claim),
             "annotations": {
+                **claim_annotation(entry.claim),
                 f"{LABEL_PREFIX}/source-pv": entry.pv,
                 f"{LABEL_PREFIX}/source-volume": entry.volume_id,
             },
@@ -151,7 +179,7 @@ def rollback_claim(plan: MigrationPlan, gp2_class_name: str) -> dict[str, Any]:
         "metadata": {
             "name": entry.claim,
             "namespace": entry.namespace,
-            "labels": {f"{LABEL_PREFIX}/claim": entry.claim},
+            "labels": claim_label(entry.claim),
         },
         "spec": {
             "accessModes": list(entry.access_modes),

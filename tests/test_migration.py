@@ -344,3 +344,24 @@ def test_performance_tiers_are_deduplicated_classes():
     }
     tier = result.named("platform-classes-gp3-6000iops-250mibs")
     assert tier.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "false"}
+
+
+def test_label_values_stay_valid_for_claims_of_253_characters():
+    """The API server refuses label values over 63 characters (apimachinery IsValidLabelValue):
+    long claim names, common for StatefulSets and operators, must not fail the cutover midway."""
+    import re
+
+    config = stack_config("dev")
+    long_claim = "data-" + "x" * 243 + "-db-0"
+    assert len(long_claim) == 253
+    key = next(k for k in config if k.endswith("migrations"))
+    config[key][0]["claim"] = long_claim
+    runs = advance(config, ["precopy", "cutover"], claimNaming="same-name", newClaimName="data-gp3")
+    objects = [r for r in runs[-1].registrations if r.type.startswith("kubernetes:") and "metadata" in r.inputs]
+    labelled = [r for r in objects if (r.inputs["metadata"].get("labels") or {})]
+    assert {r.name.rsplit("-", 1)[-1] for r in labelled} >= {"content", "snapshot", "claim"}
+    valid = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+    for reg in labelled:
+        for value in reg.inputs["metadata"]["labels"].values():
+            assert len(value) <= 63 and valid.match(value), (reg.name, value)
+        assert reg.inputs["metadata"]["annotations"]["eks-gp3-migration/claim"] == long_claim, reg.name
