@@ -188,6 +188,7 @@ def load_settings(values: Mapping[str, Any]) -> Settings:
     storage = _storage(problems, values, driver, cluster.region)
     raw_migrations = parse_structured(values.get("migrations"))
     migrations = parse_migrations(problems, raw_migrations, region=cluster.region)
+    _check_source_keys(problems, migrations, driver, cluster.region)
     rehearsal = _rehearsal(problems, values, cluster, driver)
     promotion = _promotion(problems, values)
     problems.raise_if_any()
@@ -283,6 +284,27 @@ def _driver(problems: Problems, values: Mapping[str, Any], region: str) -> Drive
         kms_key_arns=kms_key_arns,
         extra_volume_tags=_extra_volume_tags(problems, values),
     )
+
+
+def _check_source_keys(
+    problems: Problems, migrations: tuple[MigrationSettings, ...], driver: DriverSettings, region: str
+) -> None:
+    """A source encrypted with a customer-managed key the driver may not use fails the restore in
+    the downtime window (CreateVolume from the snapshot needs the key): refuse it now."""
+    for index, entry in enumerate(migrations):
+        key = entry.kms_key_id
+        if not entry.encrypted or not key or not key.startswith("arn:"):
+            continue
+        where = f"migrations[{index}].kmsKeyId"
+        key_region = key.split(":")[3] if key.count(":") >= 5 else ""
+        if key_region and key_region != region:
+            problems.add(where, f"{show(key)} is in {key_region}, not in the stack's region {region}")
+        elif key not in driver.kms_key_arns:
+            problems.add(
+                where,
+                f"{show(key)} ({entry.key}) is not in kmsKeyArns: the driver could not read the snapshot to "
+                "restore it; add the key to kmsKeyArns so the driver's role gets a grant for it",
+            )
 
 
 def _kms_key_arns(problems: Problems, values: Mapping[str, Any], region: str) -> tuple[str, ...]:
