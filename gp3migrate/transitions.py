@@ -39,4 +39,25 @@ def check_transitions(migrations: Sequence[MigrationSettings], history: Mapping[
                 "must be true to roll back a same-name cutover: the gp3 claim holds the old name; it is "
                 "released with its volume retained (Retain), and the final snapshot is kept",
             )
+    _check_whole_workloads(problems, migrations)
     problems.raise_if_any()
+
+
+def _check_whole_workloads(problems: Problems, migrations: Sequence[MigrationSettings]) -> None:
+    """A workload's claims cut over together: a workload stopped for one claim and started again
+    while another of its claims is still on its old volume would write there after that claim's
+    final snapshot (issue 9 item 1)."""
+    members: dict[tuple[str, str, str], list[tuple[int, MigrationSettings]]] = {}
+    for index, entry in enumerate(migrations):
+        if entry.workload is not None:
+            key = (entry.namespace, entry.workload.kind, entry.workload.name)
+            members.setdefault(key, []).append((index, entry))
+    for (namespace, kind, name), group in sorted(members.items()):
+        behind = [(i, e) for i, e in group if e.phase in ("precopy", "rollback")]
+        for index, entry in group:
+            if entry.phase == "cutover" and behind:
+                others = ", ".join(f"migrations[{i}] ({e.key}, phase {e.phase})" for i, e in behind)
+                problems.add(
+                    f"migrations[{index}].phase",
+                    f"'cutover' of {kind} {namespace}/{name} must include every claim it mounts; not yet: {others}",
+                )

@@ -5,6 +5,8 @@ property over random edit sequences that no data-holding object is ever deleted 
 Not proven here: the engine's real step order, how long EBS and the controllers take.
 """
 
+import copy
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -343,3 +345,19 @@ def test_cutover_warns_when_a_statefulset_template_still_names_gp2(caplog):
     assert cutover.named(f"{P}-scale-back").inputs["replicas"] == 3
     warnings = [r.getMessage() for r in caplog.records if "volumeClaimTemplates" in r.getMessage()]
     assert len(warnings) == 1 and "new replicas would get gp2 volumes" in warnings[0]
+
+
+def test_a_cutover_of_some_but_not_all_claims_of_one_workload_is_refused_naming_the_others():
+    config = copy.deepcopy(DEV)
+    key = next(k for k in config if k.endswith("migrations"))
+    second = {**config[key][0], "claim": "logs", "pv": "pvc-logs", "volumeId": "vol-0fedcba9876543210"}
+    config[key].append(second)
+    precopy = advance(config, ["precopy"])[-1]
+    config[key][0]["phase"] = "cutover"
+    config[key][1]["phase"] = "precopy"
+    run = run_program(config, previous_outputs=precopy.outputs)
+    assert run.registrations == []
+    assert (
+        "- migrations[0].phase: 'cutover' of Deployment default/app-gp2-in-tree must include every claim it "
+        "mounts; not yet: migrations[1] (default/logs, phase precopy)"
+    ) in str(run.error)
