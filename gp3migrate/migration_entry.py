@@ -5,6 +5,7 @@ program never asks the cluster which volumes exist, so a volume that vanishes fr
 become a planned delete.
 """
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -49,6 +50,8 @@ ENTRY_KEYS = (
     "throughput",
     "encrypted",
     "kmsKeyId",
+    "pvStorageClass",
+    "pvCapacity",
     "workload",
     "newClaimName",
     "phase",
@@ -89,6 +92,10 @@ class MigrationSettings:
     throughput: int | None = None
     encrypted: bool = False
     kms_key_id: str | None = None
+    # The source PV's own class ("" for a static PV without one) and capacity as written: a claim
+    # that binds it again (rollback) must name that class and request no more than that.
+    pv_storage_class: str | None = None
+    pv_capacity: str | None = None
     workload: Workload | None = None
     new_claim_name: str = ""
     phase: Phase = "precopy"
@@ -234,6 +241,13 @@ def _parse_entry(problems: Problems, where: str, item: Any, *, region: str) -> M
         throughput=_optional_int(problems, f"{where}.throughput", item.get("throughput"), 1, 4_000),
         encrypted=encrypted,
         kms_key_id=parse_str(problems, f"{where}.kmsKeyId", item.get("kmsKeyId"), check=naming.kms_key_arn_problem),
+        pv_storage_class=_pv_storage_class(problems, f"{where}.pvStorageClass", item.get("pvStorageClass")),
+        pv_capacity=parse_str(
+            problems,
+            f"{where}.pvCapacity",
+            item.get("pvCapacity"),
+            check=lambda v: None if _QUANTITY.fullmatch(v) else "is not a quantity such as 20Gi or 500Mi",
+        ),
         workload=workload,
         new_claim_name=new_claim or new_claim_default,
         phase=phase,
@@ -335,3 +349,13 @@ def _check_unique(problems: Problems, indexed: Sequence[tuple[int, MigrationSett
             other = first_use.setdefault((what, value), index)
             if other != index:
                 problems.add(f"migrations[{index}].{what}", f"{show(value)} is also used by migrations[{other}]")
+
+
+_QUANTITY = re.compile(r"[1-9][0-9]*(Ki|Mi|Gi|Ti)?")
+
+
+def _pv_storage_class(problems: Problems, where: str, value: Any) -> str | None:
+    """None: not recorded; "" (a static PV without a class) is a value of its own."""
+    if value == "":
+        return ""
+    return parse_str(problems, where, value, check=naming.dns1123_subdomain_problem)

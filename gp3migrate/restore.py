@@ -184,8 +184,10 @@ def rollback_claim(plan: MigrationPlan, gp2_class_name: str) -> dict[str, Any]:
         "spec": {
             "accessModes": list(entry.access_modes),
             "volumeMode": entry.volume_mode,
-            "storageClassName": gp2_class_name,
+            # The PV's own class and capacity (recorded by discovery): the PV controller binds a claim
+            # only to a PV of the same class with at least the requested capacity (pv_controller.go).
+            "storageClassName": gp2_class_name if entry.pv_storage_class is None else entry.pv_storage_class,
             "volumeName": entry.pv,
-            "resources": {"requests": {"storage": f"{entry.size_gib}Gi"}},
+            "resources": {"requests": {"storage": entry.pv_capacity or f"{entry.size_gib}Gi"}},
         },
     }

@@ -361,3 +361,16 @@ def test_a_cutover_of_some_but_not_all_claims_of_one_workload_is_refused_naming_
         "- migrations[0].phase: 'cutover' of Deployment default/app-gp2-in-tree must include every claim it "
         "mounts; not yet: migrations[1] (default/logs, phase precopy)"
     ) in str(run.error)
+
+
+def test_the_rollback_claim_names_the_source_pvs_own_class_and_capacity():
+    """A static PV without a class, smaller than its EBS volume: the claim that binds it again
+    must match it (issue 9 item 13), or the PV controller never binds it."""
+    facts = {"claimNaming": "same-name", "pvStorageClass": "", "pvCapacity": "500Mi"}
+    cutover = advance(DEV, ["precopy", "cutover"], **facts)[-1]
+    rollback = run_program(
+        with_phase(DEV, "rollback", deleteRestoredClaim=True, **facts), previous_outputs=cutover.outputs
+    )
+    assert rollback.error is None, rollback.error
+    spec = rollback.named(f"{P}-rollback-claim").inputs["spec"]
+    assert (spec["storageClassName"], spec["resources"]) == ("", {"requests": {"storage": "500Mi"}})
