@@ -11,6 +11,8 @@ import os
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gp3migrate.sim import invariants
 from gp3migrate.sim.rehearsal import FORWARD, repoint_renamed_workloads, walk
@@ -206,3 +208,76 @@ def test_the_same_seed_gives_the_same_history() -> None:
             return [sim.world.ticks, [(w.tick, w.record) for w in sim.world.writes], sim.world.events]
 
     assert history(12) == history(12)
+
+
+CUTOVER_STEPS = [
+    "quiesce",
+    "detached",
+    "final-snapshot",
+    "content",
+    "volume-snapshot",
+    "release-old-claim",
+    "claim",
+    "scale-back",
+]
+
+
+@pytest.mark.parametrize("kind", ["error", "timeout"])
+@pytest.mark.parametrize("step", CUTOVER_STEPS)
+def test_each_cutover_step_failing_once_then_up_again_keeps_every_write(step: str, kind: Any) -> None:
+    with Simulation(dev(claimNaming="same-name"), seed=30 + CUTOVER_STEPS.index(step), driver=DRIVER) as sim:
+        assert up(sim, "precopy").ok
+        failed = up(sim, "cutover", faults=Faults({(f"{NAME}-{step}", "create"): kind}))
+        assert failed.error is not None and f"{NAME}-{step}" in str(failed.error)
+        assert sim.checkpoint.outputs["migrationPhases"][KEY]["phase"] == "precopy"
+        again = up(sim, "cutover")
+        assert again.ok, again.error
+        assert broken(sim, again) == []
+
+
+def test_up_refresh_between_every_phase_changes_nothing_and_keeps_every_write() -> None:
+    with Simulation(dev(claimNaming="same-name"), seed=40, driver=DRIVER) as sim:
+        for phase in FORWARD:
+            assert up(sim, phase).ok
+            refreshed = up(sim, phase, refresh=True)
+            assert refreshed.ok, refreshed.error
+            assert refreshed.changes() == []
+            assert broken(sim, refreshed) == []
+
+
+def test_an_entry_removed_from_the_config_after_precopy_leaves_its_data() -> None:
+    with Simulation(dev(), seed=41, driver=DRIVER) as sim:
+        assert up(sim, "precopy").ok
+        volume = sim.world.claim_volume("default", "ebs-gp2-claim")
+        config = sim.with_entries(phase="precopy")
+        config["migrations"] = []
+        result = sim.up(config)
+        # The protected pre-copy snapshot refuses to leave the stack: the up fails, nothing lost.
+        assert "cannot be deleted because it is protected" in str(result.error)
+        assert sim.world.claim_volume("default", "ebs-gp2-claim") == volume
+        assert [v for v in invariants.only_copies_kept(sim, where="after the removal")] == []
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.sampled_from(["precopy", "cutover", "finalize", "cleanup", "rollback"]),
+            st.sampled_from([None, *CUTOVER_STEPS]),
+            st.booleans(),
+        ),
+        min_size=2,
+        max_size=5,
+    ),
+    naming=st.sampled_from(["rename", "same-name"]),
+)
+def test_random_edits_faults_and_refreshes_never_lose_a_write(edits: list[Any], naming: str) -> None:
+    """Whatever the user edits, whichever step fails once, with or without --refresh: a refused
+    or failed `up` loses nothing, and every completed phase holds every invariant."""
+    with Simulation(dev(claimNaming=naming), seed=50, driver=DRIVER) as sim:
+        for phase, failing, refresh in edits:
+            faults = Faults({(f"{NAME}-{failing}", "create"): "error"}) if failing else None
+            result = up(sim, phase, refresh=refresh, faults=faults, deleteRestoredClaim=phase == "rollback")
+            assert [str(v) for v in invariants.only_copies_kept(sim, where=phase)] == []
+            if result.ok:
+                assert broken(sim, result, rerun=False) == [], (phase, failing, refresh)
