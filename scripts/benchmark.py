@@ -10,6 +10,7 @@ not here); they show how the cost grows, which is the point. Run: `make bench`.
 """
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -48,7 +49,12 @@ def migration_config(n: int) -> dict:
 def bench_program(n: int) -> tuple[float, float, int]:
     """Runs in a child process; returns (seconds, peak MiB, registrations)."""
     out = subprocess.run(
-        [sys.executable, "-m", "scripts.benchmark", "--program", str(n)], check=True, capture_output=True, text=True
+        [sys.executable, "-m", "scripts.benchmark", "--program", str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+        # A one-run process, as under `pulumi up`: the program's collector tuning applies.
+        env={**os.environ, "GP3MIGRATE_TUNE_GC": "1"},
     ).stdout
     data = json.loads(out.strip().splitlines()[-1])
     return data["seconds"], data["peak_mib"], data["registrations"]
