@@ -26,13 +26,14 @@ from gp3migrate.validation import (
 
 PROJECT = "eks-gp3-migration"
 
-DriverInstall = Literal["helm", "addon"]
+DriverInstall = Literal["helm", "addon", "present"]
 DriverIdentity = Literal["irsa", "pod-identity"]
 ManagedPolicy = Literal["v1", "v2"]
 SnapshotSupport = Literal["manifests", "addon", "present"]
 FsType = Literal["ext4", "xfs", "ext3", "ext2"]
 
-DRIVER_INSTALLS: tuple[DriverInstall, ...] = ("helm", "addon")
+# present: the driver already running is kept as it is (not managed by this stack).
+DRIVER_INSTALLS: tuple[DriverInstall, ...] = ("helm", "addon", "present")
 DRIVER_IDENTITIES: tuple[DriverIdentity, ...] = ("irsa", "pod-identity")
 MANAGED_POLICIES: tuple[ManagedPolicy, ...] = ("v1", "v2")
 SNAPSHOT_SUPPORTS: tuple[SnapshotSupport, ...] = ("manifests", "addon", "present")
@@ -63,6 +64,8 @@ class ClusterSettings:
 @dataclass(frozen=True, kw_only=True)
 class DriverSettings:
     install: DriverInstall = "helm"
+    # Import the Helm release / EKS add-on already running, with the settings it has now.
+    adopt: bool = False
     chart_version: str = versions.EBS_CSI_CHART_VERSION
     addon_version: str | None = None
     identity: DriverIdentity = "irsa"
@@ -120,6 +123,9 @@ class Settings:
     migrations: tuple[MigrationSettings, ...] = ()
     rehearsal: RehearsalSettings | None = None
     promotion: PromotionSettings | None = None
+    # `<namespace>/<claim>` keys of migrations removed from `migrations` on purpose although their
+    # last applied phase needs them (gp3migrate/transitions.py check_forgotten).
+    forget: tuple[str, ...] = ()
 
     @property
     def gp3_limits(self) -> Gp3Limits:
@@ -134,6 +140,7 @@ SCALAR_KEYS = (
     "kubeContext",
     "kubeconfigRoleArn",
     "driverInstall",
+    "driverAdopt",
     "driverChartVersion",
     "driverAddonVersion",
     "driverIdentity",
@@ -158,7 +165,7 @@ SCALAR_KEYS = (
     "promoteFrom",
     "promotionOverride",
 )
-STRUCTURED_KEYS = ("kmsKeyArns", "extraVolumeTags", "migrations")
+STRUCTURED_KEYS = ("kmsKeyArns", "extraVolumeTags", "migrations", "forget")
 ALL_KEYS = SCALAR_KEYS + STRUCTURED_KEYS
 
 
@@ -181,6 +188,7 @@ def load_settings(values: Mapping[str, Any]) -> Settings:
     migrations = parse_migrations(problems, raw_migrations, region=cluster.region)
     rehearsal = _rehearsal(problems, values, cluster, driver)
     promotion = _promotion(problems, values)
+    forget = _forget(problems, values)
     problems.raise_if_any()
     return Settings(
         cluster=cluster,
@@ -190,6 +198,7 @@ def load_settings(values: Mapping[str, Any]) -> Settings:
         migrations=migrations,
         rehearsal=rehearsal,
         promotion=promotion,
+        forget=forget,
     )
 
 
@@ -250,8 +259,16 @@ def _driver(problems: Problems, values: Mapping[str, Any], region: str) -> Drive
             "list them with `aws eks describe-addon-versions --addon-name aws-ebs-csi-driver`)",
         )
     kms_key_arns = _kms_key_arns(problems, values, region)
+    adopt = parse_bool(problems, "driverAdopt", values.get("driverAdopt"), False)
+    if adopt and install == "present":
+        problems.add(
+            "driverAdopt",
+            "true needs driverInstall helm or addon (the install to import); "
+            "present keeps the running driver unmanaged",
+        )
     return DriverSettings(
         install=install,
+        adopt=adopt,
         chart_version=chart_version,
         addon_version=addon_version,
         identity=parse_choice(problems, "driverIdentity", values.get("driverIdentity"), "irsa", DRIVER_IDENTITIES),
@@ -424,3 +441,24 @@ def _promotion(problems: Problems, values: Mapping[str, Any]) -> PromotionSettin
     if from_stack is None:
         return None
     return PromotionSettings(from_stack=from_stack, override_reason=reason)
+
+
+_MIGRATION_KEY = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def _forget(problems: Problems, values: Mapping[str, Any]) -> tuple[str, ...]:
+    raw = parse_structured(values.get("forget"))
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.add("forget", f"{show(raw)} is not a list of migration keys (<namespace>/<claim>)")
+        return ()
+    keys: list[str] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, str) or not _MIGRATION_KEY.match(item):
+            problems.add(f"forget[{i}]", f"{show(item)} is not a migration key (<namespace>/<claim>)")
+        elif item in keys:
+            problems.add(f"forget[{i}]", f"{show(item)} is listed twice")
+        else:
+            keys.append(item)
+    return tuple(keys)
