@@ -137,7 +137,7 @@ def add_subcommand(commands: Any) -> None:
     out.add_argument(
         "--create", action="store_true", help="with --write: create Pulumi.<stack>.yaml if it does not exist"
     )
-    command.set_defaults(run=run)
+    command.set_defaults(run=run, parser=command)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -442,13 +442,11 @@ def _platform_notes(stack: StackFile, platform: PlatformProposal) -> list[str]:
     for key, proposed in platform.keys.items():
         current = stack.get(key) if stack.has(key) else _PLATFORM_DEFAULTS.get(key)
         if current != proposed:
-            shown = (
-                f"{_scalar(current)}" + ("" if stack.has(key) else " (default)") if current is not None else "nothing"
-            )
-            notes.append(
-                f"{key}: the file has {shown}, discovery proposes {_scalar(proposed)} (not written: edit it by hand "
-                "if the cluster's install is not this stack's own)"
-            )
+            shown = "nothing" if current is None else _scalar(current) + ("" if stack.has(key) else " (default)")
+            notes.append(f"{key}: the file has {shown}, discovery proposes {_scalar(proposed)}")
+    if notes:
+        # An install this stack made itself looks the same from the cluster: never overwrite.
+        notes.append("not written to an existing file: edit them by hand if the cluster's install is not this stack's")
     return notes
 
 

@@ -70,7 +70,13 @@ def _differences(entry: Mapping[str, Any], found: Mapping[str, Any]) -> tuple[li
             if old is not None:
                 missing.append(key)
         elif old != new:
-            described.append(f"{key} {_show(old)} -> {_show(new)}")
+            if isinstance(old, dict) and isinstance(new, Mapping):
+                # Name the nested keys that differ (workload.replicas 1 -> 3), not the whole block.
+                for nested in sorted(set(old) | set(new), key=list({**old, **new}).index):
+                    if old.get(nested) != new.get(nested):
+                        described.append(f"{key}.{nested} {_show(old.get(nested))} -> {_show(new.get(nested))}")
+            else:
+                described.append(f"{key} {_show(old)} -> {_show(new)}")
             keys.append(key)
     return described, keys, missing
 
