@@ -12,6 +12,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -678,3 +679,39 @@ def fleet(n: int) -> tuple[Any, list[dict[str, Any]]]:
         items += [in_tree_pv(pv, volume_id, "apps", name), claim("apps", name, pv)]
         items += deployment("apps", f"app-{i}", [name])
     return ec2, items
+
+
+# --- a Kubernetes API -------------------------------------------------------------------------
+
+
+class FakeKube:
+    """A Kubernetes API answering list calls from fixed objects, `limit` at a time, counting calls."""
+
+    def __init__(self, objects: dict[str, list[Any]], crds: list[dict]):
+        self.objects, self.crds = objects, {c["metadata"]["name"]: c for c in crds}
+        self.calls: list[tuple[str, dict]] = []
+
+    def __getattr__(self, method: str):
+        if method == "read_custom_resource_definition":
+            return self._read_crd
+        if not method.startswith("list_"):
+            raise AttributeError(method)
+
+        def call(limit: int, _continue: str | None = None, **selectors):
+            self.calls.append((method, selectors))
+            start = int(_continue or 0)
+            found = self.objects.get(method, [])
+            token = str(start + limit) if start + limit < len(found) else None
+            return SimpleNamespace(items=found[start : start + limit], metadata=SimpleNamespace(_continue=token))
+
+        return call
+
+    def _read_crd(self, name: str):
+        self.calls.append(("read_custom_resource_definition", {"name": name}))
+        if name not in self.crds:
+            raise NotFoundError()
+        return self.crds[name]
+
+
+class NotFoundError(Exception):
+    status = 404

@@ -10,7 +10,6 @@ paging, and that EKS labels its add-on's objects `managed-by=EKS` (used as a hin
 import copy
 import json
 from types import SimpleNamespace
-from typing import Any
 
 import boto3
 import pytest
@@ -43,6 +42,7 @@ from tests.kube_fixtures import (
     REGION,
     STACK_KEY,
     Export,
+    FakeKube,
     addon,
     claim,
     deployment,
@@ -643,39 +643,6 @@ def test_a_filter_holds_the_200_ids_ec2_accepts():
         "described 400/401 EBS volumes",
         "described 401/401 EBS volumes",
     ]
-
-
-class FakeKube:
-    """A Kubernetes API answering list calls from fixed objects, `limit` at a time, counting calls."""
-
-    def __init__(self, objects: dict[str, list[Any]], crds: list[dict]):
-        self.objects, self.crds = objects, {c["metadata"]["name"]: c for c in crds}
-        self.calls: list[tuple[str, dict]] = []
-
-    def __getattr__(self, method: str):
-        if method == "read_custom_resource_definition":
-            return self._read_crd
-        if not method.startswith("list_"):
-            raise AttributeError(method)
-
-        def call(limit: int, _continue: str | None = None, **selectors):
-            self.calls.append((method, selectors))
-            start = int(_continue or 0)
-            found = self.objects.get(method, [])
-            token = str(start + limit) if start + limit < len(found) else None
-            return SimpleNamespace(items=found[start : start + limit], metadata=SimpleNamespace(_continue=token))
-
-        return call
-
-    def _read_crd(self, name: str):
-        self.calls.append(("read_custom_resource_definition", {"name": name}))
-        if name not in self.crds:
-            raise NotFoundError()
-        return self.crds[name]
-
-
-class NotFoundError(Exception):
-    status = 404
 
 
 def fake_kube(pvs: int) -> FakeKube:
