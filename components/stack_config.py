@@ -10,7 +10,7 @@ from pulumi.runtime.config import CONFIG, get_config_env
 from gp3migrate.config import Settings, load_settings, project_values
 from gp3migrate.phases import Applied, parse_history
 from gp3migrate.promotion import promotion_problems
-from gp3migrate.transitions import check_transitions
+from gp3migrate.transitions import check_forgotten, check_transitions
 from gp3migrate.validation import ConfigError
 
 HISTORY_OUTPUT = "migrationPhases"
@@ -77,6 +77,7 @@ def read_checked_settings() -> tuple[Settings, dict[str, Any]]:
     previous = stack_outputs(pulumi.get_stack())
     try:
         check_transitions(settings.migrations, history_of(previous))
+        check_forgotten(settings.migrations, history_of(previous), settings.forget)
     except ConfigError as err:
         raise pulumi.RunError(str(err)) from err
     if settings.promotion is not None:

@@ -26,13 +26,14 @@ from gp3migrate.validation import (
 
 PROJECT = "eks-gp3-migration"
 
-DriverInstall = Literal["present", "helm", "addon"]
+DriverInstall = Literal["helm", "addon", "present"]
 DriverIdentity = Literal["irsa", "pod-identity"]
 ManagedPolicy = Literal["v1", "v2"]
 SnapshotSupport = Literal["manifests", "addon", "present"]
 FsType = Literal["ext4", "xfs", "ext3", "ext2"]
 
-DRIVER_INSTALLS: tuple[DriverInstall, ...] = ("present", "helm", "addon")
+# present: the driver already running is kept as it is (not managed by this stack).
+DRIVER_INSTALLS: tuple[DriverInstall, ...] = ("helm", "addon", "present")
 DRIVER_IDENTITIES: tuple[DriverIdentity, ...] = ("irsa", "pod-identity")
 MANAGED_POLICIES: tuple[ManagedPolicy, ...] = ("v1", "v2")
 SNAPSHOT_SUPPORTS: tuple[SnapshotSupport, ...] = ("manifests", "addon", "present")
@@ -63,6 +64,8 @@ class ClusterSettings:
 @dataclass(frozen=True, kw_only=True)
 class DriverSettings:
     install: DriverInstall = "helm"
+    # Import the Helm release / EKS add-on already running, with the settings it has now.
+    adopt: bool = False
     chart_version: str = versions.EBS_CSI_CHART_VERSION
     addon_version: str | None = None
     # With `present`: the version that runs (discovery records it); checked against the minimum.
@@ -127,6 +130,9 @@ class Settings:
     migrations: tuple[MigrationSettings, ...] = ()
     rehearsal: RehearsalSettings | None = None
     promotion: PromotionSettings | None = None
+    # `<namespace>/<claim>` keys of migrations removed from `migrations` on purpose although their
+    # last applied phase needs them (gp3migrate/transitions.py check_forgotten).
+    forget: tuple[str, ...] = ()
 
     @property
     def gp3_limits(self) -> Gp3Limits:
@@ -142,6 +148,7 @@ SCALAR_KEYS = (
     "kubeconfigRoleArn",
     "driverInstall",
     "driverVersion",
+    "driverAdopt",
     "driverChartVersion",
     "driverAddonVersion",
     "driverIdentity",
@@ -167,7 +174,7 @@ SCALAR_KEYS = (
     "promoteFrom",
     "promotionOverride",
 )
-STRUCTURED_KEYS = ("kmsKeyArns", "extraVolumeTags", "migrations", "rehearsalSubnetIds")
+STRUCTURED_KEYS = ("kmsKeyArns", "extraVolumeTags", "migrations", "rehearsalSubnetIds", "forget")
 ALL_KEYS = SCALAR_KEYS + STRUCTURED_KEYS
 
 
@@ -191,6 +198,7 @@ def load_settings(values: Mapping[str, Any]) -> Settings:
     _check_source_keys(problems, migrations, driver, cluster.region)
     rehearsal = _rehearsal(problems, values, cluster, driver)
     promotion = _promotion(problems, values)
+    forget = _forget(problems, values)
     problems.raise_if_any()
     return Settings(
         cluster=cluster,
@@ -200,6 +208,7 @@ def load_settings(values: Mapping[str, Any]) -> Settings:
         migrations=migrations,
         rehearsal=rehearsal,
         promotion=promotion,
+        forget=forget,
     )
 
 
@@ -265,16 +274,17 @@ def _driver(problems: Problems, values: Mapping[str, Any], region: str) -> Drive
         values.get("driverVersion"),
         check=versions.driver_version_problem,
     )
-    if install == "present" and running_version is None and "driverVersion" not in values:
-        problems.add(
-            "driverVersion",
-            "is required when driverInstall is 'present': the version of the EBS CSI driver the cluster runs, "
-            f"at least {versions.EBS_CSI_MIN_DRIVER_VERSION} (`kubectl -n kube-system get deploy ebs-csi-controller "
-            "-o jsonpath='{..image}'`)",
-        )
     kms_key_arns = _kms_key_arns(problems, values, region)
+    adopt = parse_bool(problems, "driverAdopt", values.get("driverAdopt"), False)
+    if adopt and install == "present":
+        problems.add(
+            "driverAdopt",
+            "true needs driverInstall helm or addon (the install to import); "
+            "present keeps the running driver unmanaged",
+        )
     return DriverSettings(
         install=install,
+        adopt=adopt,
         chart_version=chart_version,
         addon_version=addon_version,
         running_version=running_version,
@@ -290,10 +300,11 @@ def _check_source_keys(
     problems: Problems, migrations: tuple[MigrationSettings, ...], driver: DriverSettings, region: str
 ) -> None:
     """A source encrypted with a customer-managed key the driver may not use fails the restore in
-    the downtime window (CreateVolume from the snapshot needs the key): refuse it now."""
+    the downtime window (CreateVolume from the snapshot needs the key): refuse the cutover now.
+    Precopy needs no driver access to the key, so discovery may propose the entry and report it."""
     for index, entry in enumerate(migrations):
         key = entry.kms_key_id
-        if not entry.encrypted or not key or not key.startswith("arn:"):
+        if entry.phase != "cutover" or not entry.encrypted or not key or not key.startswith("arn:"):
             continue
         where = f"migrations[{index}].kmsKeyId"
         key_region = key.split(":")[3] if key.count(":") >= 5 else ""
@@ -553,3 +564,24 @@ def _promotion(problems: Problems, values: Mapping[str, Any]) -> PromotionSettin
     if from_stack is None:
         return None
     return PromotionSettings(from_stack=from_stack, override_reason=reason)
+
+
+_MIGRATION_KEY = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def _forget(problems: Problems, values: Mapping[str, Any]) -> tuple[str, ...]:
+    raw = parse_structured(values.get("forget"))
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.add("forget", f"{show(raw)} is not a list of migration keys (<namespace>/<claim>)")
+        return ()
+    keys: list[str] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, str) or not _MIGRATION_KEY.match(item):
+            problems.add(f"forget[{i}]", f"{show(item)} is not a migration key (<namespace>/<claim>)")
+        elif item in keys:
+            problems.add(f"forget[{i}]", f"{show(item)} is listed twice")
+        else:
+            keys.append(item)
+    return tuple(keys)

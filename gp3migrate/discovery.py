@@ -1,19 +1,50 @@
 """Joins PVs, claims, workloads and EBS volumes into proposed `migrations` entries.
 
 Pure: the inputs are what `kubectl get -o json` and `aws ec2 describe-volumes` return (live or
-from files); the output is the entries to paste into a stack file and the volumes left out, each
-with its reason. The program itself never runs discovery (DESIGN invariant 1).
+from files); the output is the entries to put into a stack file, the volumes left out, each with
+its reason, and warnings. One odd volume never stops the rest: it is left out with its reason. The
+program itself never runs discovery (DESIGN invariant 1).
 """
 
+import copy
+import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gp3migrate.versions import CSI_DRIVER
+from gp3migrate.config import load_settings
+from gp3migrate.discovery_workloads import BETA_CLASS_ANNOTATION, find_workloads, template_class_warnings
+from gp3migrate.validation import ConfigError
+from gp3migrate.versions import CSI_DRIVER, IN_TREE_PROVISIONER
 
 MIGRATED_TO_ANNOTATION = "pv.kubernetes.io/migrated-to"
-# Types the in-tree plugin provisions besides gp2; migrated only when asked (`--include-types`).
-OPT_IN_TYPES = ("io1", "io2", "st1", "sc1", "standard")
+# The entry keys discovery owns: what it found. A re-run refreshes them (before a cutover);
+# every other key (phase, claimNaming, quiesce, ...) belongs to the user (gp3migrate/discovery_merge).
+FACT_KEYS = (
+    "namespace",
+    "claim",
+    "pv",
+    "volumeId",
+    "zone",
+    "sizeGiB",
+    "fsType",
+    "accessModes",
+    "volumeMode",
+    "volumeType",
+    "iops",
+    "throughput",
+    "encrypted",
+    "kmsKeyId",
+    "pvStorageClass",
+    "pvCapacity",
+    "workload",
+)
+# Volume ids as in-tree PVs hold them: `aws://<zone>/vol-…`, `aws:///vol-…` (no zone), `vol-…`,
+# each possibly with a trailing `/` (the API server accepts it; the in-tree plugin strips it).
+_VOLUME_ID = re.compile(r"^(?:aws://(?P<zone>[^/]*)/)?(?P<id>vol-[0-9a-f]{8}(?:[0-9a-f]{9})?)/?$")
+_ZONE = re.compile(r"^(?P<region>[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d)(?P<rest>.*)$")
+_USABLE_STATES = ("in-use", "available")
 
 
 @dataclass(frozen=True)
@@ -23,6 +54,9 @@ class Skipped:
     volume_id: str | None
     reason: str
 
+    def as_json(self) -> dict[str, Any]:
+        return {"pv": self.pv, "claim": self.claim, "volumeId": self.volume_id, "reason": self.reason}
+
 
 @dataclass
 class Discovery:
@@ -31,77 +65,78 @@ class Discovery:
     warnings: list[str] = field(default_factory=list)
 
 
-def volume_id_of(pv: Mapping[str, Any]) -> tuple[str, str | None] | None:
-    """(volume id, zone if the id carries it) for an in-tree EBS PV; None for anything else.
+@dataclass(frozen=True)
+class StackContext:
+    """What the stack file says that discovery checks against (defaults without a stack)."""
 
-    `awsElasticBlockStore.volumeID` is either `aws://<zone>/vol-...` or a plain `vol-...`.
-    """
-    source = pv.get("spec", {}).get("awsElasticBlockStore")
-    if not source:
+    region: str | None = None
+    # None: no stack file to compare with, so keys are not checked against it.
+    kms_key_arns: tuple[str, ...] | None = None
+    gp2_class_name: str = "gp2"
+
+
+def parse_volume_id(raw: str) -> tuple[str, str | None] | None:
+    """(vol-…, the zone the id names or None) for every form an in-tree PV may hold; None otherwise."""
+    match = _VOLUME_ID.match(raw.strip())
+    if match is None:
         return None
-    raw = str(source.get("volumeID", ""))
-    if raw.startswith("aws://"):
-        zone, _, volume = raw.removeprefix("aws://").partition("/")
-        return volume, zone or None
-    return raw, None
+    return match["id"], match["zone"] or None
 
 
-def _owner(obj: Mapping[str, Any], kind: str) -> str | None:
-    for ref in obj.get("metadata", {}).get("ownerReferences", []) or []:
-        if ref.get("kind") == kind:
+def zone_problem(zone: str | None, region: str | None) -> str | None:
+    """Why a volume in this zone is not migrated: unknown, another region, or a Local or
+    Wavelength Zone (named `<region>-<location>-…`; gp3 is not offered in every one of them)."""
+    if not zone:
+        return "no availability zone is known for it"
+    match = _ZONE.match(zone)
+    if match is None:
+        return f"zone {zone!r} is not an availability zone name"
+    if region and match["region"] != region:
+        return f"zone {zone} is not in region {region}"
+    rest = match["rest"]
+    if re.fullmatch(r"[a-z]", rest):
+        return None
+    if rest.startswith("-"):
+        kind = "Wavelength Zone" if "-wl" in rest else "Local Zone"
+        return (
+            f"in {kind} {zone}: gp3 is not offered in every Local Zone or Wavelength Zone; "
+            "this tool migrates volumes in the region's availability zones only"
+        )
+    return f"zone {zone!r} is not an availability zone name"
+
+
+def in_tree_classes(items: Sequence[Mapping[str, Any]], context: StackContext) -> tuple[frozenset[str], list[str]]:
+    """The classes the in-tree plugin provisions, from the StorageClass objects; without any in
+    the export only the stack's gp2 class is assumed, with a warning saying so."""
+    classes = [i for i in items if i.get("kind") == "StorageClass"]
+    if not classes:
+        return frozenset({context.gp2_class_name}), [
+            f"the export has no StorageClass objects: only {context.gp2_class_name!r} is taken as in-tree; "
+            "add `sc` to the kubectl export to check every class"
+        ]
+    return frozenset(str(c["metadata"]["name"]) for c in classes if c.get("provisioner") == IN_TREE_PROVISIONER), []
+
+
+def pv_storage_class(pv: Mapping[str, Any]) -> str:
+    """The PV's class: spec.storageClassName, else the annotation older objects carry; "" for none."""
+    name = (pv.get("spec") or {}).get("storageClassName")
+    if name is None:
+        name = ((pv.get("metadata") or {}).get("annotations") or {}).get(BETA_CLASS_ANNOTATION)
+    return str(name or "")
+
+
+def _claim_owner(claim: Mapping[str, Any]) -> str | None:
+    for ref in (claim.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("kind") == "Pod":
             return str(ref.get("name"))
     return None
-
-
-def _template_storage_class(workload: Mapping[str, Any]) -> str | None:
-    """The class a StatefulSet's volumeClaimTemplates name (the first that names one)."""
-    for template in workload.get("spec", {}).get("volumeClaimTemplates") or []:
-        name = template.get("spec", {}).get("storageClassName")
-        if name:
-            return str(name)
-    return None
-
-
-def _workloads_by_claim(items: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """(namespace, claim) -> {kind, name, replicas} of the Deployment or StatefulSet mounting it."""
-    by_kind: dict[str, dict[tuple[str, str], Mapping[str, Any]]] = {}
-    for item in items:
-        meta = item.get("metadata", {})
-        by_kind.setdefault(item.get("kind", ""), {})[(meta.get("namespace", ""), meta.get("name", ""))] = item
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for (namespace, _), pod in sorted(by_kind.get("Pod", {}).items()):
-        owner: tuple[str, str] | None = None
-        replica_set = _owner(pod, "ReplicaSet")
-        if replica_set and (namespace, replica_set) in by_kind.get("ReplicaSet", {}):
-            deployment = _owner(by_kind["ReplicaSet"][(namespace, replica_set)], "Deployment")
-            if deployment:
-                owner = ("Deployment", deployment)
-        stateful_set = _owner(pod, "StatefulSet")
-        if stateful_set:
-            owner = ("StatefulSet", stateful_set)
-        if owner is None or (namespace, owner[1]) not in by_kind.get(owner[0], {}):
-            continue
-        workload = by_kind[owner[0]][(namespace, owner[1])]
-        replicas = workload.get("spec", {}).get("replicas", 1)
-        record: dict[str, Any] = {"kind": owner[0], "name": owner[1], "replicas": int(replicas)}
-        template_class = _template_storage_class(workload)
-        if template_class:
-            record["templateStorageClass"] = template_class
-        claims = [
-            (v.get("persistentVolumeClaim") or {}).get("claimName") for v in pod.get("spec", {}).get("volumes") or []
-        ]
-        # StatefulSet claims come from volumeClaimTemplates: <template>-<set>-<ordinal>.
-        for claim in claims:
-            if claim:
-                found[(namespace, claim)] = record
-    return found
 
 
 def discover(
     kube_items: Iterable[Mapping[str, Any]],
     volumes: Iterable[Mapping[str, Any]],
     *,
-    include_types: Sequence[str] = (),
+    context: StackContext = StackContext(),
 ) -> Discovery:
     items = list(kube_items)
     pvs = sorted((i for i in items if i.get("kind") == "PersistentVolume"), key=lambda i: i["metadata"]["name"])
@@ -111,14 +146,15 @@ def discover(
         if i.get("kind") == "PersistentVolumeClaim"
     }
     volumes_by_id = {v["VolumeId"]: v for v in volumes}
-    workloads = _workloads_by_claim(items)
-    result = Discovery()
+    classes, warnings = in_tree_classes(items, context)
+    workloads = find_workloads(items, classes)
+    result = Discovery(warnings=[*warnings, *workloads.warnings, *template_class_warnings(items, classes)])
 
     for pv in pvs:
         name = pv["metadata"]["name"]
-        spec = pv.get("spec", {})
+        spec = pv.get("spec") or {}
         ref = spec.get("claimRef") or {}
-        claim_key = (ref.get("namespace", ""), ref.get("name", "")) if ref else None
+        claim_key = (str(ref.get("namespace", "")), str(ref.get("name", ""))) if ref else None
         claim_label = f"{claim_key[0]}/{claim_key[1]}" if claim_key else None
 
         def skip(
@@ -129,69 +165,148 @@ def discover(
         if (spec.get("csi") or {}).get("driver") == CSI_DRIVER:
             skip("already a CSI volume (ebs.csi.aws.com)", spec["csi"].get("volumeHandle"))
             continue
-        located = volume_id_of(pv)
-        if located is None:
+        source = spec.get("awsElasticBlockStore")
+        if not source:
             continue  # not an EBS volume at all: not ours to report
-        volume_id, zone = located
+        raw_id = str(source.get("volumeID", ""))
+        located = parse_volume_id(raw_id)
+        if located is None:
+            skip(f"volume id {raw_id!r} is not an EBS volume id (expected aws://<zone>/vol-… or vol-…)")
+            continue
+        volume_id, id_zone = located
         claim = claims.get(claim_key) if claim_key else None
         if claim is None or pv.get("status", {}).get("phase") != "Bound":
             skip("no bound claim (nothing mounts it through a PVC)", volume_id)
+            continue
+        if _claim_owner(claim):
+            skip(f"ephemeral claim of Pod {_claim_owner(claim)} (deleted with its pod: nothing to keep)", volume_id)
             continue
         volume = volumes_by_id.get(volume_id)
         if volume is None:
             skip("EBS volume not found in this region/account", volume_id)
             continue
+        zone = volume.get("AvailabilityZone") or id_zone
+        problem = zone_problem(zone, context.region)
+        if problem:
+            skip(problem, volume_id)
+            continue
+        if id_zone and id_zone != zone:
+            result.warnings.append(
+                f"PV {name} names zone {id_zone} but EBS reports {volume_id} in {zone}: {zone} is used"
+            )
+        if volume.get("State", "in-use") not in _USABLE_STATES:
+            skip(f"volume state is {volume.get('State')!r} (only in-use or available volumes are migrated)", volume_id)
+            continue
+        if volume.get("MultiAttachEnabled"):
+            skip("multi-attach volume (a snapshot cannot keep several writers consistent)", volume_id)
+            continue
         volume_type = volume.get("VolumeType", "")
         if volume_type == "gp3":
             skip("already gp3", volume_id)
             continue
-        if volume_type != "gp2" and volume_type not in include_types:
-            skip(f"not gp2 ({volume_type}); pass --include-types {volume_type} to migrate it", volume_id)
-            continue
-        if volume.get("MultiAttachEnabled"):
-            skip("multi-attach volume (a snapshot copy cannot keep several writers consistent)", volume_id)
+        if volume_type != "gp2":
+            skip(f"not gp2: {volume_type}; this tool migrates gp2", volume_id)
             continue
         access_modes = sorted(set(claim.get("spec", {}).get("accessModes") or spec.get("accessModes") or []))
         if "ReadWriteMany" in access_modes:
             skip("ReadWriteMany claim (EBS attaches to one node)", volume_id)
             continue
-        entry: dict[str, Any] = {
-            "namespace": claim_key[0] if claim_key else "",
-            "claim": claim_key[1] if claim_key else "",
-            "pv": name,
-            "volumeId": volume_id,
-            "zone": volume.get("AvailabilityZone") or zone,
-            "sizeGiB": int(volume["Size"]),
-            "fsType": spec.get("awsElasticBlockStore", {}).get("fsType") or "ext4",
-            "accessModes": access_modes or ["ReadWriteOnce"],
-            "volumeMode": spec.get("volumeMode") or "Filesystem",
-            "volumeType": volume_type,
-            "encrypted": bool(volume.get("Encrypted")),
-        }
-        if volume.get("Iops") is not None:
-            entry["iops"] = int(volume["Iops"])
-        if volume.get("Throughput") is not None:
-            entry["throughput"] = int(volume["Throughput"])
-        if volume.get("KmsKeyId"):
-            entry["kmsKeyId"] = volume["KmsKeyId"]
-        workload = workloads.get(claim_key) if claim_key else None
+        entry = _entry(claim_key, pv, volume, volume_id, zone, access_modes)
+        workload = workloads.by_claim.get(claim_key) if claim_key else None
         if workload:
-            entry["workload"] = workload
+            entry["workload"] = copy.deepcopy(workload)  # one block per entry: no YAML aliases
             if workload["kind"] == "StatefulSet":
                 # Its claims follow <template>-<set>-<ordinal>: only the same name keeps them.
                 entry["claimNaming"] = "same-name"
-                if workload.get("templateStorageClass") == "gp2":
-                    warning = (
-                        f"StatefulSet {entry['namespace']}/{workload['name']} names gp2 in its volumeClaimTemplates: "
-                        "new replicas would get gp2 volumes. Templates are immutable: re-create it with "
-                        "`kubectl delete sts --cascade=orphan` and apply it with the gp3 class."
-                    )
-                    if warning not in result.warnings:
-                        result.warnings.append(warning)
+            if "owner" in workload:
+                entry["quiesce"] = "manual"
+        _check_kms(entry, context, result.warnings)
         result.entries.append(entry)
 
-    result.entries.sort(key=lambda e: (e["namespace"], e["claim"]))
+    result.entries.sort(key=group_order)
     return result
+
+
+def _entry(
+    claim_key: tuple[str, str] | None,
+    pv: Mapping[str, Any],
+    volume: Mapping[str, Any],
+    volume_id: str,
+    zone: str | None,
+    access_modes: list[str],
+) -> dict[str, Any]:
+    spec = pv.get("spec") or {}
+    entry: dict[str, Any] = {
+        "namespace": claim_key[0] if claim_key else "",
+        "claim": claim_key[1] if claim_key else "",
+        "pv": pv["metadata"]["name"],
+        "volumeId": volume_id,
+        "zone": zone,
+        "sizeGiB": int(volume["Size"]),
+        "fsType": (spec.get("awsElasticBlockStore") or {}).get("fsType") or "ext4",
+        "accessModes": access_modes or ["ReadWriteOnce"],
+        "volumeMode": spec.get("volumeMode") or "Filesystem",
+        "volumeType": volume.get("VolumeType"),
+    }
+    if volume.get("Iops") is not None:
+        entry["iops"] = int(volume["Iops"])
+    if volume.get("Throughput") is not None:
+        entry["throughput"] = int(volume["Throughput"])
+    entry["encrypted"] = bool(volume.get("Encrypted"))
+    if volume.get("KmsKeyId"):
+        entry["kmsKeyId"] = volume["KmsKeyId"]
+    entry["pvStorageClass"] = pv_storage_class(pv)
+    capacity = (spec.get("capacity") or {}).get("storage")
+    if capacity is not None:
+        entry["pvCapacity"] = str(capacity)
+    return entry
+
+
+def _check_kms(entry: Mapping[str, Any], context: StackContext, warnings: list[str]) -> None:
+    key = entry.get("kmsKeyId")
+    if key and context.kms_key_arns is not None and key not in context.kms_key_arns:
+        warnings.append(
+            f"{entry['namespace']}/{entry['claim']}: volume {entry['volumeId']} is encrypted with KMS key {key}, "
+            "which the stack does not list in kmsKeyArns: if it is a customer-managed key, add it so the driver "
+            "may use it (the AWS managed key aws/ebs needs no entry)"
+        )
+
+
+def group_order(entry: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """Sort key that keeps every claim of one workload together: namespace, workload, claim."""
+    workload = entry.get("workload") or {}
+    return (
+        str(entry.get("namespace", "")),
+        str(workload.get("name") or entry.get("claim", "")),
+        str(workload.get("kind", "")),
+        str(entry.get("claim", "")),
+    )
+
+
+def drop_refused(result: Discovery, region: str) -> None:
+    """Move every entry the program would refuse (e.g. a claim whose `<claim>-gp3` name is too
+    long, two claims whose resource names collide) to `skipped`, with the program's reason."""
+    while result.entries:
+        try:
+            load_settings({"clusterName": "discovered", "region": region, "migrations": json.dumps(result.entries)})
+            return
+        except ConfigError as err:
+            refused: dict[int, list[str]] = {}
+            for problem in err.problems:
+                match = re.match(r"^migrations\[(\d+)\]\.(.*)$", problem)
+                if match is None:
+                    raise  # not about one entry: a bug in discovery, not an odd volume
+                refused.setdefault(int(match[1]), []).append(match[2])
+            for index in sorted(refused, reverse=True):
+                entry = result.entries.pop(index)
+                result.skipped.append(
+                    Skipped(
+                        entry["pv"],
+                        f"{entry['namespace']}/{entry['claim']}",
+                        entry["volumeId"],
+                        "the program would refuse its entry: " + "; ".join(refused[index]),
+                    )
+                )
 
 
 def volume_ids_to_describe(kube_items: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -199,7 +314,29 @@ def volume_ids_to_describe(kube_items: Iterable[Mapping[str, Any]]) -> list[str]
     ids = set()
     for item in kube_items:
         if item.get("kind") == "PersistentVolume":
-            located = volume_id_of(item)
+            source = (item.get("spec") or {}).get("awsElasticBlockStore") or {}
+            located = parse_volume_id(str(source.get("volumeID", ""))) if source else None
             if located:
                 ids.add(located[0])
     return sorted(ids)
+
+
+def region_problem(
+    kube_items: Sequence[Mapping[str, Any]], volumes: Sequence[Mapping[str, Any]], region: str
+) -> str | None:
+    """Why these volumes cannot be the cluster's in `region` (an export from another region or
+    account): every volume must be in the region, and at least one PV's volume must be found."""
+    elsewhere = sorted(
+        {str(v.get("AvailabilityZone")) for v in volumes if not str(v.get("AvailabilityZone", "")).startswith(region)}
+    )
+    if elsewhere:
+        more = ", …" if len(elsewhere) > 3 else ""
+        return f"it lists volumes in {', '.join(elsewhere[:3])}{more}, not in region {region}"
+    wanted = volume_ids_to_describe(kube_items)
+    found = {v.get("VolumeId") for v in volumes}
+    if wanted and not found & set(wanted):
+        return (
+            f"none of the {len(wanted)} EBS volumes the cluster's in-tree PVs name is in it "
+            f"({len(volumes)} other volumes): another region or account"
+        )
+    return None

@@ -61,7 +61,20 @@ ENTRY_KEYS = (
     "deleteSource",
     "deleteRestoredClaim",
 )
-WORKLOAD_KEYS = ("kind", "name", "replicas", "templateStorageClass")
+WORKLOAD_KEYS = ("kind", "name", "replicas", "templateStorageClass", "owner")
+OWNER_KEYS = ("apiVersion", "kind", "name")
+# A Kubernetes quantity as a PV's spec.capacity.storage holds it: 1Gi, 500Mi, 10G, 1073741824, 1e9.
+_QUANTITY = re.compile(r"^\d+(\.\d+)?([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkloadOwner:
+    """The controller of a Deployment or StatefulSet (an operator's custom resource): it resets
+    replicas, so the program must not scale the workload itself."""
+
+    api_version: str
+    kind: str
+    name: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +86,7 @@ class Workload:
     replicas: int
     # For a StatefulSet: the class its volumeClaimTemplates name (new replicas get that class).
     template_storage_class: str | None = None
+    owner: WorkloadOwner | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,8 +106,8 @@ class MigrationSettings:
     throughput: int | None = None
     encrypted: bool = False
     kms_key_id: str | None = None
-    # The source PV's own class ("" for a static PV without one) and capacity as written: a claim
-    # that binds it again (rollback) must name that class and request no more than that.
+    # The source PV's class ("" for a static PV without one) and capacity as written ("1Gi"):
+    # what a rollback re-creates and what a restored claim must request at least.
     pv_storage_class: str | None = None
     pv_capacity: str | None = None
     workload: Workload | None = None
@@ -214,6 +228,14 @@ def _parse_entry(problems: Problems, where: str, item: Any, *, region: str) -> M
     quiesce = parse_choice(
         problems, f"{where}.quiesce", item.get("quiesce"), "scale" if workload else "manual", QUIESCES
     )
+    if quiesce == "scale" and workload is not None and workload.owner is not None:
+        owner = workload.owner
+        problems.add(
+            f"{where}.quiesce",
+            f"'scale' would fight {owner.kind} {owner.name} ({owner.api_version}), which controls "
+            f"{workload.kind} {workload.name} and resets its replicas: use quiesce: manual and stop it "
+            "through its operator",
+        )
     delete_source = parse_bool(problems, f"{where}.deleteSource", item.get("deleteSource"), False)
     delete_restored = parse_bool(problems, f"{where}.deleteRestoredClaim", item.get("deleteRestoredClaim"), False)
     _check_phase_options(
@@ -246,7 +268,8 @@ def _parse_entry(problems: Problems, where: str, item: Any, *, region: str) -> M
             problems,
             f"{where}.pvCapacity",
             item.get("pvCapacity"),
-            check=lambda v: None if _QUANTITY.fullmatch(v) else "is not a quantity such as 20Gi or 500Mi",
+            check=lambda v: None if _QUANTITY.match(v) else "is not a Kubernetes quantity such as 1Gi or 500Mi",
+            what="the source PV's spec.capacity.storage, e.g. 1Gi",
         ),
         workload=workload,
         new_claim_name=new_claim or new_claim_default,
@@ -281,7 +304,7 @@ def _check_phase_options(
         )
     if quiesce == "scale" and workload is None:
         problems.add(f"{where}.quiesce", "'scale' needs migrations[].workload (kind, name, replicas) to scale")
-    if delete_source and phase not in ("finalize", "cleanup"):
+    if delete_source and phase != "finalize":
         problems.add(
             f"{where}.deleteSource",
             f"true is only allowed in phase finalize (this entry is in {phase}); the source is the only "
@@ -291,6 +314,13 @@ def _check_phase_options(
         problems.add(
             f"{where}.deleteRestoredClaim", f"true is only allowed in phase rollback (this entry is in {phase})"
         )
+
+
+def _pv_storage_class(problems: Problems, key: str, raw: Any) -> str | None:
+    """The source PV's class; "" is a recorded fact (a static PV without a class), not a gap."""
+    if raw == "":
+        return ""
+    return parse_str(problems, key, raw, check=naming.dns1123_subdomain_problem, what="a StorageClass name or ''")
 
 
 def _optional_int(problems: Problems, key: str, raw: Any, low: int, high: int) -> int | None:
@@ -329,7 +359,26 @@ def _workload(problems: Problems, key: str, raw: Any) -> Workload | None:
         problems.add(f"{key}.replicas", "is required (the replicas to restore after the cutover)")
     replicas = parse_int(problems, f"{key}.replicas", raw.get("replicas"), 1, 0, 10_000)
     template_class = parse_str(problems, f"{key}.templateStorageClass", raw.get("templateStorageClass"))
-    return Workload(kind=kind, name=name or "", replicas=replicas, template_storage_class=template_class)
+    return Workload(
+        kind=kind,
+        name=name or "",
+        replicas=replicas,
+        template_storage_class=template_class,
+        owner=_workload_owner(problems, f"{key}.owner", raw.get("owner")),
+    )
+
+
+def _workload_owner(problems: Problems, key: str, raw: Any) -> WorkloadOwner | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.add(key, f"{show(raw)} is not a map with apiVersion, kind and name")
+        return None
+    unknown_keys(problems, f"{key}.", raw, OWNER_KEYS)
+    values = {
+        k: parse_str(problems, f"{key}.{k}", raw.get(k), required=True, what=f"the owner's {k}") for k in OWNER_KEYS
+    }
+    return WorkloadOwner(api_version=values["apiVersion"] or "", kind=values["kind"] or "", name=values["name"] or "")
 
 
 def _check_unique(problems: Problems, indexed: Sequence[tuple[int, MigrationSettings]]) -> None:
@@ -349,13 +398,3 @@ def _check_unique(problems: Problems, indexed: Sequence[tuple[int, MigrationSett
             other = first_use.setdefault((what, value), index)
             if other != index:
                 problems.add(f"migrations[{index}].{what}", f"{show(value)} is also used by migrations[{other}]")
-
-
-_QUANTITY = re.compile(r"[1-9][0-9]*(Ki|Mi|Gi|Ti)?")
-
-
-def _pv_storage_class(problems: Problems, where: str, value: Any) -> str | None:
-    """None: not recorded; "" (a static PV without a class) is a value of its own."""
-    if value == "":
-        return ""
-    return parse_str(problems, where, value, check=naming.dns1123_subdomain_problem)

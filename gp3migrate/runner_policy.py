@@ -262,6 +262,14 @@ BOTO3_CALLS: dict[str, Grant] = {
     ),
 }
 
+# Calls only `gp3migrate discover` makes, with the credentials of whoever runs it: not part of the
+# policy `pulumi up` needs.
+DISCOVERY_CALLS: dict[str, Grant] = {
+    "eks.describe_cluster": Grant(("eks:DescribeCluster",), "gp3migrate/discovery_cli.py (cluster lookup)"),
+    "eks.describe_addon": Grant(("eks:DescribeAddon",), "gp3migrate/inventory.py (driver detection)"),
+    "eks.list_addons": Grant(("eks:ListAddons",), "gp3migrate/inventory.py (driver detection)"),
+}
+
 # What pulumi-eks's Cluster component creates and calls with this program's options (pulumi-eks
 # 4.x nodejs/eks/cluster/cluster.ts: service role, cluster and node security groups, the control
 # plane, the vpc-cni / kube-proxy / coredns add-ons, the OIDC provider). Its Kubernetes objects use
@@ -423,6 +431,7 @@ def add_subcommand(commands: Any) -> None:
     command = commands.add_parser("iam-policy", help="print the IAM policy `pulumi up` needs for a stack")
     command.add_argument("--stack", required=True, help="stack whose Pulumi.<stack>.yaml decides the policy")
     command.add_argument("--project-dir", type=Path, default=Path("."), help="where the stack files are")
+    command.set_defaults(run=run, parser=command)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -61,3 +61,36 @@ def _check_whole_workloads(problems: Problems, migrations: Sequence[MigrationSet
                     f"migrations[{index}].phase",
                     f"'cutover' of {kind} {namespace}/{name} must include every claim it mounts; not yet: {others}",
                 )
+
+
+# Phases whose steps keep a workload consistent (a stopped app, a released or rebound claim): an
+# entry in one of them that leaves the config would silently drop those steps.
+_NOT_FORGOTTEN_IN = ("cutover", "rollback")
+
+
+def check_forgotten(
+    migrations: Sequence[MigrationSettings], history: Mapping[str, Applied], forget: Sequence[str]
+) -> None:
+    """Raise ConfigError for an entry last applied in cutover or rollback that is missing from
+    `migrations` without being listed under `forget`, and for a `forget` item that lets go of
+    nothing (not in the history, or still in `migrations`)."""
+    problems = Problems()
+    present = {entry.key for entry in migrations}
+    for key, applied in sorted(history.items()):
+        if key not in present and key not in forget and applied.phase in _NOT_FORGOTTEN_IN:
+            problems.add(
+                "migrations",
+                f"{key!r} is missing, but its last applied phase is {applied.phase}: removing it would drop "
+                "the steps that keep its workload consistent; add it back, or list it under forget to "
+                "let go of it on purpose",
+            )
+    for index, key in enumerate(forget):
+        if key in present:
+            problems.add(f"forget[{index}]", f"{key!r} is still in migrations: remove it from one of the two")
+        elif key not in history:
+            problems.add(
+                f"forget[{index}]",
+                f"{key!r} names no migration this stack last applied: remove it from forget "
+                "(already let go of, or misspelt)",
+            )
+    problems.raise_if_any()

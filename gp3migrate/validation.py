@@ -1,7 +1,7 @@
 """Small helpers that read untyped config values and collect every problem with its key.
 
 Each problem names the key, the value and what is allowed, e.g.
-`driverInstall: 'helmm' is not one of present, helm, addon`. All problems are reported together so a user
+`driverInstall: 'helmm' is not one of helm, addon, present`. All problems are reported together so a user
 fixes a stack file in one pass; nothing is registered while any remains.
 """
 

@@ -28,19 +28,26 @@ BAD_CONFIGS = [
     ({"clusterName": "dev eks"}, "clusterName", "'dev eks' is not an EKS cluster name"),
     ({"region": "europe-1"}, "region", "'europe-1' is not an AWS region code"),
     (
-        {"migrations": [entry(encrypted=True, kmsKeyId="arn:aws:kms:eu-central-1:123456789012:key/1111-2222")]},
+        {
+            "migrations": [
+                entry(phase="cutover", encrypted=True, kmsKeyId="arn:aws:kms:eu-central-1:123456789012:key/1111-2222")
+            ]
+        },
         "migrations[0].kmsKeyId",
         "(default/data-db-0) is not in kmsKeyArns: the driver could not read the snapshot",
     ),
     (
-        {"migrations": [entry(encrypted=True, kmsKeyId="arn:aws:kms:us-east-1:123456789012:key/1111-2222")]},
+        {
+            "migrations": [
+                entry(phase="cutover", encrypted=True, kmsKeyId="arn:aws:kms:us-east-1:123456789012:key/1111-2222")
+            ]
+        },
         "migrations[0].kmsKeyId",
         "is in us-east-1, not in the stack's region eu-central-1",
     ),
-    ({"driverInstall": "present"}, "driverVersion", "is required when driverInstall is 'present'"),
     ({"driverInstall": "present", "driverVersion": "v1.28.0"}, "driverVersion", "is older than v1.33.0"),
     ({"driverInstall": "present", "driverVersion": "1.40"}, "driverVersion", "is not a driver version"),
-    ({"driverInstall": "helmm"}, "driverInstall", "'helmm' is not one of present, helm, addon"),
+    ({"driverInstall": "helmm"}, "driverInstall", "'helmm' is not one of helm, addon, present"),
     ({"driverInstall": "addon"}, "driverAddonVersion", "is required when driverInstall is 'addon'"),
     ({"driverAddonVersion": "latest"}, "driverAddonVersion", "'latest' is not an add-on version"),
     ({"driverChartVersion": "2.64"}, "driverChartVersion", "'2.64' is not a chart version"),

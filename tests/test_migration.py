@@ -306,10 +306,13 @@ def test_a_volume_absent_from_config_is_never_touched():
 
 def test_removing_an_entry_leaves_only_retained_or_protected_data_behind():
     before = cutover(fleet(3))
+    # Past precopy, a removal must be said out loud (`forget`, tests/test_stack_file_forget.py).
     after = run_program(
-        fleet(2) | {"migrations": [dict(e, phase="cutover") for e in fleet(2)["migrations"]]},
+        fleet(2)
+        | {"migrations": [dict(e, phase="cutover") for e in fleet(2)["migrations"]], "forget": ["apps/data-db-2"]},
         previous_outputs=before.outputs,
     )
+    assert after.error is None, after.error
     removed = {r.name for r in before.registrations} - {r.name for r in after.registrations}
     assert removed and all("data-db-2" in name for name in removed)
     for reg in before.registrations:

@@ -36,6 +36,7 @@ def add_subcommand(commands: Any) -> None:
         help="how the simulated cluster runs the EBS CSI driver (default: what driverInstall implies)",
     )
     command.add_argument("--project-dir", type=Path, default=Path("."), help="where the stack files are")
+    command.set_defaults(run=run, parser=command)
 
 
 def run(args: argparse.Namespace) -> int:

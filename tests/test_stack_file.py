@@ -1,0 +1,393 @@
+"""`discover --write` merges into the stack file and never loses state (issue 11, item 1).
+
+Round trips on a copy of the repository's own Pulumi.dev.yaml and on files written by the CLI:
+a re-run with nothing new changes no byte; after hand edits the user's keys and comments stay and
+only facts are refreshed; after a cutover every key stays and differences are flagged; an entry
+discovery no longer sees stays unless `--prune`, and never past precopy; the summary is printed
+before anything is written; an export from the wrong region, an unknown stack, or a merge the
+program would refuse writes nothing. Not proven: every YAML layout a user may hand-write (ruamel
+re-indents lists to this project's style).
+"""
+
+import copy
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gp3migrate import cli
+from gp3migrate.discovery import Skipped
+from gp3migrate.discovery_merge import Change, merge
+from gp3migrate.stack_file import read_stack, write_stack
+from tests.kube_fixtures import REGION, STACK_KEY, real_cluster, vol
+from tests.mock_cloud import PROJECT_DIR
+
+KEY = "default/ebs-gp2-claim"
+# The dev stack's example entry as discovery reports it now (its facts, plus the two new ones).
+FOUND: dict[str, Any] = {
+    "namespace": "default",
+    "claim": "ebs-gp2-claim",
+    "pv": "pvc-646fef81-c677-46f4-8f27-9d394618f236",
+    "volumeId": "vol-03d3cd818a2c2def3",
+    "zone": "eu-central-1c",
+    "sizeGiB": 1,
+    "fsType": "ext4",
+    "accessModes": ["ReadWriteOnce"],
+    "volumeMode": "Filesystem",
+    "volumeType": "gp2",
+    "iops": 100,
+    "encrypted": False,
+    "pvStorageClass": "gp2",
+    "pvCapacity": "1Gi",
+    "workload": {"kind": "Deployment", "name": "app-gp2-in-tree", "replicas": 1},
+}
+
+
+@pytest.fixture
+def dev_copy(tmp_path: Path) -> Path:
+    path = tmp_path / "Pulumi.dev.yaml"
+    shutil.copy(PROJECT_DIR / "Pulumi.dev.yaml", path)
+    return path
+
+
+def merged(path: Path, found: list[dict], skipped=(), *, prune=False):
+    stack = read_stack(path)
+    result = merge(stack.migrations(), found, skipped, prune=prune)
+    write_stack(stack)
+    return result, path.read_text()
+
+
+def refreshed_dev(path: Path) -> str:
+    """The dev copy after one merge of FOUND (which adds the two new facts)."""
+    return merged(path, [FOUND])[1]
+
+
+def test_a_rerun_with_nothing_new_changes_nothing(dev_copy: Path):
+    before = refreshed_dev(dev_copy)
+    result, after = merged(dev_copy, [FOUND])
+    assert result.changes == [Change("kept", KEY)] and not result.changed
+    assert after == before
+
+
+def test_the_repository_stack_files_round_trip_byte_for_byte(tmp_path: Path):
+    for name in ("Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.rehearsal.yaml"):
+        shutil.copy(PROJECT_DIR / name, tmp_path / name)
+        write_stack(read_stack(tmp_path / name))
+        assert (tmp_path / name).read_text() == (PROJECT_DIR / name).read_text(), name
+
+
+def test_a_rerun_after_hand_edits_keeps_them_and_refreshes_only_facts(dev_copy: Path):
+    text = dev_copy.read_text()
+    text = text.replace(
+        "      quiesce: scale\n", "      quiesce: scale\n      keepSnapshots: true  # audit wants them\n"
+    )
+    text = text.replace("      claimNaming: rename\n", "      claimNaming: rename\n      newClaimName: uploads\n")
+    dev_copy.write_text(text)
+    grown = copy.deepcopy(FOUND) | {"sizeGiB": 4, "iops": 100}
+    grown["workload"]["replicas"] = 2
+    result, after = merged(dev_copy, [grown])
+    assert result.changes == [
+        Change(
+            "updated",
+            KEY,
+            "sizeGiB 1 -> 4; pvStorageClass (absent) -> 'gp2'; pvCapacity (absent) -> '1Gi'; workload.replicas 1 -> 2",
+        )
+    ]
+    assert after.split("eks-gp3-migration:migrations:\n")[1] == (
+        "    - namespace: default\n"
+        "      claim: ebs-gp2-claim\n"
+        "      pv: pvc-646fef81-c677-46f4-8f27-9d394618f236\n"
+        "      volumeId: vol-03d3cd818a2c2def3\n"
+        "      zone: eu-central-1c\n"
+        "      sizeGiB: 4\n"
+        "      fsType: ext4\n"
+        "      accessModes:\n"
+        "        - ReadWriteOnce\n"
+        "      volumeMode: Filesystem\n"
+        "      volumeType: gp2\n"
+        "      iops: 100\n"
+        "      encrypted: false\n"
+        "      pvStorageClass: gp2\n"
+        "      pvCapacity: 1Gi\n"
+        "      workload:\n"
+        "        kind: Deployment\n"
+        "        name: app-gp2-in-tree\n"
+        "        replicas: 2\n"
+        "      # Advance one step per `pulumi up`: precopy -> cutover -> finalize (or rollback).\n"
+        "      phase: precopy\n"
+        "      claimNaming: rename\n"
+        "      newClaimName: uploads\n"
+        "      quiesce: scale\n"
+        "      keepSnapshots: true  # audit wants them\n"
+    )
+    assert after.split("eks-gp3-migration:migrations:\n")[0] == text.split("eks-gp3-migration:migrations:\n")[0]
+
+
+@pytest.mark.parametrize("phase", ["cutover", "finalize", "rollback"])
+def test_an_entry_past_precopy_keeps_every_key_and_flags_the_differences(dev_copy: Path, phase: str):
+    dev_copy.write_text(refreshed_dev(dev_copy).replace("phase: precopy", f"phase: {phase}"))
+    before = dev_copy.read_text()
+    moved = copy.deepcopy(FOUND) | {"sizeGiB": 8, "volumeId": "vol-0aaaaaaaaaaaaaaaa"}
+    result, after = merged(dev_copy, [moved])
+    assert result.changes == [
+        Change("kept", KEY),
+        Change(
+            "flagged",
+            KEY,
+            f"phase {phase}: facts differ from the cluster, kept as they are (the basis of a running migration): "
+            "volumeId 'vol-03d3cd818a2c2def3' -> 'vol-0aaaaaaaaaaaaaaaa'; sizeGiB 1 -> 8",
+        ),
+    ]
+    assert after == before
+
+
+def test_an_entry_discovery_no_longer_sees_stays_flagged_and_prune_removes_it_only_in_precopy(dev_copy: Path):
+    before = refreshed_dev(dev_copy)
+    gone = [Skipped("pvc-646fef81-c677-46f4-8f27-9d394618f236", KEY, "vol-03d3cd818a2c2def3", "already gp3")]
+    result, after = merged(dev_copy, [], gone)
+    assert result.changes == [
+        Change("kept", KEY),
+        Change("flagged", KEY, "not proposed now: already gp3; kept; --prune removes it"),
+    ]
+    assert after == before
+
+    dev_copy.write_text(before.replace("phase: precopy", "phase: cutover"))
+    result, after = merged(dev_copy, [], prune=True)
+    assert result.changes == [
+        Change("kept", KEY),
+        Change("flagged", KEY, "not seen by discovery; kept: phase cutover is past precopy"),
+    ]
+    assert after == before.replace("phase: precopy", "phase: cutover")
+
+    dev_copy.write_text(before)
+    result, after = merged(dev_copy, [], gone, prune=True)
+    assert result.changes == [Change("removed", KEY, "not proposed now: already gp3 (phase precopy, --prune)")]
+    assert yaml.safe_load(after)["config"]["eks-gp3-migration:migrations"] == []
+
+
+def test_new_claims_go_next_to_their_workloads_claims_and_the_rest_at_the_end():
+    existing: list[dict[str, Any]] = [
+        {"namespace": "db", "claim": "data-pg-0", "workload": {"kind": "StatefulSet", "name": "pg", "replicas": 2}},
+        {"namespace": "web", "claim": "uploads"},
+    ]
+    found: list[dict[str, Any]] = [
+        copy.deepcopy(existing[0]),
+        {"namespace": "db", "claim": "data-pg-1", "workload": {"kind": "StatefulSet", "name": "pg", "replicas": 2}},
+        {"namespace": "a", "claim": "new"},
+        copy.deepcopy(existing[1]),
+    ]
+    result = merge(existing, found)
+    assert [f"{e['namespace']}/{e['claim']}" for e in existing] == [
+        "db/data-pg-0",
+        "db/data-pg-1",
+        "web/uploads",
+        "a/new",
+    ]
+    assert [c.kind for c in result.changes] == ["kept", "kept", "added", "added"]
+
+
+def test_a_fact_not_found_now_is_kept_and_a_different_proposal_flagged():
+    entry = {
+        "namespace": "db",
+        "claim": "data-pg-0",
+        "sizeGiB": 10,
+        "kmsKeyId": STACK_KEY,
+        "workload": {"kind": "StatefulSet", "name": "pg", "replicas": 2},
+        "claimNaming": "rename",
+    }
+    existing = [copy.deepcopy(entry)]
+    found = {k: v for k, v in entry.items() if k not in ("kmsKeyId", "claimNaming")} | {"claimNaming": "same-name"}
+    result = merge(existing, [found])
+    assert existing == [entry]
+    assert result.changes == [
+        Change("kept", "db/data-pg-0"),
+        Change("flagged", "db/data-pg-0", "not found now, kept as recorded: kmsKeyId"),
+        Change(
+            "flagged", "db/data-pg-0", "discovery proposes claimNaming: same-name, the entry has rename (kept: yours)"
+        ),
+    ]
+
+
+# --- through the command -------------------------------------------------------------------
+
+
+def exports(tmp_path: Path, export=None) -> list[str]:
+    export = export or real_cluster()
+    (tmp_path / "kube.json").write_text(json.dumps(export.kube_json()))
+    (tmp_path / "volumes.json").write_text(json.dumps(export.volumes_json()))
+    (tmp_path / "addons.json").write_text("\n".join(json.dumps({"addon": a}) for a in export.addons))
+    return [
+        "--project-dir",
+        str(tmp_path),
+        "--kube-json",
+        str(tmp_path / "kube.json"),
+        "--volumes-json",
+        str(tmp_path / "volumes.json"),
+        "--addons-json",
+        str(tmp_path / "addons.json"),
+    ]
+
+
+STACK_TEXT = (
+    "# dev cluster\n"
+    "config:\n"
+    "  eks-gp3-migration:clusterName: dev-eks  # keep me\n"
+    "  eks-gp3-migration:region: eu-central-1\n"
+    "  eks-gp3-migration:kmsKeyArns:\n"
+    f"    - {STACK_KEY}\n"
+    "  eks-gp3-migration:gp3ClassName: gp3-csi\n"
+)
+
+
+def discover(tmp_path: Path, *flags: str, export=None) -> int:
+    return cli.main(["discover", "--stack", "dev", *exports(tmp_path, export), *flags])
+
+
+def test_write_prints_the_summary_then_writes_and_a_rerun_writes_nothing(tmp_path: Path, capsys):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(STACK_TEXT)
+    assert discover(tmp_path, "--write") == 0
+    err = capsys.readouterr().err
+    assert err.splitlines()[:2] == [
+        f"{stack_file}: 9 added, 0 updated, 0 kept, 0 flagged, 0 removed",
+        "  added    db/backup-scratch",
+    ]
+    assert err.splitlines()[-6:] == [
+        "  platform driverInstall: the file has helm (default), discovery proposes addon",
+        "  platform driverAdopt: the file has false (default), discovery proposes true",
+        "  platform driverAddonVersion: the file has nothing, discovery proposes v1.35.0-eksbuild.1",
+        "  platform snapshotSupport: the file has manifests (default), discovery proposes present",
+        "  platform not written to an existing file: edit them by hand if the cluster's install is not this stack's",
+        f"wrote {stack_file}",
+    ]
+    text = stack_file.read_text()
+    assert text.startswith(STACK_TEXT)  # the rest of the file, comments included, untouched
+    written = yaml.safe_load(text)["config"]["eks-gp3-migration:migrations"]
+    assert len(written) == 9 and written[1]["quiesce"] == "manual"
+
+    assert discover(tmp_path, "--write") == 0
+    err = capsys.readouterr().err
+    assert f"{stack_file}: 0 added, 0 updated, 9 kept, 0 flagged, 0 removed" in err
+    assert err.splitlines()[-1] == f"no changes: {stack_file} not written"
+    assert stack_file.read_text() == text
+
+
+def test_a_rerun_after_a_cutover_and_hand_edits_changes_nothing_it_should_not(tmp_path: Path, capsys):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(STACK_TEXT)
+    assert discover(tmp_path, "--write") == 0
+    text = stack_file.read_text()
+    text = text.replace(
+        "      claimNaming: same-name\n      quiesce: manual\n",
+        "      phase: cutover\n      claimNaming: same-name\n      quiesce: manual\n",
+        1,
+    )
+    stack_file.write_text(text + "  # my note\n")
+    export = real_cluster()
+    for volume in export.volumes:  # the cluster moved on: a volume grew, one is gone from AWS
+        if volume["VolumeId"] == vol("pvc-pg-0"):
+            volume["Size"] = 150
+    export.volumes = [v for v in export.volumes if v["VolumeId"] != vol("pvc-web")]
+    capsys.readouterr()
+    assert discover(tmp_path, "--write", export=export) == 0
+    err = capsys.readouterr().err
+    assert (
+        "flagged  db/pgdata-pg-0: phase cutover: facts differ from the cluster, kept as they are (the basis of a "
+        in err
+    )
+    assert "sizeGiB 100 -> 150" in err
+    assert (
+        "flagged  shop/web-uploads: not proposed now: EBS volume not found in this region/account; kept; --prune "
+        "removes it"
+    ) in err
+    assert stack_file.read_text() == text + "  # my note\n"
+
+
+def test_dry_run_prints_what_would_change_and_writes_nothing(tmp_path: Path, capsys):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(STACK_TEXT)
+    assert discover(tmp_path, "--write", "--dry-run") == 0
+    err = capsys.readouterr().err
+    assert f"{stack_file}: 9 added, 0 updated, 0 kept, 0 flagged, 0 removed" in err
+    assert err.splitlines()[-1] == f"dry run: {stack_file} not written"
+    assert stack_file.read_text() == STACK_TEXT
+
+
+def test_create_writes_a_new_stack_with_the_platform_proposal(tmp_path: Path, capsys):
+    assert discover(tmp_path, "--cluster", "dev-eks", "--region", REGION, "--write", "--create") == 0
+    config = yaml.safe_load((tmp_path / "Pulumi.dev.yaml").read_text())["config"]
+    assert {k: v for k, v in config.items() if not k.endswith("migrations")} == {
+        "eks-gp3-migration:clusterName": "dev-eks",
+        "eks-gp3-migration:region": REGION,
+        "eks-gp3-migration:driverInstall": "addon",
+        "eks-gp3-migration:driverAdopt": True,
+        "eks-gp3-migration:driverAddonVersion": "v1.35.0-eksbuild.1",
+        "eks-gp3-migration:snapshotSupport": "present",
+        "eks-gp3-migration:gp3ClassName": "gp3-csi",
+    }
+    assert len(config["eks-gp3-migration:migrations"]) == 9
+    assert f"new {tmp_path / 'Pulumi.dev.yaml'}: 9 added" in capsys.readouterr().err
+
+
+def test_an_unknown_stack_is_refused_without_create(tmp_path: Path, capsys):
+    (tmp_path / "Pulumi.prod.yaml").write_text("config: {}\n")
+    assert discover(tmp_path, "--region", REGION, "--write") == 2
+    assert capsys.readouterr().err == (
+        f"gp3migrate discover: error: no stack file {tmp_path / 'Pulumi.dev.yaml'}, --stack dev, name an existing "
+        "stack (prod), or add --write --create to start one\n"
+    )
+    assert not (tmp_path / "Pulumi.dev.yaml").exists()
+
+
+def test_an_export_from_another_region_never_empties_the_list(tmp_path: Path, capsys):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(STACK_TEXT)
+    assert discover(tmp_path, "--write") == 0
+    text = stack_file.read_text()
+    other_region = real_cluster()
+    other_region.volumes = []
+    capsys.readouterr()
+    assert discover(tmp_path, "--write", "--prune", export=other_region) == 2
+    assert capsys.readouterr().err == (
+        "gp3migrate discover: error: the volumes cannot be this cluster's: none of the 17 EBS volumes the cluster's "
+        "in-tree PVs name is in it (0 other volumes): another region or account, "
+        f"--volumes-json {tmp_path}/volumes.json, "
+        "export the volumes of the cluster's account and region (aws ec2 describe-volumes --region eu-central-1)\n"
+    )
+    assert stack_file.read_text() == text
+
+
+def test_prune_never_empties_the_list(tmp_path: Path, capsys):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(STACK_TEXT)
+    assert discover(tmp_path, "--write") == 0
+    text = stack_file.read_text()
+    migrated = real_cluster()
+    migrated.items = [i for i in migrated.items if i["kind"] != "PersistentVolume"]  # nothing in-tree left
+    capsys.readouterr()
+    assert discover(tmp_path, "--write", "--prune", export=migrated) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"gp3migrate discover: refused, nothing written: --prune would empty the migrations list of {stack_file} "
+        "(discovery proposes none of its 9 entries); remove them by hand if that is right"
+    )
+    assert stack_file.read_text() == text
+
+
+def test_a_merge_the_program_would_refuse_is_not_written(tmp_path: Path, capsys):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(STACK_TEXT)
+    assert discover(tmp_path, "--write") == 0
+    text = stack_file.read_text().replace("      quiesce: manual\n", "      quiesce: scale\n", 1)
+    stack_file.write_text(text)
+    capsys.readouterr()
+    assert discover(tmp_path, "--write") == 1
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        f"gp3migrate discover: refused, nothing written: the program would refuse {stack_file} after the merge; "
+        "fix these first",
+        "  - migrations[1].quiesce: 'scale' would fight postgresql pg (acid.zalan.do/v1), which controls StatefulSet "
+        "pg and resets its replicas: use quiesce: manual and stop it through its operator",
+    ]
+    assert stack_file.read_text() == text
