@@ -305,7 +305,9 @@ def _aws_errors(region: str, cluster: str | None) -> Iterator[None]:
             "discover needs ec2:DescribeVolumes, eks:DescribeCluster, eks:ListAddons and eks:DescribeAddon",
         ) from None
     except BotoCoreError as err:
-        raise DiscoverError(f"cannot reach AWS ({err})", f"--region {region}", "check the network and region") from None
+        raise DiscoverError(
+            f"AWS client failed ({err})", f"--region {region}", "check the AWS profile, credentials and network"
+        ) from None
 
 
 @contextmanager
@@ -344,7 +346,8 @@ def _kube_errors(args: argparse.Namespace, host: str = "") -> Iterator[None]:
 
 
 def live_inputs(args: argparse.Namespace, region: str, cluster: str | None, progress: Progress) -> Inputs:
-    ec2, eks = aws_clients(region)
+    with _aws_errors(region, cluster):
+        ec2, eks = aws_clients(region)
     with _kube_errors(args):
         connection = connect(args.kubeconfig, args.context)
     addons = None
@@ -374,12 +377,13 @@ def live_inputs(args: argparse.Namespace, region: str, cluster: str | None, prog
 
 def _plans(entries: list[dict[str, Any]], stack: StackFile | None, region: str) -> list[Any]:
     base = {k: v for k, v in (stack.project_values() if stack else {}).items() if k not in ("migrations", "forget")}
-    for values in ({**base, "region": region}, {"clusterName": "discovered", "region": region}):
-        try:
-            return list(plan_all(load_settings({"clusterName": "discovered", **values, "migrations": entries})))
-        except ConfigError:
-            continue  # the stack's own keys are refused: price with the defaults instead
-    return []
+    try:
+        return list(
+            plan_all(load_settings({"clusterName": "discovered", **base, "region": region, "migrations": entries}))
+        )
+    except ConfigError:
+        # The stack's own keys are refused: price with the defaults (drop_refused checked the entries with them).
+        return list(plan_all(load_settings({"clusterName": "discovered", "region": region, "migrations": entries})))
 
 
 def table(result: Discovery, platform: PlatformProposal, stack: StackFile | None, region: str) -> str:

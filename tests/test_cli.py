@@ -164,6 +164,16 @@ def test_argparse_errors_use_the_same_prefix(capsys):
     )
 
 
+def test_an_aws_profile_that_does_not_exist(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_PROFILE", "platform-admin")
+    assert error_of(capsys, "--region", REGION) == (
+        "gp3migrate discover: error: AWS client failed (The config profile (platform-admin) could not be found), "
+        f"--region {REGION}, check the AWS profile, credentials and network\n"
+    )
+
+
 def test_no_aws_credentials(capsys, monkeypatch, tmp_path):
     for name in (
         "AWS_ACCESS_KEY_ID",
