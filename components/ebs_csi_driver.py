@@ -52,7 +52,14 @@ class EbsCsiDriver(pulumi.ComponentResource):
                 namespace=DRIVER_NAMESPACE,
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=EBS_CSI_CHART_REPO),
                 values=manifests.helm_values(settings, irsa_role),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on, retain_on_delete=True),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=args.depends_on,
+                    retain_on_delete=True,
+                    # Adopt the running release: its inputs must be what runs now, or the import
+                    # fails (pulumi step.go ImportStep); the pinned version comes in a later `up`.
+                    import_=f"{DRIVER_NAMESPACE}/{EBS_CSI_CHART_NAME}" if settings.driver.adopt else None,
+                ),
             )
         else:
             assert settings.driver.addon_version is not None  # enforced by load_settings
@@ -78,6 +85,11 @@ class EbsCsiDriver(pulumi.ComponentResource):
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="PRESERVE",
                 preserve=True,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=args.depends_on,
+                    # EKS add-on import id: `<cluster name>:<add-on name>` (pulumi-aws aws.eks.Addon).
+                    import_=f"{settings.cluster.name}:{EBS_CSI_ADDON_NAME}" if settings.driver.adopt else None,
+                ),
             )
         self.register_outputs({"kind": self.kind, "version": self.version})

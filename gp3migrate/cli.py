@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args, unknown = parser.parse_known_args(argv)
         if unknown:  # reported by the subcommand, so the message starts `gp3migrate <command>: error:`
-            args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+            getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as exit_:  # argparse: usage errors (2) and --help (0), already printed
         return int(exit_.code or 0)
     try:

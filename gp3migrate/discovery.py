@@ -151,80 +151,94 @@ def discover(
     result = Discovery(warnings=[*warnings, *workloads.warnings, *template_class_warnings(items, classes)])
 
     for pv in pvs:
-        name = pv["metadata"]["name"]
-        spec = pv.get("spec") or {}
-        ref = spec.get("claimRef") or {}
+        name = str((pv.get("metadata") or {}).get("name"))
+        ref = (pv.get("spec") or {}).get("claimRef") or {}
         claim_key = (str(ref.get("namespace", "")), str(ref.get("name", ""))) if ref else None
+        try:
+            outcome = _propose(pv, claim_key, claims, volumes_by_id, context, result.warnings)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            # A malformed object (hand-edited export, odd API version) is one skipped volume, not a crash.
+            outcome = Skip(f"unreadable PersistentVolume object ({type(err).__name__}: {err})")
         claim_label = f"{claim_key[0]}/{claim_key[1]}" if claim_key else None
-
-        def skip(
-            reason: str, volume_id: str | None = None, *, _pv: str = name, _claim: str | None = claim_label
-        ) -> None:
-            result.skipped.append(Skipped(_pv, _claim, volume_id, reason))
-
-        if (spec.get("csi") or {}).get("driver") == CSI_DRIVER:
-            skip("already a CSI volume (ebs.csi.aws.com)", spec["csi"].get("volumeHandle"))
-            continue
-        source = spec.get("awsElasticBlockStore")
-        if not source:
-            continue  # not an EBS volume at all: not ours to report
-        raw_id = str(source.get("volumeID", ""))
-        located = parse_volume_id(raw_id)
-        if located is None:
-            skip(f"volume id {raw_id!r} is not an EBS volume id (expected aws://<zone>/vol-… or vol-…)")
-            continue
-        volume_id, id_zone = located
-        claim = claims.get(claim_key) if claim_key else None
-        if claim is None or pv.get("status", {}).get("phase") != "Bound":
-            skip("no bound claim (nothing mounts it through a PVC)", volume_id)
-            continue
-        if _claim_owner(claim):
-            skip(f"ephemeral claim of Pod {_claim_owner(claim)} (deleted with its pod: nothing to keep)", volume_id)
-            continue
-        volume = volumes_by_id.get(volume_id)
-        if volume is None:
-            skip("EBS volume not found in this region/account", volume_id)
-            continue
-        zone = volume.get("AvailabilityZone") or id_zone
-        problem = zone_problem(zone, context.region)
-        if problem:
-            skip(problem, volume_id)
-            continue
-        if id_zone and id_zone != zone:
-            result.warnings.append(
-                f"PV {name} names zone {id_zone} but EBS reports {volume_id} in {zone}: {zone} is used"
-            )
-        if volume.get("State", "in-use") not in _USABLE_STATES:
-            skip(f"volume state is {volume.get('State')!r} (only in-use or available volumes are migrated)", volume_id)
-            continue
-        if volume.get("MultiAttachEnabled"):
-            skip("multi-attach volume (a snapshot cannot keep several writers consistent)", volume_id)
-            continue
-        volume_type = volume.get("VolumeType", "")
-        if volume_type == "gp3":
-            skip("already gp3", volume_id)
-            continue
-        if volume_type != "gp2":
-            skip(f"not gp2: {volume_type}; this tool migrates gp2", volume_id)
-            continue
-        access_modes = sorted(set(claim.get("spec", {}).get("accessModes") or spec.get("accessModes") or []))
-        if "ReadWriteMany" in access_modes:
-            skip("ReadWriteMany claim (EBS attaches to one node)", volume_id)
-            continue
-        entry = _entry(claim_key, pv, volume, volume_id, zone, access_modes)
-        workload = workloads.by_claim.get(claim_key) if claim_key else None
-        if workload:
-            entry["workload"] = copy.deepcopy(workload)  # one block per entry: no YAML aliases
-            if workload["kind"] == "StatefulSet":
-                # Its claims follow <template>-<set>-<ordinal>: only the same name keeps them.
-                entry["claimNaming"] = "same-name"
-            if "owner" in workload:
-                entry["quiesce"] = "manual"
-        _check_kms(entry, context, result.warnings)
-        result.entries.append(entry)
+        if isinstance(outcome, Skip):
+            result.skipped.append(Skipped(name, claim_label, outcome.volume_id, outcome.reason))
+        elif outcome is not None:
+            _add_workload(outcome, workloads.by_claim.get(claim_key) if claim_key else None)
+            _check_kms(outcome, context, result.warnings)
+            result.entries.append(outcome)
 
     result.entries.sort(key=group_order)
     return result
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+    volume_id: str | None = None
+
+
+def _propose(
+    pv: Mapping[str, Any],
+    claim_key: tuple[str, str] | None,
+    claims: Mapping[tuple[str, str], Mapping[str, Any]],
+    volumes_by_id: Mapping[str, Mapping[str, Any]],
+    context: StackContext,
+    warnings: list[str],
+) -> dict[str, Any] | Skip | None:
+    """The entry for one PV, why it is left out, or None when it is not an EBS volume at all."""
+    spec = pv.get("spec") or {}
+    if (spec.get("csi") or {}).get("driver") == CSI_DRIVER:
+        return Skip("already a CSI volume (ebs.csi.aws.com)", spec["csi"].get("volumeHandle"))
+    source = spec.get("awsElasticBlockStore")
+    if not source:
+        return None  # not ours to report
+    raw_id = str(source.get("volumeID", ""))
+    located = parse_volume_id(raw_id)
+    if located is None:
+        return Skip(f"volume id {raw_id!r} is not an EBS volume id (expected aws://<zone>/vol-… or vol-…)")
+    volume_id, id_zone = located
+    claim = claims.get(claim_key) if claim_key else None
+    if claim is None or (pv.get("status") or {}).get("phase") != "Bound":
+        return Skip("no bound claim (nothing mounts it through a PVC)", volume_id)
+    if _claim_owner(claim):
+        return Skip(f"ephemeral claim of Pod {_claim_owner(claim)} (deleted with its pod: nothing to keep)", volume_id)
+    volume = volumes_by_id.get(volume_id)
+    if volume is None:
+        return Skip("EBS volume not found in this region/account", volume_id)
+    zone = volume.get("AvailabilityZone") or id_zone
+    problem = zone_problem(zone, context.region)
+    if problem:
+        return Skip(problem, volume_id)
+    if volume.get("State", "in-use") not in _USABLE_STATES:
+        return Skip(
+            f"volume state is {volume.get('State')!r} (only in-use or available volumes are migrated)", volume_id
+        )
+    if volume.get("MultiAttachEnabled"):
+        return Skip("multi-attach volume (a snapshot cannot keep several writers consistent)", volume_id)
+    volume_type = volume.get("VolumeType", "")
+    if volume_type == "gp3":
+        return Skip("already gp3", volume_id)
+    if volume_type != "gp2":
+        return Skip(f"not gp2: {volume_type}; this tool migrates gp2", volume_id)
+    access_modes = sorted(set((claim.get("spec") or {}).get("accessModes") or spec.get("accessModes") or []))
+    if "ReadWriteMany" in access_modes:
+        return Skip("ReadWriteMany claim (EBS attaches to one node)", volume_id)
+    if id_zone and id_zone != zone:
+        warnings.append(
+            f"PV {pv['metadata']['name']} names zone {id_zone} but EBS reports {volume_id} in {zone}: {zone} is used"
+        )
+    return _entry(claim_key, pv, volume, volume_id, zone, access_modes)
+
+
+def _add_workload(entry: dict[str, Any], workload: Mapping[str, Any] | None) -> None:
+    if not workload:
+        return
+    entry["workload"] = copy.deepcopy(dict(workload))  # one block per entry: no YAML aliases
+    if workload["kind"] == "StatefulSet":
+        # Its claims follow <template>-<set>-<ordinal>: only the same name keeps them.
+        entry["claimNaming"] = "same-name"
+    if "owner" in workload:
+        entry["quiesce"] = "manual"
 
 
 def _entry(

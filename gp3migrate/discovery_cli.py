@@ -51,19 +51,23 @@ from gp3migrate.stack_file import (
     write_stack,
 )
 from gp3migrate.validation import ConfigError
-from gp3migrate.versions import EBS_CSI_CHART_VERSION, SNAPSHOTTER_VERSION
 
 PROG = "gp3migrate discover"
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-# What a stack without the key uses (gp3migrate/config.py), to compare proposals with.
-_PLATFORM_DEFAULTS = {
-    "driverInstall": "helm",
-    "driverAdopt": False,
-    "driverChartVersion": EBS_CSI_CHART_VERSION,
-    "snapshotSupport": "manifests",
-    "snapshotterVersion": SNAPSHOTTER_VERSION,
-    "gp3ClassName": "gp3",
-}
+
+
+def _platform_default(key: str) -> Any:
+    """What a stack without the key uses (from gp3migrate/config.py), to compare proposals with."""
+    settings = load_settings({"clusterName": "defaults", "region": "eu-central-1"})
+    return {
+        "driverInstall": settings.driver.install,
+        "driverAdopt": settings.driver.adopt,
+        "driverChartVersion": settings.driver.chart_version,
+        "driverAddonVersion": settings.driver.addon_version,
+        "snapshotSupport": settings.snapshots.support,
+        "gp3ClassName": settings.storage.gp3_class_name,
+    }.get(key)
+
 
 EPILOG = """\
 examples:
@@ -73,7 +77,7 @@ examples:
     gp3migrate discover --stack dev --write --dry-run
     gp3migrate discover --stack dev --write
   a new stack file for another cluster:
-    gp3migrate discover --cluster prod-eks --region us-east-1 --stack prod --write --create
+    gp3migrate discover --cluster qa-eks --region us-east-1 --stack qa --write --create
   air-gapped, from exports (README "Runbook", step 0):
     gp3migrate discover --stack dev --kube-json kube.json --kube-json helm.json \\
         --volumes-json volumes.json --addons-json addons.json --output yaml
@@ -301,7 +305,9 @@ def _aws_errors(region: str, cluster: str | None) -> Iterator[None]:
             "discover needs ec2:DescribeVolumes, eks:DescribeCluster, eks:ListAddons and eks:DescribeAddon",
         ) from None
     except BotoCoreError as err:
-        raise DiscoverError(f"cannot reach AWS ({err})", f"--region {region}", "check the network and region") from None
+        raise DiscoverError(
+            f"AWS client failed ({err})", f"--region {region}", "check the AWS profile, credentials and network"
+        ) from None
 
 
 @contextmanager
@@ -309,15 +315,19 @@ def _kube_errors(args: argparse.Namespace, host: str = "") -> Iterator[None]:
     from kubernetes.client.exceptions import ApiException
     from kubernetes.config import ConfigException
     from urllib3.exceptions import HTTPError
+    from yaml import YAMLError
 
     where = (
         f"--kubeconfig {args.kubeconfig}" if args.kubeconfig else "--kubeconfig (default $KUBECONFIG or ~/.kube/config)"
     )
     try:
         yield
-    except ConfigException as err:
+    except (ConfigException, YAMLError, OSError) as err:
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if host:  # past the kubeconfig: the connection broke
+            raise DiscoverError(f"cannot reach the cluster API {host} ({detail})", where, "check the network") from None
         raise DiscoverError(
-            f"no usable kubeconfig ({err})",
+            f"no usable kubeconfig ({detail})",
             where,
             "run `aws eks update-kubeconfig --name <cluster> --region <region>`, or give exported files "
             "(--kube-json and --volumes-json)",
@@ -336,7 +346,8 @@ def _kube_errors(args: argparse.Namespace, host: str = "") -> Iterator[None]:
 
 
 def live_inputs(args: argparse.Namespace, region: str, cluster: str | None, progress: Progress) -> Inputs:
-    ec2, eks = aws_clients(region)
+    with _aws_errors(region, cluster):
+        ec2, eks = aws_clients(region)
     with _kube_errors(args):
         connection = connect(args.kubeconfig, args.context)
     addons = None
@@ -348,7 +359,8 @@ def live_inputs(args: argparse.Namespace, region: str, cluster: str | None, prog
                     f"the kubeconfig context {connection.context!r} points at {connection.host}, not at EKS cluster "
                     f"{cluster} ({endpoint})",
                     "--context",
-                    f"choose the context of {cluster} (aws eks update-kubeconfig --name {cluster} --region {region})",
+                    f"choose the context of {cluster} (aws eks update-kubeconfig --name {cluster} --region {region}); "
+                    "behind a proxy, use exported files (README, Runbook step 0)",
                 )
             addons = describe_addons(eks, cluster)
         else:
@@ -365,12 +377,13 @@ def live_inputs(args: argparse.Namespace, region: str, cluster: str | None, prog
 
 def _plans(entries: list[dict[str, Any]], stack: StackFile | None, region: str) -> list[Any]:
     base = {k: v for k, v in (stack.project_values() if stack else {}).items() if k not in ("migrations", "forget")}
-    for values in ({**base, "region": region}, {"clusterName": "discovered", "region": region}):
-        try:
-            return list(plan_all(load_settings({"clusterName": "discovered", **values, "migrations": entries})))
-        except ConfigError:
-            continue  # the stack's own keys are refused: price with the defaults instead
-    return []
+    try:
+        return list(
+            plan_all(load_settings({"clusterName": "discovered", **base, "region": region, "migrations": entries}))
+        )
+    except ConfigError:
+        # The stack's own keys are refused: price with the defaults (drop_refused checked the entries with them).
+        return list(plan_all(load_settings({"clusterName": "discovered", "region": region, "migrations": entries})))
 
 
 def table(result: Discovery, platform: PlatformProposal, stack: StackFile | None, region: str) -> str:
@@ -440,7 +453,7 @@ def as_json(result: Discovery, platform: PlatformProposal, cluster: str | None, 
 def _platform_notes(stack: StackFile, platform: PlatformProposal) -> list[str]:
     notes = []
     for key, proposed in platform.keys.items():
-        current = stack.get(key) if stack.has(key) else _PLATFORM_DEFAULTS.get(key)
+        current = stack.get(key) if stack.has(key) else _platform_default(key)
         if current != proposed:
             shown = "nothing" if current is None else _scalar(current) + ("" if stack.has(key) else " (default)")
             notes.append(f"{key}: the file has {shown}, discovery proposes {_scalar(proposed)}")

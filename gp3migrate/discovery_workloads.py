@@ -68,7 +68,7 @@ def _record(workload: Mapping[str, Any], in_tree_classes: frozenset[str]) -> dic
     record: dict[str, Any] = {
         "kind": workload["kind"],
         "name": _key(workload)[1],
-        "replicas": int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1),
+        "replicas": int(spec["replicas"]) if spec.get("replicas") is not None else 1,
     }
     classes = [template_class(t)[0] for t in spec.get("volumeClaimTemplates") or []]
     named = [c for c in classes if c]

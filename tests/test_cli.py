@@ -164,6 +164,16 @@ def test_argparse_errors_use_the_same_prefix(capsys):
     )
 
 
+def test_an_aws_profile_that_does_not_exist(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_PROFILE", "platform-admin")
+    assert error_of(capsys, "--region", REGION) == (
+        "gp3migrate discover: error: AWS client failed (The config profile (platform-admin) could not be found), "
+        f"--region {REGION}, check the AWS profile, credentials and network\n"
+    )
+
+
 def test_no_aws_credentials(capsys, monkeypatch, tmp_path):
     for name in (
         "AWS_ACCESS_KEY_ID",
@@ -185,11 +195,20 @@ def test_no_aws_credentials(capsys, monkeypatch, tmp_path):
     )
 
 
-def test_no_kubeconfig(capsys, monkeypatch, tmp_path):
+@pytest.mark.parametrize(
+    ("content", "detail"),
+    [
+        (None, "Invalid kube-config file. No configuration found."),
+        ("apiVersion: v1\nclusters: [\n", "while parsing a flow node"),
+    ],
+)
+def test_no_usable_kubeconfig(capsys, monkeypatch, tmp_path, content, detail):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    if content is not None:
+        (tmp_path / "kubeconfig").write_text(content)
     assert error_of(capsys, "--region", REGION, "--kubeconfig", str(tmp_path / "kubeconfig")) == (
-        "gp3migrate discover: error: no usable kubeconfig (Invalid kube-config file. No configuration found.), "
+        f"gp3migrate discover: error: no usable kubeconfig ({detail}), "
         f"--kubeconfig {tmp_path}/kubeconfig, run `aws eks update-kubeconfig --name <cluster> --region <region>`, "
         "or give exported files (--kube-json and --volumes-json)\n"
     )
@@ -340,7 +359,8 @@ def test_a_kubeconfig_pointing_at_another_cluster_is_refused(capsys, live):
     assert error_of(capsys, "--cluster", "dev-eks", "--region", REGION) == (
         f"gp3migrate discover: error: the kubeconfig context 'dev' points at {ENDPOINT}, not at EKS cluster dev-eks "
         "(https://FFFF.gr7.eu-central-1.eks.amazonaws.com), --context, choose the context of dev-eks (aws eks "
-        "update-kubeconfig --name dev-eks --region eu-central-1)\n"
+        "update-kubeconfig --name dev-eks --region eu-central-1); behind a proxy, use exported files (README, "
+        "Runbook step 0)\n"
     )
 
 
@@ -398,3 +418,43 @@ def test_a_real_cluster_export_round_trips_through_the_table(capsys, files):
     assert row.split()[-2:] == ["3000/250", "23.80->25.04"]
     assert "  proposed driverInstall: addon" in out and "Not migrated:" in out
     assert real_cluster().volumes  # the fixture the files came from
+
+
+# --- the README's commands, as written ---------------------------------------------------------
+
+
+def readme_commands() -> list[list[str]]:
+    """Every `gp3migrate discover` command in the README's shell blocks, continuation lines joined."""
+    text = (PROJECT_DIR / "README.md").read_text()
+    commands = []
+    for block in text.split("```sh\n")[1:]:
+        joined = block.split("```")[0].replace("\\\n", " ")
+        for line in joined.splitlines():
+            words = line.split()
+            if words[:2] == ["venv/bin/gp3migrate", "discover"]:
+                commands.append(words[1:])
+    return commands
+
+
+def test_the_readme_air_gapped_commands_work_as_written(tmp_path, monkeypatch, capsys):
+    (command,) = readme_commands()
+    export = real_cluster()
+    crds = [i for i in export.items if i["kind"] == "CustomResourceDefinition"]
+    kube = [i for i in export.items if i["kind"] != "CustomResourceDefinition"]
+    (tmp_path / "kube.json").write_text(json.dumps({"kind": "List", "apiVersion": "v1", "items": kube}))
+    (tmp_path / "crds.json").write_text(json.dumps({"kind": "List", "apiVersion": "v1", "items": crds}))
+    (tmp_path / "helm.json").write_text(json.dumps({"kind": "List", "apiVersion": "v1", "items": []}))
+    (tmp_path / "volumes.json").write_text(json.dumps(export.volumes_json(), indent=4))
+    # What the shell loop writes: describe-addon outputs one after another.
+    (tmp_path / "addons.json").write_text("".join(json.dumps({"addon": a}, indent=4) + "\n" for a in export.addons[:1]))
+    (tmp_path / "Pulumi.dev.yaml").write_text(STACK_TEXT)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(command) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert (
+        "db/pgdata-pg-0" in out
+        and "  proposed driverInstall: addon" in out
+        and "  proposed snapshotSupport: present" in out
+    )
+    assert cli.main([*command, "--write", "--dry-run"]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == "dry run: Pulumi.dev.yaml not written"

@@ -374,6 +374,17 @@ def test_a_volume_not_usable_or_in_another_zone_than_its_id_says():
     ]
 
 
+def test_a_malformed_object_is_one_skipped_volume_not_a_crash():
+    objects, volumes = one_volume("fine")
+    odd, odd_volumes = one_volume("odd")
+    del odd_volumes[0]["Size"]
+    result = discovered(small(*objects, *odd, volumes=volumes + odd_volumes))
+    assert [e["claim"] for e in result.entries] == ["fine"]
+    assert [(s.pv, s.reason) for s in result.skipped] == [
+        ("odd", "unreadable PersistentVolume object (KeyError: 'Size')")
+    ]
+
+
 def test_kms_keys_are_checked_only_against_a_stack():
     export = real_cluster()
     assert not [w for w in discovered(export, StackContext(region=REGION)).warnings if "KMS" in w]

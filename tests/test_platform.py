@@ -421,3 +421,19 @@ def test_present_keeps_the_running_driver_and_creates_no_install_or_identity():
     assert gp3.type == "kubernetes:storage.k8s.io/v1:StorageClass"
     # The default class still waits for gp2's demotion; there is no driver install to wait for.
     assert result.depends_on("platform-classes-gp3", "platform-classes-gp2-demotion")
+
+
+@pytest.mark.parametrize(
+    ("install", "extra", "name", "import_id"),
+    [
+        ("helm", {"driverChartVersion": "2.53.0"}, "platform-driver-release", "kube-system/aws-ebs-csi-driver"),
+        ("addon", {"driverAddonVersion": "v1.53.0-eksbuild.1"}, "platform-driver-addon", "dev-eks:aws-ebs-csi-driver"),
+    ],
+)
+def test_adopt_imports_the_running_driver_instead_of_installing_it(install, extra, name, import_id):
+    result = run(driverInstall=install, driverAdopt=True, **extra)
+    driver = result.named(name)
+    assert driver.import_id == import_id
+    assert driver.retain_on_delete or install == "addon"
+    without = run(driverInstall=install, **extra).named(name)
+    assert without.import_id == ""
