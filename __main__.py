@@ -38,7 +38,9 @@ on_cluster = pulumi.ResourceOptions(providers=[access.aws_provider, access.k8s_p
 
 platform = EbsCsiPlatform(
     "platform",
-    EbsCsiPlatformArgs(settings, cluster_arn=access.cluster_arn, oidc_issuer=access.oidc_issuer, tiers=tiers(plans)),
+    EbsCsiPlatformArgs(
+        settings, cluster_arn=access.cluster_arn, oidc_issuer=access.oidc_issuer, tiers=tiers(plans, settings.storage)
+    ),
     opts=on_cluster,
 )
 if rehearsal:

@@ -1,5 +1,5 @@
-"""The gp3 StorageClass (default, after gp2 is demoted), per-performance gp3 classes, and the
-VolumeSnapshotClass for ebs.csi.aws.com."""
+"""The gp3 StorageClass (default, after gp2 is demoted), the gp3 classes restores need (one per
+performance, fsType and encryption key), and the VolumeSnapshotClass for ebs.csi.aws.com."""
 
 from dataclasses import dataclass, field
 
@@ -10,14 +10,13 @@ from components import type_token
 from components.k8s_object import KubernetesObject
 from gp3migrate import manifests
 from gp3migrate.config import Settings
-from gp3migrate.sizing import Performance
 
 
 @dataclass(frozen=True)
 class StorageClassesArgs:
     settings: Settings
-    # Performance tiers the migrations need beyond the main class (one class per distinct tier).
-    tiers: frozenset[Performance] = frozenset()
+    # The classes the restores need beyond the main class (one per distinct set of parameters).
+    tiers: manifests.ClassTiers = field(default_factory=manifests.ClassTiers)
     # The driver (a class without its provisioner running leaves claims Pending) and the CRDs.
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
@@ -46,10 +45,9 @@ class StorageClasses(pulumi.ComponentResource):
 
         self.classes = {}
         for spec in manifests.class_specs(storage, args.tiers):
-            body = manifests.storage_class(storage, spec)
-            resource_name = f"{name}-{spec.name}"
+            body = manifests.storage_class(spec)
             self.classes[spec.name] = k8s.storage.v1.StorageClass(
-                resource_name,
+                f"{name}-{spec.name}",
                 metadata=body["metadata"],
                 provisioner=body["provisioner"],
                 parameters=body["parameters"],

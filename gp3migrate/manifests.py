@@ -4,13 +4,13 @@ The same dicts are validated by the tests against the Kubernetes schemas, the sn
 chart's values.schema.json, and handed to the resources in `components/`.
 """
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gp3migrate.config import Settings, StorageSettings
-from gp3migrate.sizing import Performance
 from gp3migrate.versions import CONTROLLER_SERVICE_ACCOUNT, CSI_DRIVER, DEFAULT_CLASS_ANNOTATION
 
 RoleArn = TypeVar("RoleArn")
@@ -57,45 +57,119 @@ def addon_configuration(settings: Settings) -> str:
     return json.dumps(values, sort_keys=True, separators=(",", ":"))
 
 
+# --- StorageClasses ----------------------------------------------------------------------------
+#
+# A StorageClass's `parameters`, `provisioner`, `reclaimPolicy` and `volumeBindingMode` cannot be
+# changed once created (kubernetes pkg/apis/storage/validation, ValidateStorageClassUpdate). So
+# every distinct set of them is its own class.
+
+FSTYPE_PARAMETER = "csi.storage.k8s.io/fstype"
+# Tier classes are named after what they fix, from a prefix of their own, so that renaming the
+# main class (gp3ClassName) renames none of them.
+TIER_CLASS_PREFIX = "gp3"
+_DEFAULT_FS_TYPE = "ext4"
+_KEY_DIGEST_LENGTH = 8
+RECLAIM_POLICY = "Delete"
+VOLUME_BINDING_MODE = "WaitForFirstConsumer"
+
+
+@dataclass(frozen=True)
+class ClassParameters:
+    """What a gp3 class fixes for every volume it provisions."""
+
+    iops: int
+    throughput: int  # MiB/s
+    fs_type: str
+    encrypted: bool
+    # None: the driver names no key. A new volume then gets the account's default EBS key; a
+    # volume restored from an encrypted snapshot keeps the snapshot's key (EC2 CreateVolume).
+    kms_key_id: str | None = None
+
+    def sort_key(self) -> tuple[int, int, str, bool, str]:
+        return (self.iops, self.throughput, self.fs_type, self.encrypted, self.kms_key_id or "")
+
+
+def main_class_parameters(storage: StorageSettings) -> ClassParameters:
+    return ClassParameters(
+        iops=storage.iops,
+        throughput=storage.throughput,
+        fs_type=storage.fs_type,
+        encrypted=storage.encrypted,
+        kms_key_id=storage.kms_key_id if storage.encrypted else None,
+    )
+
+
+def tier_class_name(params: ClassParameters) -> str:
+    """`gp3-<iops>iops-<mibs>mibs[-<fsType>][-unencrypted | -enc-<key digest>]`: every field in
+    the name, so a tier whose fields change is a new class. ext4 and encryption without a named
+    key are the defaults and add nothing, which keeps the names earlier versions gave."""
+    name = f"{TIER_CLASS_PREFIX}-{params.iops}iops-{params.throughput}mibs"
+    if params.fs_type != _DEFAULT_FS_TYPE:
+        name += f"-{params.fs_type}"
+    if not params.encrypted:
+        name += "-unencrypted"
+    elif params.kms_key_id:
+        name += "-enc-" + hashlib.sha256(params.kms_key_id.encode()).hexdigest()[:_KEY_DIGEST_LENGTH]
+    return name
+
+
+def class_for(storage: StorageSettings, params: ClassParameters) -> str:
+    """The class a restored claim names: the main gp3 class when it fixes exactly `params`."""
+    if params == main_class_parameters(storage):
+        return storage.gp3_class_name
+    return tier_class_name(params)
+
+
+@dataclass(frozen=True)
+class ClassFields:
+    """The fields of a StorageClass that cannot change after it is created."""
+
+    parameters: tuple[tuple[str, str], ...]  # sorted
+    provisioner: str = CSI_DRIVER
+    reclaim_policy: str = RECLAIM_POLICY
+    volume_binding_mode: str = VOLUME_BINDING_MODE
+
+    @classmethod
+    def of(cls, params: ClassParameters) -> "ClassFields":
+        parameters = {
+            "type": "gp3",
+            FSTYPE_PARAMETER: params.fs_type,
+            "encrypted": "true" if params.encrypted else "false",
+            "iops": str(params.iops),
+            "throughput": str(params.throughput),
+        }
+        if params.encrypted and params.kms_key_id:
+            parameters["kmsKeyId"] = params.kms_key_id
+        return cls(parameters=tuple(sorted(parameters.items())))
+
+
+@dataclass(frozen=True)
+class ClassTiers:
+    """What the fleet's restores need: one class per distinct set of parameters."""
+
+    needed: frozenset[ClassParameters] = frozenset()
+
+
 @dataclass(frozen=True)
 class ClassSpec:
-    """A StorageClass this program owns: its name, whether it is the default, and its performance."""
+    """A StorageClass this program declares."""
 
     name: str
     default: bool
-    performance: Performance
+    fields: ClassFields
 
 
-def tier_class_name(storage: StorageSettings, perf: Performance) -> str:
-    return f"{storage.gp3_class_name}-{perf.iops}iops-{perf.throughput}mibs"
-
-
-def class_for(storage: StorageSettings, perf: Performance) -> str:
-    """The class a restored claim names: the main gp3 class when it already gives `perf`."""
-    if perf == Performance(storage.iops, storage.throughput):
-        return storage.gp3_class_name
-    return tier_class_name(storage, perf)
-
-
-def class_specs(storage: StorageSettings, tiers: set[Performance] | frozenset[Performance]) -> tuple[ClassSpec, ...]:
-    """The main gp3 class, then one class per distinct performance tier, in a stable order."""
-    main = Performance(storage.iops, storage.throughput)
-    specs = [ClassSpec(storage.gp3_class_name, storage.demote_gp2, main)]
-    for perf in sorted(tiers - {main}, key=lambda p: (p.iops, p.throughput)):
-        specs.append(ClassSpec(tier_class_name(storage, perf), False, perf))
+def class_specs(storage: StorageSettings, tiers: ClassTiers) -> tuple[ClassSpec, ...]:
+    """The main class (default after gp2 is demoted), then one class per distinct set of
+    parameters the restores need that the main class does not give, in a stable order."""
+    main = main_class_parameters(storage)
+    specs = [ClassSpec(storage.gp3_class_name, storage.demote_gp2, ClassFields.of(main))]
+    for params in sorted(tiers.needed - {main}, key=ClassParameters.sort_key):
+        specs.append(ClassSpec(tier_class_name(params), False, ClassFields.of(params)))
     return tuple(specs)
 
 
-def storage_class(storage: StorageSettings, spec: ClassSpec) -> dict[str, Any]:
-    parameters = {
-        "type": "gp3",
-        "csi.storage.k8s.io/fstype": storage.fs_type,
-        "encrypted": "true" if storage.encrypted else "false",
-        "iops": str(spec.performance.iops),
-        "throughput": str(spec.performance.throughput),
-    }
-    if storage.kms_key_id:
-        parameters["kmsKeyId"] = storage.kms_key_id
+def storage_class(spec: ClassSpec) -> dict[str, Any]:
     return {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
@@ -103,13 +177,13 @@ def storage_class(storage: StorageSettings, spec: ClassSpec) -> dict[str, Any]:
             "name": spec.name,
             "annotations": {DEFAULT_CLASS_ANNOTATION: "true" if spec.default else "false"},
         },
-        "provisioner": CSI_DRIVER,
-        "parameters": dict(sorted(parameters.items())),
+        "provisioner": spec.fields.provisioner,
+        "parameters": dict(spec.fields.parameters),
         # Delete is what the gp2 class had: reclaim of *new* volumes; migrated data is kept by the
         # migration's own Retain settings.
-        "reclaimPolicy": "Delete",
+        "reclaimPolicy": spec.fields.reclaim_policy,
         # The pod's zone decides the volume's; EBS snapshots restore into any zone of the region.
-        "volumeBindingMode": "WaitForFirstConsumer",
+        "volumeBindingMode": spec.fields.volume_binding_mode,
         "allowVolumeExpansion": True,
     }
 

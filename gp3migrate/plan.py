@@ -7,8 +7,8 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-from gp3migrate.config import Settings
-from gp3migrate.manifests import class_for
+from gp3migrate.config import Settings, StorageSettings
+from gp3migrate.manifests import ClassParameters, ClassTiers, class_for
 from gp3migrate.migration_entry import MigrationSettings
 from gp3migrate.prices import MonthlyCost, monthly_cost
 from gp3migrate.sizing import Performance, plan_gp3
@@ -43,13 +43,36 @@ class MigrationPlan:
     snapshot_name: str  # VolumeSnapshot, in the claim's namespace
 
 
+def restore_class_parameters(
+    entry: MigrationSettings, performance: Performance, storage: StorageSettings
+) -> ClassParameters:
+    """What the class a volume restores into must fix: the planned performance, and what the
+    restored data already is.
+
+    - fsType: node staging formats only a blank device (mount-utils FormatAndMount), so a
+      restored xfs volume in an ext4 class fails to mount. Block volumes have no filesystem: the
+      main class's fsType is as good as any.
+    - encryption: a volume restored from an encrypted snapshot keeps the snapshot's key unless
+      CreateVolume names another (EC2 CreateVolume KmsKeyId; the driver passes the class's
+      `kmsKeyId`). The class names the source's own key, so a restore never re-encrypts data
+      under a key its owners did not choose; gp3KmsKeyId is for new volumes. An unencrypted
+      source gets the stack's encryption for new volumes (gp3Encrypted, gp3KmsKeyId).
+    """
+    fs_type = entry.fs_type if entry.volume_mode == "Filesystem" else storage.fs_type
+    if entry.encrypted:
+        encrypted, key = True, entry.kms_key_id
+    else:
+        encrypted, key = storage.encrypted, storage.kms_key_id if storage.encrypted else None
+    return ClassParameters(performance.iops, performance.throughput, fs_type, encrypted, key)
+
+
 def plan_migration(entry: MigrationSettings, settings: Settings) -> MigrationPlan:
     measured = Performance(entry.iops or 0, entry.throughput or 0)
     performance = plan_gp3(entry.size_gib, settings.gp3_limits, at_least=measured)
     return MigrationPlan(
         entry=entry,
         performance=performance,
-        storage_class=class_for(settings.storage, performance),
+        storage_class=class_for(settings.storage, restore_class_parameters(entry, performance, settings.storage)),
         cost=monthly_cost(settings.cluster.region, entry.size_gib, performance),
         snapshot_timeout_minutes=snapshot_create_timeout_minutes(entry.size_gib),
         content_name=k8s_name(f"{entry.namespace}-{entry.claim}", "-gp3-restore"),
@@ -61,8 +84,12 @@ def plan_all(settings: Settings) -> tuple[MigrationPlan, ...]:
     return tuple(plan_migration(entry, settings) for entry in settings.migrations)
 
 
-def tiers(plans: tuple[MigrationPlan, ...]) -> frozenset[Performance]:
-    return frozenset(plan.performance for plan in plans)
+def tiers(plans: tuple[MigrationPlan, ...], storage: StorageSettings) -> ClassTiers:
+    """The distinct classes the fleet's restores need: one per set of parameters, however many
+    volumes share it."""
+    return ClassTiers(
+        needed=frozenset(restore_class_parameters(plan.entry, plan.performance, storage) for plan in plans)
+    )
 
 
 def fleet_monthly_saving(plans: tuple[MigrationPlan, ...]) -> float | None:

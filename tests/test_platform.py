@@ -5,12 +5,13 @@ Not proven here: that the chart installs, that AWS accepts the role, that the pa
 real API server. Those need the opt-in live test.
 """
 
+import hashlib
 import json
 
 import pytest
 
 from gp3migrate import policies
-from tests.mock_cloud import ACCOUNT, run_program, stack_config, stack_name
+from tests.mock_cloud import ACCOUNT, advance, run_program, stack_config, stack_name
 
 KMS = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ISSUER_HOST_PREFIX = "oidc.eks.eu-central-1.amazonaws.com/id/"
@@ -397,3 +398,130 @@ def test_two_runs_register_identical_resources():
         ]
 
     assert sorted(fingerprint(first)) == sorted(fingerprint(second))
+
+
+# --- StorageClasses: what restores need, and what may change -------------------------------------
+
+KEY_A = "arn:aws:kms:eu-central-1:123456789012:key/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+KEY_B = "arn:aws:kms:eu-central-1:123456789012:key/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+DIGEST_A = hashlib.sha256(KEY_A.encode()).hexdigest()[:8]
+CLASS_TYPE = "kubernetes:storage.k8s.io/v1:StorageClass"
+CLAIM_TYPE = "kubernetes:core/v1:PersistentVolumeClaim"
+
+
+def volume(i: int, **facts) -> dict:
+    """A 10 GiB gp2 source: its plan is 3,000 IOPS and 128 MiB/s (gp2 burst and small-volume peak)."""
+    return {
+        "namespace": "apps",
+        "claim": f"data-{i}",
+        "pv": f"pvc-{i:08x}-0000-4000-8000-000000000000",
+        "volumeId": f"vol-{i:017x}",
+        "zone": "eu-central-1a",
+        "sizeGiB": 10,
+        **facts,
+    }
+
+
+def parameters(iops=3000, throughput=128, fs="ext4", encrypted=True, key=None) -> dict:
+    out = {
+        "csi.storage.k8s.io/fstype": fs,
+        "encrypted": "true" if encrypted else "false",
+        "iops": str(iops),
+        "throughput": str(throughput),
+        "type": "gp3",
+    }
+    if key:
+        out["kmsKeyId"] = key
+    return out
+
+
+def classes_of(result) -> dict[str, dict]:
+    """StorageClass name -> parameters, for every class registered."""
+    return {r.inputs["metadata"]["name"]: r.inputs["parameters"] for r in result.of_type(CLASS_TYPE)}
+
+
+def claim_classes_of(result) -> dict[str, str]:
+    return {r.inputs["metadata"]["name"]: r.inputs["spec"]["storageClassName"] for r in result.of_type(CLAIM_TYPE)}
+
+
+def test_a_restore_class_carries_the_sources_fs_type_and_kms_key():
+    """Issue 9 item 12: node staging formats only a blank device, so an xfs volume restored into an
+    ext4 class would not mount; a source encrypted with a key keeps it (the class names it)."""
+    config = {
+        **BASE,
+        "kmsKeyArns": [KEY_A],
+        "migrations": [
+            volume(0),
+            volume(1, fsType="xfs"),
+            volume(2, encrypted=True, kmsKeyId=KEY_A),
+            volume(3, fsType="xfs", encrypted=True, kmsKeyId=KEY_A),
+            # Block volumes have no filesystem: any fsType serves, so no class of their own.
+            volume(4, fsType="xfs", volumeMode="Block"),
+            # Encrypted with a key discovery did not record: the class names none, EBS keeps the
+            # snapshot's, and that is what the main class's encryption already does.
+            volume(5, encrypted=True),
+        ],
+    }
+    result = advance(config, ["precopy", "cutover"])[-1]
+    assert classes_of(result) == {
+        "gp3": parameters(throughput=125),
+        "gp3-3000iops-128mibs": parameters(),
+        "gp3-3000iops-128mibs-xfs": parameters(fs="xfs"),
+        f"gp3-3000iops-128mibs-enc-{DIGEST_A}": parameters(key=KEY_A),
+        f"gp3-3000iops-128mibs-xfs-enc-{DIGEST_A}": parameters(fs="xfs", key=KEY_A),
+    }
+    assert claim_classes_of(result) == {
+        "data-0-gp3": "gp3-3000iops-128mibs",
+        "data-1-gp3": "gp3-3000iops-128mibs-xfs",
+        "data-2-gp3": f"gp3-3000iops-128mibs-enc-{DIGEST_A}",
+        "data-3-gp3": f"gp3-3000iops-128mibs-xfs-enc-{DIGEST_A}",
+        "data-4-gp3": "gp3-3000iops-128mibs",
+        "data-5-gp3": "gp3-3000iops-128mibs",
+    }
+    for reg in result.of_type(CLASS_TYPE):
+        assert reg.retain_on_delete is True, reg.name
+    # Each migration waits for its own class and no other.
+    assert result.depends_on("migrate-apps-data-1-claim", "platform-classes-gp3-3000iops-128mibs-xfs")
+    assert not result.depends_on("migrate-apps-data-1-claim", "platform-classes-gp3-3000iops-128mibs")
+    assert not result.depends_on("migrate-apps-data-0-claim", "platform-classes-gp3-3000iops-128mibs-xfs")
+
+
+def test_the_main_class_is_reused_when_everything_matches():
+    config = {
+        **BASE,
+        "kmsKeyArns": [KEY_A],
+        "gp3FsType": "xfs",
+        "gp3KmsKeyId": KEY_A,
+        "gp3Throughput": 128,
+        "migrations": [volume(0, fsType="xfs", encrypted=True, kmsKeyId=KEY_A), volume(1, fsType="xfs")],
+    }
+    result = advance(config, ["precopy", "cutover"])[-1]
+    # The unencrypted source gets the stack's encryption for new volumes (gp3KmsKeyId): same class.
+    assert classes_of(result) == {"gp3": parameters(fs="xfs", key=KEY_A)}
+    assert claim_classes_of(result) == {"data-0-gp3": "gp3", "data-1-gp3": "gp3"}
+
+
+def test_an_encrypted_source_keeps_its_key_not_the_key_for_new_volumes():
+    """gp3KmsKeyId is for new volumes. Restoring KEY_A's data into the main class would
+    re-encrypt it under KEY_B (CreateVolume with KmsKeyId re-encrypts)."""
+    config = {
+        **BASE,
+        "kmsKeyArns": [KEY_A, KEY_B],
+        "gp3KmsKeyId": KEY_B,
+        "gp3Throughput": 128,
+        "migrations": [volume(0), volume(1, encrypted=True, kmsKeyId=KEY_A)],
+    }
+    result = advance(config, ["precopy", "cutover"])[-1]
+    assert classes_of(result) == {
+        "gp3": parameters(key=KEY_B),
+        f"gp3-3000iops-128mibs-enc-{DIGEST_A}": parameters(key=KEY_A),
+    }
+    assert claim_classes_of(result) == {"data-0-gp3": "gp3", "data-1-gp3": f"gp3-3000iops-128mibs-enc-{DIGEST_A}"}
+
+
+def test_unencrypted_stacks_name_their_tiers_so():
+    result = run(gp3Encrypted=False, migrations=[volume(0)])
+    assert classes_of(result) == {
+        "gp3": parameters(throughput=125, encrypted=False),
+        "gp3-3000iops-128mibs-unencrypted": parameters(encrypted=False),
+    }
