@@ -39,7 +39,10 @@ on_cluster = pulumi.ResourceOptions(providers=[access.aws_provider, access.k8s_p
 platform = EbsCsiPlatform(
     "platform",
     EbsCsiPlatformArgs(
-        settings, cluster_arn=access.cluster_arn, oidc_issuer=access.oidc_issuer, tiers=tiers(plans, settings.storage)
+        settings,
+        cluster_arn=access.cluster_arn,
+        oidc_issuer=access.oidc_issuer,
+        tiers=tiers(plans, settings.storage, previous_outputs),
     ),
     opts=on_cluster,
 )

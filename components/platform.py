@@ -19,7 +19,7 @@ class EbsCsiPlatformArgs:
     settings: Settings
     cluster_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
-    # The classes the restores need (gp3migrate.plan.tiers).
+    # The classes the restores need (gp3migrate.plan.tiers) and what earlier `up`s applied.
     tiers: ClassTiers = field(default_factory=ClassTiers)
 
 

@@ -7,6 +7,7 @@ import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 from pulumi.runtime.sync_await import _sync_await
 
+from gp3migrate.class_changes import check_class_changes
 from gp3migrate.config import Settings, load_settings, project_values
 from gp3migrate.phases import Applied, parse_history
 from gp3migrate.promotion import promotion_problems
@@ -51,6 +52,7 @@ def read_checked_settings() -> tuple[Settings, dict[str, Any]]:
     previous = stack_outputs(pulumi.get_stack())
     try:
         check_transitions(settings.migrations, history_of(previous))
+        check_class_changes(settings, previous)
     except ConfigError as err:
         raise pulumi.RunError(str(err)) from err
     if settings.promotion is not None:

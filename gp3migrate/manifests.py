@@ -6,9 +6,10 @@ chart's values.schema.json, and handed to the resources in `components/`.
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, TypeVar
 
 from gp3migrate.config import Settings, StorageSettings
 from gp3migrate.versions import CONTROLLER_SERVICE_ACCOUNT, CSI_DRIVER, DEFAULT_CLASS_ANNOTATION
@@ -61,16 +62,21 @@ def addon_configuration(settings: Settings) -> str:
 #
 # A StorageClass's `parameters`, `provisioner`, `reclaimPolicy` and `volumeBindingMode` cannot be
 # changed once created (kubernetes pkg/apis/storage/validation, ValidateStorageClassUpdate). So
-# every distinct set of them is its own class.
+# every distinct set of them is its own class, and a name, once applied, keeps the fields it was
+# created with.
 
 FSTYPE_PARAMETER = "csi.storage.k8s.io/fstype"
 # Tier classes are named after what they fix, from a prefix of their own, so that renaming the
 # main class (gp3ClassName) renames none of them.
 TIER_CLASS_PREFIX = "gp3"
+_TIER_NAME = re.compile(rf"^{TIER_CLASS_PREFIX}-\d+iops-\d+mibs(-|$)")
 _DEFAULT_FS_TYPE = "ext4"
 _KEY_DIGEST_LENGTH = 8
 RECLAIM_POLICY = "Delete"
 VOLUME_BINDING_MODE = "WaitForFirstConsumer"
+
+ClassRole = Literal["main", "tier", "retired"]
+CLASS_ROLES: tuple[ClassRole, ...] = ("main", "tier", "retired")
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,10 @@ def tier_class_name(params: ClassParameters) -> str:
     return name
 
 
+def has_tier_form(name: str) -> bool:
+    return bool(_TIER_NAME.match(name))
+
+
 def class_for(storage: StorageSettings, params: ClassParameters) -> str:
     """The class a restored claim names: the main gp3 class when it fixes exactly `params`."""
     if params == main_class_parameters(storage):
@@ -142,12 +152,49 @@ class ClassFields:
             parameters["kmsKeyId"] = params.kms_key_id
         return cls(parameters=tuple(sorted(parameters.items())))
 
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "provisioner": self.provisioner,
+            "parameters": dict(self.parameters),
+            "reclaimPolicy": self.reclaim_policy,
+            "volumeBindingMode": self.volume_binding_mode,
+        }
+
+    @classmethod
+    def from_record(cls, raw: Mapping[str, Any]) -> "ClassFields | None":
+        parameters, strings = raw.get("parameters"), (raw.get(k) for k in _RECORD_STRINGS)
+        if not isinstance(parameters, Mapping) or not all(isinstance(v, str) for v in parameters.values()):
+            return None
+        provisioner, reclaim_policy, binding_mode = strings
+        if not (isinstance(provisioner, str) and isinstance(reclaim_policy, str) and isinstance(binding_mode, str)):
+            return None
+        return cls(
+            parameters=tuple(sorted((str(k), v) for k, v in parameters.items())),
+            provisioner=provisioner,
+            reclaim_policy=reclaim_policy,
+            volume_binding_mode=binding_mode,
+        )
+
+
+_RECORD_STRINGS = ("provisioner", "reclaimPolicy", "volumeBindingMode")
+
+
+@dataclass(frozen=True)
+class AppliedClass:
+    """A class as an earlier `up` left it (the `storageClassParameters` stack output)."""
+
+    fields: ClassFields
+    role: ClassRole
+    # Declared by the last `up`; False once it left the program (kept in the cluster).
+    declared: bool
+
 
 @dataclass(frozen=True)
 class ClassTiers:
-    """What the fleet's restores need: one class per distinct set of parameters."""
+    """What the fleet's restores need and what earlier `up`s applied: enough to decide every class."""
 
     needed: frozenset[ClassParameters] = frozenset()
+    applied: Mapping[str, AppliedClass] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -155,18 +202,42 @@ class ClassSpec:
     """A StorageClass this program declares."""
 
     name: str
+    role: ClassRole
     default: bool
     fields: ClassFields
+    # Created by an earlier `up`, then left the program: still in the cluster (kept on delete),
+    # so declaring it again adopts it instead of creating it (which would fail: AlreadyExists).
+    adopt: bool = False
 
 
 def class_specs(storage: StorageSettings, tiers: ClassTiers) -> tuple[ClassSpec, ...]:
-    """The main class (default after gp2 is demoted), then one class per distinct set of
-    parameters the restores need that the main class does not give, in a stable order."""
+    """Every class this run declares, in the order they are declared:
+
+    - former main classes (`retired`): a rename of gp3ClassName leaves the old class in place
+      (kept on delete) with its default annotation; it stays declared, non-default and with the
+      fields it was created with, so that one default class remains and its claims keep working;
+    - the main class (default after gp2 is demoted);
+    - one class per distinct tier the restores need that the main class does not give.
+
+    Two specs never share a name unless their fields agree (then one is kept); a clash is left
+    in for gp3migrate.class_changes to refuse.
+    """
     main = main_class_parameters(storage)
-    specs = [ClassSpec(storage.gp3_class_name, storage.demote_gp2, ClassFields.of(main))]
+    specs = [
+        ClassSpec(name, "retired", False, applied.fields)
+        for name, applied in sorted(tiers.applied.items())
+        if applied.role in ("main", "retired") and name != storage.gp3_class_name
+    ]
+    specs.append(ClassSpec(storage.gp3_class_name, "main", storage.demote_gp2, ClassFields.of(main)))
     for params in sorted(tiers.needed - {main}, key=ClassParameters.sort_key):
-        specs.append(ClassSpec(tier_class_name(params), False, ClassFields.of(params)))
-    return tuple(specs)
+        specs.append(ClassSpec(tier_class_name(params), "tier", False, ClassFields.of(params)))
+    unique: list[ClassSpec] = []
+    for spec in specs:
+        if any(kept.name == spec.name and kept.fields == spec.fields for kept in unique):
+            continue
+        applied = tiers.applied.get(spec.name)
+        unique.append(replace(spec, adopt=applied is not None and not applied.declared))
+    return tuple(unique)
 
 
 def storage_class(spec: ClassSpec) -> dict[str, Any]:
@@ -186,6 +257,33 @@ def storage_class(spec: ClassSpec) -> dict[str, Any]:
         "volumeBindingMode": spec.fields.volume_binding_mode,
         "allowVolumeExpansion": True,
     }
+
+
+def parse_applied_classes(raw: object) -> dict[str, AppliedClass]:
+    """The `storageClassParameters` output of the last `up`; unreadable entries count as absent."""
+    applied: dict[str, AppliedClass] = {}
+    if not isinstance(raw, Mapping):
+        return applied
+    for name, value in raw.items():
+        if not isinstance(value, Mapping) or value.get("role") not in CLASS_ROLES:
+            continue
+        fields = ClassFields.from_record(value)
+        if fields is not None:
+            applied[str(name)] = AppliedClass(fields, value["role"], bool(value.get("declared", True)))
+    return applied
+
+
+def class_record(specs: tuple[ClassSpec, ...], applied: Mapping[str, AppliedClass]) -> dict[str, Any]:
+    """What this run publishes as `storageClassParameters`: every class the stack has applied,
+    with its immutable fields, its role and whether this run declares it. Classes that left the
+    program stay in the record: they stay in the cluster too."""
+    record: dict[str, Any] = {
+        name: {**earlier.fields.as_record(), "role": earlier.role, "declared": False}
+        for name, earlier in applied.items()
+    }
+    for spec in specs:
+        record[spec.name] = {**spec.fields.as_record(), "role": spec.role, "declared": True}
+    return dict(sorted(record.items()))
 
 
 def gp2_demotion_patch(storage: StorageSettings) -> dict[str, Any]:

@@ -5,15 +5,19 @@ Pure and deterministic: the same settings give the same plan, names included (DE
 
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from gp3migrate.config import Settings, StorageSettings
-from gp3migrate.manifests import ClassParameters, ClassTiers, class_for
+from gp3migrate.manifests import ClassParameters, ClassTiers, class_for, parse_applied_classes
 from gp3migrate.migration_entry import MigrationSettings
 from gp3migrate.prices import MonthlyCost, monthly_cost
 from gp3migrate.sizing import Performance, plan_gp3
 
 _K8S_NAME_MAX = 253
+# The stack output that records the classes the stack applied (components/storage_classes.py).
+CLASS_RECORD_OUTPUT = "storageClassParameters"
 
 
 def k8s_name(base: str, suffix: str) -> str:
@@ -84,12 +88,13 @@ def plan_all(settings: Settings) -> tuple[MigrationPlan, ...]:
     return tuple(plan_migration(entry, settings) for entry in settings.migrations)
 
 
-def tiers(plans: tuple[MigrationPlan, ...], storage: StorageSettings) -> ClassTiers:
-    """The distinct classes the fleet's restores need: one per set of parameters, however many
-    volumes share it."""
-    return ClassTiers(
-        needed=frozenset(restore_class_parameters(plan.entry, plan.performance, storage) for plan in plans)
-    )
+def tiers(
+    plans: tuple[MigrationPlan, ...], storage: StorageSettings, previous_outputs: Mapping[str, Any]
+) -> ClassTiers:
+    """The distinct classes the fleet's restores need (one per set of parameters, however many
+    volumes share it) and the classes earlier `up`s applied."""
+    needed = frozenset(restore_class_parameters(plan.entry, plan.performance, storage) for plan in plans)
+    return ClassTiers(needed=needed, applied=parse_applied_classes(previous_outputs.get(CLASS_RECORD_OUTPUT)))
 
 
 def fleet_monthly_saving(plans: tuple[MigrationPlan, ...]) -> float | None:

@@ -319,7 +319,11 @@ def test_gp3_becomes_default_only_after_gp2_is_demoted():
         "volumeBindingMode": "WaitForFirstConsumer",
         "allowVolumeExpansion": True,
     }
-    assert gp3.retain_on_delete and gp3.delete_before_replace
+    # Kept on delete; never replaced in place (a changed field is refused or gets a new name), so
+    # no delete_before_replace: with the object kept, a replacement would fail in either order.
+    assert gp3.retain_on_delete is True
+    assert gp3.delete_before_replace is False
+    assert gp3.import_id == ""
     assert result.depends_on("platform-classes-gp3", "platform-classes-gp2-demotion")
     assert result.depends_on("platform-classes-gp3", "platform-driver-release")
 
@@ -444,6 +448,17 @@ def claim_classes_of(result) -> dict[str, str]:
     return {r.inputs["metadata"]["name"]: r.inputs["spec"]["storageClassName"] for r in result.of_type(CLAIM_TYPE)}
 
 
+def class_record_entry(params: dict, role: str, declared: bool = True) -> dict:
+    return {
+        "provisioner": "ebs.csi.aws.com",
+        "parameters": params,
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "role": role,
+        "declared": declared,
+    }
+
+
 def test_a_restore_class_carries_the_sources_fs_type_and_kms_key():
     """Issue 9 item 12: node staging formats only a blank device, so an xfs volume restored into an
     ext4 class would not mount; a source encrypted with a key keeps it (the class names it)."""
@@ -479,7 +494,8 @@ def test_a_restore_class_carries_the_sources_fs_type_and_kms_key():
         "data-5-gp3": "gp3-3000iops-128mibs",
     }
     for reg in result.of_type(CLASS_TYPE):
-        assert reg.retain_on_delete is True, reg.name
+        assert reg.retain_on_delete is True and reg.delete_before_replace is False, reg.name
+        assert reg.import_id == "", reg.name
     # Each migration waits for its own class and no other.
     assert result.depends_on("migrate-apps-data-1-claim", "platform-classes-gp3-3000iops-128mibs-xfs")
     assert not result.depends_on("migrate-apps-data-1-claim", "platform-classes-gp3-3000iops-128mibs")
@@ -525,3 +541,141 @@ def test_unencrypted_stacks_name_their_tiers_so():
         "gp3": parameters(throughput=125, encrypted=False),
         "gp3-3000iops-128mibs-unencrypted": parameters(encrypted=False),
     }
+
+
+def test_the_record_of_applied_classes_is_published():
+    result = run(migrations=[volume(0)])
+    assert result.outputs["storageClassParameters"] == {
+        "gp3": class_record_entry(parameters(throughput=125), "main"),
+        "gp3-3000iops-128mibs": class_record_entry(parameters(), "tier"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "lines"),
+    [
+        (
+            {"gp3Iops": 4000},
+            [
+                "gp3Iops: 4000, but StorageClass 'gp3' was created with 3000; a StorageClass's parameters cannot "
+                "change, and the class is kept on delete, so Pulumi's replacement would fail with AlreadyExists. "
+                "Set a new gp3ClassName (class 'gp3' stays, no longer default, for the claims that name it), or "
+                "set gp3Iops back to 3000",
+            ],
+        ),
+        (
+            {"gp3FsType": "xfs", "gp3Encrypted": False},
+            [
+                "gp3FsType: 'xfs', but StorageClass 'gp3' was created with 'ext4'; a StorageClass's parameters "
+                "cannot change, and the class is kept on delete, so Pulumi's replacement would fail with "
+                "AlreadyExists. Set a new gp3ClassName (class 'gp3' stays, no longer default, for the claims that "
+                "name it), or set gp3FsType back to 'ext4'",
+                "gp3Encrypted: false, but StorageClass 'gp3' was created with true; a StorageClass's parameters "
+                "cannot change, and the class is kept on delete, so Pulumi's replacement would fail with "
+                "AlreadyExists. Set a new gp3ClassName (class 'gp3' stays, no longer default, for the claims that "
+                "name it), or set gp3Encrypted back to true",
+            ],
+        ),
+        (
+            {"kmsKeyArns": [KEY_A], "gp3KmsKeyId": KEY_A},
+            [
+                f"gp3KmsKeyId: '{KEY_A}', but StorageClass 'gp3' was created with none; a StorageClass's "
+                "parameters cannot change, and the class is kept on delete, so Pulumi's replacement would fail "
+                "with AlreadyExists. Set a new gp3ClassName (class 'gp3' stays, no longer default, for the claims "
+                "that name it), or remove gp3KmsKeyId",
+            ],
+        ),
+    ],
+    ids=["iops", "fstype-and-encryption", "key"],
+)
+def test_an_immutable_change_to_the_main_class_is_refused_before_anything_is_registered(changes, lines):
+    """Issue 9 item 10: the replacement of a named, retained class fails with AlreadyExists."""
+    first = run()
+    refused = run_program({**BASE, **changes}, previous_outputs=first.outputs)
+    assert str(refused.error) == "invalid stack config:\n" + "\n".join(f"  - {line}" for line in lines)
+    assert refused.registrations == []
+
+
+def test_what_the_program_itself_declares_differently_is_refused_naming_gp3_class_name():
+    """A later version of the program with another reclaimPolicy must not replace the class either."""
+    first = run()
+    previous = dict(first.outputs)
+    previous["storageClassParameters"] = {
+        "gp3": {**class_record_entry(parameters(throughput=125), "main"), "reclaimPolicy": "Retain"}
+    }
+    refused = run_program(BASE, previous_outputs=previous)
+    assert str(refused.error) == (
+        "invalid stack config:\n  - gp3ClassName: StorageClass 'gp3' was created with other fields than this "
+        "version of the program declares (reclaimPolicy 'Retain' -> 'Delete'); a StorageClass's parameters cannot "
+        "change, and the class is kept on delete, so Pulumi's replacement would fail with AlreadyExists. Set a "
+        "new gp3ClassName (class 'gp3' stays)"
+    )
+    assert refused.registrations == []
+
+
+def test_a_main_class_name_of_the_tier_form_is_refused():
+    refused = run_program({**BASE, "gp3ClassName": "gp3-3000iops-128mibs"})
+    assert str(refused.error) == (
+        "invalid stack config:\n  - gp3ClassName: 'gp3-3000iops-128mibs' has the form of a tier class name "
+        "(gp3-<iops>iops-<mibs>mibs...), which this program gives to the classes it creates per performance, "
+        "fsType and key: choose another name"
+    )
+    assert refused.registrations == []
+
+
+def test_a_new_gp3_class_name_keeps_the_old_class_declared_non_default_with_its_fields():
+    first = run(migrations=[volume(0)])
+    renamed_config = {**BASE, "gp3Iops": 4000, "gp3ClassName": "gp3-fast", "migrations": [volume(0)]}
+    renamed = run_program(renamed_config, previous_outputs=first.outputs)
+    assert renamed.error is None, renamed.error
+    old, new = renamed.named("platform-classes-gp3"), renamed.named("platform-classes-gp3-fast")
+    # Same resource, same fields: an in-place update of the annotation only.
+    assert old.inputs["parameters"] == first.named("platform-classes-gp3").inputs["parameters"]
+    assert old.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "false"}
+    assert new.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    assert new.inputs["parameters"] == parameters(iops=4000, throughput=125)
+    # One default at every moment: the new default waits for the old one to be demoted.
+    assert renamed.depends_on("platform-classes-gp3-fast", "platform-classes-gp3")
+    assert not renamed.depends_on("platform-classes-gp3", "platform-classes-gp3-fast")
+    # The tier is named after its own fields, not after gp3ClassName: it does not move.
+    assert renamed.named("platform-classes-gp3-3000iops-128mibs").inputs == (
+        first.named("platform-classes-gp3-3000iops-128mibs").inputs
+    )
+    assert renamed.outputs["storageClassParameters"] == {
+        "gp3": class_record_entry(parameters(throughput=125), "retired"),
+        "gp3-3000iops-128mibs": class_record_entry(parameters(), "tier"),
+        "gp3-fast": class_record_entry(parameters(iops=4000, throughput=125), "main"),
+    }
+    # The next run with no edit declares the same (DESIGN invariant 9).
+    again = run_program(renamed_config, previous_outputs=renamed.outputs)
+    assert sorted((r.name, json.dumps(r.inputs, sort_keys=True), r.import_id) for r in again.registrations) == sorted(
+        (r.name, json.dumps(r.inputs, sort_keys=True), r.import_id) for r in renamed.registrations
+    )
+    # Going back to 'gp3' with 4000 IOPS would change the kept class: refused.
+    back = run_program({**renamed_config, "gp3ClassName": "gp3"}, previous_outputs=renamed.outputs)
+    assert str(back.error).splitlines()[1].startswith("  - gp3Iops: 4000, but StorageClass 'gp3' was created with 3000")
+    assert back.registrations == []
+
+
+def test_a_changed_tier_is_a_new_class_and_the_old_one_leaves_the_program_retained():
+    """The old class's registration disappears; the engine then skips its delete because its *old*
+    state says retainOnDelete (pulumi/pulumi pkg/resource/deploy/step.go, DeleteStep.Apply; issue
+    13428), so the class stays in the cluster for any claim that names it. No claim moves."""
+    first = run(migrations=[volume(0)])
+    assert first.named("platform-classes-gp3-3000iops-128mibs").retain_on_delete is True
+    xfs = run_program({**BASE, "migrations": [volume(0, fsType="xfs")]}, previous_outputs=first.outputs)
+    assert xfs.error is None, xfs.error
+    assert sorted(classes_of(xfs)) == ["gp3", "gp3-3000iops-128mibs-xfs"]
+    assert not xfs.has("platform-classes-gp3-3000iops-128mibs")
+    assert xfs.of_type(CLAIM_TYPE) == []
+    assert xfs.outputs["storageClassParameters"]["gp3-3000iops-128mibs"]["declared"] is False
+    # Needed again, the kept class is adopted (import), not created (which would fail: AlreadyExists),
+    # with the inputs it was created with; once in the state again it is an ordinary resource.
+    back = run_program({**BASE, "migrations": [volume(0)]}, previous_outputs=xfs.outputs)
+    returned = back.named("platform-classes-gp3-3000iops-128mibs")
+    assert returned.import_id == "gp3-3000iops-128mibs"
+    assert returned.inputs == first.named("platform-classes-gp3-3000iops-128mibs").inputs
+    assert returned.retain_on_delete is True
+    assert not back.has("platform-classes-gp3-3000iops-128mibs-xfs")
+    settled = run_program({**BASE, "migrations": [volume(0)]}, previous_outputs=back.outputs)
+    assert settled.named("platform-classes-gp3-3000iops-128mibs").import_id == ""

@@ -97,18 +97,22 @@ def _volume(i: int, size: int, **facts) -> dict:
 
 
 def test_every_kind_of_generated_class_is_a_valid_kubernetes_object():
-    """Main, tiers per performance, fsType and key, and an unencrypted stack's tiers: each valid
-    (strict), and its name a DNS-1123 name."""
+    """Main, tiers per performance, fsType and key, an unencrypted stack's tiers, and a former main
+    class kept after a rename: each valid (strict), and its name a DNS-1123 name."""
     fleet = [
         _volume(0, 10),
         _volume(1, 500, fsType="xfs"),
         _volume(2, 2000, fsType="ext3", encrypted=True, kmsKeyId=KEY),
         _volume(3, 16384, fsType="ext2", encrypted=True),
     ]
-    encrypted = run_program({**BASE, "kmsKeyArns": [KEY], "migrations": fleet})
+    first = run_program({**BASE, "kmsKeyArns": [KEY], "migrations": fleet})
+    renamed = run_program(
+        {**BASE, "kmsKeyArns": [KEY], "gp3ClassName": "gp3-xfs", "gp3FsType": "xfs", "migrations": fleet},
+        previous_outputs=first.outputs,
+    )
     unencrypted = run_program({**BASE, "gp3Encrypted": False, "migrations": fleet[:2]})
     seen = set()
-    for result in (encrypted, unencrypted):
+    for result in (first, renamed, unencrypted):
         assert result.error is None, result.error
         for reg in result.of_type("kubernetes:storage.k8s.io/v1:StorageClass"):
             validate_kubernetes(with_wire_shape(reg))
@@ -123,6 +127,7 @@ def test_every_kind_of_generated_class_is_a_valid_kubernetes_object():
         "gp3-3000iops-250mibs-xfs",
         "gp3-3000iops-250mibs-xfs-unencrypted",
         f"gp3-6000iops-250mibs-ext3-enc-{hashlib.sha256(KEY.encode()).hexdigest()[:8]}",
+        "gp3-xfs",
     ]
 
 

@@ -12,6 +12,7 @@ from gp3migrate.manifests import (
     ClassFields,
     ClassParameters,
     class_for,
+    has_tier_form,
     main_class_parameters,
     tier_class_name,
 )
@@ -127,6 +128,7 @@ def test_tier_names_are_kubernetes_names_and_differ_whenever_the_fields_do(a, b)
         name = tier_class_name(params)
         assert dns1123_subdomain_problem(name) is None, name
         assert len(name) <= 253
+        assert has_tier_form(name)
         assert tier_class_name(params) == name  # deterministic
     assert (tier_class_name(a) == tier_class_name(b)) == (ClassFields.of(a) == ClassFields.of(b))
 
