@@ -19,7 +19,7 @@ from gp3migrate.promotion import platform_versions, proven_phases
 
 settings, previous_outputs = read_checked_settings()
 history = history_of(previous_outputs)
-plans = plan_all(settings)
+plans = plan_all(settings, previous_outputs)
 
 rehearsal = (
     RehearsalCluster("rehearsal", RehearsalClusterArgs(settings.cluster.name, settings.rehearsal))

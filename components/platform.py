@@ -66,5 +66,8 @@ class EbsCsiPlatform(pulumi.ComponentResource):
 
     def ready_for(self, storage_class: str) -> list[pulumi.Resource]:
         """What a migration restoring into `storage_class` waits for: the platform and that class
-        only, so a fleet with many tiers does not make every volume wait on all."""
-        return [*self.ready, self.classes.classes[storage_class]]
+        only, so a fleet with many tiers does not make every volume wait on all. A migration
+        whose claim already exists keeps the class it names (gp3migrate.plan.claim_classes),
+        which may have left the program: it has nothing to wait for."""
+        declared = self.classes.classes.get(storage_class)
+        return [*self.ready, *([declared] if declared is not None else [])]

@@ -52,9 +52,11 @@ def read_checked_settings() -> tuple[Settings, dict[str, Any]]:
     previous = stack_outputs(pulumi.get_stack())
     try:
         check_transitions(settings.migrations, history_of(previous))
-        check_class_changes(settings, previous)
+        class_warnings = check_class_changes(settings, previous)
     except ConfigError as err:
         raise pulumi.RunError(str(err)) from err
+    for warning in class_warnings:
+        pulumi.log.warn(warning)
     if settings.promotion is not None:
         problems = promotion_problems(settings, stack_outputs(settings.promotion.from_stack))
         if problems and not settings.promotion.override_reason:

@@ -23,7 +23,7 @@ from gp3migrate.manifests import (
     class_specs,
     has_tier_form,
 )
-from gp3migrate.plan import plan_all, tiers
+from gp3migrate.plan import moved_classes, plan_all, tiers
 from gp3migrate.validation import Problems, show
 
 # The config key behind each parameter of the main class.
@@ -40,10 +40,11 @@ _WHY = (
 )
 
 
-def check_class_changes(settings: Settings, previous_outputs: Mapping[str, Any]) -> None:
-    """Raise ConfigError naming every refused class change."""
+def check_class_changes(settings: Settings, previous_outputs: Mapping[str, Any]) -> list[str]:
+    """Raise ConfigError naming every refused class change; return warnings for migrations
+    that keep the class their existing gp3 claim names although the config now computes another."""
     storage = settings.storage
-    plans = plan_all(settings)
+    plans = plan_all(settings, previous_outputs)
     class_tiers = tiers(plans, storage, previous_outputs)
     problems = Problems()
     if has_tier_form(storage.gp3_class_name):
@@ -60,6 +61,14 @@ def check_class_changes(settings: Settings, previous_outputs: Mapping[str, Any])
             users = [f"migrations[{i}]" for i, plan in enumerate(plans) if plan.storage_class == spec.name]
             _refuse_change(problems, spec, earlier, users)
     problems.raise_if_any()
+    moved = moved_classes(plans, storage)
+    return [
+        f"{plan.entry.key}: stays on StorageClass {plan.storage_class!r}, which its gp3 claim already names, "
+        f"although the config now gives {moved[plan.entry.key]!r}: a claim's storageClassName cannot change "
+        f"(the claim would be replaced). To restore into {moved[plan.entry.key]!r}, roll back and cut over again"
+        for plan in plans
+        if plan.entry.key in moved
+    ]
 
 
 def _refuse_change(problems: Problems, spec: ClassSpec, earlier: AppliedClass, users: list[str]) -> None:

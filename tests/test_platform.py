@@ -7,6 +7,7 @@ real API server. Those need the opt-in live test.
 
 import hashlib
 import json
+import logging
 
 import pytest
 
@@ -679,3 +680,30 @@ def test_a_changed_tier_is_a_new_class_and_the_old_one_leaves_the_program_retain
     assert not back.has("platform-classes-gp3-3000iops-128mibs-xfs")
     settled = run_program({**BASE, "migrations": [volume(0)]}, previous_outputs=back.outputs)
     assert settled.named("platform-classes-gp3-3000iops-128mibs").import_id == ""
+
+
+def test_a_restored_claim_keeps_the_class_it_names(caplog):
+    """A claim's storageClassName cannot change: a new class would replace the claim that holds the
+    data. An edit after the cutover leaves the claim on its class, and says so."""
+    config = {**BASE, "migrations": [volume(0)]}
+    cut = advance(config, ["precopy", "cutover"])[-1]
+    assert claim_classes_of(cut) == {"data-0-gp3": "gp3-3000iops-128mibs"}
+    edited = {**BASE, "migrations": [volume(0, fsType="xfs", phase="finalize")]}
+    with caplog.at_level(logging.WARNING):
+        finalize = run_program(edited, previous_outputs=cut.outputs)
+    assert finalize.error is None, finalize.error
+    assert claim_classes_of(finalize) == {"data-0-gp3": "gp3-3000iops-128mibs"}
+    # Nobody needs a new class; the one the claim names left the program, kept in the cluster.
+    assert sorted(classes_of(finalize)) == ["gp3"]
+    assert finalize.outputs["migrations"]["apps/data-0"]["storageClass"] == "gp3-3000iops-128mibs"
+    assert (
+        "apps/data-0: stays on StorageClass 'gp3-3000iops-128mibs', which its gp3 claim already names, although "
+        "the config now gives 'gp3-3000iops-128mibs-xfs': a claim's storageClassName cannot change (the claim "
+        "would be replaced). To restore into 'gp3-3000iops-128mibs-xfs', roll back and cut over again"
+    ) in caplog.messages
+
+
+def test_a_migration_in_precopy_follows_the_config():
+    first = run_program({**BASE, "migrations": [volume(0)]})
+    edited = run_program({**BASE, "migrations": [volume(0, fsType="xfs")]}, previous_outputs=first.outputs)
+    assert edited.outputs["migrations"]["apps/data-0"]["storageClass"] == "gp3-3000iops-128mibs-xfs"
