@@ -33,7 +33,7 @@ if not under_mocks or os.environ.get("GP3MIGRATE_TUNE_GC") == "1":
 
 settings, previous_outputs = read_checked_settings()
 history = history_of(previous_outputs)
-plans = plan_all(settings)
+plans = plan_all(settings, previous_outputs)
 
 rehearsal = (
     RehearsalCluster("rehearsal", RehearsalClusterArgs(settings.cluster.name, settings.rehearsal))
@@ -52,7 +52,12 @@ on_cluster = pulumi.ResourceOptions(providers=[access.aws_provider, access.k8s_p
 
 platform = EbsCsiPlatform(
     "platform",
-    EbsCsiPlatformArgs(settings, cluster_arn=access.cluster_arn, oidc_issuer=access.oidc_issuer, tiers=tiers(plans)),
+    EbsCsiPlatformArgs(
+        settings,
+        cluster_arn=access.cluster_arn,
+        oidc_issuer=access.oidc_issuer,
+        tiers=tiers(plans, settings.storage, previous_outputs),
+    ),
     opts=on_cluster,
 )
 if rehearsal:

@@ -1,7 +1,7 @@
 """The EBS CSI platform of one cluster, in order: snapshot API -> driver identity -> driver ->
 storage classes and snapshot class."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -11,7 +11,7 @@ from components.ebs_csi_driver import EbsCsiDriver, EbsCsiDriverArgs
 from components.snapshot_support import SnapshotSupport, SnapshotSupportArgs
 from components.storage_classes import StorageClasses, StorageClassesArgs
 from gp3migrate.config import Settings
-from gp3migrate.sizing import Performance
+from gp3migrate.manifests import ClassTiers
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,8 @@ class EbsCsiPlatformArgs:
     settings: Settings
     cluster_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
-    tiers: frozenset[Performance] = frozenset()
+    # The classes the restores need (gp3migrate.plan.tiers) and what earlier `up`s applied.
+    tiers: ClassTiers = field(default_factory=ClassTiers)
 
 
 class EbsCsiPlatform(pulumi.ComponentResource):
@@ -71,5 +72,8 @@ class EbsCsiPlatform(pulumi.ComponentResource):
 
     def ready_for(self, storage_class: str) -> list[pulumi.Resource]:
         """What a migration restoring into `storage_class` waits for: the platform and that class
-        only, so a fleet with many performance tiers does not make every volume wait on all."""
-        return [*self.ready, self.classes.classes[storage_class]]
+        only, so a fleet with many tiers does not make every volume wait on all. A migration
+        whose claim already exists keeps the class it names (gp3migrate.plan.claim_classes),
+        which may have left the program: it has nothing to wait for."""
+        declared = self.classes.classes.get(storage_class)
+        return [*self.ready, *([declared] if declared is not None else [])]

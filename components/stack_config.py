@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
+from gp3migrate.class_changes import check_class_changes
 from gp3migrate.config import Settings, load_settings, project_values
 from gp3migrate.phases import Applied, parse_history
 from gp3migrate.promotion import promotion_problems
@@ -78,8 +79,11 @@ def read_checked_settings() -> tuple[Settings, dict[str, Any]]:
     try:
         check_transitions(settings.migrations, history_of(previous))
         check_forgotten(settings.migrations, history_of(previous), settings.forget)
+        class_warnings = check_class_changes(settings, previous)
     except ConfigError as err:
         raise pulumi.RunError(str(err)) from err
+    for warning in class_warnings:
+        pulumi.log.warn(warning)
     if settings.promotion is not None:
         problems = promotion_problems(settings, stack_outputs(settings.promotion.from_stack))
         if problems and not settings.promotion.override_reason:

@@ -1,5 +1,10 @@
-"""The gp3 StorageClass (default, after gp2 is demoted), per-performance gp3 classes, and the
-VolumeSnapshotClass for ebs.csi.aws.com."""
+"""The gp3 StorageClass (default, after gp2 is demoted), the gp3 classes restores need (one per
+performance, fsType and encryption key), and the VolumeSnapshotClass for ebs.csi.aws.com.
+
+Also publishes the stack output `storageClassParameters`: every class this stack has applied,
+with the fields that cannot change. The next run reads it back (gp3migrate/class_changes.py) and
+refuses, before registering anything, to declare a name with other fields.
+"""
 
 from dataclasses import dataclass, field
 
@@ -10,14 +15,14 @@ from components import type_token
 from components.k8s_object import KubernetesObject
 from gp3migrate import manifests
 from gp3migrate.config import Settings
-from gp3migrate.sizing import Performance
+from gp3migrate.plan import CLASS_RECORD_OUTPUT
 
 
 @dataclass(frozen=True)
 class StorageClassesArgs:
     settings: Settings
-    # Performance tiers the migrations need beyond the main class (one class per distinct tier).
-    tiers: frozenset[Performance] = frozenset()
+    # The classes the restores need beyond the main class, and what earlier `up`s applied.
+    tiers: manifests.ClassTiers = field(default_factory=manifests.ClassTiers)
     # The driver (a class without its provisioner running leaves claims Pending) and the CRDs.
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
@@ -45,11 +50,12 @@ class StorageClasses(pulumi.ComponentResource):
             default_after = [demote]
 
         self.classes = {}
-        for spec in manifests.class_specs(storage, args.tiers):
-            body = manifests.storage_class(storage, spec)
-            resource_name = f"{name}-{spec.name}"
-            self.classes[spec.name] = k8s.storage.v1.StorageClass(
-                resource_name,
+        specs = manifests.class_specs(storage, args.tiers)
+        former_defaults: list[pulumi.Resource] = []
+        for spec in specs:
+            body = manifests.storage_class(spec)
+            created = k8s.storage.v1.StorageClass(
+                f"{name}-{spec.name}",
                 metadata=body["metadata"],
                 provisioner=body["provisioner"],
                 parameters=body["parameters"],
@@ -58,15 +64,35 @@ class StorageClasses(pulumi.ComponentResource):
                 allow_volume_expansion=body["allowVolumeExpansion"],
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    # The default class is declared only once gp2 is no longer default.
-                    depends_on=after_platform + (default_after if spec.default else []),
-                    # Parameters are immutable and the name is fixed: replace by delete-then-create.
-                    delete_before_replace=True,
+                    # The default class is declared only once gp2 and any former main class are
+                    # no longer default (specs list former main classes first).
+                    depends_on=after_platform + (default_after + former_defaults if spec.default else []),
                     # Restored claims name these classes; removing them breaks expansion and
-                    # StatefulSet scale-up, so a destroy leaves them in place.
+                    # StatefulSet scale-up, so a destroy, or a class leaving the program, leaves
+                    # them in place. No delete_before_replace: the program never plans a
+                    # replacement (gp3migrate/class_changes.py refuses one), and if one came, the
+                    # kept object would fail the create in either order.
                     retain_on_delete=True,
+                    # A class that left the program and returns is still in the cluster: adopt
+                    # it (its inputs equal what it was created with, or class_changes refused).
+                    # Left in place on later runs, the option is inert: a resource already in
+                    # the state with that id is "treated like any other resource" (pulumi/pulumi
+                    # developer-docs/architecture/import.md).
+                    import_=spec.name if spec.adopt else None,
                 ),
             )
+            self.classes[spec.name] = created
+            if spec.role == "retired":
+                former_defaults.append(created)
+        # A class that leaves the program (a tier no restore needs any more) is kept in the
+        # cluster: the engine skips the delete of a resource whose *old state* says
+        # retainOnDelete (pulumi/pulumi pkg/resource/deploy/step.go, DeleteStep.Apply; issue 13428).
+        # Published only once every class is applied, so the record never names a class that a
+        # failed update did not create.
+        record = manifests.class_record(specs, args.tiers.applied)
+        pulumi.export(
+            CLASS_RECORD_OUTPUT, pulumi.Output.all(*[c.id for c in self.classes.values()]).apply(lambda _: record)
+        )
         self.gp3_class_name = storage.gp3_class_name
         self.snapshot_class_name = storage.snapshot_class_name
         self.snapshot_class = KubernetesObject(

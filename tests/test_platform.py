@@ -5,12 +5,14 @@ Not proven here: that the chart installs, that AWS accepts the role, that the pa
 real API server. Those need the opt-in live test.
 """
 
+import hashlib
 import json
+import logging
 
 import pytest
 
 from gp3migrate import policies
-from tests.mock_cloud import ACCOUNT, run_program, stack_config, stack_name
+from tests.mock_cloud import ACCOUNT, advance, run_program, stack_config, stack_name
 
 KMS = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ISSUER_HOST_PREFIX = "oidc.eks.eu-central-1.amazonaws.com/id/"
@@ -318,7 +320,11 @@ def test_gp3_becomes_default_only_after_gp2_is_demoted():
         "volumeBindingMode": "WaitForFirstConsumer",
         "allowVolumeExpansion": True,
     }
-    assert gp3.retain_on_delete and gp3.delete_before_replace
+    # Kept on delete; never replaced in place (a changed field is refused or gets a new name), so
+    # no delete_before_replace: with the object kept, a replacement would fail in either order.
+    assert gp3.retain_on_delete is True
+    assert gp3.delete_before_replace is False
+    assert gp3.import_id == ""
     assert result.depends_on("platform-classes-gp3", "platform-classes-gp2-demotion")
     assert result.depends_on("platform-classes-gp3", "platform-driver-release")
 
@@ -437,3 +443,307 @@ def test_adopt_imports_the_running_driver_instead_of_installing_it(install, extr
     assert driver.retain_on_delete or install == "addon"
     without = run(driverInstall=install, **extra).named(name)
     assert without.import_id == ""
+
+
+# --- StorageClasses: what restores need, and what may change -------------------------------------
+
+KEY_A = "arn:aws:kms:eu-central-1:123456789012:key/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+KEY_B = "arn:aws:kms:eu-central-1:123456789012:key/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+DIGEST_A = hashlib.sha256(KEY_A.encode()).hexdigest()[:8]
+CLASS_TYPE = "kubernetes:storage.k8s.io/v1:StorageClass"
+CLAIM_TYPE = "kubernetes:core/v1:PersistentVolumeClaim"
+
+
+def volume(i: int, **facts) -> dict:
+    """A 10 GiB gp2 source: its plan is 3,000 IOPS and 128 MiB/s (gp2 burst and small-volume peak)."""
+    return {
+        "namespace": "apps",
+        "claim": f"data-{i}",
+        "pv": f"pvc-{i:08x}-0000-4000-8000-000000000000",
+        "volumeId": f"vol-{i:017x}",
+        "zone": "eu-central-1a",
+        "sizeGiB": 10,
+        **facts,
+    }
+
+
+def parameters(iops=3000, throughput=128, fs="ext4", encrypted=True, key=None) -> dict:
+    out = {
+        "csi.storage.k8s.io/fstype": fs,
+        "encrypted": "true" if encrypted else "false",
+        "iops": str(iops),
+        "throughput": str(throughput),
+        "type": "gp3",
+    }
+    if key:
+        out["kmsKeyId"] = key
+    return out
+
+
+def classes_of(result) -> dict[str, dict]:
+    """StorageClass name -> parameters, for every class registered."""
+    return {r.inputs["metadata"]["name"]: r.inputs["parameters"] for r in result.of_type(CLASS_TYPE)}
+
+
+def claim_classes_of(result) -> dict[str, str]:
+    return {r.inputs["metadata"]["name"]: r.inputs["spec"]["storageClassName"] for r in result.of_type(CLAIM_TYPE)}
+
+
+def class_record_entry(params: dict, role: str, declared: bool = True) -> dict:
+    return {
+        "provisioner": "ebs.csi.aws.com",
+        "parameters": params,
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "role": role,
+        "declared": declared,
+    }
+
+
+def test_a_restore_class_carries_the_sources_fs_type_and_kms_key():
+    """Issue 9 item 12: node staging formats only a blank device, so an xfs volume restored into an
+    ext4 class would not mount; a source encrypted with a key keeps it (the class names it)."""
+    config = {
+        **BASE,
+        "kmsKeyArns": [KEY_A],
+        "migrations": [
+            volume(0),
+            volume(1, fsType="xfs"),
+            volume(2, encrypted=True, kmsKeyId=KEY_A),
+            volume(3, fsType="xfs", encrypted=True, kmsKeyId=KEY_A),
+            # Block volumes have no filesystem: any fsType serves, so no class of their own.
+            volume(4, fsType="xfs", volumeMode="Block"),
+            # Encrypted with a key discovery did not record: the class names none, EBS keeps the
+            # snapshot's, and that is what the main class's encryption already does.
+            volume(5, encrypted=True),
+        ],
+    }
+    result = advance(config, ["precopy", "cutover"])[-1]
+    assert classes_of(result) == {
+        "gp3": parameters(throughput=125),
+        "gp3-3000iops-128mibs": parameters(),
+        "gp3-3000iops-128mibs-xfs": parameters(fs="xfs"),
+        f"gp3-3000iops-128mibs-enc-{DIGEST_A}": parameters(key=KEY_A),
+        f"gp3-3000iops-128mibs-xfs-enc-{DIGEST_A}": parameters(fs="xfs", key=KEY_A),
+    }
+    assert claim_classes_of(result) == {
+        "data-0-gp3": "gp3-3000iops-128mibs",
+        "data-1-gp3": "gp3-3000iops-128mibs-xfs",
+        "data-2-gp3": f"gp3-3000iops-128mibs-enc-{DIGEST_A}",
+        "data-3-gp3": f"gp3-3000iops-128mibs-xfs-enc-{DIGEST_A}",
+        "data-4-gp3": "gp3-3000iops-128mibs",
+        "data-5-gp3": "gp3-3000iops-128mibs",
+    }
+    for reg in result.of_type(CLASS_TYPE):
+        assert reg.retain_on_delete is True and reg.delete_before_replace is False, reg.name
+        assert reg.import_id == "", reg.name
+    # Each migration waits for its own class and no other.
+    assert result.depends_on("migrate-apps-data-1-claim", "platform-classes-gp3-3000iops-128mibs-xfs")
+    assert not result.depends_on("migrate-apps-data-1-claim", "platform-classes-gp3-3000iops-128mibs")
+    assert not result.depends_on("migrate-apps-data-0-claim", "platform-classes-gp3-3000iops-128mibs-xfs")
+
+
+def test_the_main_class_is_reused_when_everything_matches():
+    config = {
+        **BASE,
+        "kmsKeyArns": [KEY_A],
+        "gp3FsType": "xfs",
+        "gp3KmsKeyId": KEY_A,
+        "gp3Throughput": 128,
+        "migrations": [volume(0, fsType="xfs", encrypted=True, kmsKeyId=KEY_A), volume(1, fsType="xfs")],
+    }
+    result = advance(config, ["precopy", "cutover"])[-1]
+    # The unencrypted source gets the stack's encryption for new volumes (gp3KmsKeyId): same class.
+    assert classes_of(result) == {"gp3": parameters(fs="xfs", key=KEY_A)}
+    assert claim_classes_of(result) == {"data-0-gp3": "gp3", "data-1-gp3": "gp3"}
+
+
+def test_an_encrypted_source_keeps_its_key_not_the_key_for_new_volumes():
+    """gp3KmsKeyId is for new volumes. Restoring KEY_A's data into the main class would
+    re-encrypt it under KEY_B (CreateVolume with KmsKeyId re-encrypts)."""
+    config = {
+        **BASE,
+        "kmsKeyArns": [KEY_A, KEY_B],
+        "gp3KmsKeyId": KEY_B,
+        "gp3Throughput": 128,
+        "migrations": [volume(0), volume(1, encrypted=True, kmsKeyId=KEY_A)],
+    }
+    result = advance(config, ["precopy", "cutover"])[-1]
+    assert classes_of(result) == {
+        "gp3": parameters(key=KEY_B),
+        f"gp3-3000iops-128mibs-enc-{DIGEST_A}": parameters(key=KEY_A),
+    }
+    assert claim_classes_of(result) == {"data-0-gp3": "gp3", "data-1-gp3": f"gp3-3000iops-128mibs-enc-{DIGEST_A}"}
+
+
+def test_unencrypted_stacks_name_their_tiers_so():
+    result = run(gp3Encrypted=False, migrations=[volume(0)])
+    assert classes_of(result) == {
+        "gp3": parameters(throughput=125, encrypted=False),
+        "gp3-3000iops-128mibs-unencrypted": parameters(encrypted=False),
+    }
+
+
+def test_the_record_of_applied_classes_is_published():
+    result = run(migrations=[volume(0)])
+    assert result.outputs["storageClassParameters"] == {
+        "gp3": class_record_entry(parameters(throughput=125), "main"),
+        "gp3-3000iops-128mibs": class_record_entry(parameters(), "tier"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "lines"),
+    [
+        (
+            {"gp3Iops": 4000},
+            [
+                "gp3Iops: 4000, but StorageClass 'gp3' was created with 3000; a StorageClass's parameters cannot "
+                "change, and the class is kept on delete, so Pulumi's replacement would fail with AlreadyExists. "
+                "Set a new gp3ClassName (class 'gp3' stays, no longer default, for the claims that name it), or "
+                "set gp3Iops back to 3000",
+            ],
+        ),
+        (
+            {"gp3FsType": "xfs", "gp3Encrypted": False},
+            [
+                "gp3FsType: 'xfs', but StorageClass 'gp3' was created with 'ext4'; a StorageClass's parameters "
+                "cannot change, and the class is kept on delete, so Pulumi's replacement would fail with "
+                "AlreadyExists. Set a new gp3ClassName (class 'gp3' stays, no longer default, for the claims that "
+                "name it), or set gp3FsType back to 'ext4'",
+                "gp3Encrypted: false, but StorageClass 'gp3' was created with true; a StorageClass's parameters "
+                "cannot change, and the class is kept on delete, so Pulumi's replacement would fail with "
+                "AlreadyExists. Set a new gp3ClassName (class 'gp3' stays, no longer default, for the claims that "
+                "name it), or set gp3Encrypted back to true",
+            ],
+        ),
+        (
+            {"kmsKeyArns": [KEY_A], "gp3KmsKeyId": KEY_A},
+            [
+                f"gp3KmsKeyId: '{KEY_A}', but StorageClass 'gp3' was created with none; a StorageClass's "
+                "parameters cannot change, and the class is kept on delete, so Pulumi's replacement would fail "
+                "with AlreadyExists. Set a new gp3ClassName (class 'gp3' stays, no longer default, for the claims "
+                "that name it), or remove gp3KmsKeyId",
+            ],
+        ),
+    ],
+    ids=["iops", "fstype-and-encryption", "key"],
+)
+def test_an_immutable_change_to_the_main_class_is_refused_before_anything_is_registered(changes, lines):
+    """Issue 9 item 10: the replacement of a named, retained class fails with AlreadyExists."""
+    first = run()
+    refused = run_program({**BASE, **changes}, previous_outputs=first.outputs)
+    assert str(refused.error) == "invalid stack config:\n" + "\n".join(f"  - {line}" for line in lines)
+    assert refused.registrations == []
+
+
+def test_what_the_program_itself_declares_differently_is_refused_naming_gp3_class_name():
+    """A later version of the program with another reclaimPolicy must not replace the class either."""
+    first = run()
+    previous = dict(first.outputs)
+    previous["storageClassParameters"] = {
+        "gp3": {**class_record_entry(parameters(throughput=125), "main"), "reclaimPolicy": "Retain"}
+    }
+    refused = run_program(BASE, previous_outputs=previous)
+    assert str(refused.error) == (
+        "invalid stack config:\n  - gp3ClassName: StorageClass 'gp3' was created with other fields than this "
+        "version of the program declares (reclaimPolicy 'Retain' -> 'Delete'); a StorageClass's parameters cannot "
+        "change, and the class is kept on delete, so Pulumi's replacement would fail with AlreadyExists. Set a "
+        "new gp3ClassName (class 'gp3' stays)"
+    )
+    assert refused.registrations == []
+
+
+def test_a_main_class_name_of_the_tier_form_is_refused():
+    refused = run_program({**BASE, "gp3ClassName": "gp3-3000iops-128mibs"})
+    assert str(refused.error) == (
+        "invalid stack config:\n  - gp3ClassName: 'gp3-3000iops-128mibs' has the form of a tier class name "
+        "(gp3-<iops>iops-<mibs>mibs...), which this program gives to the classes it creates per performance, "
+        "fsType and key: choose another name"
+    )
+    assert refused.registrations == []
+
+
+def test_a_new_gp3_class_name_keeps_the_old_class_declared_non_default_with_its_fields():
+    first = run(migrations=[volume(0)])
+    renamed_config = {**BASE, "gp3Iops": 4000, "gp3ClassName": "gp3-fast", "migrations": [volume(0)]}
+    renamed = run_program(renamed_config, previous_outputs=first.outputs)
+    assert renamed.error is None, renamed.error
+    old, new = renamed.named("platform-classes-gp3"), renamed.named("platform-classes-gp3-fast")
+    # Same resource, same fields: an in-place update of the annotation only.
+    assert old.inputs["parameters"] == first.named("platform-classes-gp3").inputs["parameters"]
+    assert old.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "false"}
+    assert new.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    assert new.inputs["parameters"] == parameters(iops=4000, throughput=125)
+    # One default at every moment: the new default waits for the old one to be demoted.
+    assert renamed.depends_on("platform-classes-gp3-fast", "platform-classes-gp3")
+    assert not renamed.depends_on("platform-classes-gp3", "platform-classes-gp3-fast")
+    # The tier is named after its own fields, not after gp3ClassName: it does not move.
+    assert renamed.named("platform-classes-gp3-3000iops-128mibs").inputs == (
+        first.named("platform-classes-gp3-3000iops-128mibs").inputs
+    )
+    assert renamed.outputs["storageClassParameters"] == {
+        "gp3": class_record_entry(parameters(throughput=125), "retired"),
+        "gp3-3000iops-128mibs": class_record_entry(parameters(), "tier"),
+        "gp3-fast": class_record_entry(parameters(iops=4000, throughput=125), "main"),
+    }
+    # The next run with no edit declares the same (DESIGN invariant 9).
+    again = run_program(renamed_config, previous_outputs=renamed.outputs)
+    assert sorted((r.name, json.dumps(r.inputs, sort_keys=True), r.import_id) for r in again.registrations) == sorted(
+        (r.name, json.dumps(r.inputs, sort_keys=True), r.import_id) for r in renamed.registrations
+    )
+    # Going back to 'gp3' with 4000 IOPS would change the kept class: refused.
+    back = run_program({**renamed_config, "gp3ClassName": "gp3"}, previous_outputs=renamed.outputs)
+    assert str(back.error).splitlines()[1].startswith("  - gp3Iops: 4000, but StorageClass 'gp3' was created with 3000")
+    assert back.registrations == []
+
+
+def test_a_changed_tier_is_a_new_class_and_the_old_one_leaves_the_program_retained():
+    """The old class's registration disappears; the engine then skips its delete because its *old*
+    state says retainOnDelete (pulumi/pulumi pkg/resource/deploy/step.go, DeleteStep.Apply; issue
+    13428), so the class stays in the cluster for any claim that names it. No claim moves."""
+    first = run(migrations=[volume(0)])
+    assert first.named("platform-classes-gp3-3000iops-128mibs").retain_on_delete is True
+    xfs = run_program({**BASE, "migrations": [volume(0, fsType="xfs")]}, previous_outputs=first.outputs)
+    assert xfs.error is None, xfs.error
+    assert sorted(classes_of(xfs)) == ["gp3", "gp3-3000iops-128mibs-xfs"]
+    assert not xfs.has("platform-classes-gp3-3000iops-128mibs")
+    assert xfs.of_type(CLAIM_TYPE) == []
+    assert xfs.outputs["storageClassParameters"]["gp3-3000iops-128mibs"]["declared"] is False
+    # Needed again, the kept class is adopted (import), not created (which would fail: AlreadyExists),
+    # with the inputs it was created with; once in the state again it is an ordinary resource.
+    back = run_program({**BASE, "migrations": [volume(0)]}, previous_outputs=xfs.outputs)
+    returned = back.named("platform-classes-gp3-3000iops-128mibs")
+    assert returned.import_id == "gp3-3000iops-128mibs"
+    assert returned.inputs == first.named("platform-classes-gp3-3000iops-128mibs").inputs
+    assert returned.retain_on_delete is True
+    assert not back.has("platform-classes-gp3-3000iops-128mibs-xfs")
+    settled = run_program({**BASE, "migrations": [volume(0)]}, previous_outputs=back.outputs)
+    assert settled.named("platform-classes-gp3-3000iops-128mibs").import_id == ""
+
+
+def test_a_restored_claim_keeps_the_class_it_names(caplog):
+    """A claim's storageClassName cannot change: a new class would replace the claim that holds the
+    data. An edit after the cutover leaves the claim on its class, and says so."""
+    config = {**BASE, "migrations": [volume(0)]}
+    cut = advance(config, ["precopy", "cutover"])[-1]
+    assert claim_classes_of(cut) == {"data-0-gp3": "gp3-3000iops-128mibs"}
+    edited = {**BASE, "migrations": [volume(0, fsType="xfs", phase="finalize")]}
+    with caplog.at_level(logging.WARNING):
+        finalize = run_program(edited, previous_outputs=cut.outputs)
+    assert finalize.error is None, finalize.error
+    assert claim_classes_of(finalize) == {"data-0-gp3": "gp3-3000iops-128mibs"}
+    # Nobody needs a new class; the one the claim names left the program, kept in the cluster.
+    assert sorted(classes_of(finalize)) == ["gp3"]
+    assert finalize.outputs["migrations"]["apps/data-0"]["storageClass"] == "gp3-3000iops-128mibs"
+    assert (
+        "apps/data-0: stays on StorageClass 'gp3-3000iops-128mibs', which its gp3 claim already names, although "
+        "the config now gives 'gp3-3000iops-128mibs-xfs': a claim's storageClassName cannot change (the claim "
+        "would be replaced). To restore into 'gp3-3000iops-128mibs-xfs', roll back and cut over again"
+    ) in caplog.messages
+
+
+def test_a_migration_in_precopy_follows_the_config():
+    first = run_program({**BASE, "migrations": [volume(0)]})
+    edited = run_program({**BASE, "migrations": [volume(0, fsType="xfs")]}, previous_outputs=first.outputs)
+    assert edited.outputs["migrations"]["apps/data-0"]["storageClass"] == "gp3-3000iops-128mibs-xfs"

@@ -5,11 +5,13 @@ Kubernetes OpenAPI schemas shipped by kubernetes-validate (strict: unknown field
 Not proven: admission webhooks and CEL rules (x-kubernetes-validations) a live API server applies.
 """
 
+import hashlib
 import json
 
 import jsonschema
 import pytest
 
+from gp3migrate.naming import dns1123_subdomain_problem
 from tests.mock_cloud import advance, run_program, stack_config, with_phase
 from tests.schemas import merged, validate_crd, validate_kubernetes
 
@@ -77,6 +79,56 @@ def test_storage_classes_are_valid_kubernetes_objects():
     assert len(classes) == 2  # gp3 and the example volume's 3000/128 tier
     for reg in classes:
         validate_kubernetes(with_wire_shape(reg))
+
+
+KEY = "arn:aws:kms:eu-central-1:123456789012:key/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+
+
+def _volume(i: int, size: int, **facts) -> dict:
+    return {
+        "namespace": "apps",
+        "claim": f"data-{i}",
+        "pv": f"pvc-{i:08x}-0000-4000-8000-000000000000",
+        "volumeId": f"vol-{i:017x}",
+        "zone": "eu-central-1a",
+        "sizeGiB": size,
+        **facts,
+    }
+
+
+def test_every_kind_of_generated_class_is_a_valid_kubernetes_object():
+    """Main, tiers per performance, fsType and key, an unencrypted stack's tiers, and a former main
+    class kept after a rename: each valid (strict), and its name a DNS-1123 name."""
+    fleet = [
+        _volume(0, 10),
+        _volume(1, 500, fsType="xfs"),
+        _volume(2, 2000, fsType="ext3", encrypted=True, kmsKeyId=KEY),
+        _volume(3, 16384, fsType="ext2", encrypted=True),
+    ]
+    first = run_program({**BASE, "kmsKeyArns": [KEY], "migrations": fleet})
+    renamed = run_program(
+        {**BASE, "kmsKeyArns": [KEY], "gp3ClassName": "gp3-xfs", "gp3FsType": "xfs", "migrations": fleet},
+        previous_outputs=first.outputs,
+    )
+    unencrypted = run_program({**BASE, "gp3Encrypted": False, "migrations": fleet[:2]})
+    seen = set()
+    for result in (first, renamed, unencrypted):
+        assert result.error is None, result.error
+        for reg in result.of_type("kubernetes:storage.k8s.io/v1:StorageClass"):
+            validate_kubernetes(with_wire_shape(reg))
+            name = reg.inputs["metadata"]["name"]
+            assert dns1123_subdomain_problem(name) is None, name
+            seen.add(name)
+    assert sorted(seen) == [
+        "gp3",
+        "gp3-16000iops-250mibs-ext2",
+        "gp3-3000iops-128mibs",
+        "gp3-3000iops-128mibs-unencrypted",
+        "gp3-3000iops-250mibs-xfs",
+        "gp3-3000iops-250mibs-xfs-unencrypted",
+        f"gp3-6000iops-250mibs-ext3-enc-{hashlib.sha256(KEY.encode()).hexdigest()[:8]}",
+        "gp3-xfs",
+    ]
 
 
 def test_gp2_demotion_patch_applied_to_the_eks_class_is_valid():

@@ -1,10 +1,24 @@
 """gp3 sizing and prices: exact figures at the documented thresholds, and properties over all
-sizes (hypothesis)."""
+sizes (hypothesis); and the class each volume restores into, over all sources and stacks."""
+
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gp3migrate.config import StorageSettings
+from gp3migrate.manifests import (
+    ClassFields,
+    ClassParameters,
+    class_for,
+    has_tier_form,
+    main_class_parameters,
+    tier_class_name,
+)
+from gp3migrate.migration_entry import MigrationSettings
+from gp3migrate.naming import dns1123_subdomain_problem
+from gp3migrate.plan import restore_class_parameters
 from gp3migrate.prices import PRICES, gp2_monthly, gp3_monthly, monthly_cost
 from gp3migrate.sizing import (
     GP3_LEGACY_LIMITS,
@@ -90,3 +104,80 @@ def test_prices_us_east_1_from_the_design_figures():
 
 def test_unknown_region_has_no_price():
     assert monthly_cost("ap-south-2", 10, plan_gp3(10)) is None
+
+
+# --- The class a volume restores into (pure: gp3migrate.plan, gp3migrate.manifests) --------------
+
+KEYS = st.sampled_from(
+    [None] + [f"arn:aws:kms:eu-central-1:123456789012:key/{c * 8}-{c * 4}-4{c * 3}-8{c * 3}-{c * 12}" for c in "abcdef"]
+)
+FS = st.sampled_from(["ext4", "xfs", "ext3", "ext2"])
+class_parameters = st.builds(
+    ClassParameters,
+    iops=st.integers(3000, 80_000),
+    throughput=st.integers(125, 2000),
+    fs_type=FS,
+    encrypted=st.booleans(),
+    kms_key_id=KEYS,
+).map(lambda p: p if p.encrypted or p.kms_key_id is None else replace(p, kms_key_id=None))
+
+
+@given(class_parameters, class_parameters)
+def test_tier_names_are_kubernetes_names_and_differ_whenever_the_fields_do(a, b):
+    for params in (a, b):
+        name = tier_class_name(params)
+        assert dns1123_subdomain_problem(name) is None, name
+        assert len(name) <= 253
+        assert has_tier_form(name)
+        assert tier_class_name(params) == name  # deterministic
+    assert (tier_class_name(a) == tier_class_name(b)) == (ClassFields.of(a) == ClassFields.of(b))
+
+
+@given(class_parameters, st.data())
+def test_changing_any_one_field_changes_the_tier_name(params, data):
+    """Random pairs rarely share all but one field: change exactly one, each in turn."""
+    variants = [
+        replace(params, iops=params.iops + 1),
+        replace(params, throughput=params.throughput + 1),
+        replace(params, fs_type=data.draw(FS.filter(lambda fs: fs != params.fs_type))),
+        replace(params, encrypted=not params.encrypted, kms_key_id=None),
+    ]
+    if params.encrypted:
+        variants.append(replace(params, kms_key_id=data.draw(KEYS.filter(lambda k: k != params.kms_key_id))))
+    for variant in variants:
+        assert tier_class_name(variant) != tier_class_name(params), (params, variant)
+
+
+sources = st.fixed_dictionaries(
+    {
+        "size_gib": sizes,
+        "fs_type": FS,
+        "volume_mode": st.sampled_from(["Filesystem", "Block"]),
+        "encrypted": st.booleans(),
+        "kms_key_id": KEYS,
+    }
+)
+stacks = st.fixed_dictionaries(
+    {"fs_type": FS, "encrypted": st.booleans(), "kms_key_id": KEYS, "throughput": st.sampled_from([125, 128, 250])}
+).map(lambda s: s if s["encrypted"] else {**s, "kms_key_id": None})
+
+
+@given(sources, stacks)
+def test_a_restore_class_keeps_what_the_data_is_and_never_re_keys_it(source, stack):
+    storage = StorageSettings(**stack)
+    entry = MigrationSettings(
+        namespace="apps", claim="data", pv="pv", volume_id="vol-0123456789abcdef0", zone="eu-central-1a", **source
+    )
+    performance = plan_gp3(entry.size_gib)
+    params = restore_class_parameters(entry, performance, storage)
+    assert (params.iops, params.throughput) == (performance.iops, performance.throughput)
+    if entry.volume_mode == "Filesystem":
+        assert params.fs_type == entry.fs_type  # a restored filesystem mounts only as what it is
+    if entry.encrypted:
+        # The source's own key, or none named (EBS then keeps the snapshot's): never another key.
+        assert params.encrypted and params.kms_key_id == entry.kms_key_id
+    else:
+        assert (params.encrypted, params.kms_key_id) == (storage.encrypted, storage.kms_key_id)
+    name = class_for(storage, params)
+    assert (name == storage.gp3_class_name) == (params == main_class_parameters(storage))
+    assert name == storage.gp3_class_name or name == tier_class_name(params)
