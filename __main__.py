@@ -15,7 +15,7 @@ from components.demo_workload import DemoWorkload, DemoWorkloadArgs
 from components.platform import EbsCsiPlatform, EbsCsiPlatformArgs
 from components.rehearsal_cluster import RehearsalCluster, RehearsalClusterArgs
 from components.stack_config import history_of, read_checked_settings
-from components.volume_migration import VolumeMigration, VolumeMigrationArgs
+from components.volume_migration import VolumeMigration, declare_migrations
 from gp3migrate.phases import applied_record
 from gp3migrate.plan import fleet_monthly_saving, plan_all, tiers
 from gp3migrate.promotion import platform_versions, proven_phases
@@ -67,22 +67,16 @@ if rehearsal:
         opts=on_cluster,
     )
 
-migrations = {
-    plan.entry.key: VolumeMigration(
-        plan.entry.resource_name,
-        VolumeMigrationArgs(
-            settings,
-            plan,
-            stack=pulumi.get_stack(),
-            platform=platform.ready_for(plan.storage_class),
-            previous=history.get(plan.entry.key),
-            kubeconfig=access.kubeconfig,
-            kube_context=access.kube_context,
-        ),
-        opts=on_cluster,
-    )
-    for plan in plans
-}
+migrations = declare_migrations(
+    plans,
+    settings=settings,
+    stack=pulumi.get_stack(),
+    history=history,
+    platform_for={plan.storage_class: platform.ready_for(plan.storage_class) for plan in plans},
+    kubeconfig=access.kubeconfig,
+    kube_context=access.kube_context,
+    opts=on_cluster,
+)
 
 
 def once_done(migration: VolumeMigration, value: object) -> pulumi.Output[object]:

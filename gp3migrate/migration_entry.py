@@ -26,11 +26,18 @@ from gp3migrate.validation import (
 AccessMode = Literal["ReadWriteOnce", "ReadWriteOncePod", "ReadOnlyMany", "ReadWriteMany"]
 VolumeMode = Literal["Filesystem", "Block"]
 WorkloadKind = Literal["Deployment", "StatefulSet"]
+Strategy = Literal["rehome", "modify", "copy"]
+ReclaimPolicy = Literal["Retain", "Delete"]
 
 # EBS volumes attach to one node: ReadWriteMany is not possible with ebs.csi.aws.com (driver README).
 ACCESS_MODES: tuple[AccessMode, ...] = ("ReadWriteOnce", "ReadWriteOncePod", "ReadOnlyMany")
 VOLUME_MODES: tuple[VolumeMode, ...] = ("Filesystem", "Block")
 WORKLOAD_KINDS: tuple[WorkloadKind, ...] = ("Deployment", "StatefulSet")
+STRATEGIES: tuple[Strategy, ...] = ("rehome", "modify", "copy")
+RECLAIM_POLICIES: tuple[ReclaimPolicy, ...] = ("Retain", "Delete")
+# Elastic Volumes cannot change a previous-generation magnetic volume (EBS user guide, "Requirements
+# for EBS volume modifications"): only a copy moves it.
+NOT_MODIFIABLE_TYPES = ("standard",)
 SOURCE_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 FS_TYPES = ("ext4", "xfs", "ext3", "ext2")
 NEW_CLAIM_SUFFIX = "-gp3"
@@ -60,6 +67,10 @@ ENTRY_KEYS = (
     "keepSnapshots",
     "deleteSource",
     "deleteRestoredClaim",
+    "strategy",
+    "encrypt",
+    "safetySnapshot",
+    "finalReclaimPolicy",
 )
 WORKLOAD_KEYS = ("kind", "name", "replicas", "templateStorageClass", "owner")
 OWNER_KEYS = ("apiVersion", "kind", "name")
@@ -119,6 +130,17 @@ class MigrationSettings:
     # Opt-ins that remove data: the source volume (finalize), the restored claim (rollback).
     delete_source: bool = False
     delete_restored_claim: bool = False
+    # How the volume becomes gp3 (gp3migrate/strategies/): in place and re-homed under CSI
+    # (rehome), in place only (modify), or copied through snapshots (copy).
+    strategy: Strategy = "copy"
+    # Why the strategy was chosen, when the program chose it (shown in preview).
+    strategy_reason: str = ""
+    # Ask for encryption of an unencrypted source: only a copy can do that.
+    encrypt: bool = False
+    # rehome: a snapshot before the volume is modified (protected until finalize).
+    safety_snapshot: bool = True
+    # rehome: the CSI PV's reclaim policy from finalize on (Delete: like a provisioned volume).
+    final_reclaim_policy: ReclaimPolicy = "Retain"
 
     @property
     def target_claim_name(self) -> str:
@@ -238,9 +260,22 @@ def _parse_entry(problems: Problems, where: str, item: Any, *, region: str) -> M
         )
     delete_source = parse_bool(problems, f"{where}.deleteSource", item.get("deleteSource"), False)
     delete_restored = parse_bool(problems, f"{where}.deleteRestoredClaim", item.get("deleteRestoredClaim"), False)
+    volume_type = parse_choice(problems, f"{where}.volumeType", item.get("volumeType"), "gp2", SOURCE_TYPES)
+    encrypt = parse_bool(problems, f"{where}.encrypt", item.get("encrypt"), False)
+    strategy, strategy_reason = _strategy(
+        problems, where, item, volume_type=volume_type, encrypted=encrypted, encrypt=encrypt
+    )
+    if strategy != "copy":
+        # The claim keeps its name: the same volume is served under it.
+        claim_naming = "same-name"
+    safety_snapshot = parse_bool(problems, f"{where}.safetySnapshot", item.get("safetySnapshot"), True)
+    final_reclaim = parse_choice(
+        problems, f"{where}.finalReclaimPolicy", item.get("finalReclaimPolicy"), "Retain", RECLAIM_POLICIES
+    )
     _check_phase_options(
         problems,
         where,
+        strategy=strategy,
         phase=phase,
         claim_naming=claim_naming,
         quiesce=quiesce,
@@ -258,7 +293,7 @@ def _parse_entry(problems: Problems, where: str, item: Any, *, region: str) -> M
         fs_type=parse_choice(problems, f"{where}.fsType", item.get("fsType"), "ext4", FS_TYPES),
         access_modes=access_modes,
         volume_mode=parse_choice(problems, f"{where}.volumeMode", item.get("volumeMode"), "Filesystem", VOLUME_MODES),
-        volume_type=parse_choice(problems, f"{where}.volumeType", item.get("volumeType"), "gp2", SOURCE_TYPES),
+        volume_type=volume_type,
         iops=_optional_int(problems, f"{where}.iops", item.get("iops"), 100, 256_000),
         throughput=_optional_int(problems, f"{where}.throughput", item.get("throughput"), 1, 4_000),
         encrypted=encrypted,
@@ -279,14 +314,66 @@ def _parse_entry(problems: Problems, where: str, item: Any, *, region: str) -> M
         keep_snapshots=parse_bool(problems, f"{where}.keepSnapshots", item.get("keepSnapshots"), False),
         delete_source=delete_source,
         delete_restored_claim=delete_restored,
+        strategy=strategy,
+        strategy_reason=strategy_reason,
+        encrypt=encrypt,
+        safety_snapshot=safety_snapshot,
+        final_reclaim_policy=final_reclaim,
     )
     return entry if problems.count == before else None
+
+
+# Keys that belong to one strategy only: set for another, they would be silently ignored.
+_STRATEGY_KEYS: dict[str, tuple[Strategy, ...]] = {
+    "claimNaming": ("copy",),
+    "newClaimName": ("copy",),
+    "deleteSource": ("copy",),
+    "deleteRestoredClaim": ("copy",),
+    "safetySnapshot": ("rehome",),
+    "finalReclaimPolicy": ("rehome",),
+}
+
+
+def _strategy(
+    problems: Problems, where: str, item: dict[str, Any], *, volume_type: str, encrypted: bool, encrypt: bool
+) -> tuple[Strategy, str]:
+    """The strategy asked for, or the program's choice with its reason: `rehome` unless the entry
+    asks for what only a copy can do."""
+    needs_copy = ""
+    if encrypt and not encrypted:
+        needs_copy = "encrypt: true on an unencrypted volume (EBS encrypts a volume only when it is created)"
+    elif volume_type in NOT_MODIFIABLE_TYPES:
+        needs_copy = f"volumeType {volume_type} cannot be modified in place (Elastic Volumes)"
+    raw = item.get("strategy")
+    if raw is None:
+        strategy: Strategy = "copy" if needs_copy else "rehome"
+        reason = f"copy: {needs_copy}" if needs_copy else "rehome: same zone and encryption, so no copy is needed"
+    else:
+        strategy = parse_choice(problems, f"{where}.strategy", raw, "rehome", STRATEGIES)
+        reason = "asked for"
+        if strategy != "copy" and needs_copy:
+            problems.add(f"{where}.strategy", f"{show(strategy)} keeps the volume as it is, but {needs_copy}: use copy")
+    for key, allowed in _STRATEGY_KEYS.items():
+        if key in item and strategy not in allowed:
+            problems.add(
+                f"{where}.{key}",
+                f"applies to strategy {' or '.join(allowed)} only; this entry's strategy is {strategy} ({reason})",
+            )
+    phase = item.get("phase", "precopy")
+    if strategy == "modify" and phase != "precopy":
+        problems.add(
+            f"{where}.phase",
+            f"{show(phase)}: strategy modify has one phase, precopy (the volume is gp3 once it is applied; "
+            "the PV stays in-tree, so there is nothing to cut over or roll back)",
+        )
+    return strategy, reason
 
 
 def _check_phase_options(
     problems: Problems,
     where: str,
     *,
+    strategy: Strategy,
     phase: Phase,
     claim_naming: ClaimNaming,
     quiesce: Quiesce,
@@ -295,7 +382,7 @@ def _check_phase_options(
     delete_restored: bool,
 ) -> None:
     """Option combinations that are unsafe whatever was applied before."""
-    if quiesce == "none" and (phase == "cutover" or claim_naming == "same-name"):
+    if quiesce == "none" and strategy != "modify" and (phase == "cutover" or claim_naming == "same-name"):
         problems.add(
             f"{where}.quiesce",
             "'none' would copy the volume while the app writes (writes after the snapshot are lost): "

@@ -49,6 +49,8 @@ class Applied:
     # keepSnapshots as the last finalize applied it: the retainOnDelete the snapshots carry in
     # the state, which decides what cleanup does (pulumi/pulumi 13428: read from the old state).
     keep_snapshots: bool = False
+    # The strategy that applied it (records from before strategies existed were copies).
+    strategy: str = "copy"
 
 
 # previous phase (None: never applied) -> phases that may follow it
@@ -102,6 +104,7 @@ def parse_history(raw: object) -> dict[str, Applied]:
                 cutovers=int(value.get("cutovers", 0) or 0),
                 rolled_back_cutover=bool(value.get("rolledBackCutover", False)),
                 keep_snapshots=bool(value.get("keepSnapshots", False)),
+                strategy=str(value.get("strategy", "copy")),
             )
     return history
 
@@ -115,4 +118,5 @@ def applied_record(applied: Applied) -> dict[str, object]:
         "cutovers": applied.cutovers,
         "rolledBackCutover": applied.rolled_back_cutover,
         "keepSnapshots": applied.keep_snapshots,
+        "strategy": applied.strategy,
     }

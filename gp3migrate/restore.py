@@ -15,6 +15,7 @@ from gp3migrate.versions import CSI_DRIVER, DRIVER_MANAGED_TAG
 
 SNAPSHOT_API_GROUP = "snapshot.storage.k8s.io"
 LABEL_PREFIX = "eks-gp3-migration"
+_K8S_NAME_MAX = 253
 # Custom resources are awaited only with this annotation (pulumi-kubernetes docs, "waitFor").
 WAIT_READY = {"pulumi.com/waitFor": "jsonpath={.status.readyToUse}=true"}
 
@@ -70,13 +71,32 @@ def retain_patch(plan: MigrationPlan) -> dict[str, Any]:
     }
 
 
-def snapshot_content(plan: MigrationPlan, settings: Settings, snapshot_handle: Any) -> dict[str, Any]:
+# EBS snapshot ids: "snap-" and 17 hex digits.
+_SNAPSHOT_ID_MAX = 22
+
+
+def named_after_snapshot(base: str) -> str:
+    """A name template (`<base>-{}`, filled with the snapshot id) for an object that carries one
+    snapshot: a new snapshot gets new objects, created before the old ones go. With fixed names
+    Pulumi must delete before replacing, and the content's delete then waits on the
+    VolumeSnapshot it is bound to (external-snapshotter: the bound-protection finalizer is removed
+    only once the snapshot is gone), which the engine deletes after it (issue 9 item 9)."""
+    room = _K8S_NAME_MAX - _SNAPSHOT_ID_MAX - 1
+    if len(base) > room:
+        digest = hashlib.sha256(base.encode()).hexdigest()[:10]
+        base = f"{base[: room - len(digest) - 1].rstrip('-.')}-{digest}"
+    return base + "-{}"
+
+
+def snapshot_content(
+    plan: MigrationPlan, settings: Settings, snapshot_handle: Any, content_name: Any, snapshot_name: Any
+) -> dict[str, Any]:
     entry = plan.entry
     return {
         "apiVersion": f"{SNAPSHOT_API_GROUP}/v1",
         "kind": "VolumeSnapshotContent",
         "metadata": {
-            "name": plan.content_name,
+            "name": content_name,
             "labels": claim_label(entry.claim),
             **({"annotations": claim_annotation(entry.claim)} if claim_annotation(entry.claim) else {}),
         },
@@ -91,19 +111,21 @@ def snapshot_content(plan: MigrationPlan, settings: Settings, snapshot_handle: A
             "volumeSnapshotRef": {
                 "apiVersion": f"{SNAPSHOT_API_GROUP}/v1",
                 "kind": "VolumeSnapshot",
-                "name": plan.snapshot_name,
+                "name": snapshot_name,
                 "namespace": entry.namespace,
             },
         },
     }
 
 
-def volume_snapshot(plan: MigrationPlan, settings: Settings, snapshot_handle: Any) -> dict[str, Any]:
+def volume_snapshot(
+    plan: MigrationPlan, settings: Settings, snapshot_handle: Any, content_name: Any, snapshot_name: Any
+) -> dict[str, Any]:
     return {
         "apiVersion": f"{SNAPSHOT_API_GROUP}/v1",
         "kind": "VolumeSnapshot",
         "metadata": {
-            "name": plan.snapshot_name,
+            "name": snapshot_name,
             "namespace": plan.entry.namespace,
             "annotations": {
                 **WAIT_READY,
@@ -117,12 +139,12 @@ def volume_snapshot(plan: MigrationPlan, settings: Settings, snapshot_handle: An
         },
         "spec": {
             "volumeSnapshotClassName": settings.storage.snapshot_class_name,
-            "source": {"volumeSnapshotContentName": plan.content_name},
+            "source": {"volumeSnapshotContentName": content_name},
         },
     }
 
 
-def restored_claim(plan: MigrationPlan, claim_name: str) -> dict[str, Any]:
+def restored_claim(plan: MigrationPlan, claim_name: str, snapshot_name: Any) -> dict[str, Any]:
     entry = plan.entry
     return {
         "apiVersion": "v1",
@@ -145,7 +167,7 @@ def restored_claim(plan: MigrationPlan, claim_name: str) -> dict[str, Any]:
             "storageClassName": plan.storage_class,
             # At least the restore size (the EBS volume's size): the provisioner refuses less.
             "resources": {"requests": {"storage": f"{entry.size_gib}Gi"}},
-            "dataSource": {"apiGroup": SNAPSHOT_API_GROUP, "kind": "VolumeSnapshot", "name": plan.snapshot_name},
+            "dataSource": {"apiGroup": SNAPSHOT_API_GROUP, "kind": "VolumeSnapshot", "name": snapshot_name},
         },
     }
 

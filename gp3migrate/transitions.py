@@ -26,10 +26,17 @@ def check_transitions(migrations: Sequence[MigrationSettings], history: Mapping[
                 "finalize recorded in the state (pulumi/pulumi 13428); set phase: finalize with the new value, "
                 "run `pulumi up`, then cleanup",
             )
+        if previous is not None and previous.strategy != entry.strategy and before not in ("precopy", "rollback"):
+            problems.add(
+                f"{key}.strategy",
+                f"is {entry.strategy} but {previous.strategy} took this volume to {before}: a strategy changes only "
+                "before a cutover (phase precopy, or after a rollback)",
+            )
         if entry.delete_source and before not in ("cutover", "finalize", "cleanup"):
             problems.add(f"{key}.deleteSource", "true before a cutover was applied: the gp3 claim is not verified yet")
         if (
             entry.phase == "rollback"
+            and entry.strategy == "copy"
             and entry.claim_naming == "same-name"
             and (before == "cutover" or (previous is not None and previous.rolled_back_cutover))
             and not entry.delete_restored_claim

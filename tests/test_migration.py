@@ -10,7 +10,7 @@ import copy
 import pytest
 
 from tests.cluster_model import GI, Cluster, WillNotBindError, restore
-from tests.mock_cloud import Run, advance, run_program, stack_config
+from tests.mock_cloud import Run, advance, run_program, stack_config, with_phase
 
 PREFIX = "migrate-default-ebs-gp2-claim"
 DATA_BEARING = {
@@ -28,6 +28,8 @@ def entry(i: int, size: int = 20, namespace: str = "apps") -> dict:
         "volumeId": f"vol-{i:017x}",
         "zone": "eu-central-1a",
         "sizeGiB": size,
+        # This module pins the snapshot copy's objects (tests/test_rehome.py: the default).
+        "strategy": "copy",
     }
 
 
@@ -40,9 +42,14 @@ def cutover(config: dict) -> Run:
     return advance(config, ["precopy", "cutover"])[-1]
 
 
+def dev_copy() -> dict:
+    """The dev stack's example, migrated by copy (its default is rehome)."""
+    return with_phase(stack_config("dev"), "precopy", strategy="copy", claimNaming="rename")
+
+
 @pytest.fixture(scope="module")
 def dev():
-    return cutover(stack_config("dev"))
+    return cutover(dev_copy())
 
 
 def test_dev_example_registers_the_migration_graph_exactly(dev):
@@ -97,7 +104,8 @@ def test_restore_objects_are_exact(dev):
         "apiVersion": "snapshot.storage.k8s.io/v1",
         "kind": "VolumeSnapshotContent",
         "metadata": {
-            "name": "default-ebs-gp2-claim-gp3-restore",
+            # Named after the snapshot it carries (issue 9 item 9).
+            "name": f"default-ebs-gp2-claim-{handle}",
             "labels": {"eks-gp3-migration/claim": "ebs-gp2-claim"},
         },
         "spec": {
@@ -109,7 +117,7 @@ def test_restore_objects_are_exact(dev):
             "volumeSnapshotRef": {
                 "apiVersion": "snapshot.storage.k8s.io/v1",
                 "kind": "VolumeSnapshot",
-                "name": "ebs-gp2-claim-gp3-restore",
+                "name": f"ebs-gp2-claim-{handle}",
                 "namespace": "default",
             },
         },
@@ -119,7 +127,7 @@ def test_restore_objects_are_exact(dev):
         "apiVersion": "snapshot.storage.k8s.io/v1",
         "kind": "VolumeSnapshot",
         "metadata": {
-            "name": "ebs-gp2-claim-gp3-restore",
+            "name": f"ebs-gp2-claim-{handle}",
             "namespace": "default",
             "annotations": {
                 "pulumi.com/waitFor": "jsonpath={.status.readyToUse}=true",
@@ -129,14 +137,17 @@ def test_restore_objects_are_exact(dev):
         },
         "spec": {
             "volumeSnapshotClassName": "ebs-csi-aws",
-            "source": {"volumeSnapshotContentName": "default-ebs-gp2-claim-gp3-restore"},
+            "source": {"volumeSnapshotContentName": f"default-ebs-gp2-claim-{handle}"},
         },
     }
+    # A new snapshot means new names: replaced create-before-delete, never delete-before-replace
+    # (the content's delete would wait on its VolumeSnapshot, deleted after it: issue 9 item 9).
     for reg in (content, snapshot):
-        assert reg.delete_before_replace is True
+        assert reg.delete_before_replace is False
 
 
 def test_restored_claim_is_exact_and_retained(dev):
+    handle = dev.outputs["migrations"]["default/ebs-gp2-claim"]["finalSnapshotId"]
     claim = dev.named(f"{PREFIX}-claim")
     assert claim.inputs == {
         "apiVersion": "v1",
@@ -158,7 +169,7 @@ def test_restored_claim_is_exact_and_retained(dev):
             "dataSource": {
                 "apiGroup": "snapshot.storage.k8s.io",
                 "kind": "VolumeSnapshot",
-                "name": "ebs-gp2-claim-gp3-restore",
+                "name": f"ebs-gp2-claim-{handle}",
             },
         },
     }
@@ -211,8 +222,10 @@ def test_every_declared_claim_binds_in_the_model():
     cluster = _cluster_from(result)
     claims = result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
     assert len(claims) == 5
+    finals = {out["finalSnapshotId"] for out in result.outputs["migrations"].values()}
     for claim in claims:
-        assert restore(cluster, claim.inputs).endswith("-gp3-restore")
+        content = restore(cluster, claim.inputs)
+        assert [f for f in finals if content.endswith(f"-{f}")], content
 
 
 def test_model_rejects_a_wrong_driver(dev):
@@ -354,7 +367,7 @@ def test_label_values_stay_valid_for_claims_of_253_characters():
     long claim names, common for StatefulSets and operators, must not fail the cutover midway."""
     import re
 
-    config = stack_config("dev")
+    config = dev_copy()
     long_claim = "data-" + "x" * 243 + "-db-0"
     assert len(long_claim) == 253
     key = next(k for k in config if k.endswith("migrations"))

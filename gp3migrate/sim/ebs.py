@@ -127,6 +127,9 @@ class Ebs:
         self._devices: dict[str, set[str]] = {}  # instance -> device names in use
         self._failures: dict[str, tuple[str, str]] = {}
         self.calls: Counter[str] = Counter()
+        # GiB written into new volumes from snapshots: what a migration copied (rehome and modify
+        # copy nothing; a restore hydrates the whole volume from S3: EBS "initialize volumes").
+        self.copied_gib = 0
 
     # -- faults, and the calls code under test makes ------------------------------------------------
 
@@ -252,6 +255,7 @@ class Ebs:
             self.content[volume_id] = list(self.snapshot_content[snapshot_id])
             self.filesystem[volume_id] = self.snapshot_filesystem[snapshot_id]
             self.source_snapshot[volume_id] = snapshot_id
+            self.copied_gib += self.snapshot_size.get(snapshot_id, 0)
 
     def _create(
         self,

@@ -23,6 +23,10 @@ class PhaseReport:
     result: UpResult
     downtime_ticks: dict[str, int]
     violations: list[invariants.Violation]
+    # GiB restored from snapshots into new volumes during this `up` (0 for rehome and modify).
+    copied_gib: int = 0
+    # Each migration's outputs after the `up` (strategy, plan, price, downtime steps).
+    migrations: dict[str, Any] = field(default_factory=dict)
     user_actions: list[str] = field(default_factory=list)
 
 
@@ -100,15 +104,28 @@ def walk(
         if edit is not None:
             config = edit(config, phase)
         plan = sim.preview(config)
+        copied_before = sim.world.ebs.copied_gib
         with DowntimeMeter(sim, config) as meter:
             result = sim.up(config)
+        copied = sim.world.ebs.copied_gib - copied_before
         actions = repoint_renamed_workloads(sim, config) if result.ok else []
         violations = list(result.violations)
         if result.ok:
             sim.config = copy.deepcopy(config)
             violations += invariants.after_phase(sim, config)
             violations += invariants.rerun_plans_nothing(sim, config)
-        rehearsal.phases.append(PhaseReport(phase, plan.changes(), result, dict(meter.ticks), violations, actions))
+        rehearsal.phases.append(
+            PhaseReport(
+                phase,
+                plan.changes(),
+                result,
+                dict(meter.ticks),
+                violations,
+                actions,
+                copied,
+                dict(sim.checkpoint.outputs.get("migrations") or {}),
+            )
+        )
         if not result.ok:
             break
     return rehearsal
@@ -129,6 +146,14 @@ def render(rehearsal: Rehearsal, tick_seconds: int) -> str:
             lines.append(f"  {action}")
         for workload, ticks in sorted(report.downtime_ticks.items()):
             lines.append(f"  downtime {workload}: {ticks} steps ({ticks * tick_seconds} s simulated)")
+        for key, out in sorted(report.migrations.items()):
+            lines.append(
+                f"  {key}: {out.get('strategy')} -> gp3 {out.get('plannedIops')} IOPS / {out.get('plannedThroughput')} "
+                f"MiB/s, ${out.get('monthlyPriceGp2') or 0:.3f} -> ${out.get('monthlyPriceGp3') or 0:.3f} a month; "
+                f"downtime steps: {', '.join(out.get('downtimeSteps') or []) or 'none'}"
+            )
+        copied = report.copied_gib
+        lines.append(f"  bytes copied: {copied * 1024**3:,} ({copied} GiB restored from snapshots)")
         lines.append("invariants:")
         broken = {v.invariant for v in report.violations}
         for name in (
@@ -141,6 +166,8 @@ def render(rehearsal: Rehearsal, tick_seconds: int) -> str:
             lines.append(f"  [{'BROKEN' if name in broken else 'ok'}] {name}")
         lines += [f"    - {v.detail}" for v in report.violations]
     lines.append("")
+    total = sum(p.copied_gib for p in rehearsal.phases)
+    lines.append(f"in all: {total * 1024**3:,} bytes copied")
     lines.append("all invariants held" if rehearsal.ok else "an invariant broke or an up failed (exit 1)")
     return "\n".join(lines)
 

@@ -32,6 +32,17 @@ def defect(item: int, what: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(strict=True, reason=f"issue 9 item {item}: {what}")
 
 
+# How a scenario migrates: the default (rehome), or the snapshot copy with either claim naming.
+VARIANTS = ("rehome", "copy-rename", "copy-same-name")
+
+
+def variant(name: str) -> dict[str, Any]:
+    """The entry keys of a variant."""
+    if name == "rehome":
+        return {}
+    return {"strategy": "copy", "claimNaming": name.removeprefix("copy-")}
+
+
 def dev(**entry: Any) -> dict[str, Any]:
     config = dev_config()
     for item in config["migrations"]:
@@ -49,8 +60,7 @@ def statefulset(replicas: int = 2, **entry: Any) -> dict[str, Any]:
             claim=f"data-db-{ordinal}",
             pv=f"pvc-0000000{ordinal}-aaaa-bbbb-cccc-dddddddddddd",
             workload={"kind": "StatefulSet", "name": "db", "replicas": replicas},
-            claimNaming="same-name",
-            **entry,
+            **{**variant("copy-same-name"), **entry},
         )
         entries.append(item)
     config["migrations"] = entries
@@ -82,9 +92,9 @@ def walk_problems(report: Any) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("naming", ["rename", "same-name"])
+@pytest.mark.parametrize("naming", VARIANTS)
 def test_the_dev_stack_walks_forward_with_every_invariant_held(naming: str) -> None:
-    with Simulation(dev(claimNaming=naming), seed=1, driver=DRIVER) as sim:
+    with Simulation(dev(**variant(naming)), seed=1, driver=DRIVER) as sim:
         report = walk(sim, FORWARD)
     assert walk_problems(report) == []
     assert [p.phase for p in report.phases] == list(FORWARD)
@@ -99,7 +109,7 @@ def test_a_cluster_whose_driver_runs_already_keeps_it() -> None:
 
 
 def test_a_second_same_name_cutover_up_leaves_the_live_gp3_claim_alone() -> None:
-    with Simulation(dev(claimNaming="same-name"), seed=3, driver=DRIVER) as sim:
+    with Simulation(dev(**variant("copy-same-name")), seed=3, driver=DRIVER) as sim:
         assert up(sim, "precopy").ok
         assert up(sim, "cutover").ok
         gp3_volume = sim.world.claim_volume("default", "ebs-gp2-claim")
@@ -111,7 +121,7 @@ def test_a_second_same_name_cutover_up_leaves_the_live_gp3_claim_alone() -> None
 
 
 def test_up_refresh_after_a_cutover_leaves_the_workload_running() -> None:
-    with Simulation(dev(claimNaming="same-name"), seed=4, driver=DRIVER) as sim:
+    with Simulation(dev(**variant("copy-same-name")), seed=4, driver=DRIVER) as sim:
         assert up(sim, "precopy").ok
         assert up(sim, "cutover").ok
         refreshed = up(sim, "cutover", refresh=True)
@@ -121,7 +131,7 @@ def test_up_refresh_after_a_cutover_leaves_the_workload_running() -> None:
 
 
 def test_keep_snapshots_set_after_the_first_finalize_up_keeps_them() -> None:
-    with Simulation(dev(claimNaming="same-name"), seed=5, driver=DRIVER) as sim:
+    with Simulation(dev(**variant("copy-same-name")), seed=5, driver=DRIVER) as sim:
         for phase in ("precopy", "cutover", "finalize"):
             assert up(sim, phase).ok
         taken = sorted(sim.world.ebs.snapshot_content)
@@ -136,9 +146,9 @@ def test_keep_snapshots_set_after_the_first_finalize_up_keeps_them() -> None:
         assert broken(sim, result) == []
 
 
-@pytest.mark.parametrize("naming", ["rename", "same-name"])
+@pytest.mark.parametrize("naming", VARIANTS)
 def test_rollback_from_precopy_changes_nothing_the_app_uses(naming: str) -> None:
-    with Simulation(dev(claimNaming=naming), seed=6, driver=DRIVER) as sim:
+    with Simulation(dev(**variant(naming)), seed=6, driver=DRIVER) as sim:
         assert up(sim, "precopy").ok
         volume = sim.world.claim_volume("default", "ebs-gp2-claim")
         result = up(sim, "rollback")
@@ -147,9 +157,9 @@ def test_rollback_from_precopy_changes_nothing_the_app_uses(naming: str) -> None
         assert sim.world.claim_volume("default", "ebs-gp2-claim") == volume
 
 
-@pytest.mark.parametrize("naming", ["rename", "same-name"])
+@pytest.mark.parametrize("naming", VARIANTS)
 def test_rollback_after_a_cutover_brings_the_app_back_on_its_old_volume(naming: str) -> None:
-    with Simulation(dev(claimNaming=naming), seed=7, driver=DRIVER) as sim:
+    with Simulation(dev(**variant(naming)), seed=7, driver=DRIVER) as sim:
         assert up(sim, "precopy").ok
         source = sim.world.claim_volume("default", "ebs-gp2-claim")
         assert up(sim, "cutover").ok
@@ -161,7 +171,7 @@ def test_rollback_after_a_cutover_brings_the_app_back_on_its_old_volume(naming: 
 
 
 def test_rollback_after_a_cutover_that_failed_early_restarts_the_app() -> None:
-    with Simulation(dev(claimNaming="same-name"), seed=8, driver=DRIVER) as sim:
+    with Simulation(dev(**variant("copy-same-name")), seed=8, driver=DRIVER) as sim:
         assert up(sim, "precopy").ok
         failed = up(sim, "cutover", faults=Faults({(f"{NAME}-detached", "create"): "error"}))
         assert failed.error is not None
@@ -171,7 +181,7 @@ def test_rollback_after_a_cutover_that_failed_early_restarts_the_app() -> None:
 
 
 def test_finalize_before_the_renamed_claim_is_used_stops_with_a_reason_and_deletes_nothing() -> None:
-    with Simulation(dev(), seed=9, driver=DRIVER) as sim:
+    with Simulation(dev(**variant("copy-rename")), seed=9, driver=DRIVER) as sim:
         assert up(sim, "precopy").ok
         cutover = sim.with_entries(phase="cutover")
         assert sim.up(cutover).ok  # the user has not repointed the app yet
@@ -187,7 +197,7 @@ def test_finalize_before_the_renamed_claim_is_used_stops_with_a_reason_and_delet
 
 
 def test_a_cutover_that_failed_late_is_not_recorded_as_done() -> None:
-    with Simulation(dev(claimNaming="same-name"), seed=10, driver=DRIVER) as sim:
+    with Simulation(dev(**variant("copy-same-name")), seed=10, driver=DRIVER) as sim:
         assert up(sim, "precopy").ok
         failed = up(sim, "cutover", faults=Faults({(f"{NAME}-claim", "create"): "error"}))
         assert failed.error is not None
@@ -202,7 +212,7 @@ def test_one_statefulset_with_two_migrated_claims_loses_no_write() -> None:
 
 def test_the_same_seed_gives_the_same_history() -> None:
     def history(seed: int) -> list[Any]:
-        with Simulation(dev(claimNaming="same-name"), seed=seed) as sim:
+        with Simulation(dev(**variant("copy-same-name")), seed=seed) as sim:
             up(sim, "precopy")
             up(sim, "cutover")
             return [sim.world.ticks, [(w.tick, w.record) for w in sim.world.writes], sim.world.events]
@@ -222,10 +232,14 @@ CUTOVER_STEPS = [
 ]
 
 
+# The rehome cutover's steps (and its preparation), as resource-name suffixes.
+REHOME_STEPS = ["volume-modify", "release-old-claim", "csi-pv"]
+
+
 @pytest.mark.parametrize("kind", ["error", "timeout"])
 @pytest.mark.parametrize("step", CUTOVER_STEPS)
 def test_each_cutover_step_failing_once_then_up_again_keeps_every_write(step: str, kind: Any) -> None:
-    with Simulation(dev(claimNaming="same-name"), seed=30 + CUTOVER_STEPS.index(step), driver=DRIVER) as sim:
+    with Simulation(dev(**variant("copy-same-name")), seed=30 + CUTOVER_STEPS.index(step), driver=DRIVER) as sim:
         assert up(sim, "precopy").ok
         failed = up(sim, "cutover", faults=Faults({(f"{NAME}-{step}", "create"): kind}))
         assert failed.error is not None and f"{NAME}-{step}" in str(failed.error)
@@ -236,7 +250,7 @@ def test_each_cutover_step_failing_once_then_up_again_keeps_every_write(step: st
 
 
 def test_up_refresh_between_every_phase_changes_nothing_and_keeps_every_write() -> None:
-    with Simulation(dev(claimNaming="same-name"), seed=40, driver=DRIVER) as sim:
+    with Simulation(dev(**variant("copy-same-name")), seed=40, driver=DRIVER) as sim:
         for phase in FORWARD:
             assert up(sim, phase).ok
             refreshed = up(sim, phase, refresh=True)
@@ -263,21 +277,23 @@ def test_an_entry_removed_from_the_config_after_precopy_leaves_its_data() -> Non
     edits=st.lists(
         st.tuples(
             st.sampled_from(["precopy", "cutover", "finalize", "cleanup", "rollback"]),
-            st.sampled_from([None, *CUTOVER_STEPS]),
+            st.sampled_from([None, *CUTOVER_STEPS, *REHOME_STEPS]),
             st.booleans(),
         ),
         min_size=2,
         max_size=5,
     ),
-    naming=st.sampled_from(["rename", "same-name"]),
+    naming=st.sampled_from(VARIANTS),
 )
 def test_random_edits_faults_and_refreshes_never_lose_a_write(edits: list[Any], naming: str) -> None:
     """Whatever the user edits, whichever step fails once, with or without --refresh: a refused
     or failed `up` loses nothing, and every completed phase holds every invariant."""
-    with Simulation(dev(claimNaming=naming), seed=50, driver=DRIVER) as sim:
+    with Simulation(dev(**variant(naming)), seed=50, driver=DRIVER) as sim:
         for phase, failing, refresh in edits:
             faults = Faults({(f"{NAME}-{failing}", "create"): "error"}) if failing else None
-            result = up(sim, phase, refresh=refresh, faults=faults, deleteRestoredClaim=phase == "rollback")
+            # Only a copy's rollback may delete its restored claim (rehome releases it, keeping the volume).
+            extra = {"deleteRestoredClaim": phase == "rollback"} if naming != "rehome" else {}
+            result = up(sim, phase, refresh=refresh, faults=faults, **extra)
             assert [str(v) for v in invariants.only_copies_kept(sim, where=phase)] == []
             if result.ok:
                 assert broken(sim, result, rerun=False) == [], (phase, failing, refresh)
