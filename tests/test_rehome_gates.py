@@ -598,3 +598,43 @@ def test_rehome_steps_do_not_rerun_for_what_they_found() -> None:
     assert _replace_on_any_change(found, {**modify_in, "iops": 5000}).replaces == ["iops"]
     pv_in = {"pv": "pvc-old", "volumeId": VOLUME, "kubeconfig": "new", "context": None}
     assert _replace_on_any_change({**pv_in, "kubeconfig": "old", "result": "deleted"}, pv_in).changes is False
+
+
+@pytest.fixture
+def runtime_on(ec2: Any) -> Iterator[FakeClock]:
+    """gates.RUNTIME on moto and a fake clock, as the simulation swaps it (sim/scenario.py)."""
+    clock, original = FakeClock(), gates.RUNTIME
+    gates.RUNTIME = gates.Runtime(ec2=lambda region: ec2, sleep=clock.sleep, clock=clock.time)
+    try:
+        yield clock
+    finally:
+        gates.RUNTIME = original
+
+
+def test_the_providers_pass_their_inputs_through_and_add_what_they_found(ec2: Any, runtime_on: FakeClock) -> None:
+    from components.gates import _RetainedPvDeleteProvider, _VolumeModifyProvider, _VolumeTagsProvider
+
+    volume_id = create_in_tree_volume(ec2, size=1000, pv="pv-a", namespace="apps", claim_name="data")
+    tags_in = {"volumeId": volume_id, "region": REGION, "tags": dict(gates.DRIVER_VOLUME_TAGS)}
+    tagged = _VolumeTagsProvider().create(tags_in)
+    assert (tagged.id, tagged.outs) == (f"tagged-{volume_id}", {**tags_in, "added": gates.DRIVER_VOLUME_TAGS})
+    modify_in = {
+        "volumeId": volume_id,
+        "region": REGION,
+        "zone": ZONE,
+        "iops": 4000,
+        "throughput": 250,
+        "timeoutSeconds": 60,
+    }
+    modified = _VolumeModifyProvider().create(modify_in)
+    assert modified.outs == {**modify_in, "volumeType": "gp3", "modificationState": "completed", "modified": True}
+
+    core = FakePvApi(in_tree_pv(volume=f"aws://{ZONE}/{volume_id}"))
+    original = gates.RUNTIME
+    gates.RUNTIME = gates.Runtime(core_api=lambda kubeconfig, context: core)
+    try:
+        pv_in = {"pv": "pvc-old", "volumeId": volume_id, "kubeconfig": "{}", "context": None}
+        deleted = _RetainedPvDeleteProvider().create(pv_in)
+    finally:
+        gates.RUNTIME = original
+    assert (deleted.id, deleted.outs) == ("pv-deleted-pvc-old", {**pv_in, "result": "deleted"})
