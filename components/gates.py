@@ -133,6 +133,53 @@ class _ClaimReleaseProvider(ResourceProvider):
         return _replace_on_any_change(olds, news)
 
 
+class _VolumeTagsProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        added = gates.tag_volume(gates.RUNTIME.ec2(props["region"]), props["volumeId"], dict(props["tags"]))
+        return CreateResult(id_=f"tagged-{props['volumeId']}", outs={**props, "added": added})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return _replace_on_any_change(olds, news)
+
+
+class _VolumeModifyProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        runtime = gates.RUNTIME
+        result = gates.modify_to_gp3(
+            runtime.ec2(props["region"]),
+            props["volumeId"],
+            iops=int(props["iops"]),
+            throughput=int(props["throughput"]),
+            expected_zone=props["zone"],
+            timeout_seconds=int(props["timeoutSeconds"]),
+            sleep=runtime.sleep,
+            clock=runtime.clock,
+        )
+        outs = {
+            **props,
+            "volumeType": result["volumeType"],
+            "modificationState": result["state"],
+            "modified": result["modified"],
+        }
+        return CreateResult(id_=f"gp3-{props['volumeId']}", outs=outs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return _replace_on_any_change(olds, news)
+
+
+class _RetainedPvDeleteProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        result = gates.delete_retained_pv(
+            _core_api(props["kubeconfig"], props.get("context") or None),
+            pv=props["pv"],
+            volume_id=props["volumeId"],
+        )
+        return CreateResult(id_=f"pv-deleted-{props['pv']}", outs={**props, "result": result})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return _replace_on_any_change(olds, news)
+
+
 class DetachedGate(pulumi.dynamic.Resource):
     """Waits until AWS reports the EBS volume `available` (detached from every node)."""
 
@@ -227,3 +274,70 @@ class ClaimBound(pulumi.dynamic.Resource):
             "context": context,
         }
         super().__init__(_ClaimBoundProvider(), name, props, opts)
+
+
+class VolumeTags(pulumi.dynamic.Resource):
+    """Adds tags an EBS volume lacks (gates.tag_volume), e.g. gates.DRIVER_VOLUME_TAGS so the CSI
+    driver's V2 policy lets it snapshot the rehomed volume. Never removes or changes a tag."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        volume_id: pulumi.Input[str],
+        region: str,
+        tags: dict[str, str],
+        opts: pulumi.ResourceOptions,
+    ):
+        props = {"volumeId": volume_id, "region": region, "tags": dict(sorted(tags.items()))}
+        super().__init__(_VolumeTagsProvider(), name, props, opts)
+
+
+class VolumeModify(pulumi.dynamic.Resource):
+    """Makes an EBS volume gp3 with exactly `iops` / `throughput` in place (gates.modify_to_gp3),
+    and waits until it serves I/O at them. Refuses a volume outside `zone` or not gp2/gp3."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        volume_id: pulumi.Input[str],
+        region: str,
+        zone: str,
+        iops: int,
+        throughput: int,
+        timeout_seconds: int,
+        opts: pulumi.ResourceOptions,
+    ):
+        props = {
+            "volumeId": volume_id,
+            "region": region,
+            "zone": zone,
+            "iops": iops,
+            "throughput": throughput,
+            "timeoutSeconds": timeout_seconds,
+        }
+        super().__init__(_VolumeModifyProvider(), name, props, opts)
+
+
+class RetainedPvDelete(pulumi.dynamic.Resource):
+    """Deletes one PV object, only while it points at `volume_id`, is Retain and is not Bound
+    (gates.delete_retained_pv): the EBS volume stays."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        pv: str,
+        volume_id: pulumi.Input[str],
+        kubeconfig: pulumi.Input[Any],
+        context: str | None,
+        opts: pulumi.ResourceOptions,
+    ):
+        props = {
+            "pv": pv,
+            "volumeId": volume_id,
+            "kubeconfig": pulumi.Output.secret(kubeconfig),
+            "context": context,
+        }
+        super().__init__(_RetainedPvDeleteProvider(), name, props, opts)

@@ -206,3 +206,313 @@ def claim_bound(core: Any, *, namespace: str, claim: str) -> str:
             "volume is restored, verify the data, then run `pulumi up` again; nothing was removed"
         )
     return str(pvc.spec.volume_name)
+
+
+# -- rehome: the same EBS volume, gp3 in place, served by a static CSI PV ------------------------------
+
+# AmazonEBSCSIDriverPolicyV2 lets the driver snapshot a volume, and create volumes from or delete its
+# snapshots, only when the volume carries this tag; attach, detach, modify and delete also accept
+# `kubernetes.io/created-for/pvc/name`, which the in-tree provisioner set
+# (shared/fixtures/aws-ebs-csi-driver-2.64.0/AmazonEBSCSIDriverPolicyV2.json, statements
+# CreateSnapshotsFromManagedVolumes and ManageManagedVolumes). The policy forbids the driver itself
+# to add it (ModifyTagsOnManagedVolumes excludes the key), so the migration does.
+DRIVER_VOLUME_TAGS = {"ebs.csi.aws.com/cluster": "true"}
+# EC2 user guide "Tag your Amazon EC2 resources", tag restrictions: 50 tags per resource.
+MAX_TAGS_PER_RESOURCE = 50
+
+
+def _volume(ec2: Any, volume_id: str, step: str) -> dict[str, Any]:
+    """DescribeVolumes of one volume; GateError (nothing done) when EC2 does not know it."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return dict(ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0])
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "InvalidVolume.NotFound":
+            raise GateError(f"{step}: {volume_id} does not exist in this region; nothing was changed") from err
+        raise
+
+
+def tag_volume(ec2: Any, volume_id: str, tags: dict[str, str]) -> dict[str, str]:
+    """Add the tags the volume lacks and return them (empty when it has them all).
+
+    Only CreateTags, of the missing keys: no tag is removed, and another key's value is never
+    touched. A key already set to a different value is refused rather than overwritten (someone set
+    it on purpose, and a second owner fighting over it would flip it on every run).
+    """
+    volume = _volume(ec2, volume_id, "tagging")
+    found = {t["Key"]: t["Value"] for t in volume.get("Tags", [])}
+    clashes = sorted(k for k in tags if k in found and found[k] != tags[k])
+    if clashes:
+        shown = ", ".join(f"{k}={found[k]!r} (wanted {tags[k]!r})" for k in clashes)
+        raise GateError(
+            f"refusing to tag {volume_id}: it already has {shown}; no tag was changed. Set the value by hand "
+            "if the volume may be handed to the EBS CSI driver, then run `pulumi up` again"
+        )
+    missing = {k: tags[k] for k in sorted(tags) if k not in found}
+    if not missing:
+        return {}
+    if len(found) + len(missing) > MAX_TAGS_PER_RESOURCE:
+        raise GateError(
+            f"refusing to tag {volume_id}: it has {len(found)} tags and needs {len(missing)} more "
+            f"({', '.join(missing)}), over EC2's {MAX_TAGS_PER_RESOURCE} per resource; no tag was changed"
+        )
+    ec2.create_tags(Resources=[volume_id], Tags=[{"Key": k, "Value": v} for k, v in missing.items()])
+    return missing
+
+
+# ModifyVolume (EC2 API reference, and botocore's ec2 service model since 1.3x): "After you initiate
+# a volume modification, you must wait for that modification to reach the completed state before
+# you can initiate another modification for the same volume. You can modify a volume up to four
+# times within a rolling 24-hour period [...] If you exceed this limit, you get an error message
+# that indicates when you can perform your next modification." Older text: "wait at least six hours"
+# between modifications. Refusals: IncorrectModificationState while one is modifying or optimizing
+# ("cannot be modified in modification state OPTIMIZING"), VolumeModificationRateExceeded past the
+# rate ("You've reached the maximum modification rate per volume limit", AWS re:Post knowledge
+# center on EKS volume modifications).
+MODIFICATIONS_PER_DAY = 4
+_IN_FLIGHT = ("modifying", "optimizing")
+# The volume serves I/O at the new type once the modification is `optimizing` (EBS user guide
+# "Monitor the progress of volume modifications": performance is never below the source's then).
+_USABLE = ("optimizing", "completed")
+
+
+def _modifications(ec2: Any, volume_id: str) -> list[dict[str, Any]]:
+    """The volume's modifications, oldest first. AWS answers InvalidVolumeModification.NotFound for a
+    volume never modified (aws-ebs-csi-driver pkg/cloud isAWSErrorModificationNotFound); moto answers
+    an empty list. AWS may list only the latest; moto lists them all."""
+    from botocore.exceptions import ClientError
+
+    try:
+        found = ec2.describe_volumes_modifications(VolumeIds=[volume_id]).get("VolumesModifications", [])
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "InvalidVolumeModification.NotFound":
+            return []
+        raise
+    ordered = sorted(
+        enumerate(found), key=lambda pair: (pair[1].get("StartTime") is not None, pair[1].get("StartTime"), pair[0])
+    )
+    return [m for _, m in ordered]
+
+
+def _targets(modification: dict[str, Any]) -> str:
+    return (
+        f"{modification.get('TargetVolumeType', '?')} {modification.get('TargetIops', '?')} IOPS "
+        f"{modification.get('TargetThroughput', '?')} MiB/s"
+    )
+
+
+def _is_to(modification: dict[str, Any], iops: int, throughput: int) -> bool:
+    return (
+        modification.get("TargetVolumeType") == "gp3"
+        and modification.get("TargetIops") == iops
+        and modification.get("TargetThroughput") == throughput
+    )
+
+
+def _utc(moment: Any) -> str:
+    """A StartTime as UTC ISO 8601 (botocore parses EC2's timestamps into aware datetimes)."""
+    from datetime import UTC
+
+    return str(moment.astimezone(UTC).isoformat())
+
+
+def _in_flight_refusal(volume_id: str, modification: dict[str, Any], aws_said: str = "") -> GateError:
+    started = modification.get("StartTime")
+    return GateError(
+        f"{volume_id} was left unchanged: another modification (to {_targets(modification)}, started "
+        f"{_utc(started) if started else 'at an unknown time'}) is {modification.get('ModificationState')} "
+        f"at {modification.get('Progress', '?')}%, and EC2 takes no other until it is completed. Retry after "
+        "`aws ec2 describe-volumes-modifications` shows it completed (a fully used 1 TiB volume takes about "
+        f"6 hours), then run `pulumi up` again.{aws_said}"
+    )
+
+
+def _rate_refusal(volume_id: str, history: list[dict[str, Any]], aws_said: str) -> GateError:
+    """When the rolling 24 hours let a fifth modification in: 24 h after the oldest of the last
+    four starts; with fewer listed (AWS may list only the latest), 24 h after the latest start is
+    the latest it can be."""
+    from datetime import timedelta
+
+    starts = sorted(m["StartTime"] for m in history if m.get("StartTime") is not None)
+    if len(starts) >= MODIFICATIONS_PER_DAY:
+        when = f"after {_utc(starts[-MODIFICATIONS_PER_DAY] + timedelta(hours=24))}"
+    elif starts:
+        when = f"at the latest after {_utc(starts[-1] + timedelta(hours=24))}"
+    else:
+        when = "after the time EC2 names above (no modification start time was listed)"
+    return GateError(
+        f"{volume_id} was left unchanged: EC2 allows {MODIFICATIONS_PER_DAY} modifications of a volume per "
+        f"rolling 24 hours and this one has had them. Retry {when}, then run `pulumi up` again.{aws_said}"
+    )
+
+
+def modify_to_gp3(
+    ec2: Any,
+    volume_id: str,
+    *,
+    iops: int,
+    throughput: int,
+    expected_zone: str,
+    timeout_seconds: int,
+    poll_seconds: float = 15.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Make the volume gp3 with exactly these IOPS and throughput, in place (Elastic Volumes), and
+    wait until it serves I/O at them (`optimizing` or `completed`).
+
+    Re-checks the volume when it runs: it exists, lies in `expected_zone` (the PV's node affinity
+    names that zone), and is gp2 or already gp3. Met again it does nothing: already gp3 at these
+    values, or a modification to them in flight (then it only waits). IOPS and throughput are always
+    sent: a type change alone falls back to 3,000 / 125 (DESIGN Facts), below a large gp2's baseline.
+
+    Returns {"volumeType", "iops", "throughput", "state", "modified"}; `state` is the modification's
+    (`optimizing`, `completed`) or "unmodified" for a volume that never needed one.
+    """
+    from botocore.exceptions import ClientError
+
+    volume = _volume(ec2, volume_id, "gp3 modification")
+    zone, kind = volume.get("AvailabilityZone"), volume.get("VolumeType")
+    if zone != expected_zone:
+        raise GateError(
+            f"{volume_id} is in {zone}, not {expected_zone} as planned: refusing to modify it (its PV would "
+            "pin pods to the wrong zone); nothing was changed"
+        )
+    if kind not in ("gp2", "gp3"):
+        raise GateError(f"{volume_id} is {kind}, not gp2 or gp3: refusing to turn it into gp3; nothing was changed")
+    history = _modifications(ec2, volume_id)
+    latest = history[-1] if history else None
+    in_flight = latest is not None and latest.get("ModificationState") in _IN_FLIGHT
+    if latest is not None and in_flight and not _is_to(latest, iops, throughput):
+        raise _in_flight_refusal(volume_id, latest)
+    modified = False
+    if not in_flight:
+        if kind == "gp3" and volume.get("Iops") == iops and volume.get("Throughput") == throughput:
+            state = latest.get("ModificationState") if latest is not None else None
+            return {
+                "volumeType": "gp3",
+                "iops": iops,
+                "throughput": throughput,
+                "state": state or "unmodified",
+                "modified": False,
+            }
+        try:
+            ec2.modify_volume(VolumeId=volume_id, VolumeType="gp3", Iops=iops, Throughput=throughput)
+        except ClientError as err:
+            code, message = err.response["Error"]["Code"], err.response["Error"].get("Message", "")
+            aws_said = f" (EC2 {code}: {message})"
+            if code == "IncorrectModificationState":
+                history = _modifications(ec2, volume_id)
+                if history:
+                    raise _in_flight_refusal(volume_id, history[-1], aws_said) from err
+                raise GateError(
+                    f"{volume_id} was left unchanged: a modification is in flight; retry once it is completed, "
+                    f"then run `pulumi up` again.{aws_said}"
+                ) from err
+            if code == "VolumeModificationRateExceeded":
+                raise _rate_refusal(volume_id, _modifications(ec2, volume_id), aws_said) from err
+            raise GateError(
+                f"{volume_id} was left unchanged: ModifyVolume to gp3 {iops} IOPS {throughput} MiB/s was "
+                f"refused{aws_said}"
+            ) from err
+        modified = True
+    deadline = clock() + timeout_seconds
+    while True:
+        history = _modifications(ec2, volume_id)
+        current = history[-1] if history else None
+        state = current.get("ModificationState") if current is not None else None
+        if current is not None and state == "failed" and _is_to(current, iops, throughput):
+            raise GateError(
+                f"the modification of {volume_id} to gp3 {iops} IOPS {throughput} MiB/s failed "
+                f"({current.get('StatusMessage') or 'no status message'}); AWS leaves the volume as it was and "
+                "advises a retry: run `pulumi up` again"
+            )
+        if current is not None and state in _USABLE and _is_to(current, iops, throughput):
+            return {"volumeType": "gp3", "iops": iops, "throughput": throughput, "state": state, "modified": modified}
+        if clock() >= deadline:
+            raise GateError(
+                f"the modification of {volume_id} to gp3 {iops} IOPS {throughput} MiB/s is still "
+                f"{state or 'not listed'} after {timeout_seconds}s; EC2 carries on with it. Run `pulumi up` "
+                "again to wait for it; nothing after this step has been done"
+            )
+        sleep(poll_seconds)
+
+
+def _bare_volume_id(value: str) -> str:
+    """`aws://<zone>/vol-…` (in-tree PVs) or `vol-…` (either, and CSI volume handles) -> `vol-…`."""
+    return value.rsplit("/", 1)[-1]
+
+
+def _pv_volume(pv: Any) -> str | None:
+    """The EBS volume a PV object points at (in-tree or EBS CSI), or None for any other source."""
+    spec = pv.spec
+    in_tree = getattr(spec, "aws_elastic_block_store", None)
+    if in_tree is not None and in_tree.volume_id:
+        return _bare_volume_id(str(in_tree.volume_id))
+    csi = getattr(spec, "csi", None)
+    if csi is not None and csi.driver == "ebs.csi.aws.com" and csi.volume_handle:
+        return _bare_volume_id(str(csi.volume_handle))
+    return None
+
+
+def delete_retained_pv(core: Any, *, pv: str, volume_id: str) -> str:
+    """Delete a PersistentVolume OBJECT whose EBS volume must survive it; return what happened:
+    "deleted", "already gone" or "already being deleted".
+
+    Rehome leaves two PV objects for one EBS volume (the in-tree one and the static CSI one), and
+    deleting either while its reclaim policy is Delete deletes the volume the other one serves
+    (the PV controller; since Kubernetes 1.31 also when the PV object itself is deleted: the
+    HonorPVReclaimPolicy feature, on by default).
+    So, read right before the delete: the PV must point at `volume_id`, be Retain, and not be Bound
+    (Released or Available). The delete carries the read's uid and resourceVersion as
+    preconditions, so a PV switched to Delete between that read and the delete is refused by the
+    API server (409) instead of deleted.
+
+    It does not wait for the object to disappear. A PV with the `kubernetes.io/pv-protection`
+    finalizer lingers (deletionTimestamp set) only while it is bound (pkg/controller/volume/
+    pvprotection removes the finalizer once the PV is not Bound), and this step deletes only PVs
+    that are not; a deletion, once accepted, cannot be undone, and nothing later in the plan needs
+    the name free. Waiting would only add a way to time out.
+    """
+    from kubernetes.client import V1DeleteOptions, V1Preconditions
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        found = core.read_persistent_volume(pv)
+    except ApiException as err:
+        if err.status == 404:
+            return "already gone"
+        raise
+    points_at = _pv_volume(found)
+    wanted = _bare_volume_id(volume_id)
+    policy = found.spec.persistent_volume_reclaim_policy
+    phase = found.status.phase if found.status else None
+    refusal = None
+    if points_at != wanted:
+        refusal = f"it points at {points_at or 'no EBS volume'}, not {wanted}"
+    elif policy != "Retain":
+        refusal = f"its reclaim policy is {policy}, not Retain: deleting it would delete {wanted}"
+    elif phase not in ("Released", "Available"):
+        claim = found.spec.claim_ref
+        holder = f" to {claim.namespace}/{claim.name}" if claim is not None and phase == "Bound" else ""
+        refusal = f"it is {phase or 'without a phase'}{holder}, not Released or Available"
+    if refusal:
+        raise GateError(f"refusing to delete PV {pv}: {refusal}. Nothing was deleted.")
+    if found.metadata.deletion_timestamp is not None:
+        return "already being deleted"
+    options = V1DeleteOptions(
+        preconditions=V1Preconditions(uid=found.metadata.uid, resource_version=found.metadata.resource_version)
+    )
+    try:
+        core.delete_persistent_volume(pv, body=options)
+    except ApiException as err:
+        if err.status == 404:
+            return "already gone"
+        if err.status == 409:
+            raise GateError(
+                f"refusing to delete PV {pv}: it changed between the check and the delete (the API server "
+                "refused the delete's preconditions). Nothing was deleted; run `pulumi up` again to re-check it."
+            ) from err
+        raise
+    return "deleted"
