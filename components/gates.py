@@ -167,12 +167,19 @@ class _VolumeModifyProvider(ResourceProvider):
         return _replace_on_any_change(olds, news)
 
 
+# How long a PV may stay Bound after its claim was released, before the delete is refused.
+_PV_RELEASE_WAIT_SECONDS = 120
+
+
 class _RetainedPvDeleteProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         result = gates.delete_retained_pv(
             _core_api(props["kubeconfig"], props.get("context") or None),
             pv=props["pv"],
             volume_id=props["volumeId"],
+            release_wait_seconds=_PV_RELEASE_WAIT_SECONDS,
+            sleep=gates.RUNTIME.sleep,
+            clock=gates.RUNTIME.clock,
         )
         return CreateResult(id_=f"pv-deleted-{props['pv']}", outs={**props, "result": result})
 

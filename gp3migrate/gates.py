@@ -456,7 +456,16 @@ def _pv_volume(pv: Any) -> str | None:
     return None
 
 
-def delete_retained_pv(core: Any, *, pv: str, volume_id: str) -> str:
+def delete_retained_pv(
+    core: Any,
+    *,
+    pv: str,
+    volume_id: str,
+    release_wait_seconds: int = 0,
+    poll_seconds: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> str:
     """Delete a PersistentVolume OBJECT whose EBS volume must survive it; return what happened:
     "deleted", "already gone" or "already being deleted".
 
@@ -478,12 +487,19 @@ def delete_retained_pv(core: Any, *, pv: str, volume_id: str) -> str:
     from kubernetes.client import V1DeleteOptions, V1Preconditions
     from kubernetes.client.exceptions import ApiException
 
-    try:
-        found = core.read_persistent_volume(pv)
-    except ApiException as err:
-        if err.status == 404:
-            return "already gone"
-        raise
+    # A claim released just before (rollback) leaves its PV Bound until the PV controller's next
+    # sync marks it Released (pv_controller.go syncVolume): wait for that, up to release_wait_seconds.
+    deadline = clock() + release_wait_seconds
+    while True:
+        try:
+            found = core.read_persistent_volume(pv)
+        except ApiException as err:
+            if err.status == 404:
+                return "already gone"
+            raise
+        if (found.status.phase if found.status else None) != "Bound" or clock() >= deadline:
+            break
+        sleep(poll_seconds)
     points_at = _pv_volume(found)
     wanted = _bare_volume_id(volume_id)
     policy = found.spec.persistent_volume_reclaim_policy

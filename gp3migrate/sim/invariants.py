@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gp3migrate.migration_entry import MigrationSettings, parse_migrations
+from gp3migrate.validation import Problems
+
 if TYPE_CHECKING:
     from gp3migrate.sim.engine import Step
     from gp3migrate.sim.scenario import Simulation
@@ -90,17 +93,29 @@ def only_copies_kept(sim: Simulation, *, where: str) -> list[Violation]:
     return [Violation(NO_ONLY_COPY_DELETED, f"{where}: {len(lost)} records are on no volume or snapshot any more")]
 
 
+def parsed_entries(config: dict[str, Any]) -> list[MigrationSettings | None]:
+    """Each raw migration entry read as the program reads it (None when it would be refused), so
+    checks see the strategy and claim name the program chose, not the keys' absence."""
+    out: list[MigrationSettings | None] = []
+    for raw in config.get("migrations") or []:
+        parsed = parse_migrations(Problems(), [raw], region=str(config.get("region") or ""))
+        out.append(parsed[0] if parsed else None)
+    return out
+
+
 def workloads_running(sim: Simulation, config: dict[str, Any]) -> list[Violation]:
     found = []
     stopped_by_design: set[tuple[str, str]] = set()
     workloads: dict[tuple[str, str], int] = {}
-    for entry in config.get("migrations") or []:
+    for entry, parsed in zip(config.get("migrations") or [], parsed_entries(config), strict=True):
         workload = entry.get("workload")
         if not workload:
             continue
         key = (entry["namespace"], workload["name"])
         workloads[key] = int(workload["replicas"])
-        if entry.get("phase") == "cutover" and entry.get("claimNaming", "rename") == "rename":
+        # A copy cutover to a renamed claim leaves the workload for the user to repoint.
+        renamed = parsed is not None and parsed.target_claim_name != parsed.claim
+        if entry.get("phase") == "cutover" and renamed:
             stopped_by_design.add(key)
         if entry.get("quiesce") == "manual" and entry.get("phase") == "cutover":
             stopped_by_design.add(key)

@@ -72,18 +72,19 @@ class DowntimeMeter:
 
 
 def repoint_renamed_workloads(sim: Simulation, config: dict[str, Any]) -> list[str]:
-    """What the README asks of the user after a `rename` cutover: point the workload at the gp3
-    claim and start it again."""
+    """What the README asks of the user after a `rename` cutover (copy strategy): point the
+    workload at the gp3 claim and start it again. Entries are read as the program reads them, so
+    the strategy and claim name are the ones it chose."""
     actions = []
-    for entry in config.get("migrations") or []:
-        workload = entry.get("workload")
-        if not workload or entry.get("claimNaming", "rename") != "rename" or entry.get("phase") != "cutover":
+    for raw, entry in zip(config.get("migrations") or [], invariants.parsed_entries(config), strict=True):
+        workload = raw.get("workload")
+        if not workload or entry is None or entry.phase != "cutover" or entry.target_claim_name == entry.claim:
             continue
-        new_claim = entry.get("newClaimName") or f"{entry['claim']}-gp3"
-        sim.world.repoint_workload(entry["namespace"], workload["name"], entry["claim"], new_claim)
-        sim.world.scale_workload(entry["namespace"], workload["name"], int(workload["replicas"]))
+        new_claim = entry.target_claim_name
+        sim.world.repoint_workload(entry.namespace, workload["name"], entry.claim, new_claim)
+        sim.world.scale_workload(entry.namespace, workload["name"], int(workload["replicas"]))
         actions.append(
-            f"user: point {workload['kind']} {entry['namespace']}/{workload['name']} at {new_claim} and scale it to "
+            f"user: point {workload['kind']} {entry.namespace}/{workload['name']} at {new_claim} and scale it to "
             f"{workload['replicas']}"
         )
     if actions:
@@ -121,9 +122,9 @@ def walk(
                 result,
                 dict(meter.ticks),
                 violations,
-                actions,
-                copied,
-                dict(sim.checkpoint.outputs.get("migrations") or {}),
+                user_actions=actions,
+                copied_gib=copied,
+                migrations=dict(sim.checkpoint.outputs.get("migrations") or {}),
             )
         )
         if not result.ok:

@@ -163,10 +163,18 @@ def test_rollback_after_a_cutover_brings_the_app_back_on_its_old_volume(naming: 
         assert up(sim, "precopy").ok
         source = sim.world.claim_volume("default", "ebs-gp2-claim")
         assert up(sim, "cutover").ok
-        sim.world.repoint_workload("default", "app-gp2-in-tree", "ebs-gp2-claim-gp3", "ebs-gp2-claim")
-        result = up(sim, "rollback", deleteRestoredClaim=True)
+        if naming == "rehome":
+            # The same volume, now served by the CSI PV under the same claim name.
+            assert sim.world.claim_volume("default", "ebs-gp2-claim") == source
+            result = up(sim, "rollback")
+        else:
+            sim.world.repoint_workload("default", "app-gp2-in-tree", "ebs-gp2-claim-gp3", "ebs-gp2-claim")
+            result = up(sim, "rollback", deleteRestoredClaim=True)
         assert result.ok, result.error
         assert sim.world.claim_volume("default", "ebs-gp2-claim") == source
+        # Bound to the in-tree PV again.
+        claim = sim.world.kube.get("v1", "PersistentVolumeClaim", "default", "ebs-gp2-claim")
+        assert claim is not None and claim["spec"]["volumeName"] == sim.config["migrations"][0]["pv"]
         assert broken(sim, result) == []
 
 
