@@ -260,6 +260,14 @@ BOTO3_CALLS: dict[str, Grant] = {
         ("ec2:DescribeVolumes",),
         "gp3migrate/gates.py (detach and in-use proof steps); gp3migrate/inventory.py (discover)",
     ),
+    # The rehome strategy's steps (gp3migrate/gates.py, issue 10). Granted to every stack with
+    # migrations, as the other gate calls are; narrow to stacks with a rehome migration once the
+    # strategy is in the config model.
+    "ec2.create_tags": Grant(("ec2:CreateTags",), "gp3migrate/gates.py (tag_volume: the driver's cluster tag)"),
+    "ec2.modify_volume": Grant(("ec2:ModifyVolume",), "gp3migrate/gates.py (modify_to_gp3)"),
+    "ec2.describe_volumes_modifications": Grant(
+        ("ec2:DescribeVolumesModifications",), "gp3migrate/gates.py (modify_to_gp3: in flight, done, cooldown)"
+    ),
 }
 
 # Calls only `gp3migrate discover` makes, with the credentials of whoever runs it: not part of the
