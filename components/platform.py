@@ -86,11 +86,7 @@ class EbsCsiPlatform(pulumi.ComponentResource):
         settings = args.settings
         if args.kubeconfig is None:
             raise ValueError("EbsCsiPlatformArgs.kubeconfig is required with driverInstall: present (the driver check)")
-        keys = driver_check.keys_in_use(
-            settings.driver.kms_key_arns,
-            settings.storage.kms_key_id,
-            *(m.kms_key_id for m in settings.migrations if m.encrypted),
-        )
+        keys = driver_check.keys_in_use(settings)
         return DriverCheck(
             f"{name}-driver-check",
             cluster_name=settings.cluster.name,

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from gp3migrate import naming
+from gp3migrate.config import Settings
 from gp3migrate.versions import CONTROLLER_SERVICE_ACCOUNT, DRIVER_NAMESPACE
 
 CONTROLLER_DEPLOYMENT = "ebs-csi-controller"
@@ -225,9 +226,11 @@ def check_present_driver(
     return problems, role
 
 
-def keys_in_use(kms_key_arns: Iterable[str], *more: str | None) -> tuple[str, ...]:
-    """The stack's kmsKeyArns, the gp3 class's key and the listed volumes' keys, once each."""
-    return tuple(sorted({*kms_key_arns, *(k for k in more if k)}))
+def keys_in_use(settings: Settings) -> tuple[str, ...]:
+    """The stack's kmsKeyArns, the gp3 class's key and the keys of the listed encrypted volumes,
+    once each (AWS managed ones among them are told apart at run time: customer_managed)."""
+    volumes = (m.kms_key_id for m in settings.migrations if m.encrypted)
+    return tuple(sorted({*settings.driver.kms_key_arns, *(k for k in (settings.storage.kms_key_id, *volumes) if k)}))
 
 
 def offline_kms_note(key_arns: Sequence[str]) -> str | None:

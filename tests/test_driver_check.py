@@ -20,10 +20,18 @@ from kubernetes.client.exceptions import ApiException
 from moto import mock_aws
 
 from gp3migrate import driver_check
+from gp3migrate.config import load_settings
 
 ROLE = "arn:aws:iam::123456789012:role/ebs-csi-driver"
 KEY_A = "arn:aws:kms:eu-central-1:123456789012:key/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
 KEY_B = "arn:aws:kms:eu-central-1:123456789012:key/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+VOLUME = {
+    "namespace": "apps",
+    "pv": "pvc-1",
+    "volumeId": "vol-0000000000000000a",
+    "zone": "eu-central-1a",
+    "sizeGiB": 10,
+}
 CHART_CONTAINERS = ["ebs-plugin", "csi-provisioner", "csi-attacher", "csi-snapshotter", "csi-resizer", "liveness-probe"]
 
 
@@ -297,6 +305,18 @@ def test_pod_identity_is_asked_when_there_is_no_irsa_annotation_and_no_role_is_a
 
 
 def test_keys_in_use_are_the_union_once_each_and_the_offline_note():
-    assert driver_check.keys_in_use([KEY_B], KEY_A, None, KEY_B) == (KEY_A, KEY_B)
+    settings = load_settings(
+        {
+            "clusterName": "dev-eks",
+            "region": "eu-central-1",
+            "kmsKeyArns": [KEY_B],
+            "gp3KmsKeyId": KEY_B,
+            "migrations": [
+                {**VOLUME, "claim": "a", "encrypted": True, "kmsKeyId": KEY_A},
+                {**VOLUME, "claim": "b", "pv": "pvc-2", "volumeId": "vol-0000000000000000b", "encrypted": False},
+            ],
+        }
+    )
+    assert driver_check.keys_in_use(settings) == (KEY_A, KEY_B)
     assert driver_check.offline_kms_note([]) is None
     assert "needs live IAM access" in (driver_check.offline_kms_note([KEY_A]) or "")
