@@ -234,10 +234,11 @@ def keys_in_use(settings: Settings) -> tuple[str, ...]:
 
 
 def offline_kms_note(key_arns: Sequence[str]) -> str | None:
-    """What discovery says about the KMS check when it has no IAM access (exported files)."""
+    """What discovery says about the KMS check, which it leaves to the `up` (exported files have
+    no IAM to ask; a live run would need the runner's IAM rights in discover too)."""
     if not key_arns:
         return None
     return (
-        f"the driver's rights on KMS keys {', '.join(sorted(key_arns))} were not checked (exported files: the check "
-        f"needs live IAM access, iam:SimulatePrincipalPolicy); {_CHECKED_AT_UP}"
+        f"the driver's rights on KMS keys {', '.join(sorted(key_arns))} were not checked (discover does not ask "
+        f"IAM: the check needs live IAM access, iam:SimulatePrincipalPolicy on the driver's role); {_CHECKED_AT_UP}"
     )
