@@ -57,6 +57,8 @@ platform = EbsCsiPlatform(
         cluster_arn=access.cluster_arn,
         oidc_issuer=access.oidc_issuer,
         tiers=tiers(plans, settings.storage, previous_outputs),
+        kubeconfig=access.kubeconfig,
+        kube_context=access.kube_context,
     ),
     opts=on_cluster,
 )

@@ -6,12 +6,15 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components import type_token
+from components.driver_check import DriverCheck
 from components.driver_identity import DriverIdentity, DriverIdentityArgs
 from components.ebs_csi_driver import EbsCsiDriver, EbsCsiDriverArgs
 from components.snapshot_support import SnapshotSupport, SnapshotSupportArgs
 from components.storage_classes import StorageClasses, StorageClassesArgs
+from gp3migrate import driver_check
 from gp3migrate.config import Settings
 from gp3migrate.manifests import ClassTiers
+from gp3migrate.versions import DRIVER_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,9 @@ class EbsCsiPlatformArgs:
     oidc_issuer: pulumi.Input[str]
     # The classes the restores need (gp3migrate.plan.tiers) and what earlier `up`s applied.
     tiers: ClassTiers = field(default_factory=ClassTiers)
+    # How the driver check of `driverInstall: present` reaches the cluster (ClusterAccess).
+    kubeconfig: pulumi.Input[str] | None = None
+    kube_context: str | None = None
 
 
 class EbsCsiPlatform(pulumi.ComponentResource):
@@ -28,6 +34,8 @@ class EbsCsiPlatform(pulumi.ComponentResource):
     identity: DriverIdentity | None
     snapshots: SnapshotSupport
     driver: EbsCsiDriver
+    # With `present` only: what the running driver must have, checked before any migration step.
+    driver_check: DriverCheck | None
     classes: StorageClasses
     # What every migration waits for: the driver, the snapshot API and the snapshot class.
     ready: list[pulumi.Resource]
@@ -60,7 +68,9 @@ class EbsCsiPlatform(pulumi.ComponentResource):
             StorageClassesArgs(settings, tiers=args.tiers, depends_on=[*installed, *self.snapshots.ready]),
             opts=child,
         )
-        self.ready = [*installed, *self.snapshots.ready, self.classes.snapshot_class]
+        self.driver_check = self._check_present_driver(name, args) if settings.driver.install == "present" else None
+        checked = [self.driver_check] if self.driver_check is not None else []
+        self.ready = [*installed, *self.snapshots.ready, self.classes.snapshot_class, *checked]
         self.register_outputs(
             {
                 "roleArn": role_arn or None,
@@ -68,6 +78,24 @@ class EbsCsiPlatform(pulumi.ComponentResource):
                 "gp3ClassName": self.classes.gp3_class_name,
                 "snapshotClassName": self.classes.snapshot_class_name,
             }
+        )
+
+    def _check_present_driver(self, name: str, args: EbsCsiPlatformArgs) -> DriverCheck:
+        """After the snapshot support: the fix for a driver without its snapshotter sidecar is to
+        render it again once the snapshot CRDs exist, which this stack may be what installs."""
+        settings = args.settings
+        if args.kubeconfig is None:
+            raise ValueError("EbsCsiPlatformArgs.kubeconfig is required with driverInstall: present (the driver check)")
+        keys = driver_check.keys_in_use(settings)
+        return DriverCheck(
+            f"{name}-driver-check",
+            cluster_name=settings.cluster.name,
+            region=settings.cluster.region,
+            namespace=DRIVER_NAMESPACE,
+            kms_key_arns=keys,
+            kubeconfig=args.kubeconfig,
+            context=args.kube_context,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.snapshots.ready)),
         )
 
     def ready_for(self, storage_class: str) -> list[pulumi.Resource]:

@@ -536,7 +536,15 @@ def _run(args: argparse.Namespace) -> int:
         )
     result = discover(inputs.items, inputs.volumes, context=context)
     drop_refused(result, region)
-    platform = detect_platform(inputs.items, inputs.addons, gp3_class_name=gp3_class_name)
+    platform = detect_platform(
+        inputs.items,
+        inputs.addons,
+        gp3_class_name=gp3_class_name,
+        stack_driver_install=str(stack.get("driverInstall")) if stack and stack.has("driverInstall") else None,
+        kms_keys=sorted(
+            {*(context.kms_key_arns or ()), *(str(e["kmsKeyId"]) for e in result.entries if e.get("kmsKeyId"))}
+        ),
+    )
     if args.output == "json":
         print(as_json(result, platform, cluster, region))
     elif args.output == "yaml":

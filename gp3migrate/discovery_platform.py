@@ -22,8 +22,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gp3migrate import driver_check
 from gp3migrate.versions import (
     CSI_DRIVER,
+    DRIVER_NAMESPACE,
     EBS_CSI_ADDON_NAME,
     EBS_CSI_CHART_NAME,
     IN_TREE_PROVISIONER,
@@ -259,6 +261,32 @@ def _driver(
         )
 
 
+def _present_driver(
+    kinds: Mapping[str, list[Mapping[str, Any]]], proposal: PlatformProposal, kms_keys: Sequence[str]
+) -> None:
+    """A driver kept as it runs must have what the migration needs (gp3migrate/driver_check.py):
+    the sidecar is read from the listed or exported controller Deployment; the role's KMS rights
+    need IAM, which discovery does not ask (the `up` checks them before any migration step)."""
+    controller = next(
+        (
+            d
+            for d in kinds.get("Deployment", [])
+            if (d.get("metadata") or {}).get("name") == DRIVER_CONTROLLER
+            and (d.get("metadata") or {}).get("namespace") == DRIVER_NAMESPACE
+        ),
+        None,
+    )
+    problems = driver_check.snapshotter_problems(controller)
+    if controller is not None and not problems:
+        proposal.evidence.append(
+            f"Deployment {DRIVER_NAMESPACE}/{DRIVER_CONTROLLER} runs {driver_check.SNAPSHOTTER_CONTAINER}"
+        )
+    proposal.warnings += [f"driverInstall: present: {p}" for p in problems]
+    note = driver_check.offline_kms_note(kms_keys)
+    if note:
+        proposal.warnings.append(f"driverInstall: present: {note}")
+
+
 def _snapshots(
     kinds: Mapping[str, list[Mapping[str, Any]]],
     addons: Sequence[Mapping[str, Any]] | None,
@@ -336,14 +364,20 @@ def detect_platform(
     addons: Sequence[Mapping[str, Any]] | None,
     *,
     gp3_class_name: str = "gp3",
+    stack_driver_install: str | None = None,
+    kms_keys: Sequence[str] = (),
 ) -> PlatformProposal:
-    """`addons`: the DescribeAddon `addon` objects of the cluster, or None when not checked."""
+    """`addons`: the DescribeAddon `addon` objects of the cluster, or None when not checked.
+    `stack_driver_install`: the stack's driverInstall, if it has one; `kms_keys`: the keys of the
+    stack and of the volumes found (what a present driver's role must be allowed to use)."""
     kinds = _by_kind(items)
     releases, warnings = latest_helm_releases(kinds.get("Secret", []))
     proposal = PlatformProposal(warnings=warnings)
     if addons is None:
         proposal.evidence.append("EKS add-ons not checked (no --addons-json, or no --cluster on a live cluster)")
     _driver(kinds, addons, releases, proposal)
+    if "present" in (proposal.keys.get("driverInstall"), stack_driver_install):
+        _present_driver(kinds, proposal, kms_keys)
     _snapshots(kinds, addons, proposal)
     _gp3_class_collision(kinds, gp3_class_name, proposal)
     return proposal

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from gp3migrate import driver_check
 from gp3migrate.config import PROJECT, Settings, load_settings, project_values
 from gp3migrate.validation import ConfigError
 
@@ -102,8 +103,11 @@ RESOURCES: dict[str, Grant] = {
         ("ec2:CreateSnapshot", "ec2:DescribeSnapshots", "ec2:DeleteSnapshot", *_EC2_TAGS),
         "pre-copy and final snapshots (components/volume_migration.py)",
     ),
-    # Its AWS calls are the boto3 calls in BOTO3_CALLS; the resource itself needs nothing.
-    "pulumi-python:dynamic:Resource": Grant((), "the proof steps of components/gates.py"),
+    # Its AWS calls are the boto3 calls in BOTO3_CALLS and DRIVER_CHECK_CALLS; the resource itself
+    # needs nothing.
+    "pulumi-python:dynamic:Resource": Grant(
+        (), "the proof steps of components/gates.py, the driver check of components/driver_check.py"
+    ),
     # The provider checks its credentials with sts:GetCallerIdentity, which needs no permission
     # (AWS STS API reference).
     "pulumi:providers:aws": Grant((), "explicit providers for the cluster's region"),
@@ -270,6 +274,24 @@ BOTO3_CALLS: dict[str, Grant] = {
     ),
 }
 
+# The check of a driver kept with `driverInstall: present` (components/driver_check.py, a dynamic
+# resource run with the runner's credentials): only when KMS keys are in use, to find the driver's
+# role (Pod Identity, when its ServiceAccount has no IRSA annotation), skip AWS managed keys and
+# ask the policy simulator what the role may do with the others. The ServiceAccount and the
+# controller Deployment are read through the cluster's RBAC.
+DRIVER_CHECK_CALLS: dict[str, Grant] = {
+    "eks.describe_pod_identity_association": Grant(
+        ("eks:DescribePodIdentityAssociation",), "gp3migrate/driver_check.py (the driver's role)"
+    ),
+    "eks.list_pod_identity_associations": Grant(
+        ("eks:ListPodIdentityAssociations",), "gp3migrate/driver_check.py (the driver's role)"
+    ),
+    "iam.simulate_principal_policy": Grant(
+        ("iam:SimulatePrincipalPolicy",), "gp3migrate/driver_check.py (the role's rights on the KMS keys)"
+    ),
+    "kms.describe_key": Grant(("kms:DescribeKey",), "gp3migrate/driver_check.py (customer or AWS managed key)"),
+}
+
 # Calls only `gp3migrate discover` makes, with the credentials of whoever runs it: not part of the
 # policy `pulumi up` needs.
 DISCOVERY_CALLS: dict[str, Grant] = {
@@ -331,6 +353,10 @@ def needed_by(settings: Settings) -> set[str]:
         needed.add("aws:eks/addon:Addon")
     if settings.migrations:
         needed |= {"aws:ebs/snapshot:Snapshot", "pulumi-python:dynamic:Resource", *BOTO3_CALLS}
+    if driver.install == "present":
+        needed.add("pulumi-python:dynamic:Resource")
+        if driver_check.keys_in_use(settings):
+            needed |= set(DRIVER_CHECK_CALLS)
     if settings.rehearsal is not None:
         needed |= {
             "eks:index:Cluster",
@@ -354,7 +380,7 @@ def needed_by(settings: Settings) -> set[str]:
 
 def grant_for(token: str) -> Grant:
     """The grant of one resource type, invoke or boto3 call; a component's is its children's."""
-    for table in (RESOURCES, INVOKES, BOTO3_CALLS):
+    for table in (RESOURCES, INVOKES, BOTO3_CALLS, DRIVER_CHECK_CALLS):
         if token in table:
             return table[token]
     if token in COMPONENTS:

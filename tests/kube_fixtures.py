@@ -398,8 +398,15 @@ def addon(
 
 
 def driver_objects(
-    *, managed_by: str | None, version: str = "v1.35.0", release: str = "aws-ebs-csi-driver", chart: str = "2.35.1"
+    *,
+    managed_by: str | None,
+    version: str = "v1.35.0",
+    release: str = "aws-ebs-csi-driver",
+    chart: str = "2.35.1",
+    snapshotter: bool = True,
 ) -> list[dict[str, Any]]:
+    """The driver's objects; the controller runs csi-snapshotter unless `snapshotter` is False (the
+    chart renders it only when the snapshot API existed at install: templates/controller.yaml)."""
     labels = {"app.kubernetes.io/name": "aws-ebs-csi-driver", "app.kubernetes.io/component": "csi-driver"}
     if managed_by:
         labels |= {"app.kubernetes.io/managed-by": managed_by, "app.kubernetes.io/instance": release}
@@ -411,12 +418,14 @@ def driver_objects(
         {"name": "liveness-probe", "image": "x/livenessprobe:v2.14.0"},
     ]
     template = {"metadata": {"labels": labels}, "spec": {"containers": containers}}
+    sidecar = [{"name": "csi-snapshotter", "image": "x/csi-snapshotter:v8.2.0"}] if snapshotter else []
+    controller = {"metadata": {"labels": labels}, "spec": {"containers": [*containers, *sidecar]}}
     return [
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": meta("ebs-csi-controller", "kube-system", labels=labels),
-            "spec": {"replicas": 2, "template": template},
+            "spec": {"replicas": 2, "template": controller},
         },
         {
             "apiVersion": "apps/v1",

@@ -714,3 +714,48 @@ def test_eks_add_ons_are_listed_in_pages_and_only_the_two_that_matter_described(
         stub.assert_no_pending_responses()
     assert [a["addonName"] for a in found] == ["aws-ebs-csi-driver"]
     assert json.loads(json.dumps(found, default=str))[0]["serviceAccountRoleArn"] == ROLE
+
+
+# --- a present driver: what the migration needs --------------------------------------------
+
+KMS_KEY = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_present_without_the_snapshotter_sidecar_warns_with_the_fix():
+    """GIVEN plain manifests (proposed present) whose controller runs no csi-snapshotter."""
+    found = platform(*driver_objects(managed_by=None, snapshotter=False), *snapshot_crds(), snapshot_controller())
+    assert found.keys["driverInstall"] == "present"
+    (warning,) = found.warnings
+    assert warning.startswith(
+        "driverInstall: present: Deployment kube-system/ebs-csi-controller runs no csi-snapshotter container "
+        "(ebs-plugin, liveness-probe): snapshots would never become ready"
+    )
+    assert "sidecars.snapshotter.forceEnable=true" in warning
+
+
+def test_present_with_the_sidecar_says_so_and_the_kms_check_is_left_to_the_up():
+    objects = [*driver_objects(managed_by=None), *snapshot_crds(), snapshot_controller()]
+    found = detect_platform(objects, [], kms_keys=[KMS_KEY])
+    assert "Deployment kube-system/ebs-csi-controller runs csi-snapshotter" in found.evidence
+    assert found.warnings == [
+        f"driverInstall: present: the driver's rights on KMS keys {KMS_KEY} were not checked (discover does not "
+        "ask IAM: the check needs live IAM access, iam:SimulatePrincipalPolicy on the driver's role); the `pulumi "
+        "up` of a present driver checks it again before any migration step"
+    ]
+
+
+def test_a_stack_that_keeps_its_driver_is_checked_even_when_discovery_would_adopt_it():
+    objects = [*driver_objects(managed_by="EKS", snapshotter=False), *snapshot_crds(), snapshot_controller()]
+    addons = [addon("aws-ebs-csi-driver", "v1.35.0-eksbuild.1")]
+    assert detect_platform(objects, addons).warnings == []  # proposes adopting: the stack will set the sidecar
+    kept = detect_platform(objects, addons, stack_driver_install="present")
+    assert kept.keys["driverInstall"] == "addon"
+    assert [w.split(":")[0] for w in kept.warnings] == ["driverInstall"]
+    assert "runs no csi-snapshotter container" in kept.warnings[0]
+
+
+def test_present_without_a_controller_deployment_is_a_warning():
+    csi_driver_only = [o for o in driver_objects(managed_by=None) if o["kind"] == "CSIDriver"]
+    found = platform(*csi_driver_only, *snapshot_crds(), snapshot_controller())
+    assert found.keys["driverInstall"] == "present"
+    assert found.warnings[0].startswith("driverInstall: present: no Deployment kube-system/ebs-csi-controller")

@@ -429,6 +429,60 @@ def test_present_keeps_the_running_driver_and_creates_no_install_or_identity():
     assert result.depends_on("platform-classes-gp3", "platform-classes-gp2-demotion")
 
 
+DRIVER_CHECK = "platform-driver-check"
+# The Pulumi SDK's marker of a secret value on the wire (pulumi.runtime.rpc _special_secret_sig).
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def test_present_checks_the_running_driver_before_any_migration_step():
+    """GIVEN the dev stack (driverInstall: present, one volume in precopy) WHEN the program runs
+    THEN one driver check is declared, with exactly these inputs, after the snapshot support and
+    before every step of the migration (the check itself: tests/test_driver_check.py; what it
+    stops: tests/sim/test_driver_present.py)."""
+    result = run_program(stack_config("dev"))
+    assert result.error is None, result.error
+    check = result.named(DRIVER_CHECK)
+    assert check.type == "pulumi-python:dynamic:Resource"
+    assert check.parent.endswith("eks-gp3-migration:index:EbsCsiPlatform::platform")
+    inputs = {k: v for k, v in check.inputs.items() if k not in ("__provider", "kubeconfig")}
+    assert inputs == {"clusterName": "dev-eks", "region": "eu-central-1", "namespace": "kube-system", "kmsKeyArns": []}
+    kubeconfig = check.inputs["kubeconfig"]
+    assert SECRET_SIG in kubeconfig.values()
+    assert json.loads(kubeconfig["value"])["clusters"][0]["name"] == "dev-eks"
+    assert result.depends_on(DRIVER_CHECK, "platform-snapshots-crds")
+    assert result.depends_on(DRIVER_CHECK, "platform-snapshots-controller")
+    steps = [r for r in result.registrations if r.custom and r.parent.endswith("::migrate-default-ebs-gp2-claim")]
+    assert len(steps) >= 2
+    for step in steps:
+        assert result.depends_on(step.name, DRIVER_CHECK), step.name
+    assert [r.name for r in result.of_type("pulumi-python:dynamic:Resource") if r.name.startswith("platform")] == [
+        DRIVER_CHECK
+    ]
+
+
+def test_present_checks_every_key_in_use_once_sorted():
+    result = run(
+        driverInstall="present",
+        driverVersion="v1.53.0",
+        kmsKeyArns=[KEY_B, KEY_A],
+        gp3KmsKeyId=KEY_B,
+        migrations=[volume(1, encrypted=True, kmsKeyId=KEY_A), volume(2)],
+    )
+    assert result.named(DRIVER_CHECK).inputs["kmsKeyArns"] == [KEY_A, KEY_B]
+
+
+@pytest.mark.parametrize(
+    ("install", "extra"),
+    [("helm", {}), ("addon", {"driverAddonVersion": "v1.53.0-eksbuild.1"})],
+)
+def test_an_installed_or_adopted_driver_gets_no_check(install, extra):
+    """The stack installs the sidecar (forceEnable) and writes the role's KMS policy itself."""
+    for adopt in (False, True):
+        result = run(driverInstall=install, driverAdopt=adopt, kmsKeyArns=[KEY_A], **extra)
+        assert not result.has(DRIVER_CHECK)
+        assert [r for r in result.of_type("pulumi-python:dynamic:Resource") if r.name.startswith("platform")] == []
+
+
 @pytest.mark.parametrize(
     ("install", "extra", "name", "import_id"),
     [

@@ -23,6 +23,7 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore import xform_name
+from botocore.exceptions import UnknownServiceError
 
 from gp3migrate import cli, runner_policy
 from gp3migrate.config import load_settings, project_values
@@ -100,7 +101,8 @@ def assert_grants_what_the_program_calls(config, runs: list[Run]) -> None:
         assert not missing, f"{token} needs {sorted(missing)}, which the policy does not grant"
     # Least privilege: nothing for a resource type or function no phase of these settings uses
     # (boto3 calls run in the engine, where the mocks do not reach; they are scanned below).
-    unused = runner_policy.needed_by(settings) - observed - set(runner_policy.BOTO3_CALLS)
+    engine_calls = {*runner_policy.BOTO3_CALLS, *runner_policy.DRIVER_CHECK_CALLS}
+    unused = runner_policy.needed_by(settings) - observed - engine_calls
     assert unused == set(), f"granted but never used by these settings: {sorted(unused)}"
 
 
@@ -196,7 +198,12 @@ def test_the_actions_the_old_readme_missed_are_granted_where_needed():
 
 
 def test_every_action_is_a_well_formed_iam_action_and_the_tables_are_sorted_out():
-    for table in (runner_policy.RESOURCES, runner_policy.INVOKES, runner_policy.BOTO3_CALLS):
+    for table in (
+        runner_policy.RESOURCES,
+        runner_policy.INVOKES,
+        runner_policy.BOTO3_CALLS,
+        runner_policy.DRIVER_CHECK_CALLS,
+    ):
         for token, grant in table.items():
             assert len(set(grant.actions)) == len(grant.actions), token
             for action in grant.actions:
@@ -237,7 +244,11 @@ def boto3_calls(source: str, services: set[str]) -> set[str]:
     operations = {s: {xform_name(op) for op in session.get_service_model(s).operation_names} for s in services}
     waiters = {}
     for service in services:
-        model = session.get_waiter_model(service)
+        try:
+            model = session.get_waiter_model(service)
+        except UnknownServiceError:  # a service without waiters (kms): botocore has no waiters-2 file for it
+            waiters[service] = {}
+            continue
         waiters[service] = {xform_name(w): xform_name(model.get_waiter(w).operation) for w in model.waiter_names}
     found = set()
     for node in ast.walk(ast.parse(source)):
@@ -283,7 +294,7 @@ def test_every_boto3_call_in_the_program_has_an_entry():
         for call in boto3_calls(text, services)
     }
     assert calls, "the scan found no boto3 call at all: the scan is broken, not the program"
-    tables = {**runner_policy.BOTO3_CALLS, **runner_policy.DISCOVERY_CALLS}
+    tables = {**runner_policy.BOTO3_CALLS, **runner_policy.DRIVER_CHECK_CALLS, **runner_policy.DISCOVERY_CALLS}
     missing = sorted(f"{path}: {call}" for path, call in calls if call not in tables)
     assert missing == [], f"boto3 calls without an entry in gp3migrate/runner_policy.py BOTO3_CALLS: {missing}"
     # And no entry for a call the program no longer makes.
@@ -354,3 +365,18 @@ def test_the_readme_shows_the_dev_policy_as_the_command_prints_it():
     assert json.loads(block.group(1)) == runner_policy.policy(settings_of(DEV)), (
         "README is out of date: paste the output of `python -m gp3migrate iam-policy --stack dev`"
     )
+
+
+def test_the_present_driver_check_is_granted_only_where_it_calls_aws():
+    """The check asks IAM, KMS and EKS only when keys are in use (prod lists one); a driver this
+    stack installs gets no check, and the role's KMS policy is its own."""
+    check = {"iam:SimulatePrincipalPolicy", "kms:DescribeKey", "eks:ListPodIdentityAssociations"}
+    check.add("eks:DescribePodIdentityAssociation")
+    assert check <= policy_actions(runner_policy.policy(settings_of(PROD)))
+    assert not check & policy_actions(runner_policy.policy(settings_of(DEV)))
+    helm = {**PROD, f"{KEY}:driverInstall": "helm", f"{KEY}:driverChartVersion": "2.64.0"}
+    # (Helm with pod-identity reads its own association: DescribePodIdentityAssociation stays.)
+    assert not {"iam:SimulatePrincipalPolicy", "kms:DescribeKey", "eks:ListPodIdentityAssociations"} & policy_actions(
+        runner_policy.policy(settings_of(helm))
+    )
+    assert set(runner_policy.DRIVER_CHECK_CALLS) <= runner_policy.needed_by(settings_of(PROD))

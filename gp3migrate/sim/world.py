@@ -267,9 +267,38 @@ class World:
     def install_ebs_csi_driver(
         self, *, how: Literal["addon", "helm", "manifests"], version: str, snapshotter_sidecar: bool = True
     ) -> None:
-        """The driver's controller (provisioner, attacher, csi-snapshotter) and node plugin run."""
+        """The driver's controller (provisioner, attacher, csi-snapshotter) and node plugin run.
+
+        The controller is also an object, what a `driverInstall: present` check reads: Deployment
+        kube-system/ebs-csi-controller with the chart's container names, csi-snapshotter only with
+        the sidecar (aws-ebs-csi-driver chart 2.64.0 templates/controller.yaml). Its pods are not
+        modelled (replicas 0): the driver's rules in kube.py stand for them. Installing again
+        replaces its containers."""
         self.installed["driver"] = {"how": how, "version": version}
         self.installed["snapshotter_sidecar"] = snapshotter_sidecar
+        names = ["ebs-plugin", "csi-provisioner", "csi-attacher", *(["csi-snapshotter"] if snapshotter_sidecar else [])]
+        containers = [{"name": n, "image": f"public.ecr.aws/ebs-csi-driver/{n}:{version}"} for n in names]
+        labels = {"app": "ebs-csi-controller"}
+        if self.kube.peek("Deployment", "kube-system", "ebs-csi-controller") is not None:
+            body = {"spec": {"template": {"spec": {"containers": containers}}}}
+            self.kube.patch("apps/v1", "Deployment", "kube-system", "ebs-csi-controller", body, SEED_MANAGER)
+            return
+        self.kube.create(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "ebs-csi-controller", "namespace": "kube-system", "labels": labels},
+                "spec": {
+                    "replicas": 0,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {"serviceAccountName": "ebs-csi-controller-sa", "containers": containers},
+                    },
+                },
+            },
+            manager=SEED_MANAGER,
+        )
 
     def install_snapshot_api(self, *, crds: bool = True, controller: bool = True) -> None:
         """The snapshot.storage.k8s.io/v1 CRDs and the snapshot-controller; removing the CRDs removes
