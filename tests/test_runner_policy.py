@@ -242,7 +242,7 @@ def boto3_calls(source: str, services: set[str]) -> set[str]:
     file and used in another (components/gates.py -> gp3migrate/gates.py), so any receiver counts."""
     session = botocore.session.get_session()
     operations = {s: {xform_name(op) for op in session.get_service_model(s).operation_names} for s in services}
-    waiters = {}
+    waiters: dict[str, dict[str, str]] = {}
     for service in services:
         try:
             model = session.get_waiter_model(service)

@@ -149,7 +149,8 @@ def render(rehearsal: Rehearsal, tick_seconds: int) -> str:
             lines.append(f"  downtime {workload}: {ticks} steps ({ticks * tick_seconds} s simulated)")
         for key, out in sorted(report.migrations.items()):
             lines.append(
-                f"  {key}: {out.get('strategy')} -> gp3 {out.get('plannedIops')} IOPS / {out.get('plannedThroughput')} "
+                f"  {key}: {out.get('strategy')} -> gp3 {int(out.get('plannedIops') or 0)} IOPS / "
+                f"{int(out.get('plannedThroughput') or 0)} "
                 f"MiB/s, ${out.get('monthlyPriceGp2') or 0:.3f} -> ${out.get('monthlyPriceGp3') or 0:.3f} a month; "
                 f"downtime steps: {', '.join(out.get('downtimeSteps') or []) or 'none'}"
             )

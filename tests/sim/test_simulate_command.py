@@ -25,7 +25,11 @@ def test_the_dev_stack_rehearses_every_phase_with_every_invariant_held() -> None
         assert f"== up {number}: phase {phase} ==" in out
     assert out.count("up succeeded") == 4
     assert "[BROKEN]" not in out and out.count("[ok] no acknowledged write lost") == 4
-    assert "+ create   Snapshot                     migrate-default-ebs-gp2-claim-final-snapshot" in out
+    # The dev example migrates by rehome: the same volume under a CSI PV, nothing copied.
+    assert "+ create   PersistentVolume             migrate-default-ebs-gp2-claim-csi-pv" in out
+    assert "downtime steps: detached, release-old-claim, csi-pv, claim" in out
+    assert "Snapshot                     migrate-default-ebs-gp2-claim-final-snapshot" not in out
+    assert "in all: 0 bytes copied" in out
     assert out.rstrip().endswith("all invariants held")
 
 
