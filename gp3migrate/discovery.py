@@ -15,6 +15,7 @@ from typing import Any
 
 from gp3migrate.config import load_settings
 from gp3migrate.discovery_workloads import BETA_CLASS_ANNOTATION, find_workloads, template_class_warnings
+from gp3migrate.migration_entry import NOT_MODIFIABLE_TYPES
 from gp3migrate.validation import ConfigError
 from gp3migrate.versions import CSI_DRIVER, IN_TREE_PROVISIONER
 
@@ -234,8 +235,9 @@ def _add_workload(entry: dict[str, Any], workload: Mapping[str, Any] | None) -> 
     if not workload:
         return
     entry["workload"] = copy.deepcopy(dict(workload))  # one block per entry: no YAML aliases
-    if workload["kind"] == "StatefulSet":
-        # Its claims follow <template>-<set>-<ordinal>: only the same name keeps them.
+    if workload["kind"] == "StatefulSet" and entry.get("volumeType") in NOT_MODIFIABLE_TYPES:
+        # Only a copy moves this volume, and its claims follow <template>-<set>-<ordinal>: only the
+        # same name keeps them. (rehome, the default otherwise, always keeps the name.)
         entry["claimNaming"] = "same-name"
     if "owner" in workload:
         entry["quiesce"] = "manual"

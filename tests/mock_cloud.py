@@ -227,6 +227,16 @@ def stack_config(stack: str) -> dict[str, Any]:
     return dict(data.get("config") or {})
 
 
+def copy_stack_config(stack: str) -> dict[str, Any]:
+    """A stack file's config with every migration moved by `strategy: copy` (the snapshot
+    restore), for tests that pin that strategy's objects and phases."""
+    config = stack_config(stack)
+    for key, value in config.items():
+        if key.endswith(":migrations"):
+            config[key] = [{**entry, "strategy": "copy"} for entry in value]
+    return config
+
+
 def as_runtime_config(config: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in config.items():

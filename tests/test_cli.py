@@ -276,7 +276,7 @@ def test_yaml_keeps_skip_reasons_and_warnings_as_comments(capsys, files):
     assert lines[0] == "# gp3migrate discover: cluster dev-eks, region eu-central-1: 9 proposed, 10 not migrated"
     assert lines[1] == "# Warnings:"
     assert "#   - apps/shared (pvc-rwx, " in out and "): ReadWriteMany claim (EBS attaches to one node)" in out
-    assert lines[lines.index("# Not migrated:") - 1] == "    claimNaming: same-name"  # after the last entry
+    assert lines[lines.index("# Not migrated:") - 1] == "      templateStorageClass: gp2"  # after the last entry
     config = yaml.safe_load(out)
     assert list(config) == [
         "eks-gp3-migration:driverInstall",

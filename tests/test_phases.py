@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gp3migrate.phases import PHASES, Applied, transition_problem
-from tests.mock_cloud import Run, advance, run_program, stack_config, with_phase
+from tests.mock_cloud import Run, advance, copy_stack_config, run_program, with_phase
 
 P = "migrate-default-ebs-gp2-claim"
-DEV = stack_config("dev")
+DEV = copy_stack_config("dev")
 
 
 def by_name(run: Run) -> dict[str, object]:
@@ -45,6 +45,7 @@ def test_precopy_declares_retain_and_the_precopy_snapshot_only():
             "cutovers": 0,
             "rolledBackCutover": False,
             "keepSnapshots": False,
+            "strategy": "copy",
         }
     }
 
@@ -150,7 +151,12 @@ def test_cutover_to_finalize_then_cleanup():
         assert (snapshot.protect, snapshot.retain_on_delete) == (False, False)
     # Cleanup, its own edit, deletes the (now unprotected) snapshots; the claim and Retain stay.
     created, removed, changed = diff(finalize, cleanup)
-    assert (created, changed) == (set(), set())
+    # The claim's declared data source goes with the snapshot it was named after; the claim
+    # ignores changes there, so the engine plans no update of it.
+    assert (created, changed) == (set(), {f"{P}-claim"})
+    before, after = finalize.named(f"{P}-claim"), cleanup.named(f"{P}-claim")
+    assert {**after.inputs["spec"], "dataSource": before.inputs["spec"]["dataSource"]} == before.inputs["spec"]
+    assert after.ignore_changes == ["spec.dataSource", "spec.dataSourceRef"]
     assert removed == {f"{P}-precopy-snapshot", f"{P}-final-snapshot"}
     assert sorted(by_name(cleanup)) == [P, f"{P}-claim", f"{P}-claim-bound", f"{P}-retain"]
     assert cleanup.named(f"{P}-retain").inputs["spec"] == {"persistentVolumeReclaimPolicy": "Retain"}
@@ -334,7 +340,7 @@ def test_no_edit_sequence_deletes_data_without_opt_in(edits, naming, delete_rest
 
 
 def test_cutover_warns_when_a_statefulset_template_still_names_gp2(caplog):
-    config = stack_config("dev")
+    config = copy_stack_config("dev")
     entry = config["eks-gp3-migration:migrations"][0]
     entry["workload"] = {"kind": "StatefulSet", "name": "pg", "replicas": 3, "templateStorageClass": "gp2"}
     precopy = advance(config, ["precopy"], claimNaming="same-name")[-1]

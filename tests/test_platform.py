@@ -517,6 +517,8 @@ def volume(i: int, **facts) -> dict:
         "volumeId": f"vol-{i:017x}",
         "zone": "eu-central-1a",
         "sizeGiB": 10,
+        # The restore class is what a copy restores into.
+        "strategy": "copy",
         **facts,
     }
 

@@ -11,9 +11,9 @@ import pulumi
 import pytest
 
 from components import stack_config as stack_config_module
-from tests.mock_cloud import advance, run_program, stack_config, stack_name, with_phase
+from tests.mock_cloud import advance, copy_stack_config, run_program, stack_name, with_phase
 
-DEV, PROD = stack_config("dev"), stack_config("prod")
+DEV, PROD = copy_stack_config("dev"), copy_stack_config("prod")
 ENTRY = dict(DEV["eks-gp3-migration:migrations"][0], zone="us-east-1a")
 PROD_WITH_VOLUME = {**PROD, "eks-gp3-migration:migrations": [ENTRY]}
 FINGERPRINT = "driver present v1.53.0-eksbuild.1, snapshots manifests v8.6.0"

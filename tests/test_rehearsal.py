@@ -346,13 +346,12 @@ def test_rehearsal_migrates_the_demo_volume_with_the_same_components():
         "zone": "eu-west-1a",
         "sizeGiB": 1,
         "workload": {"kind": "Deployment", "name": "app-gp2-in-tree", "replicas": 1},
-        "claimNaming": "same-name",
     }
     run = run_program({**REHEARSAL, f"{KEY}:migrations": [entry]}, stack="rehearsal")
     assert run.error is None, run.error
     assert run.named("migrate-default-ebs-gp2-claim").type == "eks-gp3-migration:index:VolumeMigration"
     assert "cluster-k8s" in run.named("migrate-default-ebs-gp2-claim-retain").provider
-    assert "cluster-aws" in run.named("migrate-default-ebs-gp2-claim-precopy-snapshot").provider
+    assert "cluster-aws" in run.named("migrate-default-ebs-gp2-claim-safety-snapshot").provider
 
 
 @pytest.mark.parametrize(

@@ -28,10 +28,18 @@ from botocore.exceptions import UnknownServiceError
 from gp3migrate import cli, runner_policy
 from gp3migrate.config import load_settings, project_values
 from tests import rehearsal_mocks
-from tests.mock_cloud import PROJECT_DIR, Run, as_runtime_config, run_program, stack_config, stack_name, with_phase
+from tests.mock_cloud import (
+    PROJECT_DIR,
+    Run,
+    as_runtime_config,
+    copy_stack_config,
+    run_program,
+    stack_name,
+    with_phase,
+)
 
 KEY = "eks-gp3-migration"
-DEV, PROD, REHEARSAL = stack_config("dev"), stack_config("prod"), stack_config("rehearsal")
+DEV, PROD, REHEARSAL = copy_stack_config("dev"), copy_stack_config("prod"), copy_stack_config("rehearsal")
 PROD_ENTRY = dict(DEV[f"{KEY}:migrations"][0], zone="us-east-1a")
 REHEARSAL_ENTRY = dict(DEV[f"{KEY}:migrations"][0], zone="eu-west-1a")
 EXISTING_VPC = {

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from gp3migrate.naming import dns1123_subdomain_problem
-from tests.mock_cloud import advance, run_program, stack_config, with_phase
+from tests.mock_cloud import advance, copy_stack_config, run_program, stack_config, with_phase
 from tests.schemas import merged, validate_crd, validate_kubernetes
 
 BASE = {"clusterName": "dev-eks", "region": "eu-central-1"}
@@ -155,7 +155,7 @@ def test_crd_validation_rejects_a_wrong_field(snapshot_crd_schemas):
 
 
 def test_restore_objects_are_valid_against_the_crds(snapshot_crd_schemas):
-    result = advance(stack_config("dev"), ["precopy", "cutover"])[-1]
+    result = advance(copy_stack_config("dev"), ["precopy", "cutover"])[-1]
     validate_crd(
         result.named("migrate-default-ebs-gp2-claim-content").inputs, snapshot_crd_schemas["VolumeSnapshotContent"]
     )
@@ -165,7 +165,7 @@ def test_restore_objects_are_valid_against_the_crds(snapshot_crd_schemas):
 
 
 def test_restored_claim_and_retain_patch_are_valid_kubernetes_objects():
-    result = advance(stack_config("dev"), ["precopy", "cutover"])[-1]
+    result = advance(copy_stack_config("dev"), ["precopy", "cutover"])[-1]
     validate_kubernetes(result.named("migrate-default-ebs-gp2-claim-claim").inputs)
     patch = result.named("migrate-default-ebs-gp2-claim-retain").inputs
     patched = merged(IN_TREE_PV, patch)
@@ -176,7 +176,7 @@ def test_restored_claim_and_retain_patch_are_valid_kubernetes_objects():
 def test_cutover_and_rollback_objects_are_valid_kubernetes_objects():
     """The rebind patch applied to the in-tree PV, and the claim that takes the old name back
     (same-name rollback). Scaling goes through the Scale subresource: no manifest to validate."""
-    config = stack_config("dev")
+    config = copy_stack_config("dev")
     runs = advance(config, ["precopy", "cutover"], claimNaming="same-name")
     rollback = run_program(
         with_phase(config, "rollback", claimNaming="same-name", deleteRestoredClaim=True),

@@ -84,7 +84,9 @@ def test_a_rerun_after_hand_edits_keeps_them_and_refreshes_only_facts(dev_copy: 
     text = text.replace(
         "      quiesce: scale\n", "      quiesce: scale\n      keepSnapshots: true  # audit wants them\n"
     )
-    text = text.replace("      claimNaming: rename\n", "      claimNaming: rename\n      newClaimName: uploads\n")
+    text = text.replace(
+        "      quiesce: scale\n", "      strategy: copy\n      newClaimName: uploads\n      quiesce: scale\n"
+    )
     dev_copy.write_text(text)
     grown = copy.deepcopy(FOUND) | {"sizeGiB": 4, "iops": 100}
     grown["workload"]["replicas"] = 2
@@ -116,9 +118,10 @@ def test_a_rerun_after_hand_edits_keeps_them_and_refreshes_only_facts(dev_copy: 
         "        kind: Deployment\n"
         "        name: app-gp2-in-tree\n"
         "        replicas: 2\n"
-        "      # Advance one step per `pulumi up`: precopy -> cutover -> finalize (or rollback).\n"
+        "      # No strategy set: rehome (gp3 in place, then the same volume under CSI, same claim name).\n"
+        "      # Advance one step per `pulumi up`: precopy -> cutover -> finalize -> cleanup (or rollback).\n"
         "      phase: precopy\n"
-        "      claimNaming: rename\n"
+        "      strategy: copy\n"
         "      newClaimName: uploads\n"
         "      quiesce: scale\n"
         "      keepSnapshots: true  # audit wants them\n"
@@ -281,8 +284,8 @@ def test_a_rerun_after_a_cutover_and_hand_edits_changes_nothing_it_should_not(tm
     assert discover(tmp_path, "--write") == 0
     text = stack_file.read_text()
     text = text.replace(
-        "      claimNaming: same-name\n      quiesce: manual\n",
-        "      phase: cutover\n      claimNaming: same-name\n      quiesce: manual\n",
+        "      quiesce: manual\n",
+        "      phase: cutover\n      quiesce: manual\n",
         1,
     )
     stack_file.write_text(text + "  # my note\n")

@@ -62,7 +62,7 @@ def plan_phase(ctx: Context) -> PhasePlan:
     elif phase in ("finalize", "cleanup"):
         # The restore objects go only once the claim no longer restores from them.
         steps.append(common.claim_bound(ctx, claim, after=("retain",)))
-        steps.append(_gp3_claim(ctx, claim, snapshot_name=None, after=("retain", "claim-bound")))
+        steps.append(_gp3_claim(ctx, claim, snapshot_name=_last_restore(ctx), after=("retain", "claim-bound")))
     elif phase == "rollback":
         claim = entry.claim
         steps += _rollback(ctx)
@@ -111,6 +111,15 @@ def _cutover(ctx: Context, final: str) -> list[Step]:
     return steps
 
 
+def _last_restore(ctx: Context) -> Ref | None:
+    """The VolumeSnapshot name the claim restored from, while its snapshot is still declared
+    (until cleanup): the claim's declared inputs then stay as they were at the cutover."""
+    cutovers = common.cutover_count(ctx)
+    if ctx.phase == "cleanup" or cutovers == 0:
+        return None
+    return Ref(f"{final_purpose(cutovers)}-snapshot", restore.named_after_snapshot(ctx.plan.entry.claim))
+
+
 def _gp3_claim(ctx: Context, name: str, *, snapshot_name: Ref | None, after: tuple[str, ...]) -> Step:
     """Kept on destroy and on removal from config; its data source is history once restored."""
     body = restore.restored_claim(ctx.plan, name, snapshot_name)
@@ -153,7 +162,7 @@ def _rollback(ctx: Context) -> list[Step]:
             restart_after = ("rollback-claim",)
     elif after_cutover:
         # Rename mode: the gp3 claim stays next to the old one.
-        steps.append(_gp3_claim(ctx, entry.new_claim_name, snapshot_name=None, after=("retain",)))
+        steps.append(_gp3_claim(ctx, entry.new_claim_name, snapshot_name=_last_restore(ctx), after=("retain",)))
     # Always: a cutover that failed after its quiesce is not recorded as applied, and the
     # workload must run again whatever step it stopped at. A no-op when it already runs.
     restart = common.restart(ctx, "rollback-scale-back", after=restart_after)
