@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from gp3migrate import naming
 from gp3migrate.phases import CLAIM_NAMINGS, PHASES, QUIESCES, ClaimNaming, Phase, Quiesce
-from gp3migrate.sizing import GP2_MAX_SIZE_GIB
+from gp3migrate.sizing import GP2_MAX_SIZE_GIB, PERFORMANCE_POLICIES, PerformancePolicy
 from gp3migrate.validation import (
     Problems,
     parse_bool,
@@ -60,6 +60,7 @@ ENTRY_KEYS = (
     "keepSnapshots",
     "deleteSource",
     "deleteRestoredClaim",
+    "performance",
 )
 WORKLOAD_KEYS = ("kind", "name", "replicas", "templateStorageClass", "owner")
 OWNER_KEYS = ("apiVersion", "kind", "name")
@@ -119,6 +120,8 @@ class MigrationSettings:
     # Opt-ins that remove data: the source volume (finalize), the restored claim (rollback).
     delete_source: bool = False
     delete_restored_claim: bool = False
+    # This volume's performance policy; None: the stack's `performance`.
+    performance: PerformancePolicy | None = None
 
     @property
     def target_claim_name(self) -> str:
@@ -279,6 +282,7 @@ def _parse_entry(problems: Problems, where: str, item: Any, *, region: str) -> M
         keep_snapshots=parse_bool(problems, f"{where}.keepSnapshots", item.get("keepSnapshots"), False),
         delete_source=delete_source,
         delete_restored_claim=delete_restored,
+        performance=parse_choice(problems, f"{where}.performance", item.get("performance"), None, PERFORMANCE_POLICIES),
     )
     return entry if problems.count == before else None
 
