@@ -32,7 +32,7 @@ from typing import Literal
 
 PerformancePolicy = Literal["sustained", "peak"]
 PERFORMANCE_POLICIES: tuple[PerformancePolicy, ...] = ("sustained", "peak")
-DEFAULT_PERFORMANCE_POLICY: PerformancePolicy = "peak"
+DEFAULT_PERFORMANCE_POLICY: PerformancePolicy = "sustained"
 
 GP2_IOPS_PER_GIB = 3
 GP2_MIN_IOPS = 100

@@ -188,7 +188,7 @@ def test_defaults_are_the_documented_ones():
         125,
     )
     assert storage.demote_gp2 is True and settings.migrations == ()
-    assert settings.performance == "peak"
+    assert settings.performance == "sustained"
 
 
 def test_the_performance_policy_is_stack_wide_and_overridable_per_migration():
@@ -204,7 +204,10 @@ def test_the_performance_policy_is_stack_wide_and_overridable_per_migration():
     )
     assert settings.performance == "peak"
     assert [m.performance for m in settings.migrations] == [None, "sustained"]
-    assert [plan.performance_policy for plan in plan_all(settings)] == ["peak", "sustained"]
+    plans = plan_all(settings)
+    assert [plan.performance_policy for plan in plans] == ["peak", "sustained"]
+    # 20 GiB: gp2's burst 128 MiB/s under peak; 60 IOPS x 256 KiB = 15 MiB/s, so gp3's 125, sustained.
+    assert [(plan.performance.iops, plan.performance.throughput) for plan in plans] == [(3000, 128), (3000, 125)]
 
 
 def test_new_claim_name_defaults_to_suffix_and_can_be_set():
