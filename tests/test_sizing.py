@@ -3,6 +3,7 @@ sizes (hypothesis); and the class each volume restores into, over all sources an
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -243,3 +244,45 @@ def test_a_restore_class_keeps_what_the_data_is_and_never_re_keys_it(source, sta
     name = class_for(storage, params)
     assert (name == storage.gp3_class_name) == (params == main_class_parameters(storage))
     assert name == storage.gp3_class_name or name == tier_class_name(params)
+
+
+# --- README "Performance and price": the figures are the code's -------------------------------
+
+README_REGION = "eu-central-1"  # the runbook's region (Pulumi.dev.yaml)
+README_SIZES = (1, 100, 200, 400, 1000, 2000)
+
+
+def readme_price_table() -> list[str]:
+    prices = PRICES[README_REGION]
+    lines = [
+        "| GiB | gp2 $/month | `sustained`: gp3 IOPS / MiB/s | $/month | `peak`: gp3 IOPS / MiB/s | $/month |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size in README_SIZES:
+        cells = [str(size), f"{gp2_monthly(size, prices):.3f}"]
+        for policy in PERFORMANCE_POLICIES:
+            plan = plan_gp3(size, gp3_limits_for(README_REGION), policy=policy)
+            cells += [f"{plan.iops} / {plan.throughput}", f"{gp3_monthly(size, plan, prices):.3f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def readme_one_gib_example() -> str:
+    prices, limits = PRICES[README_REGION], gp3_limits_for(README_REGION)
+    sustained, peak = (plan_gp3(1, limits, policy=policy) for policy in ("sustained", "peak"))
+
+    def usd(amount: float) -> str:
+        return f"${amount:.4f}".rstrip("0")
+
+    return (
+        f"the runbook's 1 GiB volume costs {usd(gp2_monthly(1, prices))}/month on gp2, "
+        f"{usd(gp3_monthly(1, sustained, prices))} on gp3 with `sustained` ({sustained.iops} / "
+        f"{sustained.throughput}) and {usd(gp3_monthly(1, peak, prices))} with `peak` ({peak.iops} / "
+        f"{peak.throughput})"
+    )
+
+
+def test_the_readme_price_figures_are_what_the_code_computes():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "\n".join(readme_price_table()) in readme, "\n" + "\n".join(readme_price_table())
+    assert readme_one_gib_example() in " ".join(readme.split()), readme_one_gib_example()
