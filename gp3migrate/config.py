@@ -12,7 +12,14 @@ from typing import Any, Literal
 
 from gp3migrate import naming, versions
 from gp3migrate.migration_entry import MigrationSettings, parse_migrations
-from gp3migrate.sizing import GP3_LIMITS, Gp3Limits, gp3_limits_for
+from gp3migrate.sizing import (
+    DEFAULT_PERFORMANCE_POLICY,
+    GP3_LIMITS,
+    PERFORMANCE_POLICIES,
+    Gp3Limits,
+    PerformancePolicy,
+    gp3_limits_for,
+)
 from gp3migrate.validation import (
     Problems,
     parse_bool,
@@ -133,6 +140,8 @@ class Settings:
     # `<namespace>/<claim>` keys of migrations removed from `migrations` on purpose although their
     # last applied phase needs them (gp3migrate/transitions.py check_forgotten).
     forget: tuple[str, ...] = ()
+    # What the gp3 plan matches of gp2 (gp3migrate/sizing.py); a migration entry may override it.
+    performance: PerformancePolicy = DEFAULT_PERFORMANCE_POLICY
 
     @property
     def gp3_limits(self) -> Gp3Limits:
@@ -173,6 +182,7 @@ SCALAR_KEYS = (
     "rehearsalVpcId",
     "promoteFrom",
     "promotionOverride",
+    "performance",
 )
 STRUCTURED_KEYS = ("kmsKeyArns", "extraVolumeTags", "migrations", "rehearsalSubnetIds", "forget")
 ALL_KEYS = SCALAR_KEYS + STRUCTURED_KEYS
@@ -199,6 +209,9 @@ def load_settings(values: Mapping[str, Any]) -> Settings:
     rehearsal = _rehearsal(problems, values, cluster, driver)
     promotion = _promotion(problems, values)
     forget = _forget(problems, values)
+    performance = parse_choice(
+        problems, "performance", values.get("performance"), DEFAULT_PERFORMANCE_POLICY, PERFORMANCE_POLICIES
+    )
     problems.raise_if_any()
     return Settings(
         cluster=cluster,
@@ -209,6 +222,7 @@ def load_settings(values: Mapping[str, Any]) -> Settings:
         rehearsal=rehearsal,
         promotion=promotion,
         forget=forget,
+        performance=performance,
     )
 
 

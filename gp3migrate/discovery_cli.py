@@ -11,14 +11,14 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gp3migrate import naming
-from gp3migrate.config import load_settings
+from gp3migrate.config import Settings, load_settings
 from gp3migrate.discovery import Discovery, StackContext, discover, drop_refused, region_problem, volume_ids_to_describe
 from gp3migrate.discovery_merge import KINDS, MergeResult, merge
 from gp3migrate.discovery_platform import PlatformProposal, detect_platform
@@ -38,7 +38,9 @@ from gp3migrate.inventory import (
     same_endpoint,
     stderr_progress,
 )
-from gp3migrate.plan import plan_all
+from gp3migrate.plan import plan_all, policy_costs
+from gp3migrate.prices import MonthlyCost
+from gp3migrate.sizing import PerformancePolicy
 from gp3migrate.stack_file import (
     MIGRATIONS_KEY,
     StackFile,
@@ -66,6 +68,7 @@ def _platform_default(key: str) -> Any:
         "driverAddonVersion": settings.driver.addon_version,
         "snapshotSupport": settings.snapshots.support,
         "gp3ClassName": settings.storage.gp3_class_name,
+        "performance": settings.performance,
     }.get(key)
 
 
@@ -375,21 +378,51 @@ def live_inputs(args: argparse.Namespace, region: str, cluster: str | None, prog
 # --- output ----------------------------------------------------------------------------------
 
 
-def _plans(entries: list[dict[str, Any]], stack: StackFile | None, region: str) -> list[Any]:
+def _settings(entries: list[dict[str, Any]], stack: StackFile | None, region: str) -> Settings:
+    """The proposed entries with the stack's keys (its `performance` policy among them)."""
     base = {k: v for k, v in (stack.project_values() if stack else {}).items() if k not in ("migrations", "forget")}
     try:
-        return list(
-            plan_all(load_settings({"clusterName": "discovered", **base, "region": region, "migrations": entries}))
-        )
+        return load_settings({"clusterName": "discovered", **base, "region": region, "migrations": entries})
     except ConfigError:
         # The stack's own keys are refused: price with the defaults (drop_refused checked the entries with them).
-        return list(plan_all(load_settings({"clusterName": "discovered", "region": region, "migrations": entries})))
+        return load_settings({"clusterName": "discovered", "region": region, "migrations": entries})
 
 
-def table(result: Discovery, platform: PlatformProposal, stack: StackFile | None, region: str) -> str:
-    rows = [("CLAIM", "WORKLOAD", "VOLUME", "ZONE", "GiB", "TYPE", "IOPS", "GP3 IOPS/MiBs", "$/MO GP2->GP3")]
-    for entry, plan in zip(result.entries, _plans(result.entries, stack, region), strict=True):
+def propose_performance(platform: PlatformProposal, settings: Settings) -> None:
+    """The stack-wide `performance` policy: the stack's own, else the default (a new stack file
+    then says which it plans for). What each policy would cost is in the table, per volume and in
+    total, for the choice to be an informed one."""
+    platform.keys["performance"] = settings.performance
+
+
+def _price(cost: MonthlyCost | None, side: str) -> str:
+    return "unknown" if cost is None else f"{getattr(cost, side):.2f}"
+
+
+def table(result: Discovery, platform: PlatformProposal, settings: Settings) -> str:
+    """One row per proposed volume: the plan under its policy, and the monthly price on gp2 and
+    on gp3 under each policy, whichever the stack chose."""
+    rows = [
+        (
+            "CLAIM",
+            "WORKLOAD",
+            "VOLUME",
+            "ZONE",
+            "GiB",
+            "TYPE",
+            "IOPS",
+            "GP3 IOPS/MiBs",
+            "POLICY",
+            "$/MO GP2",
+            "GP3 SUSTAINED",
+            "GP3 PEAK",
+        )
+    ]
+    costs = []
+    for entry, plan in zip(result.entries, plan_all(settings), strict=True):
         workload = entry.get("workload")
+        by_policy = policy_costs(plan.entry, settings)
+        costs.append(by_policy)
         rows.append(
             (
                 f"{entry['namespace']}/{entry['claim']}",
@@ -400,11 +433,15 @@ def table(result: Discovery, platform: PlatformProposal, stack: StackFile | None
                 entry["volumeType"],
                 str(entry.get("iops", "")),
                 f"{plan.performance.iops}/{plan.performance.throughput}",
-                f"{plan.cost.gp2:.2f}->{plan.cost.gp3:.2f}" if plan.cost else "unknown",
+                plan.performance_policy,
+                _price(plan.cost, "gp2"),
+                _price(by_policy["sustained"], "gp3"),
+                _price(by_policy["peak"], "gp3"),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines += _price_summary(costs)
     for warning in result.warnings + platform.warnings:
         lines += ["", f"Warning: {warning}"]
     lines += ["", "Platform (what the cluster runs now):"]
@@ -414,6 +451,26 @@ def table(result: Discovery, platform: PlatformProposal, stack: StackFile | None
         lines += ["", "Not migrated:"]
         lines += [f"  {s.claim or '-'} ({s.pv}, {s.volume_id or '-'}): {s.reason}" for s in result.skipped]
     return "\n".join(lines)
+
+
+def _price_summary(costs: Sequence[Mapping[PerformancePolicy, MonthlyCost | None]]) -> list[str]:
+    """The fleet's monthly price on gp2 and under each policy, below the table."""
+    if not costs:
+        return []
+    known = [
+        {policy: cost for policy, cost in each.items() if cost is not None}
+        for each in costs
+        if None not in each.values()
+    ]
+    if len(known) < len(costs):
+        return ["", "$/month in total: unknown (no prices for this region in gp3migrate/prices.py)"]
+    gp2 = sum(each["sustained"].gp2 for each in known)
+    sustained, peak = (sum(each[policy].gp3 for each in known) for policy in ("sustained", "peak"))
+    return [
+        "",
+        f"$/month in total: gp2 {gp2:.2f}; gp3 {sustained:.2f} with performance: sustained, "
+        f"{peak:.2f} with performance: peak",
+    ]
 
 
 def _scalar(value: Any) -> str:
@@ -545,12 +602,14 @@ def _run(args: argparse.Namespace) -> int:
             {*(context.kms_key_arns or ()), *(str(e["kmsKeyId"]) for e in result.entries if e.get("kmsKeyId"))}
         ),
     )
+    settings = _settings(result.entries, stack, region)
+    propose_performance(platform, settings)
     if args.output == "json":
         print(as_json(result, platform, cluster, region))
     elif args.output == "yaml":
         print(as_yaml(result, platform, cluster, region), end="")
     else:
-        print(table(result, platform, stack, region))
+        print(table(result, platform, settings))
     if args.write:
         write(args, None if creating else stack, result, platform, cluster, region)
     return 0

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from gp3migrate import naming
 from gp3migrate.phases import CLAIM_NAMINGS, PHASES, QUIESCES, ClaimNaming, Phase, Quiesce
-from gp3migrate.sizing import GP2_MAX_SIZE_GIB
+from gp3migrate.sizing import GP2_MAX_SIZE_GIB, PERFORMANCE_POLICIES, PerformancePolicy
 from gp3migrate.validation import (
     Problems,
     parse_bool,
@@ -71,6 +71,7 @@ ENTRY_KEYS = (
     "encrypt",
     "safetySnapshot",
     "finalReclaimPolicy",
+    "performance",
 )
 WORKLOAD_KEYS = ("kind", "name", "replicas", "templateStorageClass", "owner")
 OWNER_KEYS = ("apiVersion", "kind", "name")
@@ -141,6 +142,8 @@ class MigrationSettings:
     safety_snapshot: bool = True
     # rehome: the CSI PV's reclaim policy from finalize on (Delete: like a provisioned volume).
     final_reclaim_policy: ReclaimPolicy = "Retain"
+    # This volume's performance policy; None: the stack's `performance`.
+    performance: PerformancePolicy | None = None
 
     @property
     def target_claim_name(self) -> str:
@@ -319,6 +322,7 @@ def _parse_entry(problems: Problems, where: str, item: Any, *, region: str) -> M
         encrypt=encrypt,
         safety_snapshot=safety_snapshot,
         final_reclaim_policy=final_reclaim,
+        performance=parse_choice(problems, f"{where}.performance", item.get("performance"), None, PERFORMANCE_POLICIES),
     )
     return entry if problems.count == before else None
 

@@ -13,7 +13,7 @@ from gp3migrate.config import Settings, StorageSettings
 from gp3migrate.manifests import ClassParameters, ClassTiers, class_for, parse_applied_classes
 from gp3migrate.migration_entry import MigrationSettings
 from gp3migrate.prices import MonthlyCost, monthly_cost
-from gp3migrate.sizing import Performance, plan_gp3
+from gp3migrate.sizing import PERFORMANCE_POLICIES, Performance, PerformancePolicy, plan_gp3
 
 _K8S_NAME_MAX = 253
 # Stack outputs this module reads back: each migration's outputs (components/volume_migration.py,
@@ -42,6 +42,8 @@ def snapshot_create_timeout_minutes(size_gib: int) -> int:
 class MigrationPlan:
     entry: MigrationSettings
     performance: Performance
+    # What `performance` matches of gp2: the entry's `performance`, else the stack's.
+    performance_policy: PerformancePolicy
     storage_class: str
     cost: MonthlyCost | None
     snapshot_timeout_minutes: int
@@ -95,14 +97,34 @@ def claim_classes(previous_outputs: Mapping[str, Any]) -> dict[str, str]:
     return kept
 
 
+def performance_policy(entry: MigrationSettings, settings: Settings) -> PerformancePolicy:
+    return entry.performance or settings.performance
+
+
+def planned_performance(entry: MigrationSettings, settings: Settings, policy: PerformancePolicy) -> Performance:
+    """gp3 settings for the volume under `policy`, never below what describe-volumes reported it
+    provisioned (a measured floor applies under either policy)."""
+    measured = Performance(entry.iops or 0, entry.throughput or 0)
+    return plan_gp3(entry.size_gib, settings.gp3_limits, policy=policy, at_least=measured)
+
+
+def policy_costs(entry: MigrationSettings, settings: Settings) -> dict[PerformancePolicy, MonthlyCost | None]:
+    """The monthly price under each policy, so that the choice between them is an informed one."""
+    return {
+        policy: monthly_cost(settings.cluster.region, entry.size_gib, planned_performance(entry, settings, policy))
+        for policy in PERFORMANCE_POLICIES
+    }
+
+
 def plan_migration(entry: MigrationSettings, settings: Settings, claim_class: str | None = None) -> MigrationPlan:
     """`claim_class`: the class an existing gp3 claim of this migration names (see claim_classes)."""
-    measured = Performance(entry.iops or 0, entry.throughput or 0)
-    performance = plan_gp3(entry.size_gib, settings.gp3_limits, at_least=measured)
+    policy = performance_policy(entry, settings)
+    performance = planned_performance(entry, settings, policy)
     computed = class_for(settings.storage, restore_class_parameters(entry, performance, settings.storage))
     return MigrationPlan(
         entry=entry,
         performance=performance,
+        performance_policy=policy,
         storage_class=claim_class or computed,
         cost=monthly_cost(settings.cluster.region, entry.size_gib, performance),
         snapshot_timeout_minutes=snapshot_create_timeout_minutes(entry.size_gib),

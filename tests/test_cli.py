@@ -266,6 +266,7 @@ def test_json_carries_skip_reasons_warnings_and_the_platform_as_fields(capsys, f
         "driverAdopt": True,
         "driverAddonVersion": "v1.35.0-eksbuild.1",
         "snapshotSupport": "present",
+        "performance": "sustained",  # the stack sets none: the default, said out loud
     }
 
 
@@ -283,6 +284,7 @@ def test_yaml_keeps_skip_reasons_and_warnings_as_comments(capsys, files):
         "eks-gp3-migration:driverAdopt",
         "eks-gp3-migration:driverAddonVersion",
         "eks-gp3-migration:snapshotSupport",
+        "eks-gp3-migration:performance",
         "eks-gp3-migration:migrations",
     ]
     json_run = cli.main(["discover", *files, "--output", "json"])
@@ -411,13 +413,40 @@ def test_a_real_cluster_export_round_trips_through_the_table(capsys, files):
         "IOPS",
         "GP3",
         "IOPS/MiBs",
+        "POLICY",
         "$/MO",
-        "GP2->GP3",
+        "GP2",
+        "GP3",
+        "SUSTAINED",
+        "GP3",
+        "PEAK",
     ]
+    # 200 GiB at eu-central-1 prices: gp2 $23.80; sustained buys 150 MiB/s (600 IOPS x 256 KiB),
+    # 25 above the included 125 ($20.24); peak buys gp2's burst 250 MiB/s ($25.04).
     row = next(line for line in out.splitlines() if line.startswith("streams/data-kafka-0"))
-    assert row.split()[-2:] == ["3000/250", "23.80->25.04"]
+    assert row.split()[-5:] == ["3000/150", "sustained", "23.80", "20.24", "25.04"]
+    # 1 GiB (issue 10): peak pays 3 MiB/s of burst, twice the gp2 price; sustained nothing extra.
+    row = next(line for line in out.splitlines() if line.startswith("ops/legacy"))
+    assert row.split()[-5:] == ["3000/125", "sustained", "0.12", "0.10", "0.24"]
+    assert "$/month in total: gp2 58.55; gp3 48.04 with performance: sustained, 53.99 with performance: peak" in out
     assert "  proposed driverInstall: addon" in out and "Not migrated:" in out
+    assert "  proposed performance: sustained" in out
     assert real_cluster().volumes  # the fixture the files came from
+
+
+def test_the_table_plans_with_the_stacks_policy_and_proposes_it(capsys, files, tmp_path):
+    """A stack that chose `performance: peak` keeps it (discovery proposes what the stack says);
+    an entry's own policy shows in its row. Both prices are shown either way."""
+    stack = tmp_path / "Pulumi.dev.yaml"
+    text = stack.read_text().replace("config:\n", "config:\n  eks-gp3-migration:performance: peak\n", 1)
+    stack.write_text(text)
+    assert cli.main(["discover", *files]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("streams/data-kafka-0"))
+    assert row.split()[-5:] == ["3000/250", "peak", "23.80", "20.24", "25.04"]
+    assert "  proposed performance: peak" in out
+    assert cli.main(["discover", *files, "--output", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["platform"]["proposed"]["performance"] == "peak"
 
 
 # --- the README's commands, as written ---------------------------------------------------------

@@ -4,6 +4,7 @@ allowed. Each case runs the real program under mocks and asserts zero registrati
 import pytest
 
 from gp3migrate.config import load_settings
+from gp3migrate.plan import plan_all
 from gp3migrate.validation import ConfigError
 from tests.mock_cloud import run_program
 
@@ -83,6 +84,9 @@ BAD_CONFIGS = [
         "gp3Encrypted is false",
     ),
     ({"demoteGp2": "maybe"}, "demoteGp2", "'maybe' is not a boolean"),
+    ({"performance": "burst"}, "performance", "'burst' is not one of sustained, peak"),
+    ({"performance": "Peak"}, "performance", "'Peak' is not one of sustained, peak"),
+    ({"migrations": [entry(performance="max")]}, "migrations[0].performance", "'max' is not one of sustained, peak"),
     ({"kubeconfigRoleArn": "admin"}, "kubeconfigRoleArn", "'admin' is not an IAM role ARN"),
     ({"clustername": "dev-eks"}, "clustername", "is not a known key"),
     ({"migrations": {"claim": "x"}}, "migrations", "is not a list of migration entries"),
@@ -184,6 +188,26 @@ def test_defaults_are_the_documented_ones():
         125,
     )
     assert storage.demote_gp2 is True and settings.migrations == ()
+    assert settings.performance == "sustained"
+
+
+def test_the_performance_policy_is_stack_wide_and_overridable_per_migration():
+    settings = load_settings(
+        {
+            **BASE,
+            "performance": "peak",
+            "migrations": [
+                entry(),
+                entry(claim="logs", pv="pvc-2", volumeId="vol-0123456789abcdef1", performance="sustained"),
+            ],
+        }
+    )
+    assert settings.performance == "peak"
+    assert [m.performance for m in settings.migrations] == [None, "sustained"]
+    plans = plan_all(settings)
+    assert [plan.performance_policy for plan in plans] == ["peak", "sustained"]
+    # 20 GiB: gp2's burst 128 MiB/s under peak; 60 IOPS x 256 KiB = 15 MiB/s, so gp3's 125, sustained.
+    assert [(plan.performance.iops, plan.performance.throughput) for plan in plans] == [(3000, 128), (3000, 125)]
 
 
 def test_new_claim_name_defaults_to_suffix_and_can_be_set():

@@ -164,7 +164,8 @@ def test_restored_claim_is_exact_and_retained(dev):
         "spec": {
             "accessModes": ["ReadWriteOnce"],
             "volumeMode": "Filesystem",
-            "storageClassName": "gp3-3000iops-128mibs",
+            # Sustained (the stack's policy): 3,000 / 125 is the main class's, so no tier of its own.
+            "storageClassName": "gp3",
             "resources": {"requests": {"storage": "1Gi"}},
             "dataSource": {
                 "apiGroup": "snapshot.storage.k8s.io",
@@ -184,11 +185,22 @@ def test_per_migration_outputs_and_fleet_saving(dev):
     assert out["precopySnapshotId"].startswith("snap-") and out["finalSnapshotId"].startswith("snap-")
     assert out["precopySnapshotId"] != out["finalSnapshotId"]
     assert out["claim"] == "default/ebs-gp2-claim-gp3"
-    assert (out["plannedIops"], out["plannedThroughput"]) == (3000, 128)
-    # eu-central-1: gp2 $0.119/GB; gp3 $0.0952/GB + 3 MiB/s x $0.048 to keep gp2's 128 MiB/s.
+    # Sustained: gp2's 1 GiB gives 100 IOPS and 25 MiB/s without burst, under gp3's included 3000/125.
+    assert (out["plannedIops"], out["plannedThroughput"]) == (3000, 125)
+    # eu-central-1: gp2 $0.119/GB; gp3 $0.0952/GB and nothing else (peak would add 3 MiB/s x $0.048
+    # for gp2's burst 128 MiB/s, $0.2392 in all: issue 10).
     assert out["monthlyPriceGp2"] == pytest.approx(0.119)
+    assert out["monthlyPriceGp3"] == pytest.approx(0.0952)
+    assert dev.outputs["fleetMonthlySaving"] == pytest.approx(0.119 - 0.0952)
+
+
+def test_peak_buys_gp2s_burst_throughput_for_the_runbook_volume():
+    """The same volume with `performance: peak` (issue 10's figures): gp2's burst 128 MiB/s, 3 above
+    gp3's included 125, for $0.2392 a month instead of $0.0952, in a tier class of its own."""
+    config = stack_config("dev") | {"eks-gp3-migration:performance": "peak"}
+    out = cutover(config).outputs["migrations"]["default/ebs-gp2-claim"]
+    assert (out["plannedIops"], out["plannedThroughput"], out["storageClass"]) == (3000, 128, "gp3-3000iops-128mibs")
     assert out["monthlyPriceGp3"] == pytest.approx(0.0952 + 3 * 0.048)
-    assert dev.outputs["fleetMonthlySaving"] == pytest.approx(0.119 - 0.0952 - 0.144)
 
 
 def _cluster_from(result) -> Cluster:
@@ -280,7 +292,7 @@ def test_dependencies_are_pinned(dev):
         for platform in (
             "platform-snapshots-crds",
             "platform-snapshots-controller",
-            "platform-classes-gp3-3000iops-128mibs",  # the class the claim names
+            "platform-classes-gp3",  # the class the claim names (the main one)
             "platform-classes-snapshot-class",
         ):
             assert dev.depends_on(f"{PREFIX}-{child}", platform), (child, platform)
@@ -289,11 +301,12 @@ def test_dependencies_are_pinned(dev):
 def test_a_migration_waits_only_for_the_class_it_uses():
     """With many performance tiers, a volume must not wait on (or scale with) every class."""
     config = fleet(0)
-    config["migrations"] = [entry(0, size=10), entry(1, size=2000)]
+    # Sustained: 200 GiB needs 150 MiB/s (600 IOPS x 256 KiB), 2000 GiB 6,000 IOPS: two tiers.
+    config["migrations"] = [entry(0, size=200), entry(1, size=2000)]
     result = cutover(config)
-    assert result.depends_on("migrate-apps-data-db-0-claim", "platform-classes-gp3-3000iops-128mibs")
+    assert result.depends_on("migrate-apps-data-db-0-claim", "platform-classes-gp3-3000iops-150mibs")
     assert not result.depends_on("migrate-apps-data-db-0-claim", "platform-classes-gp3-6000iops-250mibs")
-    assert not result.depends_on("migrate-apps-data-db-1-claim", "platform-classes-gp3-3000iops-128mibs")
+    assert not result.depends_on("migrate-apps-data-db-1-claim", "platform-classes-gp3-3000iops-150mibs")
 
 
 def test_migrations_are_independent_subgraphs():
@@ -340,23 +353,28 @@ def test_removing_an_entry_leaves_only_retained_or_protected_data_behind():
 
 def test_performance_tiers_are_deduplicated_classes():
     config = fleet(0)
-    config["migrations"] = [entry(0, size=10), entry(1, size=100), entry(2, size=500), entry(3, size=2000)]
+    sizes = [10, 100, 200, 400, 500, 2000]
+    config["migrations"] = [entry(i, size=size) for i, size in enumerate(sizes)]
     result = cutover(config)
     classes = {
         r.inputs["metadata"]["name"]: r.inputs["parameters"]
         for r in result.of_type("kubernetes:storage.k8s.io/v1:StorageClass")
     }
-    assert sorted(classes) == ["gp3", "gp3-3000iops-128mibs", "gp3-3000iops-250mibs", "gp3-6000iops-250mibs"]
+    assert sorted(classes) == ["gp3", "gp3-3000iops-150mibs", "gp3-3000iops-250mibs", "gp3-6000iops-250mibs"]
     assert classes["gp3-6000iops-250mibs"]["iops"] == "6000"
     claims = {
         r.inputs["metadata"]["name"]: r.inputs["spec"]["storageClassName"]
         for r in result.of_type("kubernetes:core/v1:PersistentVolumeClaim")
     }
+    # Sustained: gp2 without burst gives 10 and 100 GiB less than gp3's included 3000/125 (the main
+    # class); 200 GiB 150 MiB/s; 400 and 500 GiB the 250 MiB/s cap; 2000 GiB 6,000 IOPS.
     assert claims == {
-        "data-db-0-gp3": "gp3-3000iops-128mibs",
-        "data-db-1-gp3": "gp3-3000iops-128mibs",
-        "data-db-2-gp3": "gp3-3000iops-250mibs",
-        "data-db-3-gp3": "gp3-6000iops-250mibs",
+        "data-db-0-gp3": "gp3",
+        "data-db-1-gp3": "gp3",
+        "data-db-2-gp3": "gp3-3000iops-150mibs",
+        "data-db-3-gp3": "gp3-3000iops-250mibs",
+        "data-db-4-gp3": "gp3-3000iops-250mibs",
+        "data-db-5-gp3": "gp3-6000iops-250mibs",
     }
     tier = result.named("platform-classes-gp3-6000iops-250mibs")
     assert tier.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "false"}

@@ -508,9 +508,12 @@ CLASS_TYPE = "kubernetes:storage.k8s.io/v1:StorageClass"
 CLAIM_TYPE = "kubernetes:core/v1:PersistentVolumeClaim"
 
 
-def volume(i: int, **facts) -> dict:
-    """A 10 GiB gp2 source: its plan is 3,000 IOPS and 128 MiB/s (gp2 burst and small-volume peak)."""
-    return {
+def volume(i: int, performance: str | None = "peak", **facts) -> dict:
+    """A 10 GiB gp2 source planned for gp2's peak: 3,000 IOPS and 128 MiB/s (burst and small-volume
+    peak), a tier apart from the main class's 3,000 / 125. These tests are about what a tier class
+    carries, not about the policy, so they pin it (`performance: peak`, per entry); under the
+    default (sustained) such a volume restores into the main class. None: the stack's policy."""
+    entry = {
         "namespace": "apps",
         "claim": f"data-{i}",
         "pv": f"pvc-{i:08x}-0000-4000-8000-000000000000",
@@ -521,6 +524,7 @@ def volume(i: int, **facts) -> dict:
         "strategy": "copy",
         **facts,
     }
+    return entry | ({"performance": performance} if performance else {})
 
 
 def parameters(iops=3000, throughput=128, fs="ext4", encrypted=True, key=None) -> dict:
@@ -796,6 +800,36 @@ def test_a_restored_claim_keeps_the_class_it_names(caplog):
         "apps/data-0: stays on StorageClass 'gp3-3000iops-128mibs', which its gp3 claim already names, although "
         "the config now gives 'gp3-3000iops-128mibs-xfs': a claim's storageClassName cannot change (the claim "
         "would be replaced). To restore into 'gp3-3000iops-128mibs-xfs', roll back and cut over again"
+    ) in caplog.messages
+
+
+def test_the_default_policy_moves_no_claim_past_precopy(caplog):
+    """Stacks that cut over before the `performance` key planned for gp2's peak; the new default
+    (sustained) computes the main class for the same volume. A claim already restored keeps the
+    class it names (its storageClassName cannot change); one still in precopy follows the config."""
+
+    def entries(*phases: str) -> list[dict]:
+        return [volume(i, performance=None, phase=phase) for i, phase in enumerate(phases)]
+
+    old = {**BASE, "performance": "peak"}
+    first = run_program({**old, "migrations": entries("precopy", "precopy")})
+    cut = run_program({**old, "migrations": entries("cutover", "precopy")}, previous_outputs=first.outputs)
+    assert cut.error is None, cut.error
+    assert claim_classes_of(cut) == {"data-0-gp3": "gp3-3000iops-128mibs"}
+    with caplog.at_level(logging.WARNING):
+        flipped = run_program({**BASE, "migrations": entries("finalize", "precopy")}, previous_outputs=cut.outputs)
+    assert flipped.error is None, flipped.error
+    assert claim_classes_of(flipped) == {"data-0-gp3": "gp3-3000iops-128mibs"}
+    outputs = flipped.outputs["migrations"]
+    assert (outputs["apps/data-0"]["storageClass"], outputs["apps/data-1"]["storageClass"]) == (
+        "gp3-3000iops-128mibs",
+        "gp3",
+    )
+    assert sorted(classes_of(flipped)) == ["gp3"]
+    assert (
+        "apps/data-0: stays on StorageClass 'gp3-3000iops-128mibs', which its gp3 claim already names, although "
+        "the config now gives 'gp3': a claim's storageClassName cannot change (the claim would be replaced). "
+        "To restore into 'gp3', roll back and cut over again"
     ) in caplog.messages
 
 

@@ -330,6 +330,8 @@ def test_create_writes_a_new_stack_with_the_platform_proposal(tmp_path: Path, ca
         "eks-gp3-migration:driverAddonVersion": "v1.35.0-eksbuild.1",
         "eks-gp3-migration:snapshotSupport": "present",
         "eks-gp3-migration:gp3ClassName": "gp3-csi",
+        # A new stack says which policy it plans for, not only the program's default.
+        "eks-gp3-migration:performance": "sustained",
     }
     assert len(config["eks-gp3-migration:migrations"]) == 9
     assert f"new {tmp_path / 'Pulumi.dev.yaml'}: 9 added" in capsys.readouterr().err
