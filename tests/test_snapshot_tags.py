@@ -4,7 +4,7 @@ chart 2.64.0): the driver can restore a volume from the snapshot and later delet
 import pytest
 
 from tests.iam_model import allowed
-from tests.mock_cloud import advance, stack_config
+from tests.mock_cloud import advance, copy_stack_config
 
 SNAPSHOT_ARN = "arn:aws:ec2:eu-central-1::snapshot/snap-0123456789abcdef0"
 RUNBOOK_TAGS = {"ec2:ResourceTag/ebs.csi.aws.com/cluster": "true"}
@@ -12,7 +12,7 @@ RUNBOOK_TAGS = {"ec2:ResourceTag/ebs.csi.aws.com/cluster": "true"}
 
 @pytest.fixture(scope="module", params=["precopy", "final"])
 def snapshot_tags(request):
-    result = advance(stack_config("dev"), ["precopy", "cutover"])[-1]
+    result = advance(copy_stack_config("dev"), ["precopy", "cutover"])[-1]
     return result.named(f"migrate-default-ebs-gp2-claim-{request.param}-snapshot").inputs["tags"]
 
 
