@@ -73,7 +73,8 @@ def _up_then_no_changes(stack) -> dict:
     return {k: v.value for k, v in result.outputs.items()}
 
 
-def test_demo_volume_moves_to_gp3_without_losing_a_write(tmp_path):
+@pytest.mark.parametrize("strategy", ["rehome", "copy"])
+def test_demo_volume_moves_to_gp3_without_losing_a_write(tmp_path, strategy):
     import boto3
     from kubernetes import client, config
     from pulumi import automation as auto
@@ -99,7 +100,8 @@ def test_demo_volume_moves_to_gp3_without_losing_a_write(tmp_path):
         items = live_kube_items(kubeconfig, None)
         ec2 = boto3.client("ec2", region_name=region)
         found = discover(items, describe_volumes(ec2, volume_ids_to_describe(items)))
-        entries = [dict(e, claimNaming="same-name") for e in found.entries if e["claim"] == DEMO_CLAIM]
+        keys = {"strategy": "copy", "claimNaming": "same-name"} if strategy == "copy" else {}
+        entries = [dict(e, **keys) for e in found.entries if e["claim"] == DEMO_CLAIM]
         assert len(entries) == 1, found
         _set_migrations(stack, [dict(entries[0], phase="precopy")])
         _up_then_no_changes(stack)
@@ -111,18 +113,27 @@ def test_demo_volume_moves_to_gp3_without_losing_a_write(tmp_path):
         after = _read_file(core, DEMO_NAMESPACE, f"app={DEMO_APP}", "/data/out.txt")
         assert after[: len(before)] == before, "a timestamp written before the quiesce is missing on gp3"
         planned = outputs["migrations"][f"{DEMO_NAMESPACE}/{DEMO_CLAIM}"]
-        volumes = ec2.describe_volumes(
-            Filters=[
-                {"Name": "tag:kubernetes.io/created-for/pvc/name", "Values": [DEMO_CLAIM]},
-                {"Name": "volume-type", "Values": ["gp3"]},
-            ]
-        )["Volumes"]
-        assert [(v["Iops"], v["Throughput"]) for v in volumes] == [
-            (planned["plannedIops"], planned["plannedThroughput"])
+        if strategy == "rehome":
+            # The same volume, now gp3, served by a CSI PV under the same claim name.
+            volumes = ec2.describe_volumes(VolumeIds=[entries[0]["volumeId"]])["Volumes"]
+            claim = core.read_namespaced_persistent_volume_claim(DEMO_CLAIM, DEMO_NAMESPACE)
+            assert claim.spec is not None and claim.spec.volume_name
+            pv = core.read_persistent_volume(claim.spec.volume_name)
+            assert pv.spec is not None and pv.spec.csi is not None
+            assert pv.spec.csi.volume_handle == entries[0]["volumeId"]
+        else:
+            volumes = ec2.describe_volumes(
+                Filters=[
+                    {"Name": "tag:kubernetes.io/created-for/pvc/name", "Values": [DEMO_CLAIM]},
+                    {"Name": "volume-type", "Values": ["gp3"]},
+                ]
+            )["Volumes"]
+        assert [(v["VolumeType"], v["Iops"], v["Throughput"]) for v in volumes] == [
+            ("gp3", planned["plannedIops"], planned["plannedThroughput"])
         ]
 
-        for _ in range(2):  # unprotect, then delete the snapshots
-            _set_migrations(stack, [dict(entries[0], phase="finalize")])
+        for phase in ("finalize", "cleanup"):  # unprotect, then let go of the snapshots
+            _set_migrations(stack, [dict(entries[0], phase=phase)])
             _up_then_no_changes(stack)
     finally:
         stack.destroy(on_output=print)
