@@ -189,3 +189,18 @@ def test_cutover_and_rollback_objects_are_valid_kubernetes_objects():
     rebind = rollback.named("migrate-default-ebs-gp2-claim-rebind").inputs
     validate_kubernetes(merged(IN_TREE_PV, {"metadata": rebind["metadata"], "spec": rebind["spec"]}))
     validate_kubernetes(rollback.named("migrate-default-ebs-gp2-claim-rollback-claim").inputs)
+
+
+def test_the_rehome_objects_are_valid_kubernetes_objects():
+    """The CSI PV of the same EBS volume and the claim bound to it by volumeName (the dev
+    example's default strategy), and the rollback's claim on the in-tree PV again."""
+    config = stack_config("dev")
+    runs = advance(config, ["precopy", "cutover"])
+    cutover = runs[-1]
+    pv = cutover.named("migrate-default-ebs-gp2-claim-csi-pv").inputs
+    assert pv["spec"]["csi"]["volumeHandle"] == "vol-03d3cd818a2c2def3"
+    validate_kubernetes({k: v for k, v in pv.items() if not k.startswith("__")})
+    validate_kubernetes(cutover.named("migrate-default-ebs-gp2-claim-claim").inputs)
+    rollback = run_program(with_phase(config, "rollback"), previous_outputs=cutover.outputs)
+    assert rollback.error is None, rollback.error
+    validate_kubernetes(rollback.named("migrate-default-ebs-gp2-claim-rollback-claim").inputs)
