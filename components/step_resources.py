@@ -53,8 +53,9 @@ class StepBuilder:
         return pulumi.ResourceOptions(
             parent=self._parents[node.owner],
             depends_on=depends,
-            protect=step.protect or None,
-            retain_on_delete=step.retain_on_delete or None,
+            # Explicit, never inherited: these decide whether data outlives the stack.
+            protect=step.protect,
+            retain_on_delete=step.retain_on_delete,
             delete_before_replace=step.delete_before_replace or None,
             replace_on_changes=list(step.replace_on_changes) or None,
             ignore_changes=list(step.ignore_changes) or None,

@@ -9,7 +9,7 @@ PersistentVolume with `csi.volumeHandle` set to the bare volume id, and a claim 
 from typing import Any
 
 from gp3migrate.plan import MigrationPlan, k8s_name
-from gp3migrate.restore import LABEL_PREFIX, claim_annotation, claim_label
+from gp3migrate.restore import source_metadata
 from gp3migrate.versions import CSI_DRIVER
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -28,15 +28,7 @@ def csi_persistent_volume(plan: MigrationPlan, reclaim_policy: str = "Retain") -
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
-        "metadata": {
-            "name": csi_pv_name(plan),
-            "labels": claim_label(entry.claim),
-            "annotations": {
-                **claim_annotation(entry.claim),
-                f"{LABEL_PREFIX}/source-pv": entry.pv,
-                f"{LABEL_PREFIX}/source-volume": entry.volume_id,
-            },
-        },
+        "metadata": source_metadata(plan, csi_pv_name(plan)),
         "spec": {
             # The EBS volume's size: the claim's request must not exceed it (pv_controller.go).
             "capacity": {"storage": f"{entry.size_gib}Gi"},
@@ -73,16 +65,7 @@ def rehomed_claim(plan: MigrationPlan) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {
-            "name": entry.claim,
-            "namespace": entry.namespace,
-            "labels": claim_label(entry.claim),
-            "annotations": {
-                **claim_annotation(entry.claim),
-                f"{LABEL_PREFIX}/source-pv": entry.pv,
-                f"{LABEL_PREFIX}/source-volume": entry.volume_id,
-            },
-        },
+        "metadata": {"name": entry.claim, "namespace": entry.namespace, **source_metadata(plan, entry.claim)},
         "spec": {
             "accessModes": list(entry.access_modes),
             "volumeMode": entry.volume_mode,

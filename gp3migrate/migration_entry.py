@@ -389,7 +389,12 @@ def _check_phase_options(
     if quiesce == "none" and strategy != "modify" and (phase == "cutover" or claim_naming == "same-name"):
         problems.add(
             f"{where}.quiesce",
-            "'none' would copy the volume while the app writes (writes after the snapshot are lost): "
+            (
+                "'none' would release the claim while the app still writes to it"
+                if strategy == "rehome"
+                else "'none' would copy the volume while the app writes (writes after the snapshot are lost)"
+            )
+            + ": "
             "use quiesce: scale (with workload) or manual (you stop the app; the program still waits "
             "until AWS reports the volume detached)",
         )

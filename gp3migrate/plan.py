@@ -47,8 +47,6 @@ class MigrationPlan:
     storage_class: str
     cost: MonthlyCost | None
     snapshot_timeout_minutes: int
-    content_name: str  # VolumeSnapshotContent (cluster-scoped)
-    snapshot_name: str  # VolumeSnapshot, in the claim's namespace
 
 
 def restore_class_parameters(
@@ -128,8 +126,6 @@ def plan_migration(entry: MigrationSettings, settings: Settings, claim_class: st
         storage_class=claim_class or computed,
         cost=monthly_cost(settings.cluster.region, entry.size_gib, performance),
         snapshot_timeout_minutes=snapshot_create_timeout_minutes(entry.size_gib),
-        content_name=k8s_name(f"{entry.namespace}-{entry.claim}", "-gp3-restore"),
-        snapshot_name=k8s_name(entry.claim, "-gp3-restore"),
     )
 
 

@@ -129,9 +129,7 @@ def volume_snapshot(
             "namespace": plan.entry.namespace,
             "annotations": {
                 **WAIT_READY,
-                # A content once bound never rebinds to a re-created VolumeSnapshot (external-
-                # snapshotter issues 274, 321, 345): naming the handle here makes a new snapshot
-                # replace this object together with its content.
+                # The handle it restores from, readable on the object (its name carries it too).
                 f"{LABEL_PREFIX}/snapshot-handle": snapshot_handle,
                 **claim_annotation(plan.entry.claim),
             },
@@ -144,21 +142,28 @@ def volume_snapshot(
     }
 
 
+def source_metadata(plan: MigrationPlan, name: str) -> dict[str, Any]:
+    """Name, label and annotations of an object that serves a migrated volume: which claim, PV
+    and EBS volume it came from."""
+    entry = plan.entry
+    return {
+        "name": name,
+        "labels": claim_label(entry.claim),
+        "annotations": {
+            **claim_annotation(entry.claim),
+            f"{LABEL_PREFIX}/source-pv": entry.pv,
+            f"{LABEL_PREFIX}/source-volume": entry.volume_id,
+        },
+    }
+
+
 def restored_claim(plan: MigrationPlan, claim_name: str, snapshot_name: Any) -> dict[str, Any]:
     entry = plan.entry
+    metadata = source_metadata(plan, claim_name)
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {
-            "name": claim_name,
-            "namespace": entry.namespace,
-            "labels": claim_label(entry.claim),
-            "annotations": {
-                **claim_annotation(entry.claim),
-                f"{LABEL_PREFIX}/source-pv": entry.pv,
-                f"{LABEL_PREFIX}/source-volume": entry.volume_id,
-            },
-        },
+        "metadata": {"name": claim_name, "namespace": entry.namespace, **metadata},
         "spec": {
             "accessModes": list(entry.access_modes),
             "volumeMode": entry.volume_mode,

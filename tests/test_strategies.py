@@ -171,6 +171,8 @@ def test_copy_cutover_restores_from_objects_named_after_the_snapshot():
         ({"strategy": "modify", "phase": "cutover"}, "phase", "one phase, precopy"),
         ({"strategy": "copy", "safetySnapshot": False}, "safetySnapshot", "strategy rehome only"),
         ({"strategy": "fast"}, "strategy", "rehome"),
+        ({"phase": "cutover", "quiesce": "none"}, "quiesce", "release the claim while the app still writes"),
+        ({"strategy": "copy", "phase": "cutover", "quiesce": "none"}, "quiesce", "copy the volume while the app"),
     ],
 )
 def test_strategy_keys_that_do_not_apply_are_refused_by_name(extra, key, words):
