@@ -23,8 +23,8 @@ refuse an unsafe edit at preview, before registering anything:
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 Phase = Literal["precopy", "cutover", "finalize", "cleanup", "rollback"]
 PHASES: tuple[Phase, ...] = ("precopy", "cutover", "finalize", "cleanup", "rollback")
@@ -51,6 +51,9 @@ class Applied:
     keep_snapshots: bool = False
     # The strategy that applied it (records from before strategies existed were copies).
     strategy: str = "copy"
+    # The entry's facts as this phase applied them (gp3migrate/entry_facts.py); empty in records
+    # from before they were kept.
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
 
 # previous phase (None: never applied) -> phases that may follow it
@@ -105,8 +108,16 @@ def parse_history(raw: object) -> dict[str, Applied]:
                 rolled_back_cutover=bool(value.get("rolledBackCutover", False)),
                 keep_snapshots=bool(value.get("keepSnapshots", False)),
                 strategy=str(value.get("strategy", "copy")),
+                facts=_facts(value.get("facts")),
             )
     return history
+
+
+def _facts(raw: object) -> dict[str, Any]:
+    """Recorded facts; whole numbers come back from the state as floats (protobuf Struct)."""
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): int(v) if isinstance(v, float) and v.is_integer() else v for k, v in raw.items()}
 
 
 def applied_record(applied: Applied) -> dict[str, object]:
@@ -119,4 +130,5 @@ def applied_record(applied: Applied) -> dict[str, object]:
         "rolledBackCutover": applied.rolled_back_cutover,
         "keepSnapshots": applied.keep_snapshots,
         "strategy": applied.strategy,
+        "facts": dict(applied.facts),
     }

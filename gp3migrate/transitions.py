@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 
+from gp3migrate.entry_facts import add_fact_problems
 from gp3migrate.migration_entry import MigrationSettings
 from gp3migrate.phases import Applied, transition_problem
 from gp3migrate.validation import Problems
@@ -18,6 +19,7 @@ def check_transitions(migrations: Sequence[MigrationSettings], history: Mapping[
             problems.add(f"{key}.phase", problem)
             continue
         before = previous.phase if previous else None
+        add_fact_problems(problems, key, entry, previous)
         if entry.phase == "cleanup" and previous is not None and previous.keep_snapshots != entry.keep_snapshots:
             problems.add(
                 f"{key}.keepSnapshots",

@@ -18,6 +18,24 @@ P = "migrate-default-ebs-gp2-claim"
 DEV = copy_stack_config("dev")
 
 
+def dev_facts() -> dict[str, object]:
+    """The facts the example entry's record carries (gp3migrate/entry_facts.py)."""
+    entry = DEV["eks-gp3-migration:migrations"][0]
+    return {
+        "pv": entry["pv"],
+        "volumeId": entry["volumeId"],
+        "zone": entry["zone"],
+        "sizeGiB": entry["sizeGiB"],
+        "fsType": "ext4",
+        "accessModes": ["ReadWriteOnce"],
+        "volumeMode": "Filesystem",
+        "pvStorageClass": None,
+        "pvCapacity": None,
+        "claimNaming": "rename",
+        "newClaimName": "ebs-gp2-claim-gp3",
+    }
+
+
 def by_name(run: Run) -> dict[str, object]:
     return {r.name: r for r in run.registrations if r.name.startswith(P)}
 
@@ -46,6 +64,7 @@ def test_precopy_declares_retain_and_the_precopy_snapshot_only():
             "rolledBackCutover": False,
             "keepSnapshots": False,
             "strategy": "copy",
+            "facts": dev_facts(),
         }
     }
 
@@ -272,6 +291,33 @@ REFUSED = [
         "deleteRestoredClaim",
         "only allowed in phase rollback",
     ),
+    # Issue 9 item 10: facts that shape the objects a cutover created change only with a precopy.
+    (
+        ["precopy", "cutover"],
+        {"phase": "cutover", "accessModes": ["ReadWriteOncePod"]},
+        "accessModes",
+        'is ["ReadWriteOncePod"] but the cutover applied ["ReadWriteOnce"]: it shapes the claim\'s and the PV\'s',
+    ),
+    (
+        ["precopy", "cutover", "finalize"],
+        {"phase": "finalize", "fsType": "xfs"},
+        "fsType",
+        "the finalize applied 'ext4'",
+    ),
+    (
+        ["precopy"],
+        {"phase": "cutover", "volumeMode": "Block"},
+        "volumeMode",
+        "changed since the precopy recorded 'Filesystem'",
+    ),
+    (["precopy", "cutover"], {"phase": "rollback", "zone": "eu-central-1b"}, "zone", "the CSI PV's node affinity"),
+    (
+        ["precopy", "cutover"],
+        {"phase": "finalize", "newClaimName": "other-name"},
+        "newClaimName",
+        "is 'other-name' but the cutover applied 'ebs-gp2-claim-gp3'",
+    ),
+    (["precopy", "cutover"], {"phase": "finalize", "sizeGiB": 2}, "sizeGiB", "a size the volume does not have"),
 ]
 
 
@@ -288,6 +334,25 @@ def test_unsafe_edits_are_refused_before_any_registration(applied, edit, key, fr
     line = next((ln for ln in str(run.error).splitlines() if f"migrations[0].{key}:" in ln), "")
     assert fragment in line, str(run.error)
     assert run.registrations == []
+
+
+def test_facts_are_recorded_with_each_phase_and_change_only_with_a_precopy():
+    precopy = advance(DEV, ["precopy"])[-1]
+    record = precopy.outputs["migrationPhases"]["default/ebs-gp2-claim"]
+    assert record["facts"] == dev_facts()
+    again = run_program(with_phase(DEV, "precopy", fsType="xfs"), previous_outputs=precopy.outputs)
+    assert again.error is None
+    assert again.outputs["migrationPhases"]["default/ebs-gp2-claim"]["facts"]["fsType"] == "xfs"
+    cutover = run_program(with_phase(DEV, "cutover", fsType="xfs"), previous_outputs=again.outputs)
+    assert cutover.error is None
+
+
+def test_records_from_before_facts_were_kept_are_not_checked():
+    cutover = advance(DEV, ["precopy", "cutover"])[-1]
+    outputs = copy.deepcopy(cutover.outputs)
+    del outputs["migrationPhases"]["default/ebs-gp2-claim"]["facts"]
+    run = run_program(with_phase(DEV, "cutover", fsType="xfs"), previous_outputs=outputs)
+    assert run.error is None
 
 
 def test_rollback_after_the_source_was_deleted_is_refused():

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from gp3migrate import restore
 from gp3migrate.config import Settings
+from gp3migrate.entry_facts import entry_facts
 from gp3migrate.phases import Applied, Phase
 from gp3migrate.plan import MigrationPlan
 from gp3migrate.steps import Step
@@ -196,4 +197,5 @@ def applied(ctx: Context) -> Applied:
         rolled_back_cutover=rolled_back_cutover(ctx),
         keep_snapshots=entry.keep_snapshots,
         strategy=entry.strategy,
+        facts=entry_facts(entry),
     )
