@@ -50,6 +50,7 @@ class VolumeMigration(pulumi.ComponentResource):
         self.steps = []
         self.outputs = {}
         self._warn_about_templates()
+        self._warn_about_unrecorded_cutovers()
 
     def _warn_about_templates(self) -> None:
         entry, settings = self.args.plan.entry, self.args.settings
@@ -62,6 +63,17 @@ class VolumeMigration(pulumi.ComponentResource):
                 "in its volumeClaimTemplates: new replicas would get gp2 volumes. The templates are immutable: "
                 f"re-create the StatefulSet (kubectl delete sts {workload.name} --cascade=orphan, then apply "
                 f"it with storageClassName: {self.args.plan.storage_class}).",
+                resource=self,
+            )
+
+    def _warn_about_unrecorded_cutovers(self) -> None:
+        entry, previous = self.args.plan.entry, self.args.previous
+        if entry.phase == "rollback" and previous is not None and previous.phase == "precopy":
+            # A cutover that failed part-way records nothing (issue 9 item 7), so this rollback
+            # plans for a precopy: it would not undo what such a cutover created.
+            pulumi.log.warn(
+                f"{entry.key}: rolling back from precopy restarts the workload only. If a cutover failed "
+                "part-way since, set phase: cutover and run `pulumi up` to finish it first, then roll back.",
                 resource=self,
             )
 

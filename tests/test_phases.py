@@ -212,6 +212,21 @@ def test_precopy_to_rollback_changes_nothing_that_holds_data():
     assert rollback.named(f"{P}-rollback-scale-back").inputs["replicas"] == 1
 
 
+def test_a_rollback_from_precopy_says_it_only_restarts(caplog):
+    """A cutover that failed part-way records nothing: the rollback cannot tell, so it says what it
+    does and how to undo such a cutover (finish it, then roll back)."""
+    precopy = advance(DEV, ["precopy"])[-1]
+    cutover = advance(DEV, ["precopy", "cutover"])[-1]
+    with caplog.at_level("WARNING"):
+        run_program(with_phase(DEV, "rollback"), previous_outputs=precopy.outputs)
+        run_program(with_phase(DEV, "rollback", deleteRestoredClaim=True), previous_outputs=cutover.outputs)
+    warnings = [r.getMessage() for r in caplog.records if "rolling back from precopy" in r.getMessage()]
+    assert warnings == [
+        "default/ebs-gp2-claim: rolling back from precopy restarts the workload only. If a cutover failed "
+        "part-way since, set phase: cutover and run `pulumi up` to finish it first, then roll back."
+    ]
+
+
 def test_cutover_to_rollback_rename_scales_back_on_the_old_claim_and_keeps_the_gp3_claim():
     cutover, rollback = advance(DEV, ["precopy", "cutover", "rollback"])[1:]
     created, removed, changed = diff(cutover, rollback)
