@@ -20,27 +20,6 @@ from gp3migrate.validation import ConfigError
 from gp3migrate.versions import CSI_DRIVER, IN_TREE_PROVISIONER
 
 MIGRATED_TO_ANNOTATION = "pv.kubernetes.io/migrated-to"
-# The entry keys discovery owns: what it found. A re-run refreshes them (before a cutover);
-# every other key (phase, claimNaming, quiesce, ...) belongs to the user (gp3migrate/discovery_merge).
-FACT_KEYS = (
-    "namespace",
-    "claim",
-    "pv",
-    "volumeId",
-    "zone",
-    "sizeGiB",
-    "fsType",
-    "accessModes",
-    "volumeMode",
-    "volumeType",
-    "iops",
-    "throughput",
-    "encrypted",
-    "kmsKeyId",
-    "pvStorageClass",
-    "pvCapacity",
-    "workload",
-)
 # Volume ids as in-tree PVs hold them: `aws://<zone>/vol-…`, `aws:///vol-…` (no zone), `vol-…`,
 # each possibly with a trailing `/` (the API server accepts it; the in-tree plugin strips it).
 _VOLUME_ID = re.compile(r"^(?:aws://(?P<zone>[^/]*)/)?(?P<id>vol-[0-9a-f]{8}(?:[0-9a-f]{9})?)/?$")

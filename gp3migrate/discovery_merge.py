@@ -18,8 +18,8 @@ from collections.abc import Mapping, MutableMapping, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gp3migrate.discovery import FACT_KEYS, Skipped, group_order
-from gp3migrate.migration_entry import ENTRY_KEYS
+from gp3migrate.discovery import Skipped, group_order
+from gp3migrate.migration_entry import ENTRY_KEYS, FACT_KEYS
 from gp3migrate.stack_file import to_plain
 
 KINDS = ("added", "updated", "kept", "flagged", "removed")

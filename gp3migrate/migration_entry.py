@@ -42,7 +42,9 @@ SOURCE_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 FS_TYPES = ("ext4", "xfs", "ext3", "ext2")
 NEW_CLAIM_SUFFIX = "-gp3"
 
-ENTRY_KEYS = (
+# The keys discovery owns: what it found on the cluster. A re-run refreshes them (before a
+# cutover); every other key belongs to the user (gp3migrate/discovery_merge.py).
+FACT_KEYS = (
     "namespace",
     "claim",
     "pv",
@@ -60,6 +62,9 @@ ENTRY_KEYS = (
     "pvStorageClass",
     "pvCapacity",
     "workload",
+)
+ENTRY_KEYS = (
+    *FACT_KEYS,
     "newClaimName",
     "phase",
     "claimNaming",
