@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
+from pulumi.dynamic import CreateResult
 
-from components.gates import _apps_api, _core_api, _replace_on_any_change
+from components.gates import OneWayStep, _apps_api, _core_api
 from gp3migrate import driver_check, gates
 
 
@@ -35,7 +35,7 @@ def _aws(service: str, region: str) -> Any:
     return factory(region) if callable(factory) else _boto3(service, region)
 
 
-class _DriverCheckProvider(ResourceProvider):
+class _DriverCheckProvider(OneWayStep):
     def create(self, props: dict[str, Any]) -> CreateResult:
         kubeconfig, context = props["kubeconfig"], props.get("context") or None
         region = props["region"]
@@ -55,9 +55,6 @@ class _DriverCheckProvider(ResourceProvider):
                 "addon with driverAdopt: true), then run `pulumi up` again."
             )
         return CreateResult(id_=f"driver-checked-{props['clusterName']}", outs={**props, "driverRoleArn": role or ""})
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return _replace_on_any_change(olds, news)
 
 
 class DriverCheck(pulumi.dynamic.Resource):

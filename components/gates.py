@@ -18,14 +18,17 @@ from gp3migrate import gates
 _NOT_IDENTITY = ("kubeconfig", "context")
 
 
-def _replace_on_any_change(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-    """Only the *input* keys decide: the engine passes the old outputs as `olds` (provider.proto
-    DiffRequest; pulumi dynamic/__main__.py Diff), and the keys a step adds to its outputs must not
-    make every later `up` run the step again."""
-    changed = sorted(
-        k for k in news if not k.startswith("__") and k not in _NOT_IDENTITY and olds.get(k) != news.get(k)
-    )
-    return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
+class OneWayStep(ResourceProvider):
+    """A step that acts once, when created; a change of its inputs replaces it (runs it again)."""
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        """Only the *input* keys decide: the engine passes the old outputs as `olds` (provider.proto
+        DiffRequest; pulumi dynamic/__main__.py Diff), and the keys a step adds to its outputs must
+        not make every later `up` run the step again."""
+        changed = sorted(
+            k for k in news if not k.startswith("__") and k not in _NOT_IDENTITY and olds.get(k) != news.get(k)
+        )
+        return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
 
 
 def _kube_api(kubeconfig: str, context: str | None) -> Any:
@@ -58,7 +61,7 @@ def _apps_api(kubeconfig: str, context: str | None) -> Any:
     return client.AppsV1Api(_kube_api(kubeconfig, context))
 
 
-class _ScaleProvider(ResourceProvider):
+class _ScaleProvider(OneWayStep):
     def create(self, props: dict[str, Any]) -> CreateResult:
         found = gates.scale_workload(
             _apps_api(props["kubeconfig"], props.get("context") or None),
@@ -73,11 +76,8 @@ class _ScaleProvider(ResourceProvider):
         resource_id = f"scaled-{props['namespace']}-{props['name']}-{int(props['replicas'])}"
         return CreateResult(id_=resource_id, outs={**props, "replicasFound": found})
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return _replace_on_any_change(olds, news)
 
-
-class _ClaimBoundProvider(ResourceProvider):
+class _ClaimBoundProvider(OneWayStep):
     def create(self, props: dict[str, Any]) -> CreateResult:
         pv = gates.claim_bound(
             _core_api(props["kubeconfig"], props.get("context") or None),
@@ -86,11 +86,8 @@ class _ClaimBoundProvider(ResourceProvider):
         )
         return CreateResult(id_=f"bound-{props['namespace']}-{props['claim']}", outs={**props, "boundPv": pv})
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return _replace_on_any_change(olds, news)
 
-
-class _DetachedProvider(ResourceProvider):
+class _DetachedProvider(OneWayStep):
     def create(self, props: dict[str, Any]) -> CreateResult:
         runtime = gates.RUNTIME
         volume = gates.wait_until_detached(
@@ -102,21 +99,15 @@ class _DetachedProvider(ResourceProvider):
         )
         return CreateResult(id_=f"detached-{props['volumeId']}", outs={**props, "state": volume["State"]})
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return _replace_on_any_change(olds, news)
 
-
-class _InUseProvider(ResourceProvider):
+class _InUseProvider(OneWayStep):
     def create(self, props: dict[str, Any]) -> CreateResult:
         ec2 = gates.RUNTIME.ec2(props["region"])
         volume_id = gates.restored_volume_in_use(ec2, namespace=props["namespace"], claim=props["claim"])
         return CreateResult(id_=f"in-use-{volume_id}", outs={**props, "restoredVolumeId": volume_id})
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return _replace_on_any_change(olds, news)
 
-
-class _ClaimReleaseProvider(ResourceProvider):
+class _ClaimReleaseProvider(OneWayStep):
     def create(self, props: dict[str, Any]) -> CreateResult:
         kept_pv = gates.release_claim(
             _core_api(props["kubeconfig"], props.get("context") or None),
@@ -129,20 +120,14 @@ class _ClaimReleaseProvider(ResourceProvider):
         )
         return CreateResult(id_=f"released-{props['namespace']}-{props['claim']}", outs={**props, "keptPv": kept_pv})
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return _replace_on_any_change(olds, news)
 
-
-class _VolumeTagsProvider(ResourceProvider):
+class _VolumeTagsProvider(OneWayStep):
     def create(self, props: dict[str, Any]) -> CreateResult:
         added = gates.tag_volume(gates.RUNTIME.ec2(props["region"]), props["volumeId"], dict(props["tags"]))
         return CreateResult(id_=f"tagged-{props['volumeId']}", outs={**props, "added": added})
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return _replace_on_any_change(olds, news)
 
-
-class _VolumeModifyProvider(ResourceProvider):
+class _VolumeModifyProvider(OneWayStep):
     def create(self, props: dict[str, Any]) -> CreateResult:
         runtime = gates.RUNTIME
         result = gates.modify_to_gp3(
@@ -163,15 +148,12 @@ class _VolumeModifyProvider(ResourceProvider):
         }
         return CreateResult(id_=f"gp3-{props['volumeId']}", outs=outs)
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return _replace_on_any_change(olds, news)
-
 
 # How long a PV may stay Bound after its claim was released, before the delete is refused.
 _PV_RELEASE_WAIT_SECONDS = 120
 
 
-class _RetainedPvDeleteProvider(ResourceProvider):
+class _RetainedPvDeleteProvider(OneWayStep):
     def create(self, props: dict[str, Any]) -> CreateResult:
         result = gates.delete_retained_pv(
             _core_api(props["kubeconfig"], props.get("context") or None),
@@ -182,9 +164,6 @@ class _RetainedPvDeleteProvider(ResourceProvider):
             clock=gates.RUNTIME.clock,
         )
         return CreateResult(id_=f"pv-deleted-{props['pv']}", outs={**props, "result": result})
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return _replace_on_any_change(olds, news)
 
 
 class DetachedGate(pulumi.dynamic.Resource):

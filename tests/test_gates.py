@@ -163,12 +163,35 @@ def test_release_times_out_when_a_pod_still_holds_the_claim():
 
 
 def test_one_way_steps_rerun_only_when_what_they_act_on_changes():
-    from components.gates import _replace_on_any_change
+    from components.gates import OneWayStep
 
-    same = _replace_on_any_change({"claim": "a", "kubeconfig": "old"}, {"claim": "a", "kubeconfig": "new"})
+    step = OneWayStep()
+    same = step.diff("id", {"claim": "a", "kubeconfig": "old"}, {"claim": "a", "kubeconfig": "new"})
     assert (same.changes, same.replaces) == (False, [])
-    moved = _replace_on_any_change({"claim": "a", "namespace": "x"}, {"claim": "b", "namespace": "x"})
+    moved = step.diff("id", {"claim": "a", "namespace": "x"}, {"claim": "b", "namespace": "x"})
     assert (moved.changes, moved.replaces, moved.delete_before_replace) == (True, ["claim"], True)
+
+
+def test_every_step_provider_diffs_as_a_one_way_step():
+    """Issue 9 item 2: one provider with a diff of its own over outputs would run again every `up`."""
+    import inspect
+
+    from pulumi.dynamic import ResourceProvider
+
+    from components import driver_check
+    from components import gates as gate_components
+    from components.gates import OneWayStep
+
+    providers = [
+        cls
+        for module in (gate_components, driver_check)
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, ResourceProvider)
+        and cls not in (ResourceProvider, OneWayStep)
+        and cls.__module__ == module.__name__
+    ]
+    assert len(providers) == 9
+    assert [cls.__name__ for cls in providers if cls.diff is not OneWayStep.diff] == []
 
 
 def test_release_refuses_a_claim_bound_to_another_volume_than_the_one_it_releases():
@@ -191,9 +214,9 @@ def test_release_refuses_to_release_the_source_pv_when_it_should_release_the_gp3
 
 
 def test_a_gate_is_not_replaced_by_keys_it_added_to_its_outputs():
-    from components.gates import _replace_on_any_change
+    from components.gates import OneWayStep
 
     inputs = {"volumeId": "vol-1", "region": "eu-central-1", "timeoutSeconds": 900, "__provider": "x"}
     outputs = {**inputs, "state": "available"}
-    assert _replace_on_any_change(outputs, inputs).changes is False
-    assert _replace_on_any_change(outputs, {**inputs, "volumeId": "vol-2"}).replaces == ["volumeId"]
+    assert OneWayStep().diff("id", outputs, inputs).changes is False
+    assert OneWayStep().diff("id", outputs, {**inputs, "volumeId": "vol-2"}).replaces == ["volumeId"]

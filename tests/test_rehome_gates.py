@@ -588,16 +588,20 @@ def test_a_pv_gone_between_the_read_and_the_delete_is_already_gone() -> None:
 
 
 def test_rehome_steps_do_not_rerun_for_what_they_found() -> None:
-    from components.gates import _replace_on_any_change
+    from components.gates import _RetainedPvDeleteProvider, _VolumeModifyProvider, _VolumeTagsProvider
 
     tags_in = {"volumeId": VOLUME, "region": REGION, "tags": {"ebs.csi.aws.com/cluster": "true"}}
-    assert _replace_on_any_change({**tags_in, "added": {}}, tags_in).changes is False
+    assert _VolumeTagsProvider().diff("id", {**tags_in, "added": {}}, tags_in).changes is False
     modify_in = {"volumeId": VOLUME, "region": REGION, "zone": ZONE, "iops": 4000, "throughput": 250}
     found = {**modify_in, "volumeType": "gp3", "modificationState": "completed", "modified": True}
-    assert _replace_on_any_change(found, modify_in).changes is False
-    assert _replace_on_any_change(found, {**modify_in, "iops": 5000}).replaces == ["iops"]
+    modify = _VolumeModifyProvider()
+    assert modify.diff("id", found, modify_in).changes is False
+    assert modify.diff("id", found, {**modify_in, "iops": 5000}).replaces == ["iops"]
     pv_in = {"pv": "pvc-old", "volumeId": VOLUME, "kubeconfig": "new", "context": None}
-    assert _replace_on_any_change({**pv_in, "kubeconfig": "old", "result": "deleted"}, pv_in).changes is False
+    assert (
+        _RetainedPvDeleteProvider().diff("id", {**pv_in, "kubeconfig": "old", "result": "deleted"}, pv_in).changes
+        is False
+    )
 
 
 @pytest.fixture
