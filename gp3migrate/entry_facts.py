@@ -92,6 +92,8 @@ def _refusal(key: str, value: Any, recorded: Any, previous: Applied) -> str:
         )
     if previous.phase == "cutover":
         way_out = "Set it back; to migrate again with the new value: phase: rollback, then precopy"
+    elif previous.phase == "rollback":
+        way_out = "Set it back, or run phase: precopy with the new value first"
     else:
         way_out = "Set it back"
     return f"is {show(value)} but the {previous.phase} applied {show(recorded)}: {why}. {way_out}"

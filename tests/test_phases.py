@@ -333,6 +333,12 @@ REFUSED = [
         "is 'other-name' but the cutover applied 'ebs-gp2-claim-gp3'",
     ),
     (["precopy", "cutover"], {"phase": "finalize", "sizeGiB": 2}, "sizeGiB", "a size the volume does not have"),
+    (
+        ["precopy", "cutover", "rollback"],
+        {"phase": "rollback", "fsType": "xfs", "deleteRestoredClaim": True},
+        "fsType",
+        "during the downtime. Set it back, or run phase: precopy with the new value first",
+    ),
 ]
 
 
