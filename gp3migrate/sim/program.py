@@ -29,7 +29,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.settings import ROOT, SETTINGS, configure
+from pulumi.runtime.settings import ROOT, SETTINGS, _shutdown_callbacks, configure
 from pulumi.runtime.stack import Stack, wait_for_rpcs
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
@@ -297,6 +297,11 @@ def run_program(engine: Engine, config: dict[str, Any], *, stack: str, preview: 
             run.error = run.error or err
     finally:
         os.chdir(cwd)
+        # The SDK's callbacks server (a grpc.aio server, started on first use) lives on this loop:
+        # left running, its futures die at interpreter exit as "Error in sys.excepthook" (pulumi
+        # `runtime/_callbacks.py` `_CallbackServicer.shutdown` stops only the current loop's).
+        loop.run_until_complete(_shutdown_callbacks())
+        SETTINGS.callbacks = None
         # Tasks a failed run left waiting (outputs that never resolve) die with this run's loop.
         pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
         for task in pending:
