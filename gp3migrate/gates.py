@@ -37,6 +37,9 @@ class Runtime:
     # (components/gates.py).
     core_api: Callable[[str, str | None], Any] | None = None
     apps_api: Callable[[str, str | None], Any] | None = None
+    # KMS and IAM clients by region for the driver check (components/driver_check.py); None: boto3.
+    kms: Callable[[str], Any] | None = None
+    iam: Callable[[str], Any] | None = None
 
 
 RUNTIME = Runtime()

@@ -103,6 +103,11 @@ class FakeCoreV1Api(_Api):
             "V1PersistentVolumeClaim",
         )
 
+    def read_namespaced_service_account(self, name: str, namespace: str, **_: Any) -> Any:
+        return self._read(
+            "read_namespaced_service_account", "v1", "ServiceAccount", namespace, name, "V1ServiceAccount"
+        )
+
     def read_persistent_volume(self, name: str, **_: Any) -> Any:
         return self._read("read_persistent_volume", "v1", "PersistentVolume", "", name, "V1PersistentVolume")
 

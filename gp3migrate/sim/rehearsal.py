@@ -28,6 +28,10 @@ class PhaseReport:
     # Each migration's outputs after the `up` (strategy, plan, price, downtime steps).
     migrations: dict[str, Any] = field(default_factory=dict)
     user_actions: list[str] = field(default_factory=list)
+    # The preview's own failure (a refused edit fails here first, as `pulumi preview` would).
+    preview_error: BaseException | None = None
+    # How the report is headed when it is not one phase of a walk.
+    title: str = ""
 
 
 @dataclass
@@ -42,7 +46,10 @@ class Rehearsal:
 
 
 class DowntimeMeter:
-    """Counts, per workload, the ticks with fewer running pods than it should have."""
+    """Counts, per workload, the ticks with fewer running pods than it should have, from the tick
+    something first stopped it (its `spec.replicas` below what it runs with) in this `up`: pods
+    that are not up for another reason are the "workload runs" invariant's business, not downtime
+    a step caused."""
 
     def __init__(self, sim: Simulation, config: dict[str, Any]):
         self.sim = sim
@@ -52,7 +59,15 @@ class DowntimeMeter:
             if e.get("workload")
         }
         self.ticks: dict[str, int] = {f"{ns}/{name}": 0 for ns, name in self.expected}
+        self.stopped: set[tuple[str, str]] = set()
         self._original = sim.world.tick
+
+    def _desired(self, namespace: str, name: str) -> int | None:
+        for kind in ("Deployment", "StatefulSet"):
+            workload = self.sim.world.kube.peek(kind, namespace, name)
+            if workload is not None:
+                return int(workload["spec"].get("replicas") or 0)
+        return None
 
     def __enter__(self) -> DowntimeMeter:
         original = self._original
@@ -61,6 +76,11 @@ class DowntimeMeter:
             for _ in range(n):
                 original(1)
                 for (namespace, name), replicas in self.expected.items():
+                    desired = self._desired(namespace, name)
+                    if desired is not None and desired < replicas:
+                        self.stopped.add((namespace, name))
+                    if (namespace, name) not in self.stopped:
+                        continue
                     if len(self.sim.world.running_pods(namespace, name)) < replicas:
                         self.ticks[f"{namespace}/{name}"] += 1
 
@@ -92,81 +112,139 @@ def repoint_renamed_workloads(sim: Simulation, config: dict[str, Any]) -> list[s
     return actions
 
 
+INVARIANTS = (
+    invariants.NO_WRITE_LOST,
+    invariants.NO_ONLY_COPY_DELETED,
+    invariants.WORKLOAD_RUNS,
+    invariants.ONE_DEFAULT_CLASS,
+    invariants.NO_CHANGE_ON_RERUN,
+)
+# After a failed `up` these still hold for what it left: a failure must lose nothing.
+HOLD_AFTER_FAILURE = (invariants.NO_WRITE_LOST, invariants.NO_ONLY_COPY_DELETED, invariants.ONE_DEFAULT_CLASS)
+NOT_CHECKED_AFTER_FAILURE = {
+    invariants.WORKLOAD_RUNS: "the up failed: a failed cutover may leave the workload stopped",
+    invariants.NO_CHANGE_ON_RERUN: "the up failed: the next up has work left to do",
+}
+
+
+def strategy_path(entry: dict[str, Any]) -> tuple[str, ...]:
+    """The phases an entry walks through: modify has one (the PV stays in-tree, nothing to cut over)."""
+    return ("precopy",) if entry.get("strategy") == "modify" else FORWARD
+
+
+def walk_configs(config: dict[str, Any], phases: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """One config per `up`: each entry on its own strategy's path (or on `phases`), and an entry
+    whose path is done stays at its last phase."""
+    entries = config.get("migrations") or []
+    paths = [phases or strategy_path(e) for e in entries] or [("platform",)]
+    configs = []
+    for number in range(max(len(p) for p in paths)):
+        step = copy.deepcopy(config)
+        for entry, path in zip(step.get("migrations") or [], paths, strict=False):
+            entry["phase"] = path[min(number, len(path) - 1)]
+        configs.append(step)
+    return configs
+
+
+def apply_up(sim: Simulation, config: dict[str, Any], label: str) -> PhaseReport:
+    """A preview (the plan), the `up`, the user's part, then the invariants."""
+    plan = sim.preview(config)
+    copied_before = sim.world.ebs.copied_gib
+    with DowntimeMeter(sim, config) as meter:
+        result = sim.up(config)
+    copied = sim.world.ebs.copied_gib - copied_before
+    actions = repoint_renamed_workloads(sim, config) if result.ok else []
+    violations = list(result.violations)
+    if result.ok:
+        sim.config = copy.deepcopy(config)
+        violations += invariants.after_phase(sim, config)
+        violations += invariants.rerun_plans_nothing(sim, config)
+    else:
+        violations += [v for v in invariants.after_phase(sim, config) if v.invariant in HOLD_AFTER_FAILURE]
+    return PhaseReport(
+        label,
+        plan.changes() if plan.ok else [],
+        result,
+        dict(meter.ticks),
+        violations,
+        user_actions=actions,
+        copied_gib=copied,
+        migrations=dict(sim.checkpoint.outputs.get("migrations") or {}),
+        preview_error=plan.error,
+    )
+
+
 def walk(
     sim: Simulation,
-    phases: tuple[str, ...] = FORWARD,
+    phases: tuple[str, ...] | None = None,
     *,
     edit: Callable[[dict[str, Any], str], dict[str, Any]] | None = None,
 ) -> Rehearsal:
-    """Each phase: a preview (the plan), the `up`, the user's part, then the invariants."""
+    """Every entry through its strategy's phases (or through `phases`), one `up` each, stopping
+    at the first that fails."""
     rehearsal = Rehearsal(sim.stack, sim.seed)
-    for phase in phases:
-        config = sim.with_entries(phase=phase)
+    for config in walk_configs(sim.config, phases):
+        label = ", ".join(sorted({str(e["phase"]) for e in config.get("migrations") or []})) or "platform"
         if edit is not None:
-            config = edit(config, phase)
-        plan = sim.preview(config)
-        copied_before = sim.world.ebs.copied_gib
-        with DowntimeMeter(sim, config) as meter:
-            result = sim.up(config)
-        copied = sim.world.ebs.copied_gib - copied_before
-        actions = repoint_renamed_workloads(sim, config) if result.ok else []
-        violations = list(result.violations)
-        if result.ok:
-            sim.config = copy.deepcopy(config)
-            violations += invariants.after_phase(sim, config)
-            violations += invariants.rerun_plans_nothing(sim, config)
-        rehearsal.phases.append(
-            PhaseReport(
-                phase,
-                plan.changes(),
-                result,
-                dict(meter.ticks),
-                violations,
-                user_actions=actions,
-                copied_gib=copied,
-                migrations=dict(sim.checkpoint.outputs.get("migrations") or {}),
-            )
-        )
-        if not result.ok:
+            config = edit(config, label)
+        report = apply_up(sim, config, label)
+        rehearsal.phases.append(report)
+        if not report.result.ok:
             break
     return rehearsal
 
 
-def render(rehearsal: Rehearsal, tick_seconds: int) -> str:
-    lines = [f"Simulated rehearsal of stack {rehearsal.stack!r} (seed {rehearsal.seed}); one step = {tick_seconds} s"]
-    for number, report in enumerate(rehearsal.phases, 1):
-        lines.append("")
-        lines.append(f"== up {number}: phase {report.phase} ==")
-        lines.append("plan:")
+def verdicts(report: PhaseReport) -> list[tuple[str, str, str]]:
+    """(invariant, verdict, note): verdict ok, BROKEN or "not checked"; the note says against what."""
+    broken = {v.invariant for v in report.violations}
+    out = []
+    for name in INVARIANTS:
+        if name in broken:
+            out.append((name, "BROKEN", ""))
+        elif report.result.ok:
+            out.append((name, "ok", ""))
+        elif name in NOT_CHECKED_AFTER_FAILURE:
+            out.append((name, "not checked", NOT_CHECKED_AFTER_FAILURE[name]))
+        else:
+            out.append((name, "ok", "checked against what the failed up left"))
+    return out
+
+
+def render_up(number: int, report: PhaseReport, tick_seconds: int) -> list[str]:
+    lines = ["", f"== up {number}: {report.title or 'phase ' + report.phase} ==", "plan:"]
+    if report.preview_error is not None:
+        lines.append(f"  preview FAILED: {report.preview_error}")
+    else:
         lines += [f"  {step.describe()}" for step in report.plan] or ["  (no changes)"]
-        status = "succeeded" if report.result.ok else f"FAILED: {report.result.error}"
-        lines.append(f"up {status}")
-        for warning in report.result.warnings:
-            lines.append(f"  warning: {warning}")
-        for action in report.user_actions:
-            lines.append(f"  {action}")
-        for workload, ticks in sorted(report.downtime_ticks.items()):
-            lines.append(f"  downtime {workload}: {ticks} steps ({ticks * tick_seconds} s simulated)")
-        for key, out in sorted(report.migrations.items()):
-            lines.append(
-                f"  {key}: {out.get('strategy')} -> gp3 {int(out.get('plannedIops') or 0)} IOPS / "
-                f"{int(out.get('plannedThroughput') or 0)} "
-                f"MiB/s, ${out.get('monthlyPriceGp2') or 0:.3f} -> ${out.get('monthlyPriceGp3') or 0:.3f} a month; "
-                f"downtime steps: {', '.join(out.get('downtimeSteps') or []) or 'none'}"
-            )
-        copied = report.copied_gib
-        lines.append(f"  bytes copied: {copied * 1024**3:,} ({copied} GiB restored from snapshots)")
-        lines.append("invariants:")
-        broken = {v.invariant for v in report.violations}
-        for name in (
-            invariants.NO_WRITE_LOST,
-            invariants.NO_ONLY_COPY_DELETED,
-            invariants.WORKLOAD_RUNS,
-            invariants.ONE_DEFAULT_CLASS,
-            invariants.NO_CHANGE_ON_RERUN,
-        ):
-            lines.append(f"  [{'BROKEN' if name in broken else 'ok'}] {name}")
-        lines += [f"    - {v.detail}" for v in report.violations]
+    status = "succeeded" if report.result.ok else f"FAILED: {report.result.error}"
+    lines.append(f"up {status}")
+    for warning in report.result.warnings:
+        lines.append(f"  warning: {warning}")
+    for action in report.user_actions:
+        lines.append(f"  {action}")
+    for workload, ticks in sorted(report.downtime_ticks.items()):
+        lines.append(f"  downtime {workload}: {ticks} steps ({ticks * tick_seconds} s simulated)")
+    for key, out in sorted(report.migrations.items()):
+        lines.append(
+            f"  {key}: {out.get('strategy')} -> gp3 {int(out.get('plannedIops') or 0)} IOPS / "
+            f"{int(out.get('plannedThroughput') or 0)} "
+            f"MiB/s, ${out.get('monthlyPriceGp2') or 0:.3f} -> ${out.get('monthlyPriceGp3') or 0:.3f} a month; "
+            f"downtime steps: {', '.join(out.get('downtimeSteps') or []) or 'none'}"
+        )
+    copied = report.copied_gib
+    lines.append(f"  bytes copied: {copied * 1024**3:,} ({copied} GiB restored from snapshots)")
+    lines.append("invariants:")
+    for name, verdict, note in verdicts(report):
+        lines.append(f"  [{verdict}] {name}" + (f" ({note})" if note else ""))
+    lines += [f"    - {v.detail}" for v in report.violations]
+    return lines
+
+
+def render(rehearsal: Rehearsal, tick_seconds: int, *, header: list[str] | None = None) -> str:
+    lines = [f"Simulated rehearsal of stack {rehearsal.stack!r} (seed {rehearsal.seed}); one step = {tick_seconds} s"]
+    lines += header or []
+    for number, report in enumerate(rehearsal.phases, 1):
+        lines += render_up(number, report, tick_seconds)
     lines.append("")
     total = sum(p.copied_gib for p in rehearsal.phases)
     lines.append(f"in all: {total * 1024**3:,} bytes copied")

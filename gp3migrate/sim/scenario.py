@@ -123,6 +123,12 @@ class Simulation:
         )
         if driver != "none":
             world.install_ebs_csi_driver(how=driver, version="v1.53.0" if driver == "addon" else "2.53.0")
+        # Keys the stack names are keys that exist, and the user granted the driver's role on them.
+        listed = {str(k) for k in (config.get("kmsKeyArns") or [])} | (
+            {str(config["gp3KmsKeyId"])} if config.get("gp3KmsKeyId") else set()
+        )
+        world.kms_keys |= listed
+        world.driver_kms_keys |= listed
         entries = config.get("migrations") or []
         zones = sorted({str(e["zone"]) for e in entries})
         for zone in zones:
@@ -142,6 +148,10 @@ class Simulation:
                 kms_key_id=entry.get("kmsKeyId"),
             )
             entry["volumeId"] = volume_id
+            if entry.get("kmsKeyId"):
+                world.kms_keys.add(str(entry["kmsKeyId"]))
+                # The cluster works today: CSI migration attaches this volume through the driver.
+                world.driver_kms_keys.add(str(entry["kmsKeyId"]))
             workload = entry.get("workload")
             if workload:
                 key = (entry["namespace"], workload["name"])
@@ -247,6 +257,8 @@ class Simulation:
             clock=world.clock,
             core_api=lambda kubeconfig, context: world.core_api(),
             apps_api=lambda kubeconfig, context: world.apps_api(),
+            kms=lambda region: world.kms(),
+            iam=lambda region: world.iam(),
         )
         try:
             yield

@@ -141,6 +141,11 @@ class World:
             "snapshot_controller": False,
             "snapshotter_sidecar": False,  # the driver's csi-snapshotter (install_ebs_csi_driver)
         }
+        # The role the driver's ServiceAccount names (IRSA) and the KMS keys it may use
+        # (gp3migrate/sim/driver_iam.py); the keys the world's volumes are encrypted with.
+        self.driver_role_arn = f"arn:aws:iam::{account}:role/{cluster_name}-ebs-csi-driver"
+        self.driver_kms_keys: set[str] = set()
+        self.kms_keys: set[str] = set()
         self.writes: list[Write] = []
         self.events: list[Event] = []
         self.api_calls: Counter[str] = Counter()
@@ -218,6 +223,16 @@ class World:
 
         return FakeAppsV1Api(self)
 
+    def kms(self) -> Any:
+        from gp3migrate.sim.driver_iam import SimKms
+
+        return SimKms(lambda: self.kms_keys)
+
+    def iam(self) -> Any:
+        from gp3migrate.sim.driver_iam import SimIam
+
+        return SimIam(lambda: self.driver_role_arn, lambda: self.driver_kms_keys)
+
     def mutating_api_calls(self) -> int:
         """How many of `api_calls` changed something (reads are counted in `api_calls` too)."""
         return sum(n for method, n in self.api_calls.items() if not method.startswith(("read_", "list_")))
@@ -279,6 +294,21 @@ class World:
         names = ["ebs-plugin", "csi-provisioner", "csi-attacher", *(["csi-snapshotter"] if snapshotter_sidecar else [])]
         containers = [{"name": n, "image": f"public.ecr.aws/ebs-csi-driver/{n}:{version}"} for n in names]
         labels = {"app": "ebs-csi-controller"}
+        if self.kube.peek("ServiceAccount", "kube-system", "ebs-csi-controller-sa") is None:
+            # IRSA: the role the driver runs with (aws-ebs-csi-driver chart
+            # `controller.serviceAccount.annotations`; the add-on's serviceAccountRoleArn).
+            self.kube.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {
+                        "name": "ebs-csi-controller-sa",
+                        "namespace": "kube-system",
+                        "annotations": {"eks.amazonaws.com/role-arn": self.driver_role_arn},
+                    },
+                },
+                manager=SEED_MANAGER,
+            )
         if self.kube.peek("Deployment", "kube-system", "ebs-csi-controller") is not None:
             body = {"spec": {"template": {"spec": {"containers": containers}}}}
             self.kube.patch("apps/v1", "Deployment", "kube-system", "ebs-csi-controller", body, SEED_MANAGER)
