@@ -42,17 +42,17 @@ class _SimulatePages:
     def __init__(self, decide: Callable[[str, str], bool]):
         self._decide = decide
 
-    def paginate(self, *, PolicySourceArn: str, ActionNames: list[str], ResourceArns: list[str], **_: Any) -> Iterator[
-        dict[str, Any]
-    ]:  # noqa: N803 - boto3's parameter names
+    def paginate(self, **request: Any) -> Iterator[dict[str, Any]]:
+        """boto3's keyword names: PolicySourceArn, ActionNames, ResourceArns."""
+        role, keys = str(request["PolicySourceArn"]), list(request["ResourceArns"])
         results = []
-        for action in ActionNames:
+        for action in request["ActionNames"]:
             per_key = [
                 {
                     "EvalResourceName": key,
-                    "EvalResourceDecision": "allowed" if self._decide(PolicySourceArn, key) else "implicitDeny",
+                    "EvalResourceDecision": "allowed" if self._decide(role, key) else "implicitDeny",
                 }
-                for key in ResourceArns
+                for key in keys
             ]
             overall = "allowed" if all(r["EvalResourceDecision"] == "allowed" for r in per_key) else "implicitDeny"
             results.append({"EvalActionName": action, "EvalDecision": overall, "ResourceSpecificResults": per_key})
