@@ -1,9 +1,17 @@
-"""`python -m gp3migrate simulate --stack dev`: the offline rehearsal of a stack's migrations.
+"""`gp3migrate simulate --stack S`: the offline rehearsal of a stack's next `pulumi up`.
 
-Walks every migration of the stack through precopy -> cutover -> finalize -> cleanup in the
-simulation (no AWS, cluster or Pulumi CLI), printing for each `up` the plan in `pulumi preview`'s
-terms, each workload's downtime in simulated steps, and the invariants with their verdicts.
-Exit status 1 when an `up` fails or an invariant breaks, 2 for bad arguments or a bad stack file.
+In the simulation (no AWS, cluster or Pulumi CLI), the world is brought to where the stack last
+was, then Pulumi.<stack>.yaml is applied as it is now: the plan in `pulumi preview`'s terms, the
+program's refusals, each workload's downtime in simulated steps, and the invariants' verdicts.
+Where the stack last was comes from this command's record of earlier rehearsals of the stack
+(.gp3migrate/rehearsals/<stack>.json beside the stack files; --fresh starts from nothing
+applied), or from the real stack's outputs (--outputs FILE, `pulumi stack output --json`).
+
+--walk instead takes every migration through all of its strategy's phases from nothing applied
+(rehome and copy: precopy, cutover, finalize, cleanup; modify: precopy), one `up` each.
+
+Exit status 0 when every `up` succeeded and every invariant held, 1 when an `up` failed, the
+program refused the stack file, or an invariant broke, 2 for bad arguments or a bad stack file.
 """
 
 import argparse
@@ -17,18 +25,36 @@ from gp3migrate.sim.scenario import DriverSetup
 # The cluster the stack's config describes: `present` means the driver runs (as an EKS add-on,
 # the most common install); `helm` or `addon` means a cluster that has none yet.
 WORLD_FOR_INSTALL: dict[str, DriverSetup] = {"present": "addon", "helm": "none", "addon": "none"}
+EXAMPLES = """examples:
+  venv/bin/gp3migrate simulate --stack dev                  # the next `pulumi up` of Pulumi.dev.yaml
+  venv/bin/gp3migrate simulate --stack dev --walk           # every phase, from nothing applied
+  venv/bin/gp3migrate simulate --stack prod --outputs prod-outputs.json --upstream-outputs dev-outputs.json
+  venv/bin/gp3migrate simulate --stack dev --fresh --seed 7 --driver helm"""
 
 
 def add_subcommand(commands: Any) -> None:
     command = commands.add_parser(
         "simulate",
-        help="rehearse a stack's migrations offline, in the simulation",
+        help="rehearse a stack's next `pulumi up` (or every phase, --walk) offline, in the simulation",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  python -m gp3migrate simulate --stack dev\n"
-        "  python -m gp3migrate simulate --stack dev --seed 7 --driver helm",
+        epilog=EXAMPLES,
     )
     command.add_argument("--stack", required=True, help="stack whose Pulumi.<stack>.yaml is rehearsed")
+    command.add_argument("--walk", action="store_true", help="walk every phase from nothing applied; records nothing")
+    command.add_argument(
+        "--outputs",
+        type=Path,
+        metavar="FILE",
+        help="where the stack is: `pulumi stack output --json --stack S` saved to FILE (instead of the record)",
+    )
+    command.add_argument(
+        "--upstream-outputs",
+        type=Path,
+        metavar="FILE",
+        help="with promoteFrom: the upstream stack's `pulumi stack output --json` (default: its rehearsal record)",
+    )
+    command.add_argument("--fresh", action="store_true", help="start from nothing applied and restart the record")
     command.add_argument("--seed", type=int, default=1, help="seed of the simulated world (same seed, same run)")
     command.add_argument(
         "--driver",
@@ -39,22 +65,116 @@ def add_subcommand(commands: Any) -> None:
     command.set_defaults(run=run, parser=command)
 
 
+def _error(message: str) -> int:
+    for line in message.splitlines():
+        print(f"error: {line}", file=sys.stderr)
+    return 2
+
+
 def run(args: argparse.Namespace) -> int:
-    from gp3migrate.sim.rehearsal import rehearse, render
+    from gp3migrate.sim import follow
     from gp3migrate.sim.scenario import stack_file_config
+
+    if args.walk and (args.outputs or args.fresh):
+        return _error("--walk starts from nothing applied: it takes neither --outputs nor --fresh")
+    if args.outputs and args.fresh:
+        return _error("--outputs says where the stack is, --fresh says nothing is applied: give one")
+    project_dir = args.project_dir.resolve()
+    try:
+        settings = read_stack_settings(project_dir, args.stack)
+    except StackFileError as err:
+        return _error(str(err))
+    if settings.rehearsal is not None:
+        return _error(
+            f"Pulumi.{args.stack}.yaml: rehearsal: true creates a new EKS cluster (pulumi-eks), which the simulation "
+            "does not model: rehearse a stack of an existing cluster here, or run this one live (README, "
+            '"The live end-to-end test")'
+        )
+    driver: DriverSetup = args.driver or WORLD_FOR_INSTALL[settings.driver.install]
+    config = stack_file_config(args.stack, project_dir)
+    try:
+        upstream = _upstream(args, project_dir, settings.promotion.from_stack if settings.promotion else None)
+        if args.walk:
+            return _walk(args, config, driver, upstream)
+        return _follow(args, project_dir, config, driver, upstream)
+    except follow.RehearsalInputError as err:
+        return _error(str(err))
+
+
+def _upstream(
+    args: argparse.Namespace, project_dir: Path, from_stack: str | None
+) -> tuple[str, dict[str, Any], str] | None:
+    """(promoteFrom, the upstream stack's outputs, where they come from) for the promotion gate;
+    None without promoteFrom."""
+    from gp3migrate.sim import follow
+
+    if from_stack is None:
+        if args.upstream_outputs:
+            raise follow.RehearsalInputError(f"--upstream-outputs: Pulumi.{args.stack}.yaml has no promoteFrom")
+        return None
+    if args.upstream_outputs:
+        return from_stack, follow.load_outputs(args.upstream_outputs), str(args.upstream_outputs)
+    short = from_stack.rsplit("/", 1)[-1]
+    record = follow.load_record(follow.record_path(project_dir, short))
+    if not record.ups:
+        raise follow.RehearsalInputError(
+            f"Pulumi.{args.stack}.yaml: promoteFrom: {from_stack}: the promotion gate reads that stack's outputs, and "
+            f"it has not been rehearsed here: run `gp3migrate simulate --stack {short}` up to the phases this stack "
+            f"needs, or pass --upstream-outputs FILE with `pulumi stack output --json --stack {from_stack}`"
+        )
+    return from_stack, record.outputs, f"its rehearsal record {follow.RECORD_DIR / (short + '.json')}"
+
+
+def _walk(args: argparse.Namespace, config: dict[str, Any], driver: DriverSetup, upstream: Any) -> int:
+    from gp3migrate.sim.program import fully_qualified
+    from gp3migrate.sim.rehearsal import render, walk
+    from gp3migrate.sim.scenario import Simulation
     from gp3migrate.sim.world import TICK_SECONDS
 
-    try:
-        settings = read_stack_settings(args.project_dir, args.stack)
-    except StackFileError as err:
-        for line in str(err).splitlines():
-            print(f"error: {line}", file=sys.stderr)
-        return 2
-    if not settings.migrations:
-        print(f"error: Pulumi.{args.stack}.yaml: migrations: the list is empty, nothing to rehearse", file=sys.stderr)
-        return 2
-    driver: DriverSetup = args.driver or WORLD_FOR_INSTALL[settings.driver.install]
-    config = stack_file_config(args.stack, args.project_dir.resolve())
-    report = rehearse(config, stack=args.stack, seed=args.seed, driver=driver)
-    print(render(report, TICK_SECONDS))
+    with Simulation(config, stack=args.stack, seed=args.seed, driver=driver) as sim:
+        if upstream is not None:
+            sim.other_stacks[fully_qualified(upstream[0])] = upstream[1]
+        report = walk(sim)
+    print(render(report, TICK_SECONDS, header=["every migration through its strategy's phases, from nothing applied"]))
     return 0 if report.ok else 1
+
+
+def _follow(
+    args: argparse.Namespace, project_dir: Path, config: dict[str, Any], driver: DriverSetup, upstream: Any
+) -> int:
+    from gp3migrate.sim import follow
+    from gp3migrate.sim.rehearsal import render
+    from gp3migrate.sim.world import TICK_SECONDS
+
+    path = follow.record_path(project_dir, args.stack)
+    shown = path.relative_to(project_dir)
+    notes: list[str] = []
+    if args.outputs:
+        ups, notes = follow.ups_from_outputs(config, follow.load_outputs(args.outputs))
+        record = None
+        source = f"the stack's outputs in {args.outputs} ({len(ups)} up(s) replayed to reach them)"
+    else:
+        record = follow.Record() if args.fresh else follow.load_record(path)
+        ups = record.ups
+        source = f"the rehearsal record {shown} ({len(ups)} up(s))" if ups else "nothing applied yet"
+    done = follow.follow(
+        config, stack=args.stack, seed=args.seed, driver=driver, ups=ups, upstream=upstream, notes=notes
+    )
+    before = ", ".join(f"{k} {p}" for k, p in sorted(done.applied_before.items())) or "no migration"
+    header = [f"where the stack is: {source}: {before}"]
+    header += [f"note: {n}" for n in done.notes]
+    if upstream is not None:
+        header.append(f"promoteFrom {upstream[0]}: the promotion gate reads its outputs from {upstream[2]}")
+    report = done.report
+    # A failed `up` that carried out steps left the world changed: the next rehearsal replays it.
+    changed_world = report.result.error is not None and bool(report.result.changes())
+    if record is not None and (report.result.ok or changed_world):
+        if not (report.result.ok and record.ups and record.ups[-1] == config and not report.plan):
+            record.ups.append(config)
+        record.outputs = done.outputs
+        follow.save_record(path, record)
+        header.append(f"recorded in {shown}: the next rehearsal starts from here")
+    elif record is not None:
+        header.append(f"not recorded: the up changed nothing; {shown} unchanged")
+    print(render(done.rehearsal, TICK_SECONDS, header=header))
+    return 0 if done.rehearsal.ok else 1

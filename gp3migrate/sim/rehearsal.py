@@ -151,7 +151,8 @@ def apply_up(sim: Simulation, config: dict[str, Any], label: str) -> PhaseReport
     plan = sim.preview(config)
     copied_before = sim.world.ebs.copied_gib
     with DowntimeMeter(sim, config) as meter:
-        result = sim.up(config)
+        # `pulumi up` previews first and stops where its preview fails.
+        result = sim.up(config) if plan.ok else plan
     copied = sim.world.ebs.copied_gib - copied_before
     actions = repoint_renamed_workloads(sim, config) if result.ok else []
     violations = list(result.violations)
@@ -216,8 +217,10 @@ def render_up(number: int, report: PhaseReport, tick_seconds: int) -> list[str]:
         lines.append(f"  preview FAILED: {report.preview_error}")
     else:
         lines += [f"  {step.describe()}" for step in report.plan] or ["  (no changes)"]
-    status = "succeeded" if report.result.ok else f"FAILED: {report.result.error}"
-    lines.append(f"up {status}")
+    if report.result.preview:
+        lines.append("up not run: it stops where its preview fails")
+    else:
+        lines.append("up succeeded" if report.result.ok else f"up FAILED: {report.result.error}")
     for warning in report.result.warnings:
         lines.append(f"  warning: {warning}")
     for action in report.user_actions:

@@ -92,6 +92,8 @@ class Simulation:
         self.checkpoint = Checkpoint()
         self.other_stacks: dict[str, dict[str, Any]] = {}
         self.history: list[UpResult] = []
+        # (namespace, claim) -> the id of the volume seeded for it (`localized`).
+        self.volume_ids: dict[tuple[str, str], str] = {}
         self.config = self._seed(copy.deepcopy(config), driver)
 
     def close(self) -> None:
@@ -148,6 +150,7 @@ class Simulation:
                 kms_key_id=entry.get("kmsKeyId"),
             )
             entry["volumeId"] = volume_id
+            self.volume_ids[(entry["namespace"], entry["claim"])] = volume_id
             if entry.get("kmsKeyId"):
                 world.kms_keys.add(str(entry["kmsKeyId"]))
                 # The cluster works today: CSI migration attaches this volume through the driver.
@@ -267,6 +270,13 @@ class Simulation:
 
     def preview(self, config: dict[str, Any] | None = None, *, refresh_first: bool = False) -> UpResult:
         return self.up(config, refresh_first=refresh_first, preview=True)
+
+    def localized(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A stack file's config with each entry's volumeId the one this world seeded for its claim."""
+        config = copy.deepcopy(config)
+        for entry in config.get("migrations") or []:
+            entry["volumeId"] = self.volume_ids.get((entry["namespace"], entry["claim"]), entry.get("volumeId"))
+        return config
 
     def with_entries(self, **changes: Any) -> dict[str, Any]:
         """The current config with every migration entry changed (e.g. phase="cutover")."""
