@@ -21,9 +21,10 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/pyth
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.runtime
 
-# The offline rehearsal in the simulation: no AWS, cluster or Pulumi CLI.
+# The offline rehearsal in the simulation: every phase of the stack file, from nothing applied
+# (no AWS, cluster or Pulumi CLI). `venv/bin/gp3migrate simulate --stack S` rehearses just the next up.
 simulate: $(VENV)/.runtime
-	$(BIN)/python -m gp3migrate simulate --stack $(STACK)
+	$(BIN)/gp3migrate simulate --stack $(STACK) --walk
 
 # Needs the Pulumi CLI, AWS credentials and the aws CLI (see README "Prerequisites").
 preview: $(VENV)/.runtime

@@ -25,6 +25,8 @@ from pulumi.runtime.settings import ROOT
 from pulumi.runtime.stack import wait_for_rpcs
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# The stack files tests read: fixtures, not the user's working-tree stack files.
+STACKS_DIR = PROJECT_DIR / "tests" / "fixtures" / "stacks"
 MAIN = PROJECT_DIR / "__main__.py"
 PROJECT = "eks-gp3-migration"
 ACCOUNT = "123456789012"
@@ -223,7 +225,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 def stack_config(stack: str) -> dict[str, Any]:
     """A stack file's config as the Pulumi runtime hands it over: scalars as strings, structured
     values as JSON."""
-    data = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())
+    data = yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text())
     return dict(data.get("config") or {})
 
 

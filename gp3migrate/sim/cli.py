@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         return _error("--outputs says where the stack is, --fresh says nothing is applied: give one")
     project_dir = args.project_dir.resolve()
     try:
-        settings = read_stack_settings(project_dir, args.stack)
+        settings = read_stack_settings(args.project_dir, args.stack)
     except StackFileError as err:
         return _error(str(err))
     if settings.rehearsal is not None:

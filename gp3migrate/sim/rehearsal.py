@@ -11,7 +11,7 @@ from typing import Any
 
 from gp3migrate.sim import invariants
 from gp3migrate.sim.engine import Step
-from gp3migrate.sim.scenario import DriverSetup, Simulation, UpResult
+from gp3migrate.sim.scenario import DriverSetup, Faults, Simulation, UpResult
 
 FORWARD = ("precopy", "cutover", "finalize", "cleanup")
 
@@ -146,13 +146,13 @@ def walk_configs(config: dict[str, Any], phases: tuple[str, ...] | None = None) 
     return configs
 
 
-def apply_up(sim: Simulation, config: dict[str, Any], label: str) -> PhaseReport:
-    """A preview (the plan), the `up`, the user's part, then the invariants."""
+def apply_up(sim: Simulation, config: dict[str, Any], label: str, *, faults: Faults | None = None) -> PhaseReport:
+    """A preview (the plan), the `up` (with `faults` injected), the user's part, then the invariants."""
     plan = sim.preview(config)
     copied_before = sim.world.ebs.copied_gib
     with DowntimeMeter(sim, config) as meter:
         # `pulumi up` previews first and stops where its preview fails.
-        result = sim.up(config) if plan.ok else plan
+        result = sim.up(config, faults=faults) if plan.ok else plan
     copied = sim.world.ebs.copied_gib - copied_before
     actions = repoint_renamed_workloads(sim, config) if result.ok else []
     violations = list(result.violations)

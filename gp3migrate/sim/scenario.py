@@ -291,7 +291,3 @@ def _claim_template(claims: list[str], statefulset: str) -> str:
     marker = f"-{statefulset}-"
     first = sorted(claims)[0]
     return first.rsplit(marker, 1)[0] if marker in first else first
-
-
-def dev_config() -> dict[str, Any]:
-    return stack_file_config("dev")

@@ -7,7 +7,8 @@ csi-snapshotter (chart templates/controller.yaml). Not shown here: the KMS half 
 IAM policy simulator: tests/test_driver_check.py), and what a real add-on update re-renders.
 """
 
-from gp3migrate.sim.scenario import Simulation, dev_config
+from gp3migrate.sim.scenario import Simulation
+from tests.stacks import dev_config
 
 CHECK = "platform-driver-check"
 PREFIX = "migrate-default-ebs-gp2-claim"

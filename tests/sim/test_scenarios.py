@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from gp3migrate.sim import invariants
 from gp3migrate.sim.rehearsal import FORWARD, repoint_renamed_workloads, walk
-from gp3migrate.sim.scenario import Faults, Simulation, UpResult, dev_config
+from gp3migrate.sim.scenario import Faults, Simulation, UpResult
+from tests.stacks import dev_config
 
 # The cluster every scenario starts from: the driver running as an EKS add-on, as on every real
 # target. GP3_SIM_DRIVER=none starts from a bare cluster instead (how today's defects behind a
