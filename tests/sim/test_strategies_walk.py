@@ -13,8 +13,8 @@ from typing import Any
 from gp3migrate.sim import invariants
 from gp3migrate.sim.rehearsal import FORWARD, walk
 from gp3migrate.sim.scenario import Simulation
-from tests.stacks import dev_config
 from tests.sim.test_scenarios import broken, up
+from tests.stacks import dev_config
 
 DRIVER: Any = os.environ.get("GP3_SIM_DRIVER", "addon")
 KEY = "default/ebs-gp2-claim"
