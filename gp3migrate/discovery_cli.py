@@ -86,7 +86,8 @@ examples:
         --volumes-json volumes.json --addons-json addons.json --output yaml
 
 --write merges: keys you set and entries past precopy are kept, new volumes are added, an entry
-discovery no longer sees is flagged and kept (--prune removes it, only in phase precopy).
+discovery no longer sees is flagged and kept (--prune removes it, only if it has no phase: an
+entry with a phase is in flight, or done, and only you remove it).
 
 exit codes: 0 done; 1 refused, nothing written (the merged file would be refused by the program,
 or --prune would empty the list); 2 bad arguments or input.
@@ -139,7 +140,9 @@ def add_subcommand(commands: Any) -> None:
     out.add_argument("--write", action="store_true", help="merge the proposal into Pulumi.<stack>.yaml")
     out.add_argument("--dry-run", action="store_true", help="with --write: print what would change, write nothing")
     out.add_argument(
-        "--prune", action="store_true", help="with --write: remove precopy entries discovery no longer sees"
+        "--prune",
+        action="store_true",
+        help="with --write: remove entries without a phase that discovery no longer sees",
     )
     out.add_argument(
         "--create", action="store_true", help="with --write: create Pulumi.<stack>.yaml if it does not exist"

@@ -3,7 +3,7 @@
 Round trips on a copy of the repository's own Pulumi.dev.yaml and on files written by the CLI:
 a re-run with nothing new changes no byte; after hand edits the user's keys and comments stay and
 only facts are refreshed; after a cutover every key stays and differences are flagged; an entry
-discovery no longer sees stays unless `--prune`, and never past precopy; the summary is printed
+discovery no longer sees stays unless `--prune`, and never one with a phase; the summary is printed
 before anything is written; an export from the wrong region, an unknown stack, or a merge the
 program would refuse writes nothing. Not proven: every YAML layout a user may hand-write (ruamel
 re-indents lists to this project's style).
@@ -21,6 +21,7 @@ import yaml
 from gp3migrate import cli
 from gp3migrate.discovery import Skipped
 from gp3migrate.discovery_merge import Change, merge
+from gp3migrate.phases import PHASES
 from gp3migrate.stack_file import read_stack, write_stack
 from tests.kube_fixtures import REGION, STACK_KEY, real_cluster, vol
 from tests.mock_cloud import PROJECT_DIR
@@ -147,28 +148,52 @@ def test_an_entry_past_precopy_keeps_every_key_and_flags_the_differences(dev_cop
     assert after == before
 
 
-def test_an_entry_discovery_no_longer_sees_stays_flagged_and_prune_removes_it_only_in_precopy(dev_copy: Path):
-    before = refreshed_dev(dev_copy)
-    gone = [Skipped("pvc-646fef81-c677-46f4-8f27-9d394618f236", KEY, "vol-03d3cd818a2c2def3", "already gp3")]
-    result, after = merged(dev_copy, [], gone)
+NO_CLAIM = "no bound claim (nothing mounts it through a PVC)"
+GONE = [Skipped("pvc-646fef81-c677-46f4-8f27-9d394618f236", KEY, "vol-03d3cd818a2c2def3", NO_CLAIM)]
+
+
+def test_an_entry_without_a_phase_discovery_no_longer_sees_stays_flagged_and_prune_removes_it(dev_copy: Path):
+    before = refreshed_dev(dev_copy).replace("      phase: precopy\n", "")
+    dev_copy.write_text(before)
+    result, after = merged(dev_copy, [], GONE)
     assert result.changes == [
         Change("kept", KEY),
-        Change("flagged", KEY, "not proposed now: already gp3; kept; --prune removes it"),
+        Change("flagged", KEY, f"not proposed now: {NO_CLAIM}; kept; --prune removes it"),
     ]
     assert after == before
 
-    dev_copy.write_text(before.replace("phase: precopy", "phase: cutover"))
-    result, after = merged(dev_copy, [], prune=True)
-    assert result.changes == [
-        Change("kept", KEY),
-        Change("flagged", KEY, "not seen by discovery; kept: phase cutover is past precopy"),
-    ]
-    assert after == before.replace("phase: precopy", "phase: cutover")
-
-    dev_copy.write_text(before)
-    result, after = merged(dev_copy, [], gone, prune=True)
-    assert result.changes == [Change("removed", KEY, "not proposed now: already gp3 (phase precopy, --prune)")]
+    result, after = merged(dev_copy, [], GONE, prune=True)
+    assert result.changes == [Change("removed", KEY, f"not proposed now: {NO_CLAIM} (no phase set, --prune)")]
     assert yaml.safe_load(after)["config"]["eks-gp3-migration:migrations"] == []
+
+
+# What the flag says an entry with a phase needs before it may go (the program refuses an entry
+# dropped in cutover or rollback unless it is listed under `forget`: tests/test_stack_file_forget.py).
+IN_FLIGHT = {
+    "precopy": "in flight (phase precopy): kept, --prune never removes an entry with a phase; remove it by hand "
+    "after phase cleanup",
+    "cutover": "in flight (phase cutover): kept, --prune never removes an entry with a phase; remove it by hand "
+    "after phase cleanup, or now by listing it under forget",
+    "finalize": "in flight (phase finalize): kept, --prune never removes an entry with a phase; remove it by hand "
+    "after phase cleanup",
+    "rollback": "in flight (phase rollback): kept, --prune never removes an entry with a phase; remove it by hand "
+    "after phase cleanup, or now by listing it under forget",
+    "cleanup": "done (phase cleanup): kept, --prune never removes an entry with a phase; remove it by hand "
+    "(its claim and PV stay)",
+}
+
+
+@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize("seen", ["skipped", "not seen"])
+def test_prune_never_removes_an_entry_with_a_phase(dev_copy: Path, phase: str, seen: str):
+    """A phase set means `pulumi up` may have applied it: a protected safety snapshot, a released
+    claim. Discovery cannot see what was applied, so the phase alone keeps the entry."""
+    before = refreshed_dev(dev_copy).replace("phase: precopy", f"phase: {phase}")
+    dev_copy.write_text(before)
+    skipped, why = (GONE, f"not proposed now: {NO_CLAIM}") if seen == "skipped" else ((), "not seen by discovery")
+    result, after = merged(dev_copy, [], skipped, prune=True)
+    assert result.changes == [Change("kept", KEY), Change("flagged", KEY, f"{why}; {IN_FLIGHT[phase]}")]
+    assert after == before
 
 
 def test_new_claims_go_next_to_their_workloads_claims_and_the_rest_at_the_end():
@@ -396,3 +421,23 @@ def test_a_merge_the_program_would_refuse_is_not_written(tmp_path: Path, capsys)
         "pg and resets its replicas: use quiesce: manual and stop it through its operator",
     ]
     assert stack_file.read_text() == text
+
+
+def test_write_prune_keeps_an_entry_with_a_phase_and_removes_the_rest(tmp_path: Path, capsys):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(STACK_TEXT)
+    assert discover(tmp_path, "--write") == 0
+    text = stack_file.read_text().replace("      quiesce: manual\n", "      phase: precopy\n      quiesce: manual\n", 1)
+    stack_file.write_text(text)
+    migrated = real_cluster()
+    migrated.items = [i for i in migrated.items if i["kind"] != "PersistentVolume"]  # nothing in-tree left
+    capsys.readouterr()
+    assert discover(tmp_path, "--write", "--prune", export=migrated) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"{stack_file}: 0 added, 0 updated, 1 kept, 1 flagged, 8 removed"
+    assert err[2:4] == [
+        f"  flagged  db/pgdata-pg-0: not seen by discovery; {IN_FLIGHT['precopy']}",
+        "  removed  db/backup-scratch: not seen by discovery (no phase set, --prune)",
+    ]
+    written = yaml.safe_load(stack_file.read_text())["config"]["eks-gp3-migration:migrations"]
+    assert [(e["claim"], e["phase"]) for e in written] == [("pgdata-pg-0", "precopy")]
