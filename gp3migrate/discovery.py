@@ -196,10 +196,11 @@ def _propose(
     if volume.get("MultiAttachEnabled"):
         return Skip("multi-attach volume (a snapshot cannot keep several writers consistent)", volume_id)
     volume_type = volume.get("VolumeType", "")
-    if volume_type == "gp3":
-        return Skip("already gp3", volume_id)
-    if volume_type != "gp2":
-        return Skip(f"not gp2: {volume_type}; this tool migrates gp2", volume_id)
+    # An in-tree PV on gp3 (a rehome precopy applied, or an in-tree class of type gp3) still has
+    # its move to CSI to do: proposed like gp2 (its precopy then finds nothing to modify). Only a
+    # CSI PV is done, above.
+    if volume_type not in ("gp2", "gp3"):
+        return Skip(f"not gp2 or gp3: {volume_type}; this tool migrates in-tree gp2 and gp3 volumes only", volume_id)
     access_modes = sorted(set((claim.get("spec") or {}).get("accessModes") or spec.get("accessModes") or []))
     if "ReadWriteMany" in access_modes:
         return Skip("ReadWriteMany claim (EBS attaches to one node)", volume_id)

@@ -16,6 +16,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from gp3migrate.config import load_settings
 from gp3migrate.discovery import (
     StackContext,
     discover,
@@ -35,6 +36,8 @@ from gp3migrate.inventory import (
     list_pages,
 )
 from gp3migrate.migration_entry import ENTRY_KEYS
+from gp3migrate.plan import plan_all
+from gp3migrate.sizing import Performance
 from tests.kube_fixtures import (
     ACCOUNT,
     OTHER_KEY,
@@ -44,6 +47,7 @@ from tests.kube_fixtures import (
     FakeKube,
     addon,
     claim,
+    csi_pv,
     deployment,
     driver_objects,
     ebs_volume,
@@ -89,6 +93,7 @@ def test_every_volume_it_can_migrate_is_proposed_with_each_workloads_claims_toge
         "ops/legacy",
         "ops/no-zone",
         "ops/trailing",
+        "search/data-es-0",
         "shop/reports-cache",
         "shop/web-uploads",
         "streams/data-kafka-0",
@@ -111,8 +116,11 @@ def test_every_other_volume_is_left_out_with_its_reason():
             "migrates volumes in the region's availability zones only",
         ),
         "apps/new": ("pvc-csi", vol("csi"), "already a CSI volume (ebs.csi.aws.com)"),
-        "search/data-es-0": ("pvc-es", vol("pvc-es"), "already gp3"),
-        "analytics/fast": ("pvc-io1", vol("pvc-io1"), "not gp2: io1; this tool migrates gp2"),
+        "analytics/fast": (
+            "pvc-io1",
+            vol("pvc-io1"),
+            "not gp2 or gp3: io1; this tool migrates in-tree gp2 and gp3 volumes only",
+        ),
         "analytics/shared-fast": (
             "pvc-io2",
             vol("pvc-io2"),
@@ -231,7 +239,7 @@ def test_the_program_accepts_discovery_output_unchanged():
         {"clusterName": "dev-eks", "region": REGION, "kmsKeyArns": [STACK_KEY], "migrations": result.entries}
     )
     assert run.error is None, run.error
-    assert len(run.of_type("eks-gp3-migration:index:VolumeMigration")) == len(result.entries) == 9
+    assert len(run.of_type("eks-gp3-migration:index:VolumeMigration")) == len(result.entries) == 10
 
 
 @pytest.mark.parametrize(
@@ -335,6 +343,37 @@ def test_a_deployment_an_operator_controls_gets_manual_quiesce_too():
     (entry,) = result.entries
     assert entry["workload"]["owner"] == {"apiVersion": "apps.example.com/v1", "kind": "WebApp", "name": "web"}
     assert (entry["quiesce"], "claimNaming" in entry) == ("manual", False)
+
+
+@pytest.mark.parametrize("migrated", [False, True])
+def test_an_in_tree_pv_on_a_gp3_volume_is_proposed_for_the_move_to_csi(migrated):
+    """After a rehome precopy (or an in-tree class of type gp3) the volume is gp3 but the PV is still
+    in-tree: the move to CSI is still to do, so it is proposed (rehome, the default), never "done"."""
+    objects, _ = one_volume("uploads", migrated=migrated)
+    volumes = [ebs_volume(vol("uploads"), size=10, volume_type="gp3", iops=3000, throughput=125)]
+    result = discovered(small(*objects, volumes=volumes))
+    assert result.skipped == []
+    (entry,) = result.entries
+    assert {k: entry[k] for k in ("claim", "volumeType", "iops", "throughput")} == {
+        "claim": "uploads",
+        "volumeType": "gp3",
+        "iops": 3000,
+        "throughput": 125,
+    }
+    assert "strategy" not in entry
+    settings = load_settings({"clusterName": "dev-eks", "region": REGION, "migrations": result.entries})
+    assert settings.migrations[0].strategy == "rehome"
+    # The plan asks for what the volume has, so its precopy's ModifyVolume step finds nothing to do
+    # (gp3migrate/gates.py modify_to_gp3: gp3 at the planned values is left unmodified).
+    assert plan_all(settings)[0].performance == Performance(iops=3000, throughput=125)
+
+
+def test_only_a_csi_pv_is_done():
+    csi = [csi_pv("pvc-csi", vol("csi"), "apps", "new"), claim("apps", "new", "pvc-csi", storage_class="ebs-sc")]
+    volumes = [ebs_volume(vol("csi"), size=10, volume_type="gp3", iops=3000, throughput=125)]
+    result = discovered(small(*csi, volumes=volumes))
+    assert result.entries == []
+    assert [(s.claim, s.reason) for s in result.skipped] == [("apps/new", "already a CSI volume (ebs.csi.aws.com)")]
 
 
 def test_an_ephemeral_claim_is_left_out():

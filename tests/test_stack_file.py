@@ -280,7 +280,7 @@ def test_write_prints_the_summary_then_writes_and_a_rerun_writes_nothing(tmp_pat
     assert discover(tmp_path, "--write") == 0
     err = capsys.readouterr().err
     assert err.splitlines()[:2] == [
-        f"{stack_file}: 9 added, 0 updated, 0 kept, 0 flagged, 0 removed",
+        f"{stack_file}: 10 added, 0 updated, 0 kept, 0 flagged, 0 removed",
         "  added    db/backup-scratch",
     ]
     assert err.splitlines()[-6:] == [
@@ -294,11 +294,11 @@ def test_write_prints_the_summary_then_writes_and_a_rerun_writes_nothing(tmp_pat
     text = stack_file.read_text()
     assert text.startswith(STACK_TEXT)  # the rest of the file, comments included, untouched
     written = yaml.safe_load(text)["config"]["eks-gp3-migration:migrations"]
-    assert len(written) == 9 and written[1]["quiesce"] == "manual"
+    assert len(written) == 10 and written[1]["quiesce"] == "manual"
 
     assert discover(tmp_path, "--write") == 0
     err = capsys.readouterr().err
-    assert f"{stack_file}: 0 added, 0 updated, 9 kept, 0 flagged, 0 removed" in err
+    assert f"{stack_file}: 0 added, 0 updated, 10 kept, 0 flagged, 0 removed" in err
     assert err.splitlines()[-1] == f"no changes: {stack_file} not written"
     assert stack_file.read_text() == text
 
@@ -339,7 +339,7 @@ def test_dry_run_prints_what_would_change_and_writes_nothing(tmp_path: Path, cap
     stack_file.write_text(STACK_TEXT)
     assert discover(tmp_path, "--write", "--dry-run") == 0
     err = capsys.readouterr().err
-    assert f"{stack_file}: 9 added, 0 updated, 0 kept, 0 flagged, 0 removed" in err
+    assert f"{stack_file}: 10 added, 0 updated, 0 kept, 0 flagged, 0 removed" in err
     assert err.splitlines()[-1] == f"dry run: {stack_file} not written"
     assert stack_file.read_text() == STACK_TEXT
 
@@ -358,8 +358,8 @@ def test_create_writes_a_new_stack_with_the_platform_proposal(tmp_path: Path, ca
         # A new stack says which policy it plans for, not only the program's default.
         "eks-gp3-migration:performance": "sustained",
     }
-    assert len(config["eks-gp3-migration:migrations"]) == 9
-    assert f"new {tmp_path / 'Pulumi.dev.yaml'}: 9 added" in capsys.readouterr().err
+    assert len(config["eks-gp3-migration:migrations"]) == 10
+    assert f"new {tmp_path / 'Pulumi.dev.yaml'}: 10 added" in capsys.readouterr().err
 
 
 def test_an_unknown_stack_is_refused_without_create(tmp_path: Path, capsys):
@@ -401,7 +401,7 @@ def test_prune_never_empties_the_list(tmp_path: Path, capsys):
     assert discover(tmp_path, "--write", "--prune", export=migrated) == 1
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"gp3migrate discover: refused, nothing written: --prune would empty the migrations list of {stack_file} "
-        "(discovery proposes none of its 9 entries); remove them by hand if that is right"
+        "(discovery proposes none of its 10 entries); remove them by hand if that is right"
     )
     assert stack_file.read_text() == text
 
@@ -434,10 +434,33 @@ def test_write_prune_keeps_an_entry_with_a_phase_and_removes_the_rest(tmp_path: 
     capsys.readouterr()
     assert discover(tmp_path, "--write", "--prune", export=migrated) == 0
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == f"{stack_file}: 0 added, 0 updated, 1 kept, 1 flagged, 8 removed"
+    assert err[0] == f"{stack_file}: 0 added, 0 updated, 1 kept, 1 flagged, 9 removed"
     assert err[2:4] == [
         f"  flagged  db/pgdata-pg-0: not seen by discovery; {IN_FLIGHT['precopy']}",
         "  removed  db/backup-scratch: not seen by discovery (no phase set, --prune)",
     ]
     written = yaml.safe_load(stack_file.read_text())["config"]["eks-gp3-migration:migrations"]
     assert [(e["claim"], e["phase"]) for e in written] == [("pgdata-pg-0", "precopy")]
+
+
+def test_after_a_rehome_precopy_the_gp3_volume_is_still_proposed_and_prune_keeps_it(tmp_path: Path, capsys):
+    """Between precopy and cutover the volume is gp3 (ModifyVolume) and the PV still in-tree: the
+    entry is found as before, its facts refreshed, and neither removed nor offered for removal."""
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(STACK_TEXT)
+    assert discover(tmp_path, "--write") == 0
+    text = stack_file.read_text().replace(
+        "        name: web\n        replicas: 2\n", "        name: web\n        replicas: 2\n      phase: precopy\n", 1
+    )
+    stack_file.write_text(text)
+    precopied = real_cluster()
+    for volume in precopied.volumes:  # what the precopy's ModifyVolume made of it (its plan: 3000/125)
+        if volume["VolumeId"] == vol("pvc-web"):
+            volume.update(VolumeType="gp3", Iops=3000, Throughput=125)
+    capsys.readouterr()
+    assert discover(tmp_path, "--write", "--prune", export=precopied) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"{stack_file}: 0 added, 1 updated, 9 kept, 0 flagged, 0 removed"
+    assert "  updated  shop/web-uploads: volumeType 'gp2' -> 'gp3'; iops 100 -> 3000; throughput (absent) -> 125" in err
+    written = yaml.safe_load(stack_file.read_text())["config"]["eks-gp3-migration:migrations"]
+    assert [(e["phase"], e["volumeType"]) for e in written if e["claim"] == "web-uploads"] == [("precopy", "gp3")]
