@@ -76,7 +76,7 @@ EPILOG = """\
 examples:
   live (your kubeconfig and AWS credentials), review the proposal:
     gp3migrate discover --stack dev
-  merge it into Pulumi.dev.yaml, showing what would change first:
+  merge it into Pulumi.dev.yaml, showing the diff first:
     gp3migrate discover --stack dev --write --dry-run
     gp3migrate discover --stack dev --write
   a new stack file for another cluster:
@@ -138,7 +138,9 @@ def add_subcommand(commands: Any) -> None:
     out = command.add_argument_group("output")
     out.add_argument("--output", choices=("table", "yaml", "json"), default="table", help="format (default: table)")
     out.add_argument("--write", action="store_true", help="merge the proposal into Pulumi.<stack>.yaml")
-    out.add_argument("--dry-run", action="store_true", help="with --write: print what would change, write nothing")
+    out.add_argument(
+        "--dry-run", action="store_true", help="with --write: print the diff a write would make, write nothing"
+    )
     out.add_argument(
         "--prune",
         action="store_true",
@@ -568,6 +570,8 @@ def write(
             f"the program would refuse {stack.path} after the merge; fix these first", err.problems
         ) from None
     if args.dry_run:
+        diff = stack.diff() if merged.changed or created else []
+        print("\n".join(diff) if diff else f"no change to {stack.path}", file=sys.stderr)
         print(f"dry run: {stack.path} not written", file=sys.stderr)
     elif merged.changed or created:
         write_stack(stack)

@@ -487,4 +487,7 @@ def test_the_readme_air_gapped_commands_work_as_written(tmp_path, monkeypatch, c
         and "  proposed snapshotSupport: present" in out
     )
     assert cli.main([*command, "--write", "--dry-run"]) == 0
-    assert capsys.readouterr().err.splitlines()[-1] == "dry run: Pulumi.dev.yaml not written"
+    err = capsys.readouterr().err.splitlines()
+    # The README promises the diff: as `diff -u` prints it, named as the user's shell names the file.
+    assert err[err.index("--- Pulumi.dev.yaml") + 1] == "+++ Pulumi.dev.yaml (proposed)"
+    assert err[-1] == "dry run: Pulumi.dev.yaml not written"

@@ -334,7 +334,13 @@ def test_a_rerun_after_a_cutover_and_hand_edits_changes_nothing_it_should_not(tm
     assert stack_file.read_text() == text + "  # my note\n"
 
 
-def test_dry_run_prints_what_would_change_and_writes_nothing(tmp_path: Path, capsys):
+def diff_of(err: str, stack_file: Path) -> list[str]:
+    """The unified diff a dry run printed: from its `---` header to the line before the last."""
+    lines = err.splitlines()
+    return lines[lines.index(f"--- {stack_file}") : -1]
+
+
+def test_dry_run_prints_the_diff_the_write_then_makes_and_writes_nothing(tmp_path: Path, capsys):
     stack_file = tmp_path / "Pulumi.dev.yaml"
     stack_file.write_text(STACK_TEXT)
     assert discover(tmp_path, "--write", "--dry-run") == 0
@@ -342,6 +348,63 @@ def test_dry_run_prints_what_would_change_and_writes_nothing(tmp_path: Path, cap
     assert f"{stack_file}: 10 added, 0 updated, 0 kept, 0 flagged, 0 removed" in err
     assert err.splitlines()[-1] == f"dry run: {stack_file} not written"
     assert stack_file.read_text() == STACK_TEXT
+    diff = diff_of(err, stack_file)
+    assert diff[:3] == [f"--- {stack_file}", f"+++ {stack_file} (proposed)", "@@ -5,3 +5,196 @@"]
+
+    assert discover(tmp_path, "--write") == 0
+    written = stack_file.read_text().splitlines()
+    # Context and added lines of the one hunk are the written file from line 5 on.
+    assert [line[1:] for line in diff[3:]] == written[4:]
+    assert all(line.startswith(" ") for line in diff[3:6]) and all(line.startswith("+") for line in diff[6:])
+
+
+def test_dry_run_shows_a_refreshed_fact_as_a_hunk_and_says_when_nothing_changes(tmp_path: Path, capsys):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(STACK_TEXT)
+    assert discover(tmp_path, "--write") == 0
+    text = stack_file.read_text()
+    grown = real_cluster()
+    for volume in grown.volumes:
+        if volume["VolumeId"] == vol("pvc-pg-0"):
+            volume["Size"] = 150
+    capsys.readouterr()
+    assert discover(tmp_path, "--write", "--dry-run", export=grown) == 0
+    err = capsys.readouterr().err
+    assert diff_of(err, stack_file) == [
+        f"--- {stack_file}",
+        f"+++ {stack_file} (proposed)",
+        "@@ -26,7 +26,7 @@",
+        "       pv: pvc-pg-0",
+        f"       volumeId: {vol('pvc-pg-0')}",
+        "       zone: eu-central-1a",
+        "-      sizeGiB: 100",
+        "+      sizeGiB: 150",
+        "       fsType: ext4",
+        "       accessModes:",
+        "         - ReadWriteOnce",
+    ]
+    assert err.splitlines()[-1] == f"dry run: {stack_file} not written"
+    assert stack_file.read_text() == text
+
+    assert discover(tmp_path, "--write", "--dry-run") == 0
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        f"no change to {stack_file}",
+        f"dry run: {stack_file} not written",
+    ]
+
+
+def test_dry_run_of_a_new_stack_file_shows_every_line_added(tmp_path: Path, capsys):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    assert discover(tmp_path, "--cluster", "dev-eks", "--region", REGION, "--write", "--create", "--dry-run") == 0
+    diff = diff_of(capsys.readouterr().err, stack_file)
+    assert diff[:4] == [
+        f"--- {stack_file}",
+        f"+++ {stack_file} (proposed)",
+        f"@@ -0,0 +1,{len(diff) - 3} @@",
+        "+# Created by `gp3migrate discover --create` for cluster dev-eks (eu-central-1).",
+    ]
+    assert all(line.startswith("+") for line in diff[3:])
+    assert not stack_file.exists()
 
 
 def test_create_writes_a_new_stack_with_the_platform_proposal(tmp_path: Path, capsys):
