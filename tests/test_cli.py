@@ -25,14 +25,17 @@ from tests.kube_fixtures import (
     ACCOUNT,
     REGION,
     STACK_KEY,
+    Export,
     FakeKube,
     addon,
     claim,
     deployment,
     driver_objects,
     fleet,
+    in_tree_pv,
     real_cluster,
     snapshot_crds,
+    storage_class,
 )
 from tests.mock_cloud import PROJECT_DIR
 from tests.test_stack_file import STACK_TEXT, exports
@@ -252,10 +255,21 @@ def test_json_carries_skip_reasons_warnings_and_the_platform_as_fields(capsys, f
     document = json.loads(capsys.readouterr().out)
     assert sorted(document) == ["cluster", "migrations", "platform", "region", "skipped", "warnings"]
     assert (document["cluster"], document["region"], len(document["migrations"])) == ("dev-eks", REGION, 10)
-    assert document["skipped"][0] == {
+    assert [s["claim"] for s in document["skipped"]] == [
+        "analytics/fast",
+        "analytics/shared-fast",
+        "apps/gone",
+        "apps/lost",
+        "apps/new",
+        "apps/shared",
+        "edge/ber",
+        "edge/ham",
+        "ops/odd-id",
+    ]
+    assert document["skipped"][6] == {
         "pv": "pvc-ber",
         "claim": "edge/ber",
-        "volumeId": document["skipped"][0]["volumeId"],
+        "volumeId": document["skipped"][6]["volumeId"],
         "reason": "in Wavelength Zone eu-central-1-wl1-ber-wlz-1: gp3 is not offered in every Local Zone or Wavelength "
         "Zone; this tool migrates volumes in the region's availability zones only",
     }
@@ -448,6 +462,16 @@ def test_the_table_plans_with_the_stacks_policy_and_proposes_it(capsys, files, t
     assert "  proposed performance: peak" in out
     assert cli.main(["discover", *files, "--output", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["platform"]["proposed"]["performance"] == "peak"
+
+
+def test_the_table_lists_claims_in_natural_order(capsys, tmp_path):
+    export = Export(items=[storage_class("gp2", default=True)])
+    for name in ("c100", "c10", "c2", "c1"):
+        volume_id = export.add_volume(name, "apps", name, size=10)
+        export.items += [in_tree_pv(name, volume_id, "apps", name), claim("apps", name, name)]
+    assert cli.main(["discover", "--region", REGION, *exports(tmp_path, export)]) == 0
+    rows = capsys.readouterr().out.split("\n\n")[0].splitlines()
+    assert [row.split()[0] for row in rows] == ["CLAIM", "apps/c1", "apps/c2", "apps/c10", "apps/c100"]
 
 
 # --- the README's commands, as written ---------------------------------------------------------

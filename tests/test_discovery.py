@@ -14,6 +14,8 @@ from types import SimpleNamespace
 import boto3
 import pytest
 from botocore.stub import Stubber
+from hypothesis import given
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from gp3migrate.config import load_settings
@@ -21,6 +23,7 @@ from gp3migrate.discovery import (
     StackContext,
     discover,
     drop_refused,
+    natural_key,
     parse_volume_id,
     region_problem,
     volume_ids_to_describe,
@@ -374,6 +377,40 @@ def test_only_a_csi_pv_is_done():
     result = discovered(small(*csi, volumes=volumes))
     assert result.entries == []
     assert [(s.claim, s.reason) for s in result.skipped] == [("apps/new", "already a CSI volume (ebs.csi.aws.com)")]
+
+
+# --- the order people read -----------------------------------------------------------------
+
+
+def test_claims_sort_with_their_numbers_compared_as_numbers():
+    names = ["c100", "c10", "c2", "c1", "data-pg-10", "data-pg-9", "c01", "c", "b20"]
+    assert sorted(names, key=natural_key) == ["b20", "c", "c01", "c1", "c2", "c10", "c100", "data-pg-9", "data-pg-10"]
+
+
+@given(st.lists(st.text(alphabet="ab-/0129", max_size=8), max_size=12))
+def test_the_natural_order_is_total_and_deterministic(names):
+    """Any names sort (digits never meet letters in one comparison), in one order whatever the input order."""
+    assert sorted(names, key=natural_key) == sorted(reversed(names), key=natural_key)
+
+
+@given(st.text(alphabet="ab-/", max_size=4), st.lists(st.integers(0, 10_000), unique=True, max_size=12))
+def test_names_differing_by_a_number_sort_by_that_number(prefix, numbers):
+    assert sorted((f"{prefix}{n}" for n in numbers), key=natural_key) == [f"{prefix}{n}" for n in sorted(numbers)]
+
+
+def test_proposed_and_skipped_claims_come_in_natural_order():
+    objects, volumes = [], []
+    for name in ("c100", "c10", "c2", "c1"):
+        more, more_volumes = one_volume(name)
+        objects += more
+        volumes += more_volumes
+    for name in ("io-10", "io-9"):
+        more, _ = one_volume(name)
+        objects += more
+        volumes.append(ebs_volume(vol(name), size=10, volume_type="io1", iops=500))
+    result = discovered(small(*objects, volumes=volumes))
+    assert [e["claim"] for e in result.entries] == ["c1", "c2", "c10", "c100"]
+    assert [s.claim for s in result.skipped] == ["apps/io-9", "apps/io-10"]
 
 
 def test_an_ephemeral_claim_is_left_out():

@@ -23,7 +23,7 @@ from gp3migrate.discovery import Skipped
 from gp3migrate.discovery_merge import Change, merge
 from gp3migrate.phases import PHASES
 from gp3migrate.stack_file import read_stack, write_stack
-from tests.kube_fixtures import REGION, STACK_KEY, real_cluster, vol
+from tests.kube_fixtures import REGION, STACK_KEY, Export, claim, in_tree_pv, real_cluster, storage_class, vol
 from tests.mock_cloud import PROJECT_DIR
 
 KEY = "default/ebs-gp2-claim"
@@ -527,3 +527,14 @@ def test_after_a_rehome_precopy_the_gp3_volume_is_still_proposed_and_prune_keeps
     assert "  updated  shop/web-uploads: volumeType 'gp2' -> 'gp3'; iops 100 -> 3000; throughput (absent) -> 125" in err
     written = yaml.safe_load(stack_file.read_text())["config"]["eks-gp3-migration:migrations"]
     assert [(e["phase"], e["volumeType"]) for e in written if e["claim"] == "web-uploads"] == [("precopy", "gp3")]
+
+
+def test_new_entries_are_written_in_natural_order(tmp_path: Path, capsys):
+    """The written list follows the table: c1, c2, c10 (entries already in the file keep their place)."""
+    export = Export(items=[storage_class("gp2", default=True)])
+    for name in ("c10", "c2", "c1"):
+        volume_id = export.add_volume(name, "apps", name, size=10)
+        export.items += [in_tree_pv(name, volume_id, "apps", name), claim("apps", name, name)]
+    assert discover(tmp_path, "--cluster", "dev-eks", "--region", REGION, "--write", "--create", export=export) == 0
+    written = yaml.safe_load((tmp_path / "Pulumi.dev.yaml").read_text())["config"]["eks-gp3-migration:migrations"]
+    assert [e["claim"] for e in written] == ["c1", "c2", "c10"]
