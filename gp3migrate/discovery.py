@@ -25,6 +25,8 @@ MIGRATED_TO_ANNOTATION = "pv.kubernetes.io/migrated-to"
 _VOLUME_ID = re.compile(r"^(?:aws://(?P<zone>[^/]*)/)?(?P<id>vol-[0-9a-f]{8}(?:[0-9a-f]{9})?)/?$")
 _ZONE = re.compile(r"^(?P<region>[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d)(?P<rest>.*)$")
 _USABLE_STATES = ("in-use", "available")
+_DIGITS = re.compile(r"([0-9]+)")
+NaturalKey = tuple[tuple[str | int, ...], str]
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,16 @@ class StackContext:
     # None: no stack file to compare with, so keys are not checked against it.
     kms_key_arns: tuple[str, ...] | None = None
     gp2_class_name: str = "gp2"
+
+
+def natural_key(text: str) -> NaturalKey:
+    """Sort key that compares runs of digits as numbers: c1, c2, c10, c100 (not c1, c10, c100, c2).
+
+    Splitting on digit runs puts text at even and numbers at odd positions, so a text never meets a
+    number; names equal as numbers (c01, c1) are ordered by the text itself, so the order never
+    depends on the input's."""
+    runs = _DIGITS.split(text)
+    return tuple(int(run) if index % 2 else run for index, run in enumerate(runs)), text
 
 
 def parse_volume_id(raw: str) -> tuple[str, str | None] | None:
@@ -119,7 +131,9 @@ def discover(
     context: StackContext = StackContext(),
 ) -> Discovery:
     items = list(kube_items)
-    pvs = sorted((i for i in items if i.get("kind") == "PersistentVolume"), key=lambda i: i["metadata"]["name"])
+    pvs = sorted(
+        (i for i in items if i.get("kind") == "PersistentVolume"), key=lambda i: natural_key(str(i["metadata"]["name"]))
+    )
     claims = {
         (i["metadata"].get("namespace", ""), i["metadata"]["name"]): i
         for i in items
@@ -148,6 +162,7 @@ def discover(
             result.entries.append(outcome)
 
     result.entries.sort(key=group_order)
+    result.skipped.sort(key=skipped_order)
     return result
 
 
@@ -196,10 +211,11 @@ def _propose(
     if volume.get("MultiAttachEnabled"):
         return Skip("multi-attach volume (a snapshot cannot keep several writers consistent)", volume_id)
     volume_type = volume.get("VolumeType", "")
-    if volume_type == "gp3":
-        return Skip("already gp3", volume_id)
-    if volume_type != "gp2":
-        return Skip(f"not gp2: {volume_type}; this tool migrates gp2", volume_id)
+    # An in-tree PV on gp3 (a rehome precopy applied, or an in-tree class of type gp3) still has
+    # its move to CSI to do: proposed like gp2 (its precopy then finds nothing to modify). Only a
+    # CSI PV is done, above.
+    if volume_type not in ("gp2", "gp3"):
+        return Skip(f"not gp2 or gp3: {volume_type}; this tool migrates in-tree gp2 and gp3 volumes only", volume_id)
     access_modes = sorted(set((claim.get("spec") or {}).get("accessModes") or spec.get("accessModes") or []))
     if "ReadWriteMany" in access_modes:
         return Skip("ReadWriteMany claim (EBS attaches to one node)", volume_id)
@@ -267,15 +283,21 @@ def _check_kms(entry: Mapping[str, Any], context: StackContext, warnings: list[s
         )
 
 
-def group_order(entry: Mapping[str, Any]) -> tuple[str, str, str, str]:
-    """Sort key that keeps every claim of one workload together: namespace, workload, claim."""
+def group_order(entry: Mapping[str, Any]) -> tuple[NaturalKey, NaturalKey, str, NaturalKey]:
+    """Sort key that keeps every claim of one workload together: namespace, workload, claim
+    (each in natural order, as people number their claims: data-0 … data-9, data-10)."""
     workload = entry.get("workload") or {}
     return (
-        str(entry.get("namespace", "")),
-        str(workload.get("name") or entry.get("claim", "")),
+        natural_key(str(entry.get("namespace", ""))),
+        natural_key(str(workload.get("name") or entry.get("claim", ""))),
         str(workload.get("kind", "")),
-        str(entry.get("claim", "")),
+        natural_key(str(entry.get("claim", ""))),
     )
+
+
+def skipped_order(skipped: Skipped) -> tuple[NaturalKey, NaturalKey]:
+    """Volumes left out, by claim (namespace/claim) in natural order, then PV."""
+    return natural_key(skipped.claim or ""), natural_key(skipped.pv)
 
 
 def drop_refused(result: Discovery, region: str) -> None:
@@ -302,6 +324,7 @@ def drop_refused(result: Discovery, region: str) -> None:
                         "the program would refuse its entry: " + "; ".join(refused[index]),
                     )
                 )
+            result.skipped.sort(key=skipped_order)
 
 
 def volume_ids_to_describe(kube_items: Iterable[Mapping[str, Any]]) -> list[str]:

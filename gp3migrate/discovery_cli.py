@@ -76,7 +76,7 @@ EPILOG = """\
 examples:
   live (your kubeconfig and AWS credentials), review the proposal:
     gp3migrate discover --stack dev
-  merge it into Pulumi.dev.yaml, showing what would change first:
+  merge it into Pulumi.dev.yaml, showing the diff first:
     gp3migrate discover --stack dev --write --dry-run
     gp3migrate discover --stack dev --write
   a new stack file for another cluster:
@@ -86,7 +86,8 @@ examples:
         --volumes-json volumes.json --addons-json addons.json --output yaml
 
 --write merges: keys you set and entries past precopy are kept, new volumes are added, an entry
-discovery no longer sees is flagged and kept (--prune removes it, only in phase precopy).
+discovery no longer sees is flagged and kept (--prune removes it, only if it has no phase: an
+entry with a phase is in flight, or done, and only you remove it).
 
 exit codes: 0 done; 1 refused, nothing written (the merged file would be refused by the program,
 or --prune would empty the list); 2 bad arguments or input.
@@ -137,9 +138,13 @@ def add_subcommand(commands: Any) -> None:
     out = command.add_argument_group("output")
     out.add_argument("--output", choices=("table", "yaml", "json"), default="table", help="format (default: table)")
     out.add_argument("--write", action="store_true", help="merge the proposal into Pulumi.<stack>.yaml")
-    out.add_argument("--dry-run", action="store_true", help="with --write: print what would change, write nothing")
     out.add_argument(
-        "--prune", action="store_true", help="with --write: remove precopy entries discovery no longer sees"
+        "--dry-run", action="store_true", help="with --write: print the diff a write would make, write nothing"
+    )
+    out.add_argument(
+        "--prune",
+        action="store_true",
+        help="with --write: remove entries without a phase that discovery no longer sees",
     )
     out.add_argument(
         "--create", action="store_true", help="with --write: create Pulumi.<stack>.yaml if it does not exist"
@@ -565,6 +570,8 @@ def write(
             f"the program would refuse {stack.path} after the merge; fix these first", err.problems
         ) from None
     if args.dry_run:
+        diff = stack.diff() if merged.changed or created else []
+        print("\n".join(diff) if diff else f"no change to {stack.path}", file=sys.stderr)
         print(f"dry run: {stack.path} not written", file=sys.stderr)
     elif merged.changed or created:
         write_stack(stack)

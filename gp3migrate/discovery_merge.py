@@ -8,7 +8,7 @@ Who owns which key: discovery owns the recorded facts (`FACT_KEYS`); the user ow
 - entry past precopy (cutover, finalize, rollback): every key kept, facts included, since they
   were the basis of a running migration; differences are flagged instead;
 - entry discovery no longer proposes: kept and flagged with the reason; only `--prune` removes it,
-  and never one past precopy.
+  and never one with a `phase` set (see `in_flight_note`).
 
 Works in place on the loaded list (a ruamel CommentedSeq of CommentedMaps, or plain lists and
 dicts), so comments and key order of what is kept stay as they were.
@@ -50,6 +50,20 @@ def entry_key(entry: Mapping[str, Any]) -> str:
 
 def phase_of(entry: Mapping[str, Any]) -> str:
     return str(entry.get("phase") or "precopy")
+
+
+def in_flight_note(phase: str) -> str:
+    """Why an entry with a phase stays, and when it may go. Any phase set may have been applied
+    (a protected safety snapshot, a released claim), and discovery cannot see what was: only the
+    user removes it. The program refuses an entry dropped in cutover or rollback unless `forget`
+    lists it (gp3migrate/transitions.py check_forgotten); after cleanup nothing holds it."""
+    never = "kept, --prune never removes an entry with a phase"
+    if phase == "cleanup":
+        return f"done (phase cleanup): {never}; remove it by hand (its claim and PV stay)"
+    note = f"in flight (phase {phase}): {never}; remove it by hand after phase cleanup"
+    if phase in ("cutover", "rollback"):
+        note += ", or now by listing it under forget"
+    return note
 
 
 def _index_of(items: Sequence[Any], item: Any) -> int:
@@ -143,12 +157,13 @@ def merge(
         found = found_by_key.get(key)
         if found is None:
             why = f"not proposed now: {skip_reasons[key]}" if key in skip_reasons else "not seen by discovery"
-            if prune and not past_precopy:
+            phase_set = entry.get("phase") is not None
+            if prune and not phase_set:
                 del existing[_index_of(existing, entry)]
-                result.changes.append(Change("removed", key, f"{why} (phase precopy, --prune)"))
+                result.changes.append(Change("removed", key, f"{why} (no phase set, --prune)"))
                 continue
             result.changes.append(Change("kept", key))
-            keep_why = f"kept: phase {phase} is past precopy" if past_precopy else "kept; --prune removes it"
+            keep_why = in_flight_note(str(entry["phase"])) if phase_set else "kept; --prune removes it"
             result.changes.append(Change("flagged", key, f"{why}; {keep_why}"))
             continue
 

@@ -3,6 +3,7 @@ keys, their order, quotes and comments (ruamel.yaml round trip). A file is repla
 (written beside it, then renamed), so an interrupted write never leaves half a stack file.
 """
 
+import difflib
 import io
 import os
 import tempfile
@@ -66,6 +67,7 @@ def to_plain(value: Any) -> Any:
 class StackFile:
     path: Path
     document: Any  # the whole file, as ruamel loaded it
+    original: str = ""  # the file's text as read ("" for a new file), to show what a write changes
 
     @property
     def config(self) -> Any:
@@ -105,6 +107,18 @@ class StackFile:
         _yaml().dump(self.document, buffer)
         return buffer.getvalue()
 
+    def diff(self) -> list[str]:
+        """What writing it now would change, as `diff -u <file> <proposed>` shows it; [] for nothing."""
+        return list(
+            difflib.unified_diff(
+                self.original.splitlines(),
+                self.text().splitlines(),
+                fromfile=str(self.path),
+                tofile=f"{self.path} (proposed)",
+                lineterm="",
+            )
+        )
+
 
 def read_stack(path: Path) -> StackFile:
     try:
@@ -129,7 +143,7 @@ def read_stack(path: Path) -> StackFile:
         document["config"] = CommentedMap()
     if not isinstance(document["config"], dict):
         raise StackFileError("its `config:` is not a map", "a stack file with a `config:` map")
-    return StackFile(path, document)
+    return StackFile(path, document, text)
 
 
 def new_stack(path: Path, cluster: str, region: str) -> StackFile:

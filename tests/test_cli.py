@@ -25,14 +25,17 @@ from tests.kube_fixtures import (
     ACCOUNT,
     REGION,
     STACK_KEY,
+    Export,
     FakeKube,
     addon,
     claim,
     deployment,
     driver_objects,
     fleet,
+    in_tree_pv,
     real_cluster,
     snapshot_crds,
+    storage_class,
 )
 from tests.mock_cloud import PROJECT_DIR
 from tests.test_stack_file import STACK_TEXT, exports
@@ -251,11 +254,22 @@ def test_json_carries_skip_reasons_warnings_and_the_platform_as_fields(capsys, f
     assert cli.main(["discover", *files, "--output", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert sorted(document) == ["cluster", "migrations", "platform", "region", "skipped", "warnings"]
-    assert (document["cluster"], document["region"], len(document["migrations"])) == ("dev-eks", REGION, 9)
-    assert document["skipped"][0] == {
+    assert (document["cluster"], document["region"], len(document["migrations"])) == ("dev-eks", REGION, 10)
+    assert [s["claim"] for s in document["skipped"]] == [
+        "analytics/fast",
+        "analytics/shared-fast",
+        "apps/gone",
+        "apps/lost",
+        "apps/new",
+        "apps/shared",
+        "edge/ber",
+        "edge/ham",
+        "ops/odd-id",
+    ]
+    assert document["skipped"][6] == {
         "pv": "pvc-ber",
         "claim": "edge/ber",
-        "volumeId": document["skipped"][0]["volumeId"],
+        "volumeId": document["skipped"][6]["volumeId"],
         "reason": "in Wavelength Zone eu-central-1-wl1-ber-wlz-1: gp3 is not offered in every Local Zone or Wavelength "
         "Zone; this tool migrates volumes in the region's availability zones only",
     }
@@ -274,7 +288,7 @@ def test_yaml_keeps_skip_reasons_and_warnings_as_comments(capsys, files):
     assert cli.main(["discover", *files, "--output", "yaml"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0] == "# gp3migrate discover: cluster dev-eks, region eu-central-1: 9 proposed, 10 not migrated"
+    assert lines[0] == "# gp3migrate discover: cluster dev-eks, region eu-central-1: 10 proposed, 9 not migrated"
     assert lines[1] == "# Warnings:"
     assert "#   - apps/shared (pvc-rwx, " in out and "): ReadWriteMany claim (EBS attaches to one node)" in out
     assert lines[lines.index("# Not migrated:") - 1] == "      templateStorageClass: gp2"  # after the last entry
@@ -428,7 +442,8 @@ def test_a_real_cluster_export_round_trips_through_the_table(capsys, files):
     # 1 GiB (issue 10): peak pays 3 MiB/s of burst, twice the gp2 price; sustained nothing extra.
     row = next(line for line in out.splitlines() if line.startswith("ops/legacy"))
     assert row.split()[-5:] == ["3000/125", "sustained", "0.12", "0.10", "0.24"]
-    assert "$/month in total: gp2 58.55; gp3 48.04 with performance: sustained, 53.99 with performance: peak" in out
+    # search/data-es-0 (30 GiB, gp3 already, in-tree) is in the totals too: its gp2 column is what gp2 would cost.
+    assert "$/month in total: gp2 62.12; gp3 50.89 with performance: sustained, 56.99 with performance: peak" in out
     assert "  proposed driverInstall: addon" in out and "Not migrated:" in out
     assert "  proposed performance: sustained" in out
     assert real_cluster().volumes  # the fixture the files came from
@@ -447,6 +462,16 @@ def test_the_table_plans_with_the_stacks_policy_and_proposes_it(capsys, files, t
     assert "  proposed performance: peak" in out
     assert cli.main(["discover", *files, "--output", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["platform"]["proposed"]["performance"] == "peak"
+
+
+def test_the_table_lists_claims_in_natural_order(capsys, tmp_path):
+    export = Export(items=[storage_class("gp2", default=True)])
+    for name in ("c100", "c10", "c2", "c1"):
+        volume_id = export.add_volume(name, "apps", name, size=10)
+        export.items += [in_tree_pv(name, volume_id, "apps", name), claim("apps", name, name)]
+    assert cli.main(["discover", "--region", REGION, *exports(tmp_path, export)]) == 0
+    rows = capsys.readouterr().out.split("\n\n")[0].splitlines()
+    assert [row.split()[0] for row in rows] == ["CLAIM", "apps/c1", "apps/c2", "apps/c10", "apps/c100"]
 
 
 # --- the README's commands, as written ---------------------------------------------------------
@@ -486,4 +511,7 @@ def test_the_readme_air_gapped_commands_work_as_written(tmp_path, monkeypatch, c
         and "  proposed snapshotSupport: present" in out
     )
     assert cli.main([*command, "--write", "--dry-run"]) == 0
-    assert capsys.readouterr().err.splitlines()[-1] == "dry run: Pulumi.dev.yaml not written"
+    err = capsys.readouterr().err.splitlines()
+    # The README promises the diff: as `diff -u` prints it, named as the user's shell names the file.
+    assert err[err.index("--- Pulumi.dev.yaml") + 1] == "+++ Pulumi.dev.yaml (proposed)"
+    assert err[-1] == "dry run: Pulumi.dev.yaml not written"

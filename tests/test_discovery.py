@@ -14,12 +14,16 @@ from types import SimpleNamespace
 import boto3
 import pytest
 from botocore.stub import Stubber
+from hypothesis import given
+from hypothesis import strategies as st
 from moto import mock_aws
 
+from gp3migrate.config import load_settings
 from gp3migrate.discovery import (
     StackContext,
     discover,
     drop_refused,
+    natural_key,
     parse_volume_id,
     region_problem,
     volume_ids_to_describe,
@@ -35,6 +39,8 @@ from gp3migrate.inventory import (
     list_pages,
 )
 from gp3migrate.migration_entry import ENTRY_KEYS
+from gp3migrate.plan import plan_all
+from gp3migrate.sizing import Performance
 from tests.kube_fixtures import (
     ACCOUNT,
     OTHER_KEY,
@@ -44,6 +50,7 @@ from tests.kube_fixtures import (
     FakeKube,
     addon,
     claim,
+    csi_pv,
     deployment,
     driver_objects,
     ebs_volume,
@@ -89,6 +96,7 @@ def test_every_volume_it_can_migrate_is_proposed_with_each_workloads_claims_toge
         "ops/legacy",
         "ops/no-zone",
         "ops/trailing",
+        "search/data-es-0",
         "shop/reports-cache",
         "shop/web-uploads",
         "streams/data-kafka-0",
@@ -111,8 +119,11 @@ def test_every_other_volume_is_left_out_with_its_reason():
             "migrates volumes in the region's availability zones only",
         ),
         "apps/new": ("pvc-csi", vol("csi"), "already a CSI volume (ebs.csi.aws.com)"),
-        "search/data-es-0": ("pvc-es", vol("pvc-es"), "already gp3"),
-        "analytics/fast": ("pvc-io1", vol("pvc-io1"), "not gp2: io1; this tool migrates gp2"),
+        "analytics/fast": (
+            "pvc-io1",
+            vol("pvc-io1"),
+            "not gp2 or gp3: io1; this tool migrates in-tree gp2 and gp3 volumes only",
+        ),
         "analytics/shared-fast": (
             "pvc-io2",
             vol("pvc-io2"),
@@ -231,7 +242,7 @@ def test_the_program_accepts_discovery_output_unchanged():
         {"clusterName": "dev-eks", "region": REGION, "kmsKeyArns": [STACK_KEY], "migrations": result.entries}
     )
     assert run.error is None, run.error
-    assert len(run.of_type("eks-gp3-migration:index:VolumeMigration")) == len(result.entries) == 9
+    assert len(run.of_type("eks-gp3-migration:index:VolumeMigration")) == len(result.entries) == 10
 
 
 @pytest.mark.parametrize(
@@ -335,6 +346,71 @@ def test_a_deployment_an_operator_controls_gets_manual_quiesce_too():
     (entry,) = result.entries
     assert entry["workload"]["owner"] == {"apiVersion": "apps.example.com/v1", "kind": "WebApp", "name": "web"}
     assert (entry["quiesce"], "claimNaming" in entry) == ("manual", False)
+
+
+@pytest.mark.parametrize("migrated", [False, True])
+def test_an_in_tree_pv_on_a_gp3_volume_is_proposed_for_the_move_to_csi(migrated):
+    """After a rehome precopy (or an in-tree class of type gp3) the volume is gp3 but the PV is still
+    in-tree: the move to CSI is still to do, so it is proposed (rehome, the default), never "done"."""
+    objects, _ = one_volume("uploads", migrated=migrated)
+    volumes = [ebs_volume(vol("uploads"), size=10, volume_type="gp3", iops=3000, throughput=125)]
+    result = discovered(small(*objects, volumes=volumes))
+    assert result.skipped == []
+    (entry,) = result.entries
+    assert {k: entry[k] for k in ("claim", "volumeType", "iops", "throughput")} == {
+        "claim": "uploads",
+        "volumeType": "gp3",
+        "iops": 3000,
+        "throughput": 125,
+    }
+    assert "strategy" not in entry
+    settings = load_settings({"clusterName": "dev-eks", "region": REGION, "migrations": result.entries})
+    assert settings.migrations[0].strategy == "rehome"
+    # The plan asks for what the volume has, so its precopy's ModifyVolume step finds nothing to do
+    # (gp3migrate/gates.py modify_to_gp3: gp3 at the planned values is left unmodified).
+    assert plan_all(settings)[0].performance == Performance(iops=3000, throughput=125)
+
+
+def test_only_a_csi_pv_is_done():
+    csi = [csi_pv("pvc-csi", vol("csi"), "apps", "new"), claim("apps", "new", "pvc-csi", storage_class="ebs-sc")]
+    volumes = [ebs_volume(vol("csi"), size=10, volume_type="gp3", iops=3000, throughput=125)]
+    result = discovered(small(*csi, volumes=volumes))
+    assert result.entries == []
+    assert [(s.claim, s.reason) for s in result.skipped] == [("apps/new", "already a CSI volume (ebs.csi.aws.com)")]
+
+
+# --- the order people read -----------------------------------------------------------------
+
+
+def test_claims_sort_with_their_numbers_compared_as_numbers():
+    names = ["c100", "c10", "c2", "c1", "data-pg-10", "data-pg-9", "c01", "c", "b20"]
+    assert sorted(names, key=natural_key) == ["b20", "c", "c01", "c1", "c2", "c10", "c100", "data-pg-9", "data-pg-10"]
+
+
+@given(st.lists(st.text(alphabet="ab-/0129", max_size=8), max_size=12))
+def test_the_natural_order_is_total_and_deterministic(names):
+    """Any names sort (digits never meet letters in one comparison), in one order whatever the input order."""
+    assert sorted(names, key=natural_key) == sorted(reversed(names), key=natural_key)
+
+
+@given(st.text(alphabet="ab-/", max_size=4), st.lists(st.integers(0, 10_000), unique=True, max_size=12))
+def test_names_differing_by_a_number_sort_by_that_number(prefix, numbers):
+    assert sorted((f"{prefix}{n}" for n in numbers), key=natural_key) == [f"{prefix}{n}" for n in sorted(numbers)]
+
+
+def test_proposed_and_skipped_claims_come_in_natural_order():
+    objects, volumes = [], []
+    for name in ("c100", "c10", "c2", "c1"):
+        more, more_volumes = one_volume(name)
+        objects += more
+        volumes += more_volumes
+    for name in ("io-10", "io-9"):
+        more, _ = one_volume(name)
+        objects += more
+        volumes.append(ebs_volume(vol(name), size=10, volume_type="io1", iops=500))
+    result = discovered(small(*objects, volumes=volumes))
+    assert [e["claim"] for e in result.entries] == ["c1", "c2", "c10", "c100"]
+    assert [s.claim for s in result.skipped] == ["apps/io-9", "apps/io-10"]
 
 
 def test_an_ephemeral_claim_is_left_out():

@@ -3,7 +3,7 @@
 Round trips on a copy of the repository's own Pulumi.dev.yaml and on files written by the CLI:
 a re-run with nothing new changes no byte; after hand edits the user's keys and comments stay and
 only facts are refreshed; after a cutover every key stays and differences are flagged; an entry
-discovery no longer sees stays unless `--prune`, and never past precopy; the summary is printed
+discovery no longer sees stays unless `--prune`, and never one with a phase; the summary is printed
 before anything is written; an export from the wrong region, an unknown stack, or a merge the
 program would refuse writes nothing. Not proven: every YAML layout a user may hand-write (ruamel
 re-indents lists to this project's style).
@@ -21,8 +21,9 @@ import yaml
 from gp3migrate import cli
 from gp3migrate.discovery import Skipped
 from gp3migrate.discovery_merge import Change, merge
+from gp3migrate.phases import PHASES
 from gp3migrate.stack_file import read_stack, write_stack
-from tests.kube_fixtures import REGION, STACK_KEY, real_cluster, vol
+from tests.kube_fixtures import REGION, STACK_KEY, Export, claim, in_tree_pv, real_cluster, storage_class, vol
 from tests.mock_cloud import PROJECT_DIR
 
 KEY = "default/ebs-gp2-claim"
@@ -147,28 +148,52 @@ def test_an_entry_past_precopy_keeps_every_key_and_flags_the_differences(dev_cop
     assert after == before
 
 
-def test_an_entry_discovery_no_longer_sees_stays_flagged_and_prune_removes_it_only_in_precopy(dev_copy: Path):
-    before = refreshed_dev(dev_copy)
-    gone = [Skipped("pvc-646fef81-c677-46f4-8f27-9d394618f236", KEY, "vol-03d3cd818a2c2def3", "already gp3")]
-    result, after = merged(dev_copy, [], gone)
+NO_CLAIM = "no bound claim (nothing mounts it through a PVC)"
+GONE = [Skipped("pvc-646fef81-c677-46f4-8f27-9d394618f236", KEY, "vol-03d3cd818a2c2def3", NO_CLAIM)]
+
+
+def test_an_entry_without_a_phase_discovery_no_longer_sees_stays_flagged_and_prune_removes_it(dev_copy: Path):
+    before = refreshed_dev(dev_copy).replace("      phase: precopy\n", "")
+    dev_copy.write_text(before)
+    result, after = merged(dev_copy, [], GONE)
     assert result.changes == [
         Change("kept", KEY),
-        Change("flagged", KEY, "not proposed now: already gp3; kept; --prune removes it"),
+        Change("flagged", KEY, f"not proposed now: {NO_CLAIM}; kept; --prune removes it"),
     ]
     assert after == before
 
-    dev_copy.write_text(before.replace("phase: precopy", "phase: cutover"))
-    result, after = merged(dev_copy, [], prune=True)
-    assert result.changes == [
-        Change("kept", KEY),
-        Change("flagged", KEY, "not seen by discovery; kept: phase cutover is past precopy"),
-    ]
-    assert after == before.replace("phase: precopy", "phase: cutover")
-
-    dev_copy.write_text(before)
-    result, after = merged(dev_copy, [], gone, prune=True)
-    assert result.changes == [Change("removed", KEY, "not proposed now: already gp3 (phase precopy, --prune)")]
+    result, after = merged(dev_copy, [], GONE, prune=True)
+    assert result.changes == [Change("removed", KEY, f"not proposed now: {NO_CLAIM} (no phase set, --prune)")]
     assert yaml.safe_load(after)["config"]["eks-gp3-migration:migrations"] == []
+
+
+# What the flag says an entry with a phase needs before it may go (the program refuses an entry
+# dropped in cutover or rollback unless it is listed under `forget`: tests/test_stack_file_forget.py).
+IN_FLIGHT = {
+    "precopy": "in flight (phase precopy): kept, --prune never removes an entry with a phase; remove it by hand "
+    "after phase cleanup",
+    "cutover": "in flight (phase cutover): kept, --prune never removes an entry with a phase; remove it by hand "
+    "after phase cleanup, or now by listing it under forget",
+    "finalize": "in flight (phase finalize): kept, --prune never removes an entry with a phase; remove it by hand "
+    "after phase cleanup",
+    "rollback": "in flight (phase rollback): kept, --prune never removes an entry with a phase; remove it by hand "
+    "after phase cleanup, or now by listing it under forget",
+    "cleanup": "done (phase cleanup): kept, --prune never removes an entry with a phase; remove it by hand "
+    "(its claim and PV stay)",
+}
+
+
+@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize("seen", ["skipped", "not seen"])
+def test_prune_never_removes_an_entry_with_a_phase(dev_copy: Path, phase: str, seen: str):
+    """A phase set means `pulumi up` may have applied it: a protected safety snapshot, a released
+    claim. Discovery cannot see what was applied, so the phase alone keeps the entry."""
+    before = refreshed_dev(dev_copy).replace("phase: precopy", f"phase: {phase}")
+    dev_copy.write_text(before)
+    skipped, why = (GONE, f"not proposed now: {NO_CLAIM}") if seen == "skipped" else ((), "not seen by discovery")
+    result, after = merged(dev_copy, [], skipped, prune=True)
+    assert result.changes == [Change("kept", KEY), Change("flagged", KEY, f"{why}; {IN_FLIGHT[phase]}")]
+    assert after == before
 
 
 def test_new_claims_go_next_to_their_workloads_claims_and_the_rest_at_the_end():
@@ -255,7 +280,7 @@ def test_write_prints_the_summary_then_writes_and_a_rerun_writes_nothing(tmp_pat
     assert discover(tmp_path, "--write") == 0
     err = capsys.readouterr().err
     assert err.splitlines()[:2] == [
-        f"{stack_file}: 9 added, 0 updated, 0 kept, 0 flagged, 0 removed",
+        f"{stack_file}: 10 added, 0 updated, 0 kept, 0 flagged, 0 removed",
         "  added    db/backup-scratch",
     ]
     assert err.splitlines()[-6:] == [
@@ -269,11 +294,11 @@ def test_write_prints_the_summary_then_writes_and_a_rerun_writes_nothing(tmp_pat
     text = stack_file.read_text()
     assert text.startswith(STACK_TEXT)  # the rest of the file, comments included, untouched
     written = yaml.safe_load(text)["config"]["eks-gp3-migration:migrations"]
-    assert len(written) == 9 and written[1]["quiesce"] == "manual"
+    assert len(written) == 10 and written[1]["quiesce"] == "manual"
 
     assert discover(tmp_path, "--write") == 0
     err = capsys.readouterr().err
-    assert f"{stack_file}: 0 added, 0 updated, 9 kept, 0 flagged, 0 removed" in err
+    assert f"{stack_file}: 0 added, 0 updated, 10 kept, 0 flagged, 0 removed" in err
     assert err.splitlines()[-1] == f"no changes: {stack_file} not written"
     assert stack_file.read_text() == text
 
@@ -309,14 +334,77 @@ def test_a_rerun_after_a_cutover_and_hand_edits_changes_nothing_it_should_not(tm
     assert stack_file.read_text() == text + "  # my note\n"
 
 
-def test_dry_run_prints_what_would_change_and_writes_nothing(tmp_path: Path, capsys):
+def diff_of(err: str, stack_file: Path) -> list[str]:
+    """The unified diff a dry run printed: from its `---` header to the line before the last."""
+    lines = err.splitlines()
+    return lines[lines.index(f"--- {stack_file}") : -1]
+
+
+def test_dry_run_prints_the_diff_the_write_then_makes_and_writes_nothing(tmp_path: Path, capsys):
     stack_file = tmp_path / "Pulumi.dev.yaml"
     stack_file.write_text(STACK_TEXT)
     assert discover(tmp_path, "--write", "--dry-run") == 0
     err = capsys.readouterr().err
-    assert f"{stack_file}: 9 added, 0 updated, 0 kept, 0 flagged, 0 removed" in err
+    assert f"{stack_file}: 10 added, 0 updated, 0 kept, 0 flagged, 0 removed" in err
     assert err.splitlines()[-1] == f"dry run: {stack_file} not written"
     assert stack_file.read_text() == STACK_TEXT
+    diff = diff_of(err, stack_file)
+    assert diff[:3] == [f"--- {stack_file}", f"+++ {stack_file} (proposed)", "@@ -5,3 +5,196 @@"]
+
+    assert discover(tmp_path, "--write") == 0
+    written = stack_file.read_text().splitlines()
+    # Context and added lines of the one hunk are the written file from line 5 on.
+    assert [line[1:] for line in diff[3:]] == written[4:]
+    assert all(line.startswith(" ") for line in diff[3:6]) and all(line.startswith("+") for line in diff[6:])
+
+
+def test_dry_run_shows_a_refreshed_fact_as_a_hunk_and_says_when_nothing_changes(tmp_path: Path, capsys):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(STACK_TEXT)
+    assert discover(tmp_path, "--write") == 0
+    text = stack_file.read_text()
+    grown = real_cluster()
+    for volume in grown.volumes:
+        if volume["VolumeId"] == vol("pvc-pg-0"):
+            volume["Size"] = 150
+    capsys.readouterr()
+    assert discover(tmp_path, "--write", "--dry-run", export=grown) == 0
+    err = capsys.readouterr().err
+    assert diff_of(err, stack_file) == [
+        f"--- {stack_file}",
+        f"+++ {stack_file} (proposed)",
+        "@@ -26,7 +26,7 @@",
+        "       pv: pvc-pg-0",
+        f"       volumeId: {vol('pvc-pg-0')}",
+        "       zone: eu-central-1a",
+        "-      sizeGiB: 100",
+        "+      sizeGiB: 150",
+        "       fsType: ext4",
+        "       accessModes:",
+        "         - ReadWriteOnce",
+    ]
+    assert err.splitlines()[-1] == f"dry run: {stack_file} not written"
+    assert stack_file.read_text() == text
+
+    assert discover(tmp_path, "--write", "--dry-run") == 0
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        f"no change to {stack_file}",
+        f"dry run: {stack_file} not written",
+    ]
+
+
+def test_dry_run_of_a_new_stack_file_shows_every_line_added(tmp_path: Path, capsys):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    assert discover(tmp_path, "--cluster", "dev-eks", "--region", REGION, "--write", "--create", "--dry-run") == 0
+    diff = diff_of(capsys.readouterr().err, stack_file)
+    assert diff[:4] == [
+        f"--- {stack_file}",
+        f"+++ {stack_file} (proposed)",
+        f"@@ -0,0 +1,{len(diff) - 3} @@",
+        "+# Created by `gp3migrate discover --create` for cluster dev-eks (eu-central-1).",
+    ]
+    assert all(line.startswith("+") for line in diff[3:])
+    assert not stack_file.exists()
 
 
 def test_create_writes_a_new_stack_with_the_platform_proposal(tmp_path: Path, capsys):
@@ -333,8 +421,8 @@ def test_create_writes_a_new_stack_with_the_platform_proposal(tmp_path: Path, ca
         # A new stack says which policy it plans for, not only the program's default.
         "eks-gp3-migration:performance": "sustained",
     }
-    assert len(config["eks-gp3-migration:migrations"]) == 9
-    assert f"new {tmp_path / 'Pulumi.dev.yaml'}: 9 added" in capsys.readouterr().err
+    assert len(config["eks-gp3-migration:migrations"]) == 10
+    assert f"new {tmp_path / 'Pulumi.dev.yaml'}: 10 added" in capsys.readouterr().err
 
 
 def test_an_unknown_stack_is_refused_without_create(tmp_path: Path, capsys):
@@ -376,7 +464,7 @@ def test_prune_never_empties_the_list(tmp_path: Path, capsys):
     assert discover(tmp_path, "--write", "--prune", export=migrated) == 1
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"gp3migrate discover: refused, nothing written: --prune would empty the migrations list of {stack_file} "
-        "(discovery proposes none of its 9 entries); remove them by hand if that is right"
+        "(discovery proposes none of its 10 entries); remove them by hand if that is right"
     )
     assert stack_file.read_text() == text
 
@@ -396,3 +484,57 @@ def test_a_merge_the_program_would_refuse_is_not_written(tmp_path: Path, capsys)
         "pg and resets its replicas: use quiesce: manual and stop it through its operator",
     ]
     assert stack_file.read_text() == text
+
+
+def test_write_prune_keeps_an_entry_with_a_phase_and_removes_the_rest(tmp_path: Path, capsys):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(STACK_TEXT)
+    assert discover(tmp_path, "--write") == 0
+    text = stack_file.read_text().replace("      quiesce: manual\n", "      phase: precopy\n      quiesce: manual\n", 1)
+    stack_file.write_text(text)
+    migrated = real_cluster()
+    migrated.items = [i for i in migrated.items if i["kind"] != "PersistentVolume"]  # nothing in-tree left
+    capsys.readouterr()
+    assert discover(tmp_path, "--write", "--prune", export=migrated) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"{stack_file}: 0 added, 0 updated, 1 kept, 1 flagged, 9 removed"
+    assert err[2:4] == [
+        f"  flagged  db/pgdata-pg-0: not seen by discovery; {IN_FLIGHT['precopy']}",
+        "  removed  db/backup-scratch: not seen by discovery (no phase set, --prune)",
+    ]
+    written = yaml.safe_load(stack_file.read_text())["config"]["eks-gp3-migration:migrations"]
+    assert [(e["claim"], e["phase"]) for e in written] == [("pgdata-pg-0", "precopy")]
+
+
+def test_after_a_rehome_precopy_the_gp3_volume_is_still_proposed_and_prune_keeps_it(tmp_path: Path, capsys):
+    """Between precopy and cutover the volume is gp3 (ModifyVolume) and the PV still in-tree: the
+    entry is found as before, its facts refreshed, and neither removed nor offered for removal."""
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(STACK_TEXT)
+    assert discover(tmp_path, "--write") == 0
+    text = stack_file.read_text().replace(
+        "        name: web\n        replicas: 2\n", "        name: web\n        replicas: 2\n      phase: precopy\n", 1
+    )
+    stack_file.write_text(text)
+    precopied = real_cluster()
+    for volume in precopied.volumes:  # what the precopy's ModifyVolume made of it (its plan: 3000/125)
+        if volume["VolumeId"] == vol("pvc-web"):
+            volume.update(VolumeType="gp3", Iops=3000, Throughput=125)
+    capsys.readouterr()
+    assert discover(tmp_path, "--write", "--prune", export=precopied) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"{stack_file}: 0 added, 1 updated, 9 kept, 0 flagged, 0 removed"
+    assert "  updated  shop/web-uploads: volumeType 'gp2' -> 'gp3'; iops 100 -> 3000; throughput (absent) -> 125" in err
+    written = yaml.safe_load(stack_file.read_text())["config"]["eks-gp3-migration:migrations"]
+    assert [(e["phase"], e["volumeType"]) for e in written if e["claim"] == "web-uploads"] == [("precopy", "gp3")]
+
+
+def test_new_entries_are_written_in_natural_order(tmp_path: Path, capsys):
+    """The written list follows the table: c1, c2, c10 (entries already in the file keep their place)."""
+    export = Export(items=[storage_class("gp2", default=True)])
+    for name in ("c10", "c2", "c1"):
+        volume_id = export.add_volume(name, "apps", name, size=10)
+        export.items += [in_tree_pv(name, volume_id, "apps", name), claim("apps", name, name)]
+    assert discover(tmp_path, "--cluster", "dev-eks", "--region", REGION, "--write", "--create", export=export) == 0
+    written = yaml.safe_load((tmp_path / "Pulumi.dev.yaml").read_text())["config"]["eks-gp3-migration:migrations"]
+    assert [e["claim"] for e in written] == ["c1", "c2", "c10"]
