@@ -24,7 +24,7 @@ from gp3migrate.discovery_merge import Change, merge
 from gp3migrate.phases import PHASES
 from gp3migrate.stack_file import read_stack, write_stack
 from tests.kube_fixtures import REGION, STACK_KEY, Export, claim, in_tree_pv, real_cluster, storage_class, vol
-from tests.mock_cloud import PROJECT_DIR
+from tests.mock_cloud import STACKS_DIR
 
 KEY = "default/ebs-gp2-claim"
 # The dev stack's example entry as discovery reports it now (its facts, plus the two new ones).
@@ -50,7 +50,7 @@ FOUND: dict[str, Any] = {
 @pytest.fixture
 def dev_copy(tmp_path: Path) -> Path:
     path = tmp_path / "Pulumi.dev.yaml"
-    shutil.copy(PROJECT_DIR / "Pulumi.dev.yaml", path)
+    shutil.copy(STACKS_DIR / "Pulumi.dev.yaml", path)
     return path
 
 
@@ -75,9 +75,9 @@ def test_a_rerun_with_nothing_new_changes_nothing(dev_copy: Path):
 
 def test_the_repository_stack_files_round_trip_byte_for_byte(tmp_path: Path):
     for name in ("Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.rehearsal.yaml"):
-        shutil.copy(PROJECT_DIR / name, tmp_path / name)
+        shutil.copy(STACKS_DIR / name, tmp_path / name)
         write_stack(read_stack(tmp_path / name))
-        assert (tmp_path / name).read_text() == (PROJECT_DIR / name).read_text(), name
+        assert (tmp_path / name).read_text() == (STACKS_DIR / name).read_text(), name
 
 
 def test_a_rerun_after_hand_edits_keeps_them_and_refreshes_only_facts(dev_copy: Path):

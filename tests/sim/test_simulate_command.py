@@ -150,8 +150,11 @@ def test_the_real_stacks_outputs_say_where_it_is(project: Path) -> None:
 
 def test_kms_and_modify_entries_rehearse(project: Path) -> None:
     edit(project, "encrypted: false", f"encrypted: true\n      kmsKeyId: {KMS_KEY}")
-    edit(project, "  eks-gp3-migration:demoteGp2: true", f"  eks-gp3-migration:demoteGp2: true\n"
-         f"  eks-gp3-migration:kmsKeyArns:\n    - {KMS_KEY}")
+    edit(
+        project,
+        "  eks-gp3-migration:demoteGp2: true",
+        f"  eks-gp3-migration:demoteGp2: true\n  eks-gp3-migration:kmsKeyArns:\n    - {KMS_KEY}",
+    )
     kms = gp3migrate("simulate", "--stack", "dev", "--walk", cwd=project)
     assert kms.returncode == 0, kms.stdout + kms.stderr
     assert "+ create   Resource                     platform-driver-check" in kms.stdout
