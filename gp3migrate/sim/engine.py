@@ -313,6 +313,10 @@ class Deployment:
                     )
             else:
                 new.id, new.outputs = provider.create(new, preview=self.dry_run)
+                if self.dry_run:
+                    # A preview's create has no id yet (step.go CreateStep.Apply returns none in a
+                    # preview; the SDK reads an empty id as unknown), whatever the name would be.
+                    new.id = ""
         except PartialFailure as partial:
             new.id, new.outputs, new.init_errors = partial.resource_id, partial.outputs, [str(partial)]
             self.new[new.urn] = new

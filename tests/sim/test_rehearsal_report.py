@@ -59,3 +59,29 @@ def test_downtime_counts_from_the_stop_not_from_pods_down_for_another_reason() -
             sim.world.tick(10)
         assert len(sim.world.running_pods(namespace, app)) == 1
         assert meter.ticks[APP] == 4  # up again within the tick it was scaled back
+
+
+def test_a_copy_cutovers_preview_lists_every_create_the_up_then_makes() -> None:
+    config = dev_config()
+    for entry in config["migrations"]:
+        entry.update(strategy="copy", claimNaming="same-name")
+    with Simulation(config, seed=3) as sim:
+        assert apply_up(sim, phase(sim, "precopy"), "precopy").result.ok
+
+        report = apply_up(sim, phase(sim, "cutover"), "cutover")
+
+        assert report.preview_error is None and report.result.ok, (report.preview_error, report.result.error)
+        planned = sorted(s.name for s in report.plan if s.op == "create")
+        made = sorted(s.name for s in report.result.steps if s.op == "create")
+        # Those waiting on the final snapshot's id (unknown in a preview) are listed too.
+        assert planned == made
+        assert [n.removeprefix(NAME + "-") for n in planned] == [
+            "claim",
+            "content",
+            "detached",
+            "final-snapshot",
+            "quiesce",
+            "release-old-claim",
+            "scale-back",
+            "volume-snapshot",
+        ]
