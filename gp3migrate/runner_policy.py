@@ -7,8 +7,13 @@ provider function (invoke) it calls needs, and the AWS calls of the program's ow
 proof steps (components/gates.py) are dynamic resources, which the engine runs with the runner's
 credentials (Pulumi docs, "Dynamic Resource Providers"), so their boto3 calls belong here too.
 
-A stack's phases change one `up` at a time (precopy -> cutover -> finalize, or rollback), so the
-policy covers every phase of the settings it is printed for: it need not change between two `up`s.
+A stack's phases change one `up` at a time (precopy -> cutover -> finalize, or rollback) and
+discovery adds volumes between two `up`s, so the policy covers every phase of every strategy
+(rehome, modify, copy) whether or not `migrations` lists a volume yet: it changes only with the
+platform settings (driver install and identity, managed policy, KMS keys, a rehearsal cluster).
+One exception: a driver kept with `driverInstall: present` is checked against the KMS keys in use,
+which include an encrypted listed volume's key (gp3migrate/driver_check.py keys_in_use); on a
+stack without kmsKeyArns or gp3KmsKeyId the check's rights come with the first such volume.
 tests/test_runner_policy.py runs the real program under mocks for the dev, prod and rehearsal stacks
 and through every phase, and fails when it registers or calls anything this table does not grant;
 it also scans the source for boto3 calls without an entry here.
@@ -264,15 +269,18 @@ BOTO3_CALLS: dict[str, Grant] = {
         ("ec2:DescribeVolumes",),
         "gp3migrate/gates.py (detach and in-use proof steps); gp3migrate/inventory.py (discover)",
     ),
-    # The rehome strategy's steps (gp3migrate/gates.py, issue 10). Granted to every stack with
-    # migrations, as the other gate calls are; narrow to stacks with a rehome migration once the
-    # strategy is in the config model.
+    # The rehome and modify strategies' steps (gp3migrate/gates.py, issue 10). Granted to every
+    # stack, as the other gate calls are: any stack may come to list such a volume.
     "ec2.create_tags": Grant(("ec2:CreateTags",), "gp3migrate/gates.py (tag_volume: the driver's cluster tag)"),
     "ec2.modify_volume": Grant(("ec2:ModifyVolume",), "gp3migrate/gates.py (modify_to_gp3)"),
     "ec2.describe_volumes_modifications": Grant(
         ("ec2:DescribeVolumesModifications",), "gp3migrate/gates.py (modify_to_gp3: in flight, done, cooldown)"
     ),
 }
+
+# What any strategy's steps register or call (components/volume_migration.py, gp3migrate/gates.py):
+# snapshots (copy; rehome's safety snapshot), the proof steps as dynamic resources, their boto3.
+MIGRATION_TOKENS = frozenset({"aws:ebs/snapshot:Snapshot", "pulumi-python:dynamic:Resource", *BOTO3_CALLS})
 
 # The check of a driver kept with `driverInstall: present` (components/driver_check.py, a dynamic
 # resource run with the runner's credentials): only when KMS keys are in use, to find the driver's
@@ -351,8 +359,10 @@ def needed_by(settings: Settings) -> set[str]:
             needed.add("aws:iam/rolePolicy:RolePolicy")
     if driver.install == "addon" or settings.snapshots.support == "addon":
         needed.add("aws:eks/addon:Addon")
-    if settings.migrations:
-        needed |= {"aws:ebs/snapshot:Snapshot", "pulumi-python:dynamic:Resource", *BOTO3_CALLS}
+    # Every strategy's rights, with or without `migrations` entries: discovery adds the first
+    # volumes between two `up`s (prod and rehearsal ship with none), and the policy must not
+    # change then. They are scoped as the rest (`*`); nothing here depends on a volume.
+    needed |= MIGRATION_TOKENS
     if driver.install == "present":
         needed.add("pulumi-python:dynamic:Resource")
         if driver_check.keys_in_use(settings):

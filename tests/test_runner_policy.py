@@ -34,6 +34,7 @@ from tests.mock_cloud import (
     as_runtime_config,
     copy_stack_config,
     run_program,
+    stack_config,
     stack_name,
     with_phase,
 )
@@ -173,6 +174,89 @@ def test_rehearsal_through_every_phase(network):
 def test_platform_branches(changes):
     config = {**DEV, **{f"{KEY}:{k}": v for k, v in changes.items()}}
     assert_grants_what_the_program_calls(config, walk(config, LIFECYCLES["rename"]))
+
+
+STRATEGIES = ("rehome", "modify", "copy")
+
+
+def entries_of_every_strategy(zone: str) -> list[dict[str, Any]]:
+    """The dev stack's volume three times, once per strategy, each its own claim, PV, volume and
+    workload (a migration's identity must be unique)."""
+    base = stack_config("dev")[f"{KEY}:migrations"][0]
+    return [
+        {
+            **base,
+            "claim": f"data-{strategy}",
+            "pv": f"pvc-{strategy}",
+            "volumeId": f"vol-0{i}d3cd818a2c2def3",
+            "zone": zone,
+            "workload": {**base["workload"], "name": f"app-{strategy}"},
+            "strategy": strategy,
+        }
+        for i, strategy in enumerate(STRATEGIES)
+    ]
+
+
+def without_migrations(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k != f"{KEY}:migrations"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "rehearsal"])
+def test_the_policy_is_the_same_before_the_first_migration_and_after_one_of_each_strategy(stack):
+    """The README promises a policy that stays the same from one `up` to the next: discovery
+    adding the first volumes (prod and rehearsal ship with none) must not change it."""
+    empty = without_migrations(stack_config(stack))
+    zone = f"{empty[f'{KEY}:region']}a"
+    every_strategy = {**empty, f"{KEY}:migrations": entries_of_every_strategy(zone)}
+    assert runner_policy.policy(settings_of(empty)) == runner_policy.policy(settings_of(every_strategy))
+
+
+def test_the_one_right_a_listed_volume_can_add_is_the_present_drivers_kms_check():
+    """A present driver is checked against the keys in use, an encrypted volume's among them
+    (gp3migrate/driver_check.py keys_in_use): on a stack that names no key (dev), its first
+    encrypted volume adds the check's calls and nothing else."""
+    empty = without_migrations(stack_config("dev"))
+    key = "arn:aws:kms:eu-central-1:123456789012:key/4f2c9a7e-1b3d-4c5e-8f90-a1b2c3d4e5f6"
+    encrypted = [{**entry, "encrypted": True, "kmsKeyId": key} for entry in entries_of_every_strategy("eu-central-1a")]
+    before = policy_actions(runner_policy.policy(settings_of(empty)))
+    after = policy_actions(runner_policy.policy(settings_of({**empty, f"{KEY}:migrations": encrypted})))
+    assert after - before == runner_policy.actions_for(runner_policy.DRIVER_CHECK_CALLS)
+    assert before <= after
+
+
+# One `up` after another, each strategy's phase in that `up` (modify has only precopy).
+EVERY_STRATEGY_LIFECYCLES = {
+    "finalized": [
+        {"rehome": "precopy", "modify": "precopy", "copy": "precopy"},
+        {"rehome": "cutover", "modify": "precopy", "copy": "cutover"},
+        {"rehome": "finalize", "modify": "precopy", "copy": "finalize"},
+    ],
+    "rolled back": [
+        {"rehome": "precopy", "modify": "precopy", "copy": "precopy"},
+        {"rehome": "cutover", "modify": "precopy", "copy": "cutover"},
+        {"rehome": "rollback", "modify": "precopy", "copy": "rollback"},
+    ],
+}
+
+
+def with_phases(config: dict[str, Any], phases: dict[str, str]) -> dict[str, Any]:
+    entries = [{**entry, "phase": phases[entry["strategy"]]} for entry in config[f"{KEY}:migrations"]]
+    return {**config, f"{KEY}:migrations": entries}
+
+
+@pytest.mark.parametrize("lifecycle", sorted(EVERY_STRATEGY_LIFECYCLES))
+def test_every_strategy_through_every_phase(lifecycle):
+    """What rehome and modify register is granted too, not only the copy's snapshots."""
+    dev = stack_config("dev")
+    config = {**dev, f"{KEY}:migrations": entries_of_every_strategy("eu-central-1c")}
+    runs: list[Run] = []
+    previous: dict[str, Any] = {}
+    for phases in EVERY_STRATEGY_LIFECYCLES[lifecycle]:
+        run = run_program(with_phases(config, phases), previous_outputs=previous)
+        assert run.error is None, f"{phases}: {run.error}"
+        runs.append(run)
+        previous = run.outputs
+    assert_grants_what_the_program_calls(config, runs)
 
 
 def test_the_actions_the_old_readme_missed_are_granted_where_needed():
