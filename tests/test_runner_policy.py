@@ -393,6 +393,42 @@ def test_every_boto3_call_in_the_program_has_an_entry():
     assert set(tables) <= {call for _, call in calls}
 
 
+# --- discovery's own policy -------------------------------------------------------------------
+
+# `gp3migrate discover` and what it runs: its boto3 calls are made with the credentials of whoever
+# runs it, not the runner's.
+DISCOVERY_MODULES = sorted(
+    [*(PROJECT_DIR / "gp3migrate").glob("discovery*.py"), PROJECT_DIR / "gp3migrate/inventory.py"]
+)
+
+
+def test_every_boto3_call_discovery_makes_has_a_right_in_the_discover_policy():
+    sources = {path: path.read_text() for path in DISCOVERY_MODULES}
+    services = client_services(sources.values())
+    assert services == {"ec2", "eks"}, "discovery creates other clients now: scan them too"
+    calls = {(path.name, call) for path, text in sources.items() for call in boto3_calls(text, services)}
+    missing = sorted(f"{name}: {call}" for name, call in calls if call not in runner_policy.DISCOVERY_CALLS)
+    assert missing == [], f"boto3 calls of discover without an entry in runner_policy.DISCOVERY_CALLS: {missing}"
+    # And no entry for a call discovery no longer makes.
+    assert set(runner_policy.DISCOVERY_CALLS) == {call for _, call in calls}
+
+
+def test_the_discover_policy_is_read_only_and_the_same_for_every_stack():
+    assert runner_policy.discover_policy() == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EksGp3MigrationDiscover",
+                "Effect": "Allow",
+                "Action": ["ec2:DescribeVolumes", "eks:DescribeAddon", "eks:DescribeCluster", "eks:ListAddons"],
+                "Resource": "*",
+            }
+        ],
+    }
+    actions = policy_actions(runner_policy.discover_policy())
+    assert all(re.fullmatch(r"(ec2|eks|iam):(Describe|List|Get)[A-Za-z]+", a) for a in actions), actions
+
+
 # --- the command ------------------------------------------------------------------------------
 
 
@@ -404,6 +440,44 @@ def test_the_command_prints_the_policy_of_the_stack_file(capsys):
     assert capsys.readouterr().out == first  # deterministic
     actions = json.loads(first)["Statement"][0]["Action"]
     assert actions == sorted(actions)
+
+
+def test_for_discover_prints_discoverys_policy_without_a_stack(tmp_path, capsys):
+    # No stack file at all: discover's rights do not depend on one.
+    assert cli.main(["iam-policy", "--for", "discover", "--project-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out) == runner_policy.discover_policy()
+    assert out == json.dumps(runner_policy.discover_policy(), indent=2, sort_keys=True) + "\n"
+
+
+def test_for_runner_is_the_default(capsys):
+    assert cli.main(["iam-policy", "--stack", "dev", "--project-dir", str(PROJECT_DIR)]) == 0
+    default = capsys.readouterr().out
+    assert cli.main(["iam-policy", "--for", "runner", "--stack", "dev", "--project-dir", str(PROJECT_DIR)]) == 0
+    assert capsys.readouterr().out == default
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--for", "discoverr"], "error: --for: 'discoverr' is not one of runner, discover"),
+        (["--for", "Discover", "--stack", "dev"], "error: --for: 'Discover' is not one of runner, discover"),
+        (
+            ["--for", "discover", "--stack", "dev"],
+            "error: --stack: 'dev' is not used with --for discover (discover's rights are the same for every stack)",
+        ),
+        ([], "error: --stack: is required with --for runner (the stack whose Pulumi.<stack>.yaml decides the policy)"),
+        (
+            ["--for", "runner"],
+            "error: --stack: is required with --for runner (the stack whose Pulumi.<stack>.yaml decides the policy)",
+        ),
+    ],
+    ids=["misspelt", "wrong case", "stack with discover", "no stack", "no stack for runner"],
+)
+def test_bad_for_and_stack_combinations_are_one_line_each(argv, line, capsys):
+    assert cli.main(["iam-policy", *argv, "--project-dir", str(PROJECT_DIR)]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err.splitlines()) == ("", [line])
 
 
 @pytest.mark.parametrize(
@@ -438,16 +512,23 @@ def test_errors_name_the_file_and_key_and_exit_2(stack, files, lines, tmp_path, 
     assert err.splitlines() == [line.format(dir=tmp_path) for line in lines]
 
 
-def test_a_user_error_shows_no_traceback():
+@pytest.mark.parametrize(
+    ("argv", "stderr"),
+    [
+        (["--stack", "qa"], "error: Pulumi.qa.yaml: no such stack file (stacks here: dev, prod, rehearsal)\n"),
+        (["--for", "ci"], "error: --for: 'ci' is not one of runner, discover\n"),
+    ],
+)
+def test_a_user_error_shows_no_traceback(argv, stderr):
     result = subprocess.run(
-        [sys.executable, "-m", "gp3migrate", "iam-policy", "--stack", "qa"],
+        [sys.executable, "-m", "gp3migrate", "iam-policy", *argv],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr == "error: Pulumi.qa.yaml: no such stack file (stacks here: dev, prod, rehearsal)\n"
+    assert result.stderr == stderr
 
 
 def test_the_readme_shows_the_dev_policy_as_the_command_prints_it():
