@@ -226,10 +226,11 @@ def test_the_one_right_a_listed_volume_can_add_is_the_present_drivers_kms_check(
 
 # One `up` after another, each strategy's phase in that `up` (modify has only precopy).
 EVERY_STRATEGY_LIFECYCLES = {
-    "finalized": [
+    "cleaned up": [
         {"rehome": "precopy", "modify": "precopy", "copy": "precopy"},
         {"rehome": "cutover", "modify": "precopy", "copy": "cutover"},
         {"rehome": "finalize", "modify": "precopy", "copy": "finalize"},
+        {"rehome": "cleanup", "modify": "precopy", "copy": "cleanup"},
     ],
     "rolled back": [
         {"rehome": "precopy", "modify": "precopy", "copy": "precopy"},
