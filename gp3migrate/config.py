@@ -1,10 +1,11 @@
 """The stack config, read once into frozen, validated settings.
 
-Scalar keys are declared in Pulumi.yaml (type and description); structured keys (`kmsKeyArns`,
-`extraVolumeTags`, `migrations`) are validated here. `load_settings` either returns complete
-settings or raises ConfigError listing every problem: the program registers nothing before it.
+Every key is declared in Pulumi.yaml (type, description, and the default of an optional key);
+the values are validated here. `load_settings` either returns complete settings or raises
+ConfigError listing every problem: the program registers nothing before it.
 """
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -148,7 +149,7 @@ class Settings:
         return gp3_limits_for(self.cluster.region)
 
 
-# Every key this program reads, without the project prefix. Scalars are declared in Pulumi.yaml.
+# Every key this program reads, without the project prefix; each is declared in Pulumi.yaml.
 SCALAR_KEYS = (
     "clusterName",
     "region",
@@ -187,6 +188,30 @@ SCALAR_KEYS = (
 STRUCTURED_KEYS = ("kmsKeyArns", "extraVolumeTags", "migrations", "rehearsalSubnetIds", "forget")
 ALL_KEYS = SCALAR_KEYS + STRUCTURED_KEYS
 
+# What Pulumi.yaml declares as the default of each optional key. The Pulumi CLI refuses every
+# preview and up of a stack that leaves out a declared key without a default ("Stack 'dev' is
+# missing configuration value", pulumi/pulumi pkg/workspace/config.go mergeConfig), and hands a
+# default to the program as if the stack had set it. So each optional key declares one, and the
+# program reads a value equal to it as not set: strings and lists declare the empty value (the
+# program's own default, which Pulumi.yaml's description names, then applies), booleans and
+# integers the program's own default (tests/test_project_config.py holds them equal).
+UNSET_DEFAULTS: Mapping[str, str | bool | int | list[Any] | dict[str, Any]] = {
+    **{key: "" for key in SCALAR_KEYS if key not in ("clusterName", "region")},
+    "driverAdopt": False,
+    "createOidcProvider": False,
+    "gp3Encrypted": True,
+    "gp3Iops": 3000,
+    "gp3Throughput": 125,
+    "demoteGp2": True,
+    "rehearsal": False,
+    "rehearsalNodeCount": 2,
+    "kmsKeyArns": [],
+    "extraVolumeTags": {},
+    "migrations": [],
+    "rehearsalSubnetIds": [],
+    "forget": [],
+}
+
 
 def project_values(all_config: Mapping[str, Any], project: str = PROJECT) -> dict[str, Any]:
     """This project's keys without their `<project>:` prefix; other namespaces are not ours."""
@@ -195,7 +220,9 @@ def project_values(all_config: Mapping[str, Any], project: str = PROJECT) -> dic
 
 
 def load_settings(values: Mapping[str, Any]) -> Settings:
-    """Validate this project's config values (prefix removed) into Settings, or raise ConfigError."""
+    """Validate this project's config values (prefix removed) into Settings, or raise ConfigError.
+    A value equal to the key's declared default is read as not set (UNSET_DEFAULTS)."""
+    values = {key: value for key, value in values.items() if not _is_declared_default(key, value)}
     problems = Problems()
     unknown_keys(problems, "", values, ALL_KEYS)
 
@@ -224,6 +251,20 @@ def load_settings(values: Mapping[str, Any]) -> Settings:
         forget=forget,
         performance=performance,
     )
+
+
+def _is_declared_default(key: str, value: Any) -> bool:
+    """Whether `value` is the key's declared default, as a Python value or as the runtime's text
+    of it (`false`, `3000`, `[]`: the CLI hands lists and maps over as JSON)."""
+    if key not in UNSET_DEFAULTS:
+        return False
+    default = UNSET_DEFAULTS[key]
+    if isinstance(value, str):
+        if isinstance(default, list | dict):
+            return parse_structured(value) == default
+        return value == (json.dumps(default) if isinstance(default, bool) else str(default))
+    # `type` too: 0 == False and 1 == True in Python, but not in a stack file.
+    return type(value) is type(default) and value == default
 
 
 def _cluster(problems: Problems, values: Mapping[str, Any]) -> ClusterSettings:
@@ -555,9 +596,8 @@ def _rehearsal_network(problems: Problems, values: Mapping[str, Any]) -> tuple[s
 
 
 def _promotion(problems: Problems, values: Mapping[str, Any]) -> PromotionSettings | None:
-    if values.get("promoteFrom") == "":
-        # An empty value would silently turn the gate off.
-        problems.add("promoteFrom", "is empty: name the stack (`stack` or `org/project/stack`) or remove the key")
+    # An empty promoteFrom is not refused: it is what the Pulumi CLI hands over for a stack that
+    # does not set the key (its declared default), so it cannot mean anything else.
     from_stack = parse_str(
         problems,
         "promoteFrom",

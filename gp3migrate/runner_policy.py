@@ -1,5 +1,6 @@
 """`python -m gp3migrate iam-policy --stack <stack>`: the IAM policy the identity that runs
-`pulumi up` for a stack needs, printed as JSON.
+`pulumi up` for a stack needs, printed as JSON; `iam-policy --for discover`: the read-only policy
+`gp3migrate discover` needs, the same for every stack.
 
 Built from data, not by hand: what the pulumi-aws provider (the Terraform AWS provider underneath)
 calls to create, read, update and delete each AWS resource type this program registers, what each
@@ -7,8 +8,13 @@ provider function (invoke) it calls needs, and the AWS calls of the program's ow
 proof steps (components/gates.py) are dynamic resources, which the engine runs with the runner's
 credentials (Pulumi docs, "Dynamic Resource Providers"), so their boto3 calls belong here too.
 
-A stack's phases change one `up` at a time (precopy -> cutover -> finalize, or rollback), so the
-policy covers every phase of the settings it is printed for: it need not change between two `up`s.
+A stack's phases change one `up` at a time (precopy -> cutover -> finalize, or rollback) and
+discovery adds volumes between two `up`s, so the policy covers every phase of every strategy
+(rehome, modify, copy) whether or not `migrations` lists a volume yet: it changes only with the
+platform settings (driver install and identity, managed policy, KMS keys, a rehearsal cluster).
+One exception: a driver kept with `driverInstall: present` is checked against the KMS keys in use,
+which include an encrypted listed volume's key (gp3migrate/driver_check.py keys_in_use); on a
+stack without kmsKeyArns or gp3KmsKeyId the check's rights come with the first such volume.
 tests/test_runner_policy.py runs the real program under mocks for the dev, prod and rehearsal stacks
 and through every phase, and fails when it registers or calls anything this table does not grant;
 it also scans the source for boto3 calls without an entry here.
@@ -260,19 +266,19 @@ INVOKES: dict[str, Grant] = {
 # boto3 `<service>.<operation>` the program's own code calls (waiters and paginators by the
 # operation they call) -> the IAM action.
 BOTO3_CALLS: dict[str, Grant] = {
-    "ec2.describe_volumes": Grant(
-        ("ec2:DescribeVolumes",),
-        "gp3migrate/gates.py (detach and in-use proof steps); gp3migrate/inventory.py (discover)",
-    ),
-    # The rehome strategy's steps (gp3migrate/gates.py, issue 10). Granted to every stack with
-    # migrations, as the other gate calls are; narrow to stacks with a rehome migration once the
-    # strategy is in the config model.
+    "ec2.describe_volumes": Grant(("ec2:DescribeVolumes",), "gp3migrate/gates.py (detach and in-use proof steps)"),
+    # The rehome and modify strategies' steps (gp3migrate/gates.py, issue 10). Granted to every
+    # stack, as the other gate calls are: any stack may come to list such a volume.
     "ec2.create_tags": Grant(("ec2:CreateTags",), "gp3migrate/gates.py (tag_volume: the driver's cluster tag)"),
     "ec2.modify_volume": Grant(("ec2:ModifyVolume",), "gp3migrate/gates.py (modify_to_gp3)"),
     "ec2.describe_volumes_modifications": Grant(
         ("ec2:DescribeVolumesModifications",), "gp3migrate/gates.py (modify_to_gp3: in flight, done, cooldown)"
     ),
 }
+
+# What any strategy's steps register or call (components/volume_migration.py, gp3migrate/gates.py):
+# snapshots (copy; rehome's safety snapshot), the proof steps as dynamic resources, their boto3.
+MIGRATION_TOKENS = frozenset({"aws:ebs/snapshot:Snapshot", "pulumi-python:dynamic:Resource", *BOTO3_CALLS})
 
 # The check of a driver kept with `driverInstall: present` (components/driver_check.py, a dynamic
 # resource run with the runner's credentials): only when KMS keys are in use, to find the driver's
@@ -292,10 +298,14 @@ DRIVER_CHECK_CALLS: dict[str, Grant] = {
     "kms.describe_key": Grant(("kms:DescribeKey",), "gp3migrate/driver_check.py (customer or AWS managed key)"),
 }
 
-# Calls only `gp3migrate discover` makes, with the credentials of whoever runs it: not part of the
-# policy `pulumi up` needs.
+# Every call `gp3migrate discover` makes, with the credentials of whoever runs it: the policy
+# `iam-policy --for discover` prints, apart from the runner's. Read-only, and the same for every
+# stack (a stack names the cluster and region, never what is read there).
 DISCOVERY_CALLS: dict[str, Grant] = {
-    "eks.describe_cluster": Grant(("eks:DescribeCluster",), "gp3migrate/discovery_cli.py (cluster lookup)"),
+    "ec2.describe_volumes": Grant(("ec2:DescribeVolumes",), "gp3migrate/inventory.py (the listed volumes)"),
+    "eks.describe_cluster": Grant(
+        ("eks:DescribeCluster",), "gp3migrate/discovery_cli.py (the kubeconfig points at the cluster)"
+    ),
     "eks.describe_addon": Grant(("eks:DescribeAddon",), "gp3migrate/inventory.py (driver detection)"),
     "eks.list_addons": Grant(("eks:ListAddons",), "gp3migrate/inventory.py (driver detection)"),
 }
@@ -351,8 +361,10 @@ def needed_by(settings: Settings) -> set[str]:
             needed.add("aws:iam/rolePolicy:RolePolicy")
     if driver.install == "addon" or settings.snapshots.support == "addon":
         needed.add("aws:eks/addon:Addon")
-    if settings.migrations:
-        needed |= {"aws:ebs/snapshot:Snapshot", "pulumi-python:dynamic:Resource", *BOTO3_CALLS}
+    # Every strategy's rights, with or without `migrations` entries: discovery adds the first
+    # volumes between two `up`s (prod and rehearsal ship with none), and the policy must not
+    # change then. They are scoped as the rest (`*`); nothing here depends on a volume.
+    needed |= MIGRATION_TOKENS
     if driver.install == "present":
         needed.add("pulumi-python:dynamic:Resource")
         if driver_check.keys_in_use(settings):
@@ -420,6 +432,13 @@ def policy(settings: Settings) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def discover_policy() -> dict[str, Any]:
+    """The IAM policy `gp3migrate discover` needs: what DISCOVERY_CALLS grant, sorted."""
+    actions = {action for grant in DISCOVERY_CALLS.values() for action in grant.actions}
+    statement = {"Sid": "EksGp3MigrationDiscover", "Effect": "Allow", "Action": sorted(actions), "Resource": "*"}
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
 class StackFileError(Exception):
     """A stack file that cannot be read or holds config the program refuses; one line per problem."""
 
@@ -460,24 +479,59 @@ def _stacks(project_dir: Path) -> str:
     return ", ".join(sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")))
 
 
+# Who the printed policy is for: the identity running `pulumi up`, or the one running discover.
+POLICY_FOR = ("runner", "discover")
+
+
 def add_subcommand(commands: Any) -> None:
     """Registers `iam-policy` on the CLI's subcommands (gp3migrate/cli.py)."""
-    command = commands.add_parser("iam-policy", help="print the IAM policy `pulumi up` needs for a stack")
-    command.add_argument("--stack", required=True, help="stack whose Pulumi.<stack>.yaml decides the policy")
+    command = commands.add_parser(
+        "iam-policy", help="print the IAM policy `pulumi up` needs for a stack (--for discover: what `discover` needs)"
+    )
+    # Checked in run(), not by argparse `choices`/`required`, so a bad value is one line, not usage.
+    command.add_argument(
+        "--for",
+        dest="policy_for",
+        default="runner",
+        metavar="{runner,discover}",
+        help="runner (default): who runs `pulumi up` for --stack; discover: who runs `gp3migrate discover` "
+        "(the same for every stack: no --stack)",
+    )
+    command.add_argument("--stack", help="stack whose Pulumi.<stack>.yaml decides the runner's policy")
     command.add_argument("--project-dir", type=Path, default=Path("."), help="where the stack files are")
     command.set_defaults(run=run, parser=command)
 
 
-def run(args: argparse.Namespace) -> int:
-    stack = args.stack
+def _arguments_problem(policy_for: str, stack: str | None) -> str | None:
+    """What is wrong with --for and --stack together, as `<flag>: <value> <what is allowed>`."""
+    if policy_for not in POLICY_FOR:
+        return f"--for: {policy_for!r} is not one of {', '.join(POLICY_FOR)}"
+    if policy_for == "discover":
+        if stack is not None:
+            return (
+                f"--stack: {stack!r} is not used with --for discover (discover's rights are the same for every stack)"
+            )
+        return None
+    if stack is None:
+        return "--stack: is required with --for runner (the stack whose Pulumi.<stack>.yaml decides the policy)"
     if not stack or not all(c.isalnum() or c in "-_." for c in stack):
-        print(f"error: --stack: {stack!r} is not a stack name (letters, digits, '-', '_' and '.')", file=sys.stderr)
+        return f"--stack: {stack!r} is not a stack name (letters, digits, '-', '_' and '.')"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    problem = _arguments_problem(args.policy_for, args.stack)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
-    try:
-        settings = read_stack_settings(args.project_dir, stack)
-    except StackFileError as err:
-        for line in str(err).splitlines():
-            print(f"error: {line}", file=sys.stderr)
-        return 2
-    print(json.dumps(policy(settings), indent=2, sort_keys=True))
+    if args.policy_for == "discover":
+        document = discover_policy()
+    else:
+        try:
+            document = policy(read_stack_settings(args.project_dir, args.stack))
+        except StackFileError as err:
+            for line in str(err).splitlines():
+                print(f"error: {line}", file=sys.stderr)
+            return 2
+    print(json.dumps(document, indent=2, sort_keys=True))
     return 0

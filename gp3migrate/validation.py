@@ -5,6 +5,7 @@ Each problem names the key, the value and what is allowed, e.g.
 fixes a stack file in one pass; nothing is registered while any remains.
 """
 
+import difflib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -129,4 +130,17 @@ def parse_structured(raw: Any) -> Any:
 
 def unknown_keys(problems: Problems, where: str, given: Mapping[str, Any], allowed: Sequence[str]) -> None:
     for key in sorted(set(given) - set(allowed)):
-        problems.add(f"{where}{key}", f"is not a known key (allowed: {', '.join(sorted(allowed))})")
+        nearest = nearest_key(str(key), allowed)
+        guess = f"; did you mean {nearest}?" if nearest else ""
+        problems.add(f"{where}{key}", f"is not a known key{guess} (allowed: {', '.join(sorted(allowed))})")
+
+
+def nearest_key(key: str, allowed: Sequence[str]) -> str | None:
+    """The known key a misspelt one most likely meant: the same letters in another case first
+    (`demoteGP2`), else the closest spelling by difflib's ratio at its default cutoff, 0.6
+    (`demoteGp22`), else None rather than a far-fetched guess."""
+    by_lower = {known.lower(): known for known in allowed}
+    if key.lower() in by_lower:
+        return by_lower[key.lower()]
+    close = difflib.get_close_matches(key.lower(), list(by_lower), n=1)
+    return by_lower[close[0]] if close else None

@@ -3,9 +3,10 @@ allowed. Each case runs the real program under mocks and asserts zero registrati
 
 import pytest
 
-from gp3migrate.config import load_settings
+from gp3migrate.config import ALL_KEYS, load_settings
+from gp3migrate.migration_entry import ENTRY_KEYS
 from gp3migrate.plan import plan_all
-from gp3migrate.validation import ConfigError
+from gp3migrate.validation import ConfigError, nearest_key
 from tests.mock_cloud import run_program
 
 BASE = {"clusterName": "dev-eks", "region": "eu-central-1"}
@@ -88,7 +89,8 @@ BAD_CONFIGS = [
     ({"performance": "Peak"}, "performance", "'Peak' is not one of sustained, peak"),
     ({"migrations": [entry(performance="max")]}, "migrations[0].performance", "'max' is not one of sustained, peak"),
     ({"kubeconfigRoleArn": "admin"}, "kubeconfigRoleArn", "'admin' is not an IAM role ARN"),
-    ({"clustername": "dev-eks"}, "clustername", "is not a known key"),
+    ({"clustername": "dev-eks"}, "clustername", "is not a known key; did you mean clusterName?"),
+    ({"demoteGP2": "false"}, "demoteGP2", "is not a known key; did you mean demoteGp2?"),
     ({"migrations": {"claim": "x"}}, "migrations", "is not a list of migration entries"),
     ({"migrations": [entry(volumeId="vol-xyz")]}, "migrations[0].volumeId", "'vol-xyz' is not an EBS volume id"),
     (
@@ -145,7 +147,7 @@ BAD_CONFIGS = [
         "migrations[0].kmsKeyId",
         "'alias/aws/ebs' is not a KMS key ARN",
     ),
-    ({"migrations": [entry(sizegib=20)]}, "migrations[0].sizegib", "is not a known key"),
+    ({"migrations": [entry(sizegib=20)]}, "migrations[0].sizegib", "is not a known key; did you mean sizeGiB?"),
     ({"migrations": ["default/data-db-0"]}, "migrations[0]", "is not a map"),
 ]
 
@@ -219,3 +221,90 @@ def test_new_claim_name_defaults_to_suffix_and_can_be_set():
         }
     )
     assert settings.migrations[0].new_claim_name == "data-gp3"
+
+
+# --- a misspelt key names the key it most likely meant ---------------------------------------
+
+
+def problems_of(values) -> tuple[str, ...]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(values)
+    return caught.value.problems
+
+
+TOP_LEVEL = f"(allowed: {', '.join(sorted(ALL_KEYS))})"
+IN_AN_ENTRY = f"(allowed: {', '.join(sorted(ENTRY_KEYS))})"
+WORKLOAD = {"kind": "Deployment", "name": "app", "replicas": 1}
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        # Another case first, then the closest spelling.
+        ({"demoteGP2": True}, f"demoteGP2: is not a known key; did you mean demoteGp2? {TOP_LEVEL}"),
+        ({"demoteGp22": True}, f"demoteGp22: is not a known key; did you mean demoteGp2? {TOP_LEVEL}"),
+        ({"clustername": "dev-eks"}, f"clustername: is not a known key; did you mean clusterName? {TOP_LEVEL}"),
+        ({"kmsKeyArn": []}, f"kmsKeyArn: is not a known key; did you mean kmsKeyArns? {TOP_LEVEL}"),
+        (
+            {"snapshotControllerVersion": "v8.2.0-eksbuild.1"},
+            f"snapshotControllerVersion: is not a known key; did you mean snapshotControllerAddonVersion? {TOP_LEVEL}",
+        ),
+        # Nothing close: the message as before.
+        ({"colour": "blue"}, f"colour: is not a known key {TOP_LEVEL}"),
+        (
+            {"migrations": [entry(volumeID="vol-0123456789abcdef0")]},
+            f"migrations[0].volumeID: is not a known key; did you mean volumeId? {IN_AN_ENTRY}",
+        ),
+        (
+            {"migrations": [entry(phaze="cutover")]},
+            f"migrations[0].phaze: is not a known key; did you mean phase? {IN_AN_ENTRY}",
+        ),
+        ({"migrations": [entry(notes="db")]}, f"migrations[0].notes: is not a known key {IN_AN_ENTRY}"),
+        (
+            {"migrations": [entry(workload={**WORKLOAD, "replica": 2})]},
+            "migrations[0].workload.replica: is not a known key; did you mean replicas? "
+            "(allowed: kind, name, owner, replicas, templateStorageClass)",
+        ),
+        (
+            {
+                "migrations": [
+                    entry(
+                        quiesce="manual",
+                        workload={**WORKLOAD, "owner": {"api_version": "acid.zalan.do/v1", "kind": "pg", "name": "pg"}},
+                    )
+                ]
+            },
+            "migrations[0].workload.owner.api_version: is not a known key; did you mean apiVersion? "
+            "(allowed: apiVersion, kind, name)",
+        ),
+    ],
+    ids=lambda v: next(iter(v)) if isinstance(v, dict) else None,
+)
+def test_a_misspelt_key_suggests_the_nearest_known_one(values, problem):
+    found = problems_of({**BASE, **values})
+    assert problem in found, found
+
+
+def test_the_suggestion_is_the_only_change_to_the_problems():
+    # The owner's missing apiVersion is still reported on its own line.
+    owner = {"api_version": "acid.zalan.do/v1", "kind": "pg", "name": "pg"}
+    found = problems_of({**BASE, "migrations": [entry(quiesce="manual", workload={**WORKLOAD, "owner": owner})]})
+    assert found == (
+        "migrations[0].workload.owner.api_version: is not a known key; did you mean apiVersion? "
+        "(allowed: apiVersion, kind, name)",
+        "migrations[0].workload.owner.apiVersion: is required (the owner's apiVersion)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "allowed", "nearest"),
+    [
+        ("demoteGP2", ("demoteGp2", "gp2ClassName"), "demoteGp2"),
+        ("GP2CLASSNAME", ("demoteGp2", "gp2ClassName"), "gp2ClassName"),
+        ("gp2Class", ("demoteGp2", "gp2ClassName"), "gp2ClassName"),
+        ("uid", ("apiVersion", "kind", "name"), None),
+        ("", ("kind",), None),
+    ],
+)
+def test_nearest_key(key, allowed, nearest):
+    assert nearest_key(key, allowed) == nearest

@@ -34,6 +34,7 @@ from tests.mock_cloud import (
     as_runtime_config,
     copy_stack_config,
     run_program,
+    stack_config,
     stack_name,
     with_phase,
 )
@@ -175,6 +176,90 @@ def test_platform_branches(changes):
     assert_grants_what_the_program_calls(config, walk(config, LIFECYCLES["rename"]))
 
 
+STRATEGIES = ("rehome", "modify", "copy")
+
+
+def entries_of_every_strategy(zone: str) -> list[dict[str, Any]]:
+    """The dev stack's volume three times, once per strategy, each its own claim, PV, volume and
+    workload (a migration's identity must be unique)."""
+    base = stack_config("dev")[f"{KEY}:migrations"][0]
+    return [
+        {
+            **base,
+            "claim": f"data-{strategy}",
+            "pv": f"pvc-{strategy}",
+            "volumeId": f"vol-0{i}d3cd818a2c2def3",
+            "zone": zone,
+            "workload": {**base["workload"], "name": f"app-{strategy}"},
+            "strategy": strategy,
+        }
+        for i, strategy in enumerate(STRATEGIES)
+    ]
+
+
+def without_migrations(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k != f"{KEY}:migrations"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "rehearsal"])
+def test_the_policy_is_the_same_before_the_first_migration_and_after_one_of_each_strategy(stack):
+    """The README promises a policy that stays the same from one `up` to the next: discovery
+    adding the first volumes (prod and rehearsal ship with none) must not change it."""
+    empty = without_migrations(stack_config(stack))
+    zone = f"{empty[f'{KEY}:region']}a"
+    every_strategy = {**empty, f"{KEY}:migrations": entries_of_every_strategy(zone)}
+    assert runner_policy.policy(settings_of(empty)) == runner_policy.policy(settings_of(every_strategy))
+
+
+def test_the_one_right_a_listed_volume_can_add_is_the_present_drivers_kms_check():
+    """A present driver is checked against the keys in use, an encrypted volume's among them
+    (gp3migrate/driver_check.py keys_in_use): on a stack that names no key (dev), its first
+    encrypted volume adds the check's calls and nothing else."""
+    empty = without_migrations(stack_config("dev"))
+    key = "arn:aws:kms:eu-central-1:123456789012:key/4f2c9a7e-1b3d-4c5e-8f90-a1b2c3d4e5f6"
+    encrypted = [{**entry, "encrypted": True, "kmsKeyId": key} for entry in entries_of_every_strategy("eu-central-1a")]
+    before = policy_actions(runner_policy.policy(settings_of(empty)))
+    after = policy_actions(runner_policy.policy(settings_of({**empty, f"{KEY}:migrations": encrypted})))
+    assert after - before == runner_policy.actions_for(runner_policy.DRIVER_CHECK_CALLS)
+    assert before <= after
+
+
+# One `up` after another, each strategy's phase in that `up` (modify has only precopy).
+EVERY_STRATEGY_LIFECYCLES = {
+    "cleaned up": [
+        {"rehome": "precopy", "modify": "precopy", "copy": "precopy"},
+        {"rehome": "cutover", "modify": "precopy", "copy": "cutover"},
+        {"rehome": "finalize", "modify": "precopy", "copy": "finalize"},
+        {"rehome": "cleanup", "modify": "precopy", "copy": "cleanup"},
+    ],
+    "rolled back": [
+        {"rehome": "precopy", "modify": "precopy", "copy": "precopy"},
+        {"rehome": "cutover", "modify": "precopy", "copy": "cutover"},
+        {"rehome": "rollback", "modify": "precopy", "copy": "rollback"},
+    ],
+}
+
+
+def with_phases(config: dict[str, Any], phases: dict[str, str]) -> dict[str, Any]:
+    entries = [{**entry, "phase": phases[entry["strategy"]]} for entry in config[f"{KEY}:migrations"]]
+    return {**config, f"{KEY}:migrations": entries}
+
+
+@pytest.mark.parametrize("lifecycle", sorted(EVERY_STRATEGY_LIFECYCLES))
+def test_every_strategy_through_every_phase(lifecycle):
+    """What rehome and modify register is granted too, not only the copy's snapshots."""
+    dev = stack_config("dev")
+    config = {**dev, f"{KEY}:migrations": entries_of_every_strategy("eu-central-1c")}
+    runs: list[Run] = []
+    previous: dict[str, Any] = {}
+    for phases in EVERY_STRATEGY_LIFECYCLES[lifecycle]:
+        run = run_program(with_phases(config, phases), previous_outputs=previous)
+        assert run.error is None, f"{phases}: {run.error}"
+        runs.append(run)
+        previous = run.outputs
+    assert_grants_what_the_program_calls(config, runs)
+
+
 def test_the_actions_the_old_readme_missed_are_granted_where_needed():
     dev = policy_actions(runner_policy.policy(settings_of(DEV)))
     assert {"ec2:DeleteSnapshot", "ec2:DescribeVolumes"} <= dev
@@ -309,6 +394,42 @@ def test_every_boto3_call_in_the_program_has_an_entry():
     assert set(tables) <= {call for _, call in calls}
 
 
+# --- discovery's own policy -------------------------------------------------------------------
+
+# `gp3migrate discover` and what it runs: its boto3 calls are made with the credentials of whoever
+# runs it, not the runner's.
+DISCOVERY_MODULES = sorted(
+    [*(PROJECT_DIR / "gp3migrate").glob("discovery*.py"), PROJECT_DIR / "gp3migrate/inventory.py"]
+)
+
+
+def test_every_boto3_call_discovery_makes_has_a_right_in_the_discover_policy():
+    sources = {path: path.read_text() for path in DISCOVERY_MODULES}
+    services = client_services(sources.values())
+    assert services == {"ec2", "eks"}, "discovery creates other clients now: scan them too"
+    calls = {(path.name, call) for path, text in sources.items() for call in boto3_calls(text, services)}
+    missing = sorted(f"{name}: {call}" for name, call in calls if call not in runner_policy.DISCOVERY_CALLS)
+    assert missing == [], f"boto3 calls of discover without an entry in runner_policy.DISCOVERY_CALLS: {missing}"
+    # And no entry for a call discovery no longer makes.
+    assert set(runner_policy.DISCOVERY_CALLS) == {call for _, call in calls}
+
+
+def test_the_discover_policy_is_read_only_and_the_same_for_every_stack():
+    assert runner_policy.discover_policy() == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EksGp3MigrationDiscover",
+                "Effect": "Allow",
+                "Action": ["ec2:DescribeVolumes", "eks:DescribeAddon", "eks:DescribeCluster", "eks:ListAddons"],
+                "Resource": "*",
+            }
+        ],
+    }
+    actions = policy_actions(runner_policy.discover_policy())
+    assert all(re.fullmatch(r"(ec2|eks|iam):(Describe|List|Get)[A-Za-z]+", a) for a in actions), actions
+
+
 # --- the command ------------------------------------------------------------------------------
 
 
@@ -320,6 +441,44 @@ def test_the_command_prints_the_policy_of_the_stack_file(capsys):
     assert capsys.readouterr().out == first  # deterministic
     actions = json.loads(first)["Statement"][0]["Action"]
     assert actions == sorted(actions)
+
+
+def test_for_discover_prints_discoverys_policy_without_a_stack(tmp_path, capsys):
+    # No stack file at all: discover's rights do not depend on one.
+    assert cli.main(["iam-policy", "--for", "discover", "--project-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out) == runner_policy.discover_policy()
+    assert out == json.dumps(runner_policy.discover_policy(), indent=2, sort_keys=True) + "\n"
+
+
+def test_for_runner_is_the_default(capsys):
+    assert cli.main(["iam-policy", "--stack", "dev", "--project-dir", str(PROJECT_DIR)]) == 0
+    default = capsys.readouterr().out
+    assert cli.main(["iam-policy", "--for", "runner", "--stack", "dev", "--project-dir", str(PROJECT_DIR)]) == 0
+    assert capsys.readouterr().out == default
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--for", "discoverr"], "error: --for: 'discoverr' is not one of runner, discover"),
+        (["--for", "Discover", "--stack", "dev"], "error: --for: 'Discover' is not one of runner, discover"),
+        (
+            ["--for", "discover", "--stack", "dev"],
+            "error: --stack: 'dev' is not used with --for discover (discover's rights are the same for every stack)",
+        ),
+        ([], "error: --stack: is required with --for runner (the stack whose Pulumi.<stack>.yaml decides the policy)"),
+        (
+            ["--for", "runner"],
+            "error: --stack: is required with --for runner (the stack whose Pulumi.<stack>.yaml decides the policy)",
+        ),
+    ],
+    ids=["misspelt", "wrong case", "stack with discover", "no stack", "no stack for runner"],
+)
+def test_bad_for_and_stack_combinations_are_one_line_each(argv, line, capsys):
+    assert cli.main(["iam-policy", *argv, "--project-dir", str(PROJECT_DIR)]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err.splitlines()) == ("", [line])
 
 
 @pytest.mark.parametrize(
@@ -354,16 +513,23 @@ def test_errors_name_the_file_and_key_and_exit_2(stack, files, lines, tmp_path, 
     assert err.splitlines() == [line.format(dir=tmp_path) for line in lines]
 
 
-def test_a_user_error_shows_no_traceback():
+@pytest.mark.parametrize(
+    ("argv", "stderr"),
+    [
+        (["--stack", "qa"], "error: Pulumi.qa.yaml: no such stack file (stacks here: dev, prod, rehearsal)\n"),
+        (["--for", "ci"], "error: --for: 'ci' is not one of runner, discover\n"),
+    ],
+)
+def test_a_user_error_shows_no_traceback(argv, stderr):
     result = subprocess.run(
-        [sys.executable, "-m", "gp3migrate", "iam-policy", "--stack", "qa"],
+        [sys.executable, "-m", "gp3migrate", "iam-policy", *argv],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr == "error: Pulumi.qa.yaml: no such stack file (stacks here: dev, prod, rehearsal)\n"
+    assert result.stderr == stderr
 
 
 def test_the_readme_shows_the_dev_policy_as_the_command_prints_it():
