@@ -30,6 +30,7 @@ from gp3migrate.config import load_settings, project_values
 from tests import rehearsal_mocks
 from tests.mock_cloud import (
     PROJECT_DIR,
+    STACKS_DIR,
     Run,
     as_runtime_config,
     copy_stack_config,
@@ -434,10 +435,10 @@ def test_the_discover_policy_is_read_only_and_the_same_for_every_stack():
 
 
 def test_the_command_prints_the_policy_of_the_stack_file(capsys):
-    assert cli.main(["iam-policy", "--stack", "dev", "--project-dir", str(PROJECT_DIR)]) == 0
+    assert cli.main(["iam-policy", "--stack", "dev", "--project-dir", str(STACKS_DIR)]) == 0
     first = capsys.readouterr().out
     assert json.loads(first) == runner_policy.policy(settings_of(DEV))
-    assert cli.main(["iam-policy", "--stack", "dev", "--project-dir", str(PROJECT_DIR)]) == 0
+    assert cli.main(["iam-policy", "--stack", "dev", "--project-dir", str(STACKS_DIR)]) == 0
     assert capsys.readouterr().out == first  # deterministic
     actions = json.loads(first)["Statement"][0]["Action"]
     assert actions == sorted(actions)
@@ -452,9 +453,9 @@ def test_for_discover_prints_discoverys_policy_without_a_stack(tmp_path, capsys)
 
 
 def test_for_runner_is_the_default(capsys):
-    assert cli.main(["iam-policy", "--stack", "dev", "--project-dir", str(PROJECT_DIR)]) == 0
+    assert cli.main(["iam-policy", "--stack", "dev", "--project-dir", str(STACKS_DIR)]) == 0
     default = capsys.readouterr().out
-    assert cli.main(["iam-policy", "--for", "runner", "--stack", "dev", "--project-dir", str(PROJECT_DIR)]) == 0
+    assert cli.main(["iam-policy", "--for", "runner", "--stack", "dev", "--project-dir", str(STACKS_DIR)]) == 0
     assert capsys.readouterr().out == default
 
 
@@ -476,7 +477,7 @@ def test_for_runner_is_the_default(capsys):
     ids=["misspelt", "wrong case", "stack with discover", "no stack", "no stack for runner"],
 )
 def test_bad_for_and_stack_combinations_are_one_line_each(argv, line, capsys):
-    assert cli.main(["iam-policy", *argv, "--project-dir", str(PROJECT_DIR)]) == 2
+    assert cli.main(["iam-policy", *argv, "--project-dir", str(STACKS_DIR)]) == 2
     out, err = capsys.readouterr()
     assert (out, err.splitlines()) == ("", [line])
 
@@ -523,7 +524,7 @@ def test_errors_name_the_file_and_key_and_exit_2(stack, files, lines, tmp_path, 
 def test_a_user_error_shows_no_traceback(argv, stderr):
     result = subprocess.run(
         [sys.executable, "-m", "gp3migrate", "iam-policy", *argv],
-        cwd=PROJECT_DIR,
+        cwd=STACKS_DIR,
         capture_output=True,
         text=True,
         check=False,

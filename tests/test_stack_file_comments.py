@@ -13,14 +13,14 @@ import pytest
 import yaml
 
 from gp3migrate.phases import PHASES
-from tests.mock_cloud import PROJECT_DIR
+from tests.mock_cloud import STACKS_DIR
 
 KEY = "eks-gp3-migration"
 STACKS = ("dev", "prod", "rehearsal")
 
 
 def text_of(stack: str) -> str:
-    return (PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text()
+    return (STACKS_DIR / f"Pulumi.{stack}.yaml").read_text()
 
 
 def config_of(stack: str) -> dict:

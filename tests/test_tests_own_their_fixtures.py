@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from gp3migrate import cli
-from tests.mock_cloud import PROJECT_DIR
+from tests.mock_cloud import PROJECT_DIR, STACKS_DIR
 from tests.test_stack_file import exports
 
 # A path into the checkout that ends in a stack file: PROJECT_DIR / "Pulumi.dev.yaml" and the like.
@@ -39,7 +39,7 @@ def test_the_tests_pass_after_discover_rewrote_the_dev_stack_file(tmp_path: Path
             shutil.copytree(source, checkout / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, checkout / name)
-    shutil.copy(PROJECT_DIR / "Pulumi.dev.yaml", checkout / "Pulumi.dev.yaml")
+    shutil.copy(STACKS_DIR / "Pulumi.dev.yaml", checkout / "Pulumi.dev.yaml")
     before = (checkout / "Pulumi.dev.yaml").read_text()
     argv = ["discover", "--stack", "dev", *exports(tmp_path), "--project-dir", str(checkout), "--write"]
     assert cli.main(argv) == 0
