@@ -15,8 +15,8 @@ from gp3migrate import cli
 from tests.mock_cloud import PROJECT_DIR, STACKS_DIR
 from tests.test_stack_file import exports
 
-# A path into the checkout that ends in a stack file: PROJECT_DIR / "Pulumi.dev.yaml" and the like.
-READS_A_STACK_FILE = re.compile(r"PROJECT_DIR\s*/\s*f?[\"']Pulumi\.")
+# A path into the checkout that ends in a stack file (PROJECT_DIR / "Pulumi.dev.yaml"), not the project file.
+READS_A_STACK_FILE = re.compile(r"PROJECT_DIR\s*/\s*f?[\"']Pulumi\.(?!yaml[\"'])")
 CHECKOUT = ("gp3migrate", "components", "tests", "__main__.py", "pyproject.toml", "Pulumi.yaml")
 
 
