@@ -1,5 +1,5 @@
 """The part of the kubernetes client's CoreV1Api and AppsV1Api the project's gate code calls, over the
-simulated API server (gp3migrate/sim/kube.py): the client's own model objects come back, its
+simulated API server (gp3migrate/sim/kube/store.py): the client's own model objects come back, its
 ApiException is raised, and every call is counted in `World.api_calls` by method.
 
 Writes are made as the client's default field manager: the apiserver names a manager after the

@@ -5,7 +5,7 @@ Each tick runs, in this order:
 1. EBS: snapshots complete and volume modifications progress (gp3migrate/sim/ebs.py);
 2. operators reset the replicas of the workloads they own;
 3. kube-controller-manager's garbage collector, Deployment/ReplicaSet and StatefulSet controllers,
-   and the scheduler's volume binding (gp3migrate/sim/kube.py);
+   and the scheduler's volume binding (gp3migrate/sim/kube/);
 4. the PV controller, pvc-protection and pv-protection;
 5. the snapshot controller, and the driver's csi-snapshotter sidecar (when installed);
 6. the external-provisioner with the EBS CSI driver (when installed);
@@ -287,8 +287,8 @@ class World:
         The controller is also an object, what a `driverInstall: present` check reads: Deployment
         kube-system/ebs-csi-controller with the chart's container names, csi-snapshotter only with
         the sidecar (aws-ebs-csi-driver chart 2.64.0 templates/controller.yaml). Its pods are not
-        modelled (replicas 0): the driver's rules in kube.py stand for them. Installing again
-        replaces its containers."""
+        modelled (replicas 0): the driver's rules in kube/provisioner.py and kube/snapshots.py stand
+        for them. Installing again replaces its containers."""
         self.installed["driver"] = {"how": how, "version": version}
         self.installed["snapshotter_sidecar"] = snapshotter_sidecar
         names = ["ebs-plugin", "csi-provisioner", "csi-attacher", *(["csi-snapshotter"] if snapshotter_sidecar else [])]
@@ -425,7 +425,7 @@ class World:
                     "volumeMode": volume_mode,
                     "storageClassName": storage_class,
                     "persistentVolumeReclaimPolicy": reclaim_policy,
-                    "claimRef": k8s._ref(created),
+                    "claimRef": k8s.object_reference(created),
                     "nodeAffinity": {
                         "required": {
                             "nodeSelectorTerms": [
@@ -630,7 +630,7 @@ class World:
                 if pv is None or volume_id is None or not self.ebs.exists(volume_id):
                     continue
                 in_use.add((volume_id, node))
-                if not k8s._deleting(pod):
+                if not k8s.deleting(pod):
                     self._attach(pod, pv, volume_id, node)
         for volume_id, node in sorted(self._attached.items()):
             if (volume_id, node) in in_use:
@@ -695,7 +695,7 @@ class World:
             if pod is None or not pod["spec"].get("nodeName"):
                 continue
             runtime = self._pods.setdefault(pod["metadata"]["uid"], _PodRuntime())
-            if k8s._deleting(pod):
+            if k8s.deleting(pod):
                 if runtime.gone_at is None:
                     runtime.gone_at = self.ticks + self.rng.randint(*GRACE_TICKS)
                 if self.ticks >= runtime.gone_at:
@@ -704,7 +704,7 @@ class World:
                     continue
             if runtime.mounted:
                 self._write(pod, runtime)
-            elif not k8s._deleting(pod):
+            elif not k8s.deleting(pod):
                 self._mount(pod, runtime)
 
     def _mount(self, pod: dict[str, Any], runtime: _PodRuntime) -> None:

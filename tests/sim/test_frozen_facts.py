@@ -4,7 +4,7 @@ fields on the existing objects, so Pulumi replaces them, delete-before-replace (
 they are kept on delete, so the delete is skipped and the create fails with AlreadyExists in the
 middle of the downtime window. The edit must be refused at preview, naming the key.
 
-What this does not prove: the API server's own messages (the model's, in gp3migrate/sim/kube.py,
+What this does not prove: the API server's own messages (the model's, in gp3migrate/sim/kube/store.py,
 cite ValidatePersistentVolumeClaimUpdate and ValidatePersistentVolumeUpdate).
 """
 

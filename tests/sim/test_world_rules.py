@@ -1,6 +1,6 @@
 """The simulated world's rules, one test per rule (in the manner of Kubernetes' pv_controller_test.go:
 objects before, ticks, objects expected after). Each rule's upstream source is cited where the rule
-is encoded (gp3migrate/sim/ebs.py, kube.py, world.py)."""
+is encoded (gp3migrate/sim/ebs.py, kube/, world.py)."""
 
 from __future__ import annotations
 
