@@ -149,16 +149,17 @@ def _follow(
     path = follow.record_path(project_dir, args.stack)
     shown = path.relative_to(project_dir)
     notes: list[str] = []
+    failed: list[int] = []
     if args.outputs:
         ups, notes = follow.ups_from_outputs(config, follow.load_outputs(args.outputs))
         record = None
         source = f"the stack's outputs in {args.outputs} ({len(ups)} up(s) replayed to reach them)"
     else:
         record = follow.Record() if args.fresh else follow.load_record(path)
-        ups = record.ups
+        ups, failed = record.ups, record.failed
         source = f"the rehearsal record {shown} ({len(ups)} up(s))" if ups else "nothing applied yet"
     done = follow.follow(
-        config, stack=args.stack, seed=args.seed, driver=driver, ups=ups, upstream=upstream, notes=notes
+        config, stack=args.stack, seed=args.seed, driver=driver, ups=ups, failed=failed, upstream=upstream, notes=notes
     )
     before = ", ".join(f"{k} {p}" for k, p in sorted(done.applied_before.items())) or "no migration"
     header = [f"where the stack is: {source}: {before}"]
@@ -170,6 +171,8 @@ def _follow(
     changed_world = report.result.error is not None and bool(report.result.changes())
     if record is not None and (report.result.ok or changed_world):
         if not (report.result.ok and record.ups and record.ups[-1] == config and not report.plan):
+            if not report.result.ok:
+                record.failed.append(len(record.ups))
             record.ups.append(config)
         record.outputs = done.outputs
         follow.save_record(path, record)

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gp3migrate.phases import parse_history
 from gp3migrate.sim.program import fully_qualified
-from gp3migrate.sim.rehearsal import PhaseReport, Rehearsal, apply_up
+from gp3migrate.sim.rehearsal import PhaseReport, Rehearsal, apply_up, repoint_renamed_workloads
 from gp3migrate.sim.scenario import DriverSetup, Simulation, UpResult
 
 RECORD_DIR = Path(".gp3migrate") / "rehearsals"
@@ -42,9 +42,11 @@ class RehearsalInputError(ValueError):
 
 @dataclass
 class Record:
-    """The rehearsed `up`s of one stack, oldest first, and the stack outputs they left."""
+    """The rehearsed `up`s of one stack, oldest first, which of them failed (by index: a failed
+    `up` that carried out steps is replayed too), and the stack outputs they left."""
 
     ups: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -57,7 +59,11 @@ def load_record(path: Path) -> Record:
         return Record()
     try:
         data = json.loads(path.read_text())
-        return Record(ups=list(data["ups"]), outputs=dict(data.get("outputs") or {}))
+        return Record(
+            ups=list(data["ups"]),
+            failed=[int(i) for i in data.get("failed") or []],
+            outputs=dict(data.get("outputs") or {}),
+        )
     except (ValueError, KeyError, TypeError) as err:
         raise RehearsalInputError(
             f"{path}: not a rehearsal record ({err}); delete it or run with --fresh to start from nothing applied"
@@ -66,7 +72,8 @@ def load_record(path: Path) -> Record:
 
 def save_record(path: Path, record: Record) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"ups": record.ups, "outputs": record.outputs}, indent=1, sort_keys=True) + "\n")
+    document = {"ups": record.ups, "failed": record.failed, "outputs": record.outputs}
+    path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
 
 
 def load_outputs(path: Path) -> dict[str, Any]:
@@ -132,7 +139,6 @@ def seeding_config(current: dict[str, Any], ups: Sequence[dict[str, Any]]) -> di
 @dataclass
 class Followed:
     rehearsal: Rehearsal
-    replayed: list[UpResult]
     # The `up`s that reached the last applied state and how they ended, for the report's header.
     applied_before: dict[str, str]
     outputs: dict[str, Any]
@@ -150,20 +156,22 @@ def follow(
     seed: int,
     driver: DriverSetup,
     ups: Sequence[dict[str, Any]],
+    failed: Collection[int] = (),
     upstream: tuple[str, dict[str, Any], str] | None = None,
     notes: Sequence[str] = (),
 ) -> Followed:
-    """Replay `ups` on a fresh world, then apply `current` as the next `up`."""
+    """Replay `ups` on a fresh world (the user's part between them included), then apply
+    `current` as the next `up`. `failed`: the indexes of the `ups` that failed before."""
     notes = list(notes)
     with Simulation(seeding_config(current, ups), stack=stack, seed=seed, driver=driver) as sim:
         if upstream is not None:
             sim.other_stacks[fully_qualified(upstream[0])] = upstream[1]
-        replayed = []
-        for number, up in enumerate(ups, 1):
-            result = sim.up(sim.localized(up))
-            replayed.append(result)
-            if not result.ok:
-                notes.append(f"replayed up {number} failed as it did before: {result.error}")
+        for index, up in enumerate(ups):
+            config = sim.localized(up)
+            result = sim.up(config)
+            if result.ok:
+                repoint_renamed_workloads(sim, config)
+            notes += _replay_note(index + 1, result, failed_before=index in failed)
         applied = {
             str(key): str(value.get("phase"))
             for key, value in (sim.checkpoint.outputs.get("migrationPhases") or {}).items()
@@ -174,4 +182,18 @@ def follow(
         report = apply_up(sim, config, ", ".join(phases) or "platform")
         report.title = "the stack file as it is now" + (f" (phase {', '.join(phases)})" if phases else " (platform)")
         rehearsal = Rehearsal(stack, seed, [report])
-        return Followed(rehearsal, replayed, applied, copy.deepcopy(sim.checkpoint.outputs), notes)
+        return Followed(rehearsal, applied, copy.deepcopy(sim.checkpoint.outputs), notes)
+
+
+def _replay_note(number: int, result: UpResult, *, failed_before: bool) -> list[str]:
+    """What the report says about a replayed `up` whose outcome is worth knowing."""
+    if result.ok and not failed_before:
+        return []
+    if result.ok:
+        return [f"replayed up {number} succeeded, but it failed when rehearsed: the program changed since; --fresh"]
+    if failed_before:
+        return [f"replayed up {number} failed as it did when rehearsed: {result.error}"]
+    return [
+        f"replayed up {number} failed, but it succeeded when rehearsed or applied: the program changed since "
+        f"(--fresh starts over): {result.error}"
+    ]
