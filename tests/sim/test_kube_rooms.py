@@ -26,8 +26,9 @@ ALLOWED = {
 def imported_rooms(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gp3migrate.sim.kube."):
-            found.add(node.module.rsplit(".", 1)[1])
+        module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
+        if module.startswith("gp3migrate.sim.kube."):
+            found.add(module.rsplit(".", 1)[1])
     return found
 
 
