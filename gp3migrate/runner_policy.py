@@ -1,4 +1,4 @@
-"""`python -m gp3migrate iam-policy --stack <stack>`: the IAM policy the identity that runs
+"""`gp3migrate iam-policy --stack <stack>`: the IAM policy the identity that runs
 `pulumi up` for a stack needs, printed as JSON; `iam-policy --for discover`: the read-only policy
 `gp3migrate discover` needs, the same for every stack.
 

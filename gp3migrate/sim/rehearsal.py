@@ -1,6 +1,6 @@
-"""The offline rehearsal behind `python -m gp3migrate simulate`: a stack's migrations walked through
-their phases in the simulation, with the plan of each `up`, each workload's downtime and the
-invariants' verdicts."""
+"""The rehearsed `up`s behind `gp3migrate simulate`: one `up` applied with its plan, each
+workload's downtime and the invariants' verdicts (`apply_up`, also what sim/follow.py applies the
+stack file with), and the walk of every migration through its strategy's phases (`walk`)."""
 
 from __future__ import annotations
 
