@@ -16,9 +16,9 @@ from components.platform import EbsCsiPlatform, EbsCsiPlatformArgs
 from components.rehearsal_cluster import RehearsalCluster, RehearsalClusterArgs
 from components.stack_config import history_of, read_checked_settings
 from components.volume_migration import VolumeMigration, declare_migrations
-from gp3migrate.phases import applied_record
-from gp3migrate.plan import fleet_monthly_saving, plan_all, tiers
-from gp3migrate.promotion import platform_versions, proven_phases
+from gp3migrate.config.phases import applied_record
+from gp3migrate.config.promotion import platform_versions, proven_phases
+from gp3migrate.planning.plan import fleet_monthly_saving, plan_all, tiers
 
 # Most of an evaluation's time went to the cyclic collector re-scanning a heap that only grows
 # (issue 8 measurements): the modules are frozen out of its scans and it runs less often. The

@@ -7,8 +7,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import type_token
-from gp3migrate.config import ClusterSettings
-from gp3migrate.kubeconfig import eks_kubeconfig
+from gp3migrate.checks.kubeconfig import eks_kubeconfig
+from gp3migrate.config.settings import ClusterSettings
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import type_token
-from gp3migrate import demo
+from gp3migrate.planning import demo_manifests
 
 
 @dataclass(frozen=True)
@@ -19,8 +19,8 @@ class DemoWorkloadArgs:
 class DemoWorkload(pulumi.ComponentResource):
     def __init__(self, name: str, args: DemoWorkloadArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("DemoWorkload"), name, None, opts)
-        claim = demo.demo_claim(args.gp2_class_name)
-        deployment = demo.demo_deployment()
+        claim = demo_manifests.demo_claim(args.gp2_class_name)
+        deployment = demo_manifests.demo_deployment()
         # The claim is the data under test: kept when the demo leaves the stack; the migration
         # replaces it by name (same-name) or beside it (rename).
         pvc = k8s.core.v1.PersistentVolumeClaim(

@@ -8,8 +8,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import type_token
-from gp3migrate import policies
-from gp3migrate.config import Settings
+from gp3migrate.config.settings import Settings
+from gp3migrate.iam import driver_policies
 from gp3migrate.versions import CONTROLLER_SERVICE_ACCOUNT, DRIVER_NAMESPACE
 
 _IAM_ROLE_NAME_MAX = 64
@@ -45,7 +45,7 @@ class DriverIdentity(pulumi.ComponentResource):
         if settings.driver.identity == "irsa":
             trust = self._irsa_trust(name, settings, args.oidc_issuer)
         else:
-            trust = pulumi.Output.from_input(json.dumps(policies.pod_identity_trust_policy(), sort_keys=True))
+            trust = pulumi.Output.from_input(json.dumps(driver_policies.pod_identity_trust_policy(), sort_keys=True))
 
         self.role = aws.iam.Role(
             f"{name}-role",
@@ -65,7 +65,7 @@ class DriverIdentity(pulumi.ComponentResource):
             aws.iam.RolePolicy(
                 f"{name}-kms",
                 role=self.role.name,
-                policy=json.dumps(policies.kms_policy(settings.driver.kms_key_arns), sort_keys=True),
+                policy=json.dumps(driver_policies.kms_policy(settings.driver.kms_key_arns), sort_keys=True),
                 opts=child,
             )
         self.pod_identity_association = None
@@ -96,14 +96,14 @@ class DriverIdentity(pulumi.ComponentResource):
                 url=issuer_output, opts=pulumi.InvokeOutputOptions(parent=self)
             ).arn
         return pulumi.Output.all(provider_arn, issuer_output).apply(
-            lambda parts: json.dumps(policies.irsa_trust_policy(parts[0], parts[1]), sort_keys=True)
+            lambda parts: json.dumps(driver_policies.irsa_trust_policy(parts[0], parts[1]), sort_keys=True)
         )
 
     def _managed_policy_arn(self, name: str, settings: Settings, cluster_arn: pulumi.Input[str]) -> pulumi.Input[str]:
         if settings.driver.managed_policy == "v1":
             return pulumi.Output.from_input(cluster_arn).apply(
-                lambda arn: policies.managed_policy_v1_arn(policies.partition_of(arn))
+                lambda arn: driver_policies.managed_policy_v1_arn(driver_policies.partition_of(arn))
             )
         return aws.iam.get_policy_output(
-            name=policies.MANAGED_POLICY_V2_NAME, opts=pulumi.InvokeOutputOptions(parent=self)
+            name=driver_policies.MANAGED_POLICY_V2_NAME, opts=pulumi.InvokeOutputOptions(parent=self)
         ).arn

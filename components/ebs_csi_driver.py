@@ -7,8 +7,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import type_token
-from gp3migrate import manifests
-from gp3migrate.config import Settings
+from gp3migrate.config.settings import Settings
+from gp3migrate.planning import manifests
 from gp3migrate.versions import (
     CONTROLLER_SERVICE_ACCOUNT,
     DRIVER_NAMESPACE,

@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components import type_token
-from components.driver_check import DriverCheck
+from components.driver_check_provider import DriverCheck
 from components.driver_identity import DriverIdentity, DriverIdentityArgs
 from components.ebs_csi_driver import EbsCsiDriver, EbsCsiDriverArgs
 from components.snapshot_support import SnapshotSupport, SnapshotSupportArgs
 from components.storage_classes import StorageClasses, StorageClassesArgs
-from gp3migrate import driver_check
-from gp3migrate.config import Settings
-from gp3migrate.manifests import ClassTiers
+from gp3migrate.checks import driver_readiness
+from gp3migrate.config.settings import Settings
+from gp3migrate.planning.manifests import ClassTiers
 from gp3migrate.versions import DRIVER_NAMESPACE
 
 
@@ -22,7 +22,7 @@ class EbsCsiPlatformArgs:
     settings: Settings
     cluster_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
-    # The classes the restores need (gp3migrate.plan.tiers) and what earlier `up`s applied.
+    # The classes the restores need (gp3migrate.planning.plan.tiers) and what earlier `up`s applied.
     tiers: ClassTiers = field(default_factory=ClassTiers)
     # How the driver check of `driverInstall: present` reaches the cluster (ClusterAccess).
     kubeconfig: pulumi.Input[str] | None = None
@@ -86,7 +86,7 @@ class EbsCsiPlatform(pulumi.ComponentResource):
         settings = args.settings
         if args.kubeconfig is None:
             raise ValueError("EbsCsiPlatformArgs.kubeconfig is required with driverInstall: present (the driver check)")
-        keys = driver_check.keys_in_use(settings)
+        keys = driver_readiness.keys_in_use(settings)
         return DriverCheck(
             f"{name}-driver-check",
             cluster_name=settings.cluster.name,
@@ -101,7 +101,7 @@ class EbsCsiPlatform(pulumi.ComponentResource):
     def ready_for(self, storage_class: str) -> list[pulumi.Resource]:
         """What a migration restoring into `storage_class` waits for: the platform and that class
         only, so a fleet with many tiers does not make every volume wait on all. A migration
-        whose claim already exists keeps the class it names (gp3migrate.plan.claim_classes),
+        whose claim already exists keeps the class it names (gp3migrate.planning.plan.claim_classes),
         which may have left the program: it has nothing to wait for."""
         declared = self.classes.classes.get(storage_class)
         return [*self.ready, *([declared] if declared is not None else [])]

@@ -23,7 +23,7 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 
 from components import type_token
-from gp3migrate.config import RehearsalSettings
+from gp3migrate.config.settings import RehearsalSettings
 
 # The AWS managed policies an EKS managed node group's role needs (EKS user guide, "Node IAM role").
 NODE_POLICIES = (

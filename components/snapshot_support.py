@@ -11,7 +11,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import type_token
-from gp3migrate.config import Settings
+from gp3migrate.config.settings import Settings
 from gp3migrate.versions import SNAPSHOT_CONTROLLER_ADDON_NAME, snapshotter_manifest_urls
 
 

@@ -7,12 +7,12 @@ from typing import Any, TypeVar
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
-from gp3migrate.class_changes import check_class_changes
-from gp3migrate.config import Settings, load_settings, project_values
-from gp3migrate.phases import Applied, parse_history
-from gp3migrate.promotion import promotion_problems
-from gp3migrate.transitions import check_forgotten, check_transitions
-from gp3migrate.validation import ConfigError
+from gp3migrate.config.phases import Applied, parse_history
+from gp3migrate.config.problems import ConfigError
+from gp3migrate.config.promotion import promotion_problems
+from gp3migrate.config.settings import Settings, load_settings, project_values
+from gp3migrate.config.transitions import check_forgotten, check_transitions
+from gp3migrate.planning.class_changes import check_class_changes
 
 HISTORY_OUTPUT = "migrationPhases"
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""Turns planned steps (gp3migrate/steps.py) into Pulumi resources: one resource per step, of the
+"""Turns planned steps (gp3migrate/planning/steps.py) into Pulumi resources: one resource per step, of the
 class its kind names, with the step's options. No migration logic lives here."""
 
 from collections.abc import Callable, Mapping, Sequence
@@ -8,10 +8,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components import gates
+from components import gate_providers
 from components.k8s_object import KubernetesObject
-from gp3migrate.step_graph import Node
-from gp3migrate.steps import Ref
+from gp3migrate.planning.step_graph import Node
+from gp3migrate.planning.steps import Ref
 
 
 class StepBuilder:
@@ -90,28 +90,28 @@ class StepBuilder:
         return {"kubeconfig": self._kubeconfig, "context": self._context}
 
     def _scale(self, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        return gates.WorkloadScale(name, **body, **self._kube(), opts=opts)
+        return gate_providers.WorkloadScale(name, **body, **self._kube(), opts=opts)
 
     def _detached(self, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        return gates.DetachedGate(name, **body, opts=opts)
+        return gate_providers.DetachedGate(name, **body, opts=opts)
 
     def _release(self, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        return gates.ClaimRelease(name, **body, **self._kube(), opts=opts)
+        return gate_providers.ClaimRelease(name, **body, **self._kube(), opts=opts)
 
     def _bound(self, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        return gates.ClaimBound(name, **body, **self._kube(), opts=opts)
+        return gate_providers.ClaimBound(name, **body, **self._kube(), opts=opts)
 
     def _in_use(self, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        return gates.InUseGate(name, **body, opts=opts)
+        return gate_providers.InUseGate(name, **body, opts=opts)
 
     def _tags(self, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        return gates.VolumeTags(name, **body, opts=opts)
+        return gate_providers.VolumeTags(name, **body, opts=opts)
 
     def _modify(self, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        return gates.VolumeModify(name, **body, opts=opts)
+        return gate_providers.VolumeModify(name, **body, opts=opts)
 
     def _pv_delete(self, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        return gates.RetainedPvDelete(name, **body, **self._kube(), opts=opts)
+        return gate_providers.RetainedPvDelete(name, **body, **self._kube(), opts=opts)
 
 
 _Factory = Callable[[StepBuilder, str, dict[str, Any], pulumi.ResourceOptions], pulumi.CustomResource]

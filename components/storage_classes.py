@@ -2,7 +2,7 @@
 performance, fsType and encryption key), and the VolumeSnapshotClass for ebs.csi.aws.com.
 
 Also publishes the stack output `storageClassParameters`: every class this stack has applied,
-with the fields that cannot change. The next run reads it back (gp3migrate/class_changes.py) and
+with the fields that cannot change. The next run reads it back (gp3migrate/planning/class_changes.py) and
 refuses, before registering anything, to declare a name with other fields.
 """
 
@@ -13,9 +13,9 @@ import pulumi_kubernetes as k8s
 
 from components import type_token
 from components.k8s_object import KubernetesObject
-from gp3migrate import manifests
-from gp3migrate.config import Settings
-from gp3migrate.plan import CLASS_RECORD_OUTPUT
+from gp3migrate.config.settings import Settings
+from gp3migrate.planning import manifests
+from gp3migrate.planning.plan import CLASS_RECORD_OUTPUT
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class StorageClasses(pulumi.ComponentResource):
                     # Restored claims name these classes; removing them breaks expansion and
                     # StatefulSet scale-up, so a destroy, or a class leaving the program, leaves
                     # them in place. No delete_before_replace: the program never plans a
-                    # replacement (gp3migrate/class_changes.py refuses one), and if one came, the
+                    # replacement (gp3migrate/planning/class_changes.py refuses one), and if one came, the
                     # kept object would fail the create in either order.
                     retain_on_delete=True,
                     # A class that left the program and returns is still in the cluster: adopt

@@ -1,9 +1,9 @@
 """One volume's migration: the component that parents the steps its strategy plans for the
-current phase (gp3migrate/strategies/), and publishes what it did.
+current phase (gp3migrate/planning/strategies/), and publishes what it did.
 
 The runbook of each strategy is in its own module (copy, rehome, modify); this module only asks
 for the steps, merges every migration's into one graph (a workload's stop and start are shared:
-gp3migrate/step_graph.py) and turns them into resources (components/step_resources.py).
+gp3migrate/planning/step_graph.py) and turns them into resources (components/step_resources.py).
 
 Each migration depends on the platform and on its workload's shared steps only, never on another
 volume's steps, so volumes of different workloads migrate in parallel.
@@ -16,11 +16,11 @@ import pulumi
 
 from components import type_token
 from components.step_resources import StepBuilder
-from gp3migrate import step_graph, strategies
-from gp3migrate.config import Settings
-from gp3migrate.phases import Applied
-from gp3migrate.plan import MigrationPlan
-from gp3migrate.strategies import common
+from gp3migrate.config.phases import Applied
+from gp3migrate.config.settings import Settings
+from gp3migrate.planning import step_graph, strategies
+from gp3migrate.planning.plan import MigrationPlan
+from gp3migrate.planning.strategies import common
 
 GIB = 1024**3
 

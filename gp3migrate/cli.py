@@ -7,7 +7,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gp3migrate import discovery_cli, runner_policy
+from gp3migrate.discovery import cli as discovery_cli
+from gp3migrate.iam import runner_policy
 from gp3migrate.sim import cli as simulate
 
 

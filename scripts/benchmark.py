@@ -18,8 +18,8 @@ import time
 
 from moto import mock_aws
 
-from gp3migrate.discovery import discover, volume_ids_to_describe
-from gp3migrate.inventory import describe_volumes
+from gp3migrate.discovery.inventory import describe_volumes
+from gp3migrate.discovery.volumes import discover, volume_ids_to_describe
 from tests.kube_fixtures import fleet
 from tests.mock_cloud import run_program
 

@@ -19,8 +19,9 @@ import yaml
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from gp3migrate import cli, discovery_cli
-from gp3migrate.inventory import KubeApis, KubeConnection
+from gp3migrate import cli
+from gp3migrate.discovery import cli as discovery_cli
+from gp3migrate.discovery.inventory import KubeApis, KubeConnection
 from tests.kube_fixtures import (
     ACCOUNT,
     REGION,

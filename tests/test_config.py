@@ -3,10 +3,10 @@ allowed. Each case runs the real program under mocks and asserts zero registrati
 
 import pytest
 
-from gp3migrate.config import ALL_KEYS, load_settings
-from gp3migrate.migration_entry import ENTRY_KEYS
-from gp3migrate.plan import plan_all
-from gp3migrate.validation import ConfigError, nearest_key
+from gp3migrate.config.migration_entry import ENTRY_KEYS
+from gp3migrate.config.problems import ConfigError, nearest_key
+from gp3migrate.config.settings import ALL_KEYS, load_settings
+from gp3migrate.planning.plan import plan_all
 from tests.mock_cloud import run_program
 
 BASE = {"clusterName": "dev-eks", "region": "eu-central-1"}

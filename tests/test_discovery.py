@@ -18,8 +18,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from gp3migrate.config import load_settings
-from gp3migrate.discovery import (
+from gp3migrate.config.migration_entry import ENTRY_KEYS
+from gp3migrate.config.settings import load_settings
+from gp3migrate.discovery.inventory import (
+    IDS_PER_FILTER,
+    KubeApis,
+    describe_addons,
+    describe_volumes,
+    list_kube_items,
+    list_pages,
+)
+from gp3migrate.discovery.platform_scan import decode_helm_release, detect_platform
+from gp3migrate.discovery.volumes import (
     StackContext,
     discover,
     drop_refused,
@@ -29,18 +39,8 @@ from gp3migrate.discovery import (
     volume_ids_to_describe,
     zone_problem,
 )
-from gp3migrate.discovery_platform import decode_helm_release, detect_platform
-from gp3migrate.inventory import (
-    IDS_PER_FILTER,
-    KubeApis,
-    describe_addons,
-    describe_volumes,
-    list_kube_items,
-    list_pages,
-)
-from gp3migrate.migration_entry import ENTRY_KEYS
-from gp3migrate.plan import plan_all
-from gp3migrate.sizing import Performance
+from gp3migrate.ebs.sizing import Performance
+from gp3migrate.planning.plan import plan_all
 from tests.kube_fixtures import (
     ACCOUNT,
     OTHER_KEY,
@@ -367,7 +367,7 @@ def test_an_in_tree_pv_on_a_gp3_volume_is_proposed_for_the_move_to_csi(migrated)
     settings = load_settings({"clusterName": "dev-eks", "region": REGION, "migrations": result.entries})
     assert settings.migrations[0].strategy == "rehome"
     # The plan asks for what the volume has, so its precopy's ModifyVolume step finds nothing to do
-    # (gp3migrate/gates.py modify_to_gp3: gp3 at the planned values is left unmodified).
+    # (gp3migrate/checks/preconditions.py modify_to_gp3: gp3 at the planned values is left unmodified).
     assert plan_all(settings)[0].performance == Performance(iops=3000, throughput=125)
 
 

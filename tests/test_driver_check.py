@@ -1,4 +1,4 @@
-"""gp3migrate/driver_check.py: what a `present` driver must have, on fake Deployments, moto (KMS)
+"""gp3migrate/checks/driver_readiness.py: what a `present` driver must have, on fake Deployments, moto (KMS)
 and botocore's Stubber (IAM SimulatePrincipalPolicy and EKS Pod Identity, which moto does not
 implement).
 
@@ -19,8 +19,8 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from moto import mock_aws
 
-from gp3migrate import driver_check
-from gp3migrate.config import load_settings
+from gp3migrate.checks import driver_readiness
+from gp3migrate.config.settings import load_settings
 
 ROLE = "arn:aws:iam::123456789012:role/ebs-csi-driver"
 KEY_A = "arn:aws:kms:eu-central-1:123456789012:key/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
@@ -102,7 +102,7 @@ def simulate(stubber, results, keys):
         {"EvaluationResults": results, "IsTruncated": False},
         {
             "PolicySourceArn": ROLE,
-            "ActionNames": list(driver_check.KMS_ACTIONS),
+            "ActionNames": list(driver_readiness.KMS_ACTIONS),
             "ResourceArns": sorted(keys),
             "ContextEntries": [
                 {
@@ -119,9 +119,9 @@ def simulate(stubber, results, keys):
 
 
 def test_the_charts_controller_passes_and_one_without_the_sidecar_is_named_with_the_fix():
-    assert driver_check.snapshotter_problems(controller()) == []
+    assert driver_readiness.snapshotter_problems(controller()) == []
     without = [c for c in CHART_CONTAINERS if c != "csi-snapshotter"]
-    (problem,) = driver_check.snapshotter_problems(controller(without))
+    (problem,) = driver_readiness.snapshotter_problems(controller(without))
     assert problem.startswith(
         "Deployment kube-system/ebs-csi-controller runs no csi-snapshotter container (ebs-plugin,"
     )
@@ -129,23 +129,23 @@ def test_the_charts_controller_passes_and_one_without_the_sidecar_is_named_with_
 
 
 def test_a_missing_controller_is_a_problem_not_a_pass():
-    (problem,) = driver_check.snapshotter_problems(None)
+    (problem,) = driver_readiness.snapshotter_problems(None)
     assert problem.startswith("no Deployment kube-system/ebs-csi-controller")
 
 
 def test_the_live_reader_reads_client_models_and_treats_404_as_missing():
     apps = FakeApps(controller(["ebs-plugin", "csi-provisioner"]))
-    model = driver_check.read_controller(apps)
-    assert driver_check.container_names(model) == ["ebs-plugin", "csi-provisioner"]
-    assert driver_check.service_account(model) == "ebs-csi-controller-sa"
-    assert driver_check.read_controller(FakeApps()) is None
+    model = driver_readiness.read_controller(apps)
+    assert driver_readiness.container_names(model) == ["ebs-plugin", "csi-provisioner"]
+    assert driver_readiness.service_account(model) == "ebs-csi-controller-sa"
+    assert driver_readiness.read_controller(FakeApps()) is None
 
     class Forbidden:
         def read_namespaced_deployment(self, name, namespace):
             raise ApiException(status=403, reason="Forbidden")
 
     with pytest.raises(ApiException):
-        driver_check.read_controller(Forbidden())
+        driver_readiness.read_controller(Forbidden())
 
 
 # --- KMS rights -------------------------------------------------------------------------------
@@ -156,10 +156,10 @@ def test_a_role_allowed_everything_has_no_problem_and_the_request_carries_the_gr
     with Stubber(iam) as stubber:
         simulate(
             stubber,
-            [evaluation(a, {KEY_A: "allowed", KEY_B: "allowed"}) for a in driver_check.KMS_ACTIONS],
+            [evaluation(a, {KEY_A: "allowed", KEY_B: "allowed"}) for a in driver_readiness.KMS_ACTIONS],
             [KEY_B, KEY_A],
         )
-        assert driver_check.kms_problems(iam, ROLE, [KEY_B, KEY_A]) == []
+        assert driver_readiness.kms_problems(iam, ROLE, [KEY_B, KEY_A]) == []
         stubber.assert_no_pending_responses()
 
 
@@ -170,11 +170,11 @@ def test_the_drivers_documented_three_action_statement_is_not_enough_and_each_ke
     documented = {"kms:CreateGrant", "kms:Decrypt", "kms:GenerateDataKeyWithoutPlaintext"}
     results = [
         evaluation(a, {KEY_A: "allowed" if a in documented else "implicitDeny", KEY_B: "allowed"})
-        for a in driver_check.KMS_ACTIONS
+        for a in driver_readiness.KMS_ACTIONS
     ]
     with Stubber(iam) as stubber:
         simulate(stubber, results, [KEY_A, KEY_B])
-        (problem,) = driver_check.kms_problems(iam, ROLE, [KEY_A, KEY_B])
+        (problem,) = driver_readiness.kms_problems(iam, ROLE, [KEY_A, KEY_B])
     assert problem.startswith(
         f"the driver's role {ROLE} may not kms:DescribeKey, kms:ReEncryptFrom, kms:ReEncryptTo on KMS key {KEY_A} "
         "(implicitDeny)"
@@ -190,12 +190,12 @@ def test_the_older_one_result_per_resource_shape_and_an_explicit_deny():
             "EvalResourceName": key,
             "EvalDecision": "explicitDeny" if a == "kms:Decrypt" else "allowed",
         }
-        for a in driver_check.KMS_ACTIONS
+        for a in driver_readiness.KMS_ACTIONS
         for key in (KEY_A,)
     ]
     with Stubber(iam) as stubber:
         simulate(stubber, results, [KEY_A])
-        (problem,) = driver_check.kms_problems(iam, ROLE, [KEY_A])
+        (problem,) = driver_readiness.kms_problems(iam, ROLE, [KEY_A])
     assert "may not kms:Decrypt on KMS key" in problem and "remove the Deny" in problem
 
 
@@ -210,7 +210,7 @@ def test_the_older_one_result_per_resource_shape_and_an_explicit_deny():
 def test_bad_input_is_refused_with_what_was_wrong_before_any_call(role, keys, message):
     iam = iam_client()
     with Stubber(iam), pytest.raises(ValueError, match=message):  # no stubbed response: no call may be made
-        driver_check.kms_problems(iam, role, keys)
+        driver_readiness.kms_problems(iam, role, keys)
 
 
 def test_only_customer_managed_keys_are_checked():
@@ -218,14 +218,14 @@ def test_only_customer_managed_keys_are_checked():
         os.environ.setdefault("AWS_DEFAULT_REGION", "eu-central-1")
         kms = boto3.client("kms", region_name="eu-central-1", aws_access_key_id="x", aws_secret_access_key="x")
         key = kms.create_key()["KeyMetadata"]["Arn"]
-        assert driver_check.customer_managed(kms, [key, key]) == [key]
+        assert driver_readiness.customer_managed(kms, [key, key]) == [key]
     # moto reports aws/ebs as customer managed: the AWS answer, stubbed.
     kms = boto3.client("kms", region_name="eu-central-1", aws_access_key_id="x", aws_secret_access_key="x")
     with Stubber(kms) as stubber:
         stubber.add_response(
             "describe_key", {"KeyMetadata": {"KeyId": "k", "Arn": KEY_B, "KeyManager": "AWS"}}, {"KeyId": KEY_B}
         )
-        assert driver_check.customer_managed(kms, [KEY_B]) == []
+        assert driver_readiness.customer_managed(kms, [KEY_B]) == []
 
 
 # --- the whole check --------------------------------------------------------------------------
@@ -243,7 +243,7 @@ class Clients:
 def test_without_keys_only_the_sidecar_is_checked_and_no_aws_client_is_made():
     aws = Clients()
     core = FakeCore()
-    problems, role = driver_check.check_present_driver(
+    problems, role = driver_readiness.check_present_driver(
         FakeApps(controller()), key_arns=(), core=lambda: core, aws=aws, cluster="dev-eks"
     )
     assert (problems, role, aws.asked, core.reads) == ([], None, [], [])
@@ -254,13 +254,13 @@ def test_with_keys_the_irsa_role_of_the_controllers_service_account_is_simulated
         iam_client(),
         boto3.client("kms", region_name="eu-central-1", aws_access_key_id="x", aws_secret_access_key="x"),
     )
-    core = FakeCore({driver_check.IRSA_ANNOTATION: ROLE})
+    core = FakeCore({driver_readiness.IRSA_ANNOTATION: ROLE})
     with Stubber(iam) as iam_stub, Stubber(kms) as kms_stub:
         kms_stub.add_response(
             "describe_key", {"KeyMetadata": {"KeyId": "k", "KeyManager": "CUSTOMER"}}, {"KeyId": KEY_A}
         )
-        simulate(iam_stub, [evaluation(a, {KEY_A: "implicitDeny"}) for a in driver_check.KMS_ACTIONS], [KEY_A])
-        problems, role = driver_check.check_present_driver(
+        simulate(iam_stub, [evaluation(a, {KEY_A: "implicitDeny"}) for a in driver_readiness.KMS_ACTIONS], [KEY_A])
+        problems, role = driver_readiness.check_present_driver(
             FakeApps(controller(service_account="custom-sa")),
             key_arns=(KEY_A,),
             core=lambda: core,
@@ -268,7 +268,7 @@ def test_with_keys_the_irsa_role_of_the_controllers_service_account_is_simulated
             cluster="dev-eks",
         )
     assert role == ROLE and core.reads == [("kube-system", "custom-sa")]
-    assert len(problems) == 1 and f"may not {', '.join(driver_check.KMS_ACTIONS)} on KMS key {KEY_A}" in problems[0]
+    assert len(problems) == 1 and f"may not {', '.join(driver_readiness.KMS_ACTIONS)} on KMS key {KEY_A}" in problems[0]
 
 
 def test_pod_identity_is_asked_when_there_is_no_irsa_annotation_and_no_role_is_a_problem():
@@ -285,10 +285,10 @@ def test_pod_identity_is_asked_when_there_is_no_irsa_annotation_and_no_role_is_a
             {"clusterName": "dev-eks", "associationId": "a-1"},
         )
         stub.add_response("list_pod_identity_associations", {"associations": []}, None)
-        bad, role = driver_check.check_present_driver(
+        bad, role = driver_readiness.check_present_driver(
             FakeApps(controller()), key_arns=(KEY_A,), core=lambda: FakeCore(), aws=Clients(eks=eks), cluster="dev-eks"
         )
-        none, _ = driver_check.check_present_driver(
+        none, _ = driver_readiness.check_present_driver(
             FakeApps(controller([])),
             key_arns=(KEY_A,),
             core=lambda: FakeCore(exists=False),
@@ -317,6 +317,6 @@ def test_keys_in_use_are_the_union_once_each_and_the_offline_note():
             ],
         }
     )
-    assert driver_check.keys_in_use(settings) == (KEY_A, KEY_B)
-    assert driver_check.offline_kms_note([]) is None
-    assert "needs live IAM access" in (driver_check.offline_kms_note([KEY_A]) or "")
+    assert driver_readiness.keys_in_use(settings) == (KEY_A, KEY_B)
+    assert driver_readiness.offline_kms_note([]) is None
+    assert "needs live IAM access" in (driver_readiness.offline_kms_note([KEY_A]) or "")

@@ -8,8 +8,8 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 from moto import mock_aws
 
-from gp3migrate import gates
-from gp3migrate.gates import GateError
+from gp3migrate.checks import preconditions
+from gp3migrate.checks.preconditions import GateError
 from tests.kube_fixtures import REGION, create_in_tree_volume
 
 
@@ -44,15 +44,15 @@ def attached_volume(ec2):
 def test_detached_volume_passes_at_once(ec2):
     volume_id = create_in_tree_volume(ec2, size=1, pv="pv-a", namespace="default", claim_name="a")
     clock = FakeClock()
-    volume = gates.wait_until_detached(ec2, volume_id, timeout_seconds=60, sleep=clock.sleep, clock=clock.time)
+    volume = preconditions.wait_until_detached(ec2, volume_id, timeout_seconds=60, sleep=clock.sleep, clock=clock.time)
     assert volume["State"] == "available" and clock.sleeps == []
 
 
 def test_attached_volume_waits_then_fails_naming_the_instance(ec2):
     volume_id, instance_id = attached_volume(ec2)
     clock = FakeClock()
-    with pytest.raises(gates.GateError) as caught:
-        gates.wait_until_detached(
+    with pytest.raises(preconditions.GateError) as caught:
+        preconditions.wait_until_detached(
             ec2, volume_id, timeout_seconds=60, poll_seconds=10, sleep=clock.sleep, clock=clock.time
         )
     message = str(caught.value)
@@ -70,7 +70,9 @@ def test_volume_detached_while_waiting_proceeds(ec2):
         if len(clock.sleeps) == 2:
             ec2.detach_volume(VolumeId=volume_id, InstanceId=instance_id)
 
-    volume = gates.wait_until_detached(ec2, volume_id, timeout_seconds=600, sleep=sleep_then_detach, clock=clock.time)
+    volume = preconditions.wait_until_detached(
+        ec2, volume_id, timeout_seconds=600, sleep=sleep_then_detach, clock=clock.time
+    )
     assert volume["State"] == "available" and len(clock.sleeps) == 2
 
 
@@ -89,17 +91,17 @@ def test_in_use_gate_finds_the_attached_restored_volume(ec2):
             }
         ],
     )["VolumeId"]
-    with pytest.raises(gates.GateError, match=f"not mounted by any node \\({restored}=available\\)"):
-        gates.restored_volume_in_use(ec2, namespace="apps", claim="data-gp3")
+    with pytest.raises(preconditions.GateError, match=f"not mounted by any node \\({restored}=available\\)"):
+        preconditions.restored_volume_in_use(ec2, namespace="apps", claim="data-gp3")
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     ec2.attach_volume(VolumeId=restored, InstanceId=instance, Device="/dev/sdg")
-    assert gates.restored_volume_in_use(ec2, namespace="apps", claim="data-gp3") == restored
+    assert preconditions.restored_volume_in_use(ec2, namespace="apps", claim="data-gp3") == restored
 
 
 def test_in_use_gate_without_any_restored_volume(ec2):
-    with pytest.raises(gates.GateError, match="no gp3 volume found"):
-        gates.restored_volume_in_use(ec2, namespace="apps", claim="data-gp3")
+    with pytest.raises(preconditions.GateError, match="no gp3 volume found"):
+        preconditions.restored_volume_in_use(ec2, namespace="apps", claim="data-gp3")
 
 
 class FakeCore:
@@ -136,34 +138,34 @@ class FakeCore:
 
 def test_release_sets_retain_before_deleting_and_waits_until_gone():
     core = FakeCore()
-    kept = gates.release_claim(core, namespace="apps", claim="data", timeout_seconds=10, sleep=lambda _s: None)
+    kept = preconditions.release_claim(core, namespace="apps", claim="data", timeout_seconds=10, sleep=lambda _s: None)
     assert kept == "pv-1"
     assert core.calls[:3] == ["read apps/data", "patch pv-1 Retain", "delete apps/data"]
 
 
 def test_release_refuses_when_the_pv_will_not_retain():
     core = FakeCore(honours_patch=False)
-    with pytest.raises(gates.GateError, match="not Retain; refusing to delete"):
-        gates.release_claim(core, namespace="apps", claim="data", timeout_seconds=10, sleep=lambda _s: None)
+    with pytest.raises(preconditions.GateError, match="not Retain; refusing to delete"):
+        preconditions.release_claim(core, namespace="apps", claim="data", timeout_seconds=10, sleep=lambda _s: None)
     assert not any(c.startswith("delete") for c in core.calls)
 
 
 def test_release_of_an_absent_claim_is_a_no_op():
     core = FakeCore(exists=False)
-    assert gates.release_claim(core, namespace="apps", claim="data", timeout_seconds=10) is None
+    assert preconditions.release_claim(core, namespace="apps", claim="data", timeout_seconds=10) is None
     assert core.calls == ["read apps/data"]
 
 
 def test_release_times_out_when_a_pod_still_holds_the_claim():
     core = FakeCore(lingers=10**6)
-    with pytest.raises(gates.GateError, match="still exists after 4s"):
-        gates.release_claim(
+    with pytest.raises(preconditions.GateError, match="still exists after 4s"):
+        preconditions.release_claim(
             core, namespace="apps", claim="data", timeout_seconds=4, poll_seconds=2, sleep=lambda _s: None
         )
 
 
 def test_one_way_steps_rerun_only_when_what_they_act_on_changes():
-    from components.gates import OneWayStep
+    from components.gate_providers import OneWayStep
 
     step = OneWayStep()
     same = step.diff("id", {"claim": "a", "kubeconfig": "old"}, {"claim": "a", "kubeconfig": "new"})
@@ -178,13 +180,12 @@ def test_every_step_provider_diffs_as_a_one_way_step():
 
     from pulumi.dynamic import ResourceProvider
 
-    from components import driver_check
-    from components import gates as gate_components
-    from components.gates import OneWayStep
+    from components import driver_check_provider, gate_providers
+    from components.gate_providers import OneWayStep
 
     providers = [
         cls
-        for module in (gate_components, driver_check)
+        for module in (gate_providers, driver_check_provider)
         for _, cls in inspect.getmembers(module, inspect.isclass)
         if issubclass(cls, ResourceProvider)
         and cls not in (ResourceProvider, OneWayStep)
@@ -198,7 +199,7 @@ def test_release_refuses_a_claim_bound_to_another_volume_than_the_one_it_release
     """A later `up` must never delete the gp3 claim that now holds the old name (issue 9 item 2)."""
     core = FakeCore(pv_policy="Retain")
     with pytest.raises(GateError, match="bound to pv-1, not to pvc-source"):
-        gates.release_claim(
+        preconditions.release_claim(
             core, namespace="ns", claim="data", timeout_seconds=4, bound_to="pvc-source", sleep=lambda s: None
         )
     assert [c for c in core.calls if c.startswith("delete")] == []
@@ -207,14 +208,14 @@ def test_release_refuses_a_claim_bound_to_another_volume_than_the_one_it_release
 def test_release_refuses_to_release_the_source_pv_when_it_should_release_the_gp3_claim():
     core = FakeCore(pv_policy="Retain")
     with pytest.raises(GateError, match="bound to the source volume's PV pv-1"):
-        gates.release_claim(
+        preconditions.release_claim(
             core, namespace="ns", claim="data", timeout_seconds=4, not_bound_to="pv-1", sleep=lambda s: None
         )
     assert [c for c in core.calls if c.startswith("delete")] == []
 
 
 def test_a_gate_is_not_replaced_by_keys_it_added_to_its_outputs():
-    from components.gates import OneWayStep
+    from components.gate_providers import OneWayStep
 
     inputs = {"volumeId": "vol-1", "region": "eu-central-1", "timeoutSeconds": 900, "__provider": "x"}
     outputs = {**inputs, "state": "available"}

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gp3migrate.phases import PHASES, Applied, transition_problem
+from gp3migrate.config.phases import PHASES, Applied, transition_problem
 from tests.mock_cloud import Run, advance, copy_stack_config, run_program, with_phase
 
 P = "migrate-default-ebs-gp2-claim"
@@ -19,7 +19,7 @@ DEV = copy_stack_config("dev")
 
 
 def dev_facts() -> dict[str, object]:
-    """The facts the example entry's record carries (gp3migrate/entry_facts.py)."""
+    """The facts the example entry's record carries (gp3migrate/config/entry_facts.py)."""
     entry = DEV["eks-gp3-migration:migrations"][0]
     return {
         "pv": entry["pv"],

@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from gp3migrate import policies
+from gp3migrate.iam import driver_policies
 from tests.mock_cloud import ACCOUNT, advance, run_program, stack_config, stack_name
 
 KMS = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -151,7 +151,7 @@ def test_kms_statement_only_with_keys_and_scoped_to_them():
     result = run(kmsKeyArns=[KMS], gp3KmsKeyId=KMS)
     policy = result.named("platform-identity-kms")
     assert policy.type == "aws:iam/rolePolicy:RolePolicy"
-    assert json.loads(policy.inputs["policy"]) == policies.kms_policy([KMS])
+    assert json.loads(policy.inputs["policy"]) == driver_policies.kms_policy([KMS])
     for statement in json.loads(policy.inputs["policy"])["Statement"]:
         assert statement["Resource"] == [KMS]
     assert result.named("platform-classes-gp3").inputs["parameters"]["kmsKeyId"] == KMS
@@ -160,7 +160,7 @@ def test_kms_statement_only_with_keys_and_scoped_to_them():
 def test_pod_identity_with_helm_creates_association_and_no_irsa_annotation():
     result = run(driverIdentity="pod-identity")
     trust = json.loads(result.named("platform-identity-role").inputs["assumeRolePolicy"])
-    assert trust == policies.pod_identity_trust_policy()
+    assert trust == driver_policies.pod_identity_trust_policy()
     association = result.named("platform-identity-pod-identity")
     assert association.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"
     assert association.inputs == {
@@ -785,7 +785,7 @@ def test_a_changed_tier_is_a_new_class_and_the_old_one_leaves_the_program_retain
 def test_a_restored_claim_keeps_the_class_it_names(caplog):
     """A claim's storageClassName cannot change: a new class would replace the claim that holds the
     data. An edit after the cutover leaves the claim on its class, and says so. (An edit of the
-    entry's own facts, such as fsType, is refused instead: gp3migrate/entry_facts.py.)"""
+    entry's own facts, such as fsType, is refused instead: gp3migrate/config/entry_facts.py.)"""
     config = {**BASE, "migrations": [volume(0)]}
     cut = advance(config, ["precopy", "cutover"])[-1]
     assert claim_classes_of(cut) == {"data-0-gp3": "gp3-3000iops-128mibs"}

@@ -7,7 +7,7 @@ The CLI's rules, modelled below from pulumi/pulumi:
 - `sdk/go/common/workspace/project.json`: a declaration holds `type` (string, integer, boolean,
   array with `items`, or object: object since v3.187.0, PRs 20129 and 20132), `description`,
   `default`, `secret`; a default must match the type (`project.go` Project.Validate);
-- `pkg/workspace/config.go` mergeConfig: a declared key without a default that the stack does not
+- `pkg/workspace/settings.go` mergeConfig: a declared key without a default that the stack does not
   set stops every preview and up ("Stack 'dev' is missing configuration value ..."); a default is
   handed to the program as if the stack had set it (scalars as text, lists and maps as JSON);
 - `sdk/go/common/workspace/project.go` ValidateConfigValue: a stack's value must match the
@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 import yaml
 
-from gp3migrate import config
-from gp3migrate.config import ALL_KEYS, UNSET_DEFAULTS, load_settings, project_values
-from gp3migrate.validation import ConfigError
+from gp3migrate.config import settings
+from gp3migrate.config.problems import ConfigError
+from gp3migrate.config.settings import ALL_KEYS, UNSET_DEFAULTS, load_settings, project_values
 from tests.mock_cloud import PROJECT_DIR, as_runtime_config, stack_config
 
-PROJECT = config.PROJECT
+PROJECT = settings.PROJECT
 DECLARED: dict[str, dict[str, Any]] = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
 STACKS = ("dev", "prod", "rehearsal")
 ATTRIBUTES = {"type", "items", "description", "default", "secret"}
@@ -83,7 +83,7 @@ def cli_merge(stack: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return merged, refusals
 
 
-def settings_of(stack: dict[str, Any]) -> config.Settings:
+def settings_of(stack: dict[str, Any]) -> settings.Settings:
     return load_settings(project_values(as_runtime_config(stack)))
 
 

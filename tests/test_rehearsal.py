@@ -15,7 +15,7 @@ import pulumi_eks as eks
 import pytest
 
 from gp3migrate import versions
-from gp3migrate.demo import WRITER_COMMAND
+from gp3migrate.planning.demo_manifests import WRITER_COMMAND
 from tests import rehearsal_mocks
 from tests.mock_cloud import Run, run_program, stack_config, stack_name
 

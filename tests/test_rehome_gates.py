@@ -21,8 +21,8 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from moto import mock_aws
 
-from gp3migrate import gates
-from gp3migrate.gates import GateError
+from gp3migrate.checks import preconditions
+from gp3migrate.checks.preconditions import GateError
 from tests.kube_fixtures import REGION, create_in_tree_volume, in_tree_tags
 
 ZONE = "eu-central-1a"
@@ -66,7 +66,7 @@ def test_tagging_adds_the_driver_tag_and_keeps_the_in_tree_tags(ec2: Any) -> Non
     volume_id = create_in_tree_volume(ec2, size=10, pv="pv-a", namespace="apps", claim_name="data")
     before = tags_of(ec2, volume_id)
     calls = record_calls(ec2, "CreateTags")
-    added = gates.tag_volume(ec2, volume_id, gates.DRIVER_VOLUME_TAGS)
+    added = preconditions.tag_volume(ec2, volume_id, preconditions.DRIVER_VOLUME_TAGS)
     assert added == {"ebs.csi.aws.com/cluster": "true"}
     assert calls == [{"Resources": [volume_id], "Tags": [{"Key": "ebs.csi.aws.com/cluster", "Value": "true"}]}]
     assert tags_of(ec2, volume_id) == {**before, "ebs.csi.aws.com/cluster": "true"}
@@ -75,9 +75,9 @@ def test_tagging_adds_the_driver_tag_and_keeps_the_in_tree_tags(ec2: Any) -> Non
 
 def test_tagging_again_makes_no_create_tags_call(ec2: Any) -> None:
     volume_id = create_in_tree_volume(ec2, size=10, pv="pv-a", namespace="apps", claim_name="data")
-    gates.tag_volume(ec2, volume_id, gates.DRIVER_VOLUME_TAGS)
+    preconditions.tag_volume(ec2, volume_id, preconditions.DRIVER_VOLUME_TAGS)
     calls = record_calls(ec2, "CreateTags")
-    assert gates.tag_volume(ec2, volume_id, gates.DRIVER_VOLUME_TAGS) == {}
+    assert preconditions.tag_volume(ec2, volume_id, preconditions.DRIVER_VOLUME_TAGS) == {}
     assert calls == []
 
 
@@ -85,7 +85,7 @@ def test_tagging_sends_only_the_missing_keys(ec2: Any) -> None:
     volume_id = create_in_tree_volume(ec2, size=10, pv="pv-a", namespace="apps", claim_name="data")
     ec2.create_tags(Resources=[volume_id], Tags=[{"Key": "team", "Value": "db"}])
     calls = record_calls(ec2, "CreateTags")
-    added = gates.tag_volume(ec2, volume_id, {"team": "db", "ebs.csi.aws.com/cluster": "true"})
+    added = preconditions.tag_volume(ec2, volume_id, {"team": "db", "ebs.csi.aws.com/cluster": "true"})
     assert added == {"ebs.csi.aws.com/cluster": "true"}
     assert calls[0]["Tags"] == [{"Key": "ebs.csi.aws.com/cluster", "Value": "true"}]
 
@@ -96,7 +96,7 @@ def test_tagging_refuses_to_overwrite_a_different_value(ec2: Any) -> None:
     before = tags_of(ec2, volume_id)
     calls = record_calls(ec2, "CreateTags")
     with pytest.raises(GateError, match=r"already has ebs.csi.aws.com/cluster='false' \(wanted 'true'\); no tag"):
-        gates.tag_volume(ec2, volume_id, {**gates.DRIVER_VOLUME_TAGS, "other": "x"})
+        preconditions.tag_volume(ec2, volume_id, {**preconditions.DRIVER_VOLUME_TAGS, "other": "x"})
     assert calls == [] and tags_of(ec2, volume_id) == before
 
 
@@ -106,13 +106,13 @@ def test_tagging_refuses_past_fifty_tags_before_calling_ec2(ec2: Any) -> None:
     ec2.create_tags(Resources=[volume_id], Tags=filler)
     calls = record_calls(ec2, "CreateTags")
     with pytest.raises(GateError, match="has 50 tags and needs 1 more"):
-        gates.tag_volume(ec2, volume_id, gates.DRIVER_VOLUME_TAGS)
+        preconditions.tag_volume(ec2, volume_id, preconditions.DRIVER_VOLUME_TAGS)
     assert calls == []
 
 
 def test_tagging_an_absent_volume_names_it(ec2: Any) -> None:
     with pytest.raises(GateError, match="tagging: vol-0123456789abcdef0 does not exist"):
-        gates.tag_volume(ec2, "vol-0123456789abcdef0", gates.DRIVER_VOLUME_TAGS)
+        preconditions.tag_volume(ec2, "vol-0123456789abcdef0", preconditions.DRIVER_VOLUME_TAGS)
 
 
 # -- modify_to_gp3 on moto ---------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def modify(ec2: Any, volume_id: str, **overrides: Any) -> dict[str, Any]:
         "clock": clock.time,
         **overrides,
     }
-    return gates.modify_to_gp3(ec2, volume_id, **args)
+    return preconditions.modify_to_gp3(ec2, volume_id, **args)
 
 
 def test_gp2_becomes_gp3_with_iops_and_throughput_sent_explicitly(ec2: Any) -> None:
@@ -277,7 +277,7 @@ class Ec2Script:
     def run(self, clock: FakeClock | None = None, timeout_seconds: int = 60) -> dict[str, Any]:
         clock = clock or FakeClock()
         with self.stub:
-            result = gates.modify_to_gp3(
+            result = preconditions.modify_to_gp3(
                 self.client,
                 VOLUME,
                 iops=4000,
@@ -399,7 +399,7 @@ def world() -> Iterator[Any]:
 
 
 def sim_modify(world: Any, volume_id: str, iops: int = 4000, throughput: int = 250) -> dict[str, Any]:
-    return gates.modify_to_gp3(
+    return preconditions.modify_to_gp3(
         world.ec2(),
         volume_id,
         iops=iops,
@@ -413,7 +413,7 @@ def sim_modify(world: Any, volume_id: str, iops: int = 4000, throughput: int = 2
 
 
 def test_on_the_simulation_it_returns_once_the_volume_is_usable(world: Any) -> None:
-    volume_id = world.ebs.create_volume(zone="us-east-1a", size_gib=1000, tags=gates.DRIVER_VOLUME_TAGS)
+    volume_id = world.ebs.create_volume(zone="us-east-1a", size_gib=1000, tags=preconditions.DRIVER_VOLUME_TAGS)
     result = sim_modify(world, volume_id)
     assert result["state"] == "optimizing" and world.ebs.modification_state(volume_id) == "optimizing"
     assert world.ebs.calls["ModifyVolume"] == 1
@@ -422,7 +422,7 @@ def test_on_the_simulation_it_returns_once_the_volume_is_usable(world: Any) -> N
 
 
 def test_on_the_simulation_a_fifth_modification_in_a_day_is_refused(world: Any) -> None:
-    volume_id = world.ebs.create_volume(zone="us-east-1a", size_gib=1000, tags=gates.DRIVER_VOLUME_TAGS)
+    volume_id = world.ebs.create_volume(zone="us-east-1a", size_gib=1000, tags=preconditions.DRIVER_VOLUME_TAGS)
     for iops in (3100, 3200, 3300, 3400):
         world.ebs.modify_volume(volume_id, volume_type="gp3", iops=iops, throughput=125)
         while world.ebs.modification_state(volume_id) != "completed":
@@ -435,7 +435,7 @@ def test_on_the_simulation_a_fifth_modification_in_a_day_is_refused(world: Any) 
 
 
 def test_on_the_simulation_an_injected_refusal_leaves_the_volume_gp2(world: Any) -> None:
-    volume_id = world.ebs.create_volume(zone="us-east-1a", size_gib=1000, tags=gates.DRIVER_VOLUME_TAGS)
+    volume_id = world.ebs.create_volume(zone="us-east-1a", size_gib=1000, tags=preconditions.DRIVER_VOLUME_TAGS)
     world.ebs.fail_next("ModifyVolume", "IncorrectModificationState", "busy")
     with pytest.raises(GateError, match=f"{volume_id} was left unchanged: a modification is in flight"):
         sim_modify(world, volume_id)
@@ -500,33 +500,33 @@ class FakePvApi:
 
 def test_a_released_retain_pv_of_the_volume_is_deleted_with_preconditions() -> None:
     core = FakePvApi(in_tree_pv())
-    assert gates.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME) == "deleted"
+    assert preconditions.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME) == "deleted"
     assert core.calls == ["read pvc-old", "delete pvc-old"] and core.pv is None
-    preconditions = core.delete_bodies[0].preconditions
-    assert (preconditions.uid, preconditions.resource_version) == ("uid-1", "41")
+    delete_preconditions = core.delete_bodies[0].preconditions
+    assert (delete_preconditions.uid, delete_preconditions.resource_version) == ("uid-1", "41")
 
 
 @pytest.mark.parametrize("volume", [VOLUME, f"aws://{ZONE}/{VOLUME}"])
 def test_both_volume_id_forms_match_either_way(volume: str) -> None:
     core = FakePvApi(in_tree_pv(volume=VOLUME))
-    assert gates.delete_retained_pv(core, pv="pvc-old", volume_id=volume) == "deleted"
+    assert preconditions.delete_retained_pv(core, pv="pvc-old", volume_id=volume) == "deleted"
 
 
 def test_a_csi_pv_is_matched_by_its_volume_handle() -> None:
     core = FakePvApi(csi_pv(phase="Available"))
-    assert gates.delete_retained_pv(core, pv="data-csi", volume_id=VOLUME) == "deleted"
+    assert preconditions.delete_retained_pv(core, pv="data-csi", volume_id=VOLUME) == "deleted"
 
 
 def test_an_absent_pv_is_already_gone() -> None:
     core = FakePvApi(None)
-    assert gates.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME) == "already gone"
+    assert preconditions.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME) == "already gone"
     assert core.calls == ["read pvc-old"]
 
 
 def test_a_pv_switched_to_delete_since_the_plan_is_not_deleted() -> None:
     core = FakePvApi(in_tree_pv(policy="Delete"))
     with pytest.raises(GateError) as caught:
-        gates.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME)
+        preconditions.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME)
     assert str(caught.value) == (
         f"refusing to delete PV pvc-old: its reclaim policy is Delete, not Retain: deleting it would delete "
         f"{VOLUME}. Nothing was deleted."
@@ -539,27 +539,27 @@ def test_a_pv_switched_to_delete_between_the_read_and_the_delete_is_not_deleted(
     switched.metadata = k8s.V1ObjectMeta(name="pvc-old", uid="uid-1", resource_version="42")
     core = FakePvApi(in_tree_pv(), changed_before_delete=switched)
     with pytest.raises(GateError, match=r"it changed between the check and the delete .* Nothing was deleted"):
-        gates.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME)
+        preconditions.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME)
     assert core.pv is switched
 
 
 def test_a_pv_of_another_volume_is_not_deleted() -> None:
     core = FakePvApi(in_tree_pv(volume=f"aws://{ZONE}/vol-0bbbbbbbbbbbbbbbb"))
     with pytest.raises(GateError, match=f"points at vol-0bbbbbbbbbbbbbbbb, not {VOLUME}. Nothing was deleted."):
-        gates.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME)
+        preconditions.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME)
     assert core.calls == ["read pvc-old"]
 
 
 def test_a_csi_pv_of_another_driver_is_not_deleted() -> None:
     core = FakePvApi(csi_pv(driver="efs.csi.aws.com"))
     with pytest.raises(GateError, match=f"points at no EBS volume, not {VOLUME}"):
-        gates.delete_retained_pv(core, pv="data-csi", volume_id=VOLUME)
+        preconditions.delete_retained_pv(core, pv="data-csi", volume_id=VOLUME)
 
 
 def test_a_bound_pv_is_not_deleted() -> None:
     core = FakePvApi(in_tree_pv(phase="Bound"))
     with pytest.raises(GateError, match=r"it is Bound to apps/data, not Released or Available\. Nothing was deleted\."):
-        gates.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME)
+        preconditions.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME)
     assert core.calls == ["read pvc-old"]
 
 
@@ -569,7 +569,7 @@ def test_a_pv_already_being_deleted_is_not_deleted_again() -> None:
         name="pvc-old", uid="uid-1", deletion_timestamp=T0, finalizers=["kubernetes.io/pv-protection"]
     )
     core = FakePvApi(lingering)
-    assert gates.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME) == "already being deleted"
+    assert preconditions.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME) == "already being deleted"
     assert core.calls == ["read pvc-old"]
 
 
@@ -581,14 +581,14 @@ def test_a_pv_gone_between_the_read_and_the_delete_is_already_gone() -> None:
         raise ApiException(status=404)
 
     core.delete_persistent_volume = vanish  # type: ignore[method-assign]
-    assert gates.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME) == "already gone"
+    assert preconditions.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME) == "already gone"
 
 
 # -- the dynamic resources ----------------------------------------------------------------------------
 
 
 def test_rehome_steps_do_not_rerun_for_what_they_found() -> None:
-    from components.gates import _RetainedPvDeleteProvider, _VolumeModifyProvider, _VolumeTagsProvider
+    from components.gate_providers import _RetainedPvDeleteProvider, _VolumeModifyProvider, _VolumeTagsProvider
 
     tags_in = {"volumeId": VOLUME, "region": REGION, "tags": {"ebs.csi.aws.com/cluster": "true"}}
     assert _VolumeTagsProvider().diff("id", {**tags_in, "added": {}}, tags_in).changes is False
@@ -606,22 +606,22 @@ def test_rehome_steps_do_not_rerun_for_what_they_found() -> None:
 
 @pytest.fixture
 def runtime_on(ec2: Any) -> Iterator[FakeClock]:
-    """gates.RUNTIME on moto and a fake clock, as the simulation swaps it (sim/scenario.py)."""
-    clock, original = FakeClock(), gates.RUNTIME
-    gates.RUNTIME = gates.Runtime(ec2=lambda region: ec2, sleep=clock.sleep, clock=clock.time)
+    """preconditions.RUNTIME on moto and a fake clock, as the simulation swaps it (sim/scenario.py)."""
+    clock, original = FakeClock(), preconditions.RUNTIME
+    preconditions.RUNTIME = preconditions.Runtime(ec2=lambda region: ec2, sleep=clock.sleep, clock=clock.time)
     try:
         yield clock
     finally:
-        gates.RUNTIME = original
+        preconditions.RUNTIME = original
 
 
 def test_the_providers_pass_their_inputs_through_and_add_what_they_found(ec2: Any, runtime_on: FakeClock) -> None:
-    from components.gates import _RetainedPvDeleteProvider, _VolumeModifyProvider, _VolumeTagsProvider
+    from components.gate_providers import _RetainedPvDeleteProvider, _VolumeModifyProvider, _VolumeTagsProvider
 
     volume_id = create_in_tree_volume(ec2, size=1000, pv="pv-a", namespace="apps", claim_name="data")
-    tags_in = {"volumeId": volume_id, "region": REGION, "tags": dict(gates.DRIVER_VOLUME_TAGS)}
+    tags_in = {"volumeId": volume_id, "region": REGION, "tags": dict(preconditions.DRIVER_VOLUME_TAGS)}
     tagged = _VolumeTagsProvider().create(tags_in)
-    assert (tagged.id, tagged.outs) == (f"tagged-{volume_id}", {**tags_in, "added": gates.DRIVER_VOLUME_TAGS})
+    assert (tagged.id, tagged.outs) == (f"tagged-{volume_id}", {**tags_in, "added": preconditions.DRIVER_VOLUME_TAGS})
     modify_in = {
         "volumeId": volume_id,
         "region": REGION,
@@ -634,11 +634,11 @@ def test_the_providers_pass_their_inputs_through_and_add_what_they_found(ec2: An
     assert modified.outs == {**modify_in, "volumeType": "gp3", "modificationState": "completed", "modified": True}
 
     core = FakePvApi(in_tree_pv(volume=f"aws://{ZONE}/{volume_id}"))
-    original = gates.RUNTIME
-    gates.RUNTIME = gates.Runtime(core_api=lambda kubeconfig, context: core)
+    original = preconditions.RUNTIME
+    preconditions.RUNTIME = preconditions.Runtime(core_api=lambda kubeconfig, context: core)
     try:
         pv_in = {"pv": "pvc-old", "volumeId": volume_id, "kubeconfig": "{}", "context": None}
         deleted = _RetainedPvDeleteProvider().create(pv_in)
     finally:
-        gates.RUNTIME = original
+        preconditions.RUNTIME = original
     assert (deleted.id, deleted.outs) == ("pv-deleted-pvc-old", {**pv_in, "result": "deleted"})

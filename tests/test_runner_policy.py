@@ -2,7 +2,7 @@
 
 The real program runs under mocks for the dev, prod and rehearsal stacks, through every phase
 and the platform branches; every resource type it registers and every function it invokes must
-have an entry in gp3migrate/runner_policy.py, the printed policy must hold that entry's actions,
+have an entry in gp3migrate/iam/runner_policy.py, the printed policy must hold that entry's actions,
 and the policy holds nothing for a resource type or function no phase of those settings uses. A
 scan of the source finds every boto3 call, which must have an entry too.
 
@@ -25,8 +25,9 @@ import pytest
 from botocore import xform_name
 from botocore.exceptions import UnknownServiceError
 
-from gp3migrate import cli, runner_policy
-from gp3migrate.config import load_settings, project_values
+from gp3migrate import cli
+from gp3migrate.config.settings import load_settings, project_values
+from gp3migrate.iam import runner_policy
 from tests import rehearsal_mocks
 from tests.mock_cloud import (
     PROJECT_DIR,
@@ -92,7 +93,7 @@ def used(run: Run) -> set[str]:
             runner_policy.grant_for(token)
         except KeyError:
             missing.append(token)
-    assert missing == [], f"no entry in gp3migrate/runner_policy.py for {missing}"
+    assert missing == [], f"no entry in gp3migrate/iam/runner_policy.py for {missing}"
     return aws
 
 
@@ -214,7 +215,7 @@ def test_the_policy_is_the_same_before_the_first_migration_and_after_one_of_each
 
 def test_the_one_right_a_listed_volume_can_add_is_the_present_drivers_kms_check():
     """A present driver is checked against the keys in use, an encrypted volume's among them
-    (gp3migrate/driver_check.py keys_in_use): on a stack that names no key (dev), its first
+    (gp3migrate/checks/driver_readiness.py keys_in_use): on a stack that names no key (dev), its first
     encrypted volume adds the check's calls and nothing else."""
     empty = without_migrations(stack_config("dev"))
     key = "arn:aws:kms:eu-central-1:123456789012:key/4f2c9a7e-1b3d-4c5e-8f90-a1b2c3d4e5f6"
@@ -333,7 +334,8 @@ def client_services(sources) -> set[str]:
 def boto3_calls(source: str, services: set[str]) -> set[str]:
     """`<service>.<operation>` of every call in `source` of an operation of those services: direct
     calls, paginators, and waiters (by the operation they poll). A client is often created in one
-    file and used in another (components/gates.py -> gp3migrate/gates.py), so any receiver counts."""
+    file and used in another (components/gate_providers.py -> gp3migrate/checks/preconditions.py), so any
+    receiver counts."""
     session = botocore.session.get_session()
     operations = {s: {xform_name(op) for op in session.get_service_model(s).operation_names} for s in services}
     waiters: dict[str, dict[str, str]] = {}
@@ -390,7 +392,7 @@ def test_every_boto3_call_in_the_program_has_an_entry():
     assert calls, "the scan found no boto3 call at all: the scan is broken, not the program"
     tables = {**runner_policy.BOTO3_CALLS, **runner_policy.DRIVER_CHECK_CALLS, **runner_policy.DISCOVERY_CALLS}
     missing = sorted(f"{path}: {call}" for path, call in calls if call not in tables)
-    assert missing == [], f"boto3 calls without an entry in gp3migrate/runner_policy.py BOTO3_CALLS: {missing}"
+    assert missing == [], f"boto3 calls without an entry in gp3migrate/iam/runner_policy.py BOTO3_CALLS: {missing}"
     # And no entry for a call the program no longer makes.
     assert set(tables) <= {call for _, call in calls}
 
@@ -399,9 +401,7 @@ def test_every_boto3_call_in_the_program_has_an_entry():
 
 # `gp3migrate discover` and what it runs: its boto3 calls are made with the credentials of whoever
 # runs it, not the runner's.
-DISCOVERY_MODULES = sorted(
-    [*(PROJECT_DIR / "gp3migrate").glob("discovery*.py"), PROJECT_DIR / "gp3migrate/inventory.py"]
-)
+DISCOVERY_MODULES = sorted((PROJECT_DIR / "gp3migrate" / "discovery").glob("*.py"))
 
 
 def test_every_boto3_call_discovery_makes_has_a_right_in_the_discover_policy():

@@ -9,20 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gp3migrate.config import StorageSettings
-from gp3migrate.manifests import (
-    ClassFields,
-    ClassParameters,
-    class_for,
-    has_tier_form,
-    main_class_parameters,
-    tier_class_name,
-)
-from gp3migrate.migration_entry import MigrationSettings
-from gp3migrate.naming import dns1123_subdomain_problem
-from gp3migrate.plan import restore_class_parameters
-from gp3migrate.prices import PRICES, gp2_monthly, gp3_monthly, monthly_cost
-from gp3migrate.sizing import (
+from gp3migrate.config.migration_entry import MigrationSettings
+from gp3migrate.config.settings import StorageSettings
+from gp3migrate.ebs.prices import PRICES, gp2_monthly, gp3_monthly, monthly_cost
+from gp3migrate.ebs.sizing import (
     GP3_LEGACY_LIMITS,
     GP3_LIMITS,
     PERFORMANCE_POLICIES,
@@ -33,6 +23,16 @@ from gp3migrate.sizing import (
     gp3_limits_for,
     plan_gp3,
 )
+from gp3migrate.naming import dns1123_subdomain_problem
+from gp3migrate.planning.manifests import (
+    ClassFields,
+    ClassParameters,
+    class_for,
+    has_tier_form,
+    main_class_parameters,
+    tier_class_name,
+)
+from gp3migrate.planning.plan import restore_class_parameters
 
 sizes = st.integers(min_value=1, max_value=16_384)
 limits = st.sampled_from([GP3_LIMITS, GP3_LEGACY_LIMITS])
@@ -169,7 +169,7 @@ def test_unknown_region_has_no_price():
     assert monthly_cost("ap-south-2", 10, plan_gp3(10, policy="sustained")) is None
 
 
-# --- The class a volume restores into (pure: gp3migrate.plan, gp3migrate.manifests) --------------
+# --- The class a volume restores into (pure: gp3migrate.planning.plan, gp3migrate.planning.manifests) --------------
 
 KEYS = st.sampled_from(
     [None] + [f"arn:aws:kms:eu-central-1:123456789012:key/{c * 8}-{c * 4}-4{c * 3}-8{c * 3}-{c * 12}" for c in "abcdef"]

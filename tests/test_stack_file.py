@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from gp3migrate import cli
-from gp3migrate.discovery import Skipped
-from gp3migrate.discovery_merge import Change, merge
-from gp3migrate.phases import PHASES
-from gp3migrate.stack_file import read_stack, write_stack
+from gp3migrate.config.phases import PHASES
+from gp3migrate.config.stack_file import read_stack, write_stack
+from gp3migrate.discovery.merge import Change, merge
+from gp3migrate.discovery.volumes import Skipped
 from tests.kube_fixtures import REGION, STACK_KEY, Export, claim, in_tree_pv, real_cluster, storage_class, vol
 from tests.mock_cloud import STACKS_DIR
 

@@ -12,7 +12,7 @@ import re
 import pytest
 import yaml
 
-from gp3migrate.phases import PHASES
+from gp3migrate.config.phases import PHASES
 from tests.mock_cloud import STACKS_DIR
 
 KEY = "eks-gp3-migration"

@@ -11,10 +11,10 @@ import copy
 
 import pytest
 
-from gp3migrate.config import load_settings
-from gp3migrate.phases import Applied
-from gp3migrate.transitions import check_forgotten
-from gp3migrate.validation import ConfigError
+from gp3migrate.config.phases import Applied
+from gp3migrate.config.problems import ConfigError
+from gp3migrate.config.settings import load_settings
+from gp3migrate.config.transitions import check_forgotten
 from tests.mock_cloud import advance, run_program, stack_config, with_phase
 
 DEV = stack_config("dev")

@@ -4,9 +4,9 @@ keys discovery proposes. Each refusal names the key, the value and what is allow
 
 import pytest
 
-from gp3migrate.config import load_settings
-from gp3migrate.migration_entry import Workload, WorkloadOwner
-from gp3migrate.validation import ConfigError
+from gp3migrate.config.migration_entry import Workload, WorkloadOwner
+from gp3migrate.config.problems import ConfigError
+from gp3migrate.config.settings import load_settings
 
 BASE = {"clusterName": "dev-eks", "region": "eu-central-1"}
 ENTRY = {

@@ -1,18 +1,18 @@
-"""Each strategy's runbook as plain steps (gp3migrate/strategies/), without Pulumi: which steps a
+"""Each strategy's runbook as plain steps (gp3migrate/planning/strategies/), without Pulumi: which steps a
 phase declares, in which order, waiting for what, with which data-safety options; and one stop
-and one start per workload (gp3migrate/step_graph.py).
+and one start per workload (gp3migrate/planning/step_graph.py).
 
 Not proven here: that the steps do what they say when they run (tests/sim/, moto gate tests).
 """
 
 import pytest
 
-from gp3migrate import step_graph, strategies
-from gp3migrate.config import load_settings
-from gp3migrate.phases import Applied
-from gp3migrate.plan import plan_migration
-from gp3migrate.steps import Ref
-from gp3migrate.strategies.common import Context
+from gp3migrate.config.phases import Applied
+from gp3migrate.config.settings import load_settings
+from gp3migrate.planning import step_graph, strategies
+from gp3migrate.planning.plan import plan_migration
+from gp3migrate.planning.steps import Ref
+from gp3migrate.planning.strategies.common import Context
 
 BASE = {"clusterName": "dev-eks", "region": "eu-central-1"}
 
@@ -176,7 +176,7 @@ def test_copy_cutover_restores_from_objects_named_after_the_snapshot():
     ],
 )
 def test_strategy_keys_that_do_not_apply_are_refused_by_name(extra, key, words):
-    from gp3migrate.validation import ConfigError
+    from gp3migrate.config.problems import ConfigError
 
     with pytest.raises(ConfigError) as err:
         load_settings({**BASE, "migrations": [entry(**extra)]})

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gp3migrate.runner_policy import StackFileError, read_stack_settings
+from gp3migrate.iam.runner_policy import StackFileError, read_stack_settings
 from gp3migrate.sim.scenario import DriverSetup
 
 # The cluster the stack's config describes: `present` means the driver runs (as an EKS add-on,

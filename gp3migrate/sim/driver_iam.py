@@ -1,4 +1,4 @@
-"""What the driver check (gp3migrate/driver_check.py) asks AWS about the running driver's role, as
+"""What the driver check (gp3migrate/checks/driver_readiness.py) asks AWS about the running driver's role, as
 the simulated world answers it: KMS `DescribeKey` and IAM `SimulatePrincipalPolicy`.
 
 moto keeps neither a policy simulator nor keys with the ARNs a stack file names, so the world holds

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gp3migrate.phases import parse_history
+from gp3migrate.config.phases import parse_history
 from gp3migrate.sim.program import fully_qualified
 from gp3migrate.sim.rehearsal import PhaseReport, Rehearsal, apply_up, repoint_renamed_workloads
 from gp3migrate.sim.scenario import DriverSetup, Simulation, UpResult

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gp3migrate.migration_entry import MigrationSettings, parse_migrations
-from gp3migrate.validation import Problems
+from gp3migrate.config.migration_entry import MigrationSettings, parse_migrations
+from gp3migrate.config.problems import Problems
 
 if TYPE_CHECKING:
     from gp3migrate.sim.engine import Step

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from gp3migrate import gates
+from gp3migrate.checks import preconditions
 from gp3migrate.sim import invariants
 from gp3migrate.sim.engine import Bailed, Checkpoint, Deployment, Op, Resource, Step, StepFailed, refresh
 from gp3migrate.sim.program import PROJECT, PROJECT_DIR, fully_qualified, run_program
@@ -251,10 +251,10 @@ class Simulation:
 
     @contextmanager
     def gate_clients(self) -> Iterator[None]:
-        """The project's gate code (gp3migrate/gates.py) on the world's clients and clock."""
+        """The project's gate code (gp3migrate/checks/preconditions.py) on the world's clients and clock."""
         world = self.world
-        original = gates.RUNTIME
-        gates.RUNTIME = gates.Runtime(
+        original = preconditions.RUNTIME
+        preconditions.RUNTIME = preconditions.Runtime(
             ec2=lambda region: world.ec2(),
             sleep=world.sleep,
             clock=world.clock,
@@ -266,7 +266,7 @@ class Simulation:
         try:
             yield
         finally:
-            gates.RUNTIME = original
+            preconditions.RUNTIME = original
 
     def preview(self, config: dict[str, Any] | None = None, *, refresh_first: bool = False) -> UpResult:
         return self.up(config, refresh_first=refresh_first, preview=True)

@@ -79,9 +79,9 @@ def test_demo_volume_moves_to_gp3_without_losing_a_write(tmp_path, strategy):
     from kubernetes import client, config
     from pulumi import automation as auto
 
-    from gp3migrate.demo import DEMO_APP, DEMO_CLAIM, DEMO_NAMESPACE
-    from gp3migrate.discovery import discover, volume_ids_to_describe
-    from gp3migrate.inventory import describe_volumes, live_kube_items
+    from gp3migrate.discovery.inventory import describe_volumes, live_kube_items
+    from gp3migrate.discovery.volumes import discover, volume_ids_to_describe
+    from gp3migrate.planning.demo_manifests import DEMO_APP, DEMO_CLAIM, DEMO_NAMESPACE
 
     stack = auto.create_or_select_stack(stack_name=STACK, work_dir=str(PROJECT_DIR))
     region = stack.get_config(f"{PREFIX}:region").value

@@ -1,4 +1,4 @@
-"""`driverInstall: present` in the simulation: the driver check (components/driver_check.py) runs
+"""`driverInstall: present` in the simulation: the driver check (components/driver_check_provider.py) runs
 before the first migration step and stops the `up` when the driver lacks its snapshotter sidecar.
 
 The world's controller Deployment carries the chart's container names (gp3migrate/sim/world.py

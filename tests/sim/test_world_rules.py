@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from kubernetes.client.exceptions import ApiException
 
-from gp3migrate import gates
+from gp3migrate.checks import preconditions
 from gp3migrate.sim import kube as k8s
 from gp3migrate.sim.ebs import DAY_TICKS
 from gp3migrate.sim.kube import FALLBACK_CRD_RULES, SNAPSHOT_CRDS, KubeError, load_crd_rules
@@ -343,9 +343,11 @@ def test_the_detach_gate_returns_once_nothing_can_write(world: World) -> None:
     world.add_workload(kind="Deployment", namespace=NS, name="app", replicas=1, claims=["data"])
     world.tick(4)
     world.scale_workload(NS, "app", 0)
-    with pytest.raises(gates.GateError, match="still in-use"):
-        gates.wait_until_detached(world.ec2(), volume_id, timeout_seconds=0, sleep=world.sleep, clock=world.clock)
-    detached = gates.wait_until_detached(
+    with pytest.raises(preconditions.GateError, match="still in-use"):
+        preconditions.wait_until_detached(
+            world.ec2(), volume_id, timeout_seconds=0, sleep=world.sleep, clock=world.clock
+        )
+    detached = preconditions.wait_until_detached(
         world.ec2(), volume_id, timeout_seconds=300, poll_seconds=5, sleep=world.sleep, clock=world.clock
     )
     assert detached["State"] == "available"
@@ -846,7 +848,7 @@ def test_the_fake_core_api_speaks_the_clients_models_and_the_gate_releases_a_cla
     with pytest.raises(ApiException) as raised:
         core.read_persistent_volume("missing")
     assert (raised.value.status, raised.value.reason) == (404, "Not Found")
-    released = gates.release_claim(
+    released = preconditions.release_claim(
         core, namespace=NS, claim="data", timeout_seconds=60, poll_seconds=5, sleep=world.sleep
     )
     assert released == "pvc-data"

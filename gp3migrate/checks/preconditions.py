@@ -1,0 +1,537 @@
+"""Proof steps of the cutover, run by the dynamic resources in components/gate_providers.py.
+
+- Detached: a scaled-down workload is not proof that nothing writes (terminating pods still hold
+  the mount); the EBS volume being `available`, as AWS reports it, is (DESIGN "Facts").
+- In use: before the source may be deleted, the restored gp3 volume must be attached to a node,
+  which means the new claim is bound and mounted. The CSI driver tags the volumes it creates with
+  the claim's name and namespace (`extraCreateMetadata`, default true in the chart).
+- Claim release: deletes a claim only after making sure its volume survives (Retain).
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+class GateError(RuntimeError):
+    pass
+
+
+def _boto3_ec2(region: str) -> Any:
+    import boto3
+
+    return boto3.client("ec2", region_name=region)
+
+
+@dataclass
+class Runtime:
+    """Where the gates reach AWS and how they wait. Real runs use boto3 and the wall clock; the
+    simulation (gp3migrate/sim) swaps in its moto-backed clients and its simulated clock, so the
+    same gate code runs in both."""
+
+    ec2: Callable[[str], Any] = _boto3_ec2
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    # Build a CoreV1Api / AppsV1Api from (kubeconfig, context); None: from the kubeconfig
+    # (components/gate_providers.py).
+    core_api: Callable[[str, str | None], Any] | None = None
+    apps_api: Callable[[str, str | None], Any] | None = None
+    # KMS and IAM clients by region for the driver check (components/driver_check_provider.py); None: boto3.
+    kms: Callable[[str], Any] | None = None
+    iam: Callable[[str], Any] | None = None
+
+
+RUNTIME = Runtime()
+
+
+def wait_until_detached(
+    ec2: Any,
+    volume_id: str,
+    *,
+    timeout_seconds: int,
+    poll_seconds: float = 10.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Return the volume once it is `available`; raise GateError naming what still holds it."""
+    deadline = clock() + timeout_seconds
+    while True:
+        volume = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+        if volume["State"] == "available":
+            return dict(volume)
+        if clock() >= deadline:
+            holders = ", ".join(a.get("InstanceId", "?") for a in volume.get("Attachments", [])) or "none listed"
+            raise GateError(
+                f"{volume_id} is still {volume['State']} (attached to: {holders}) after {timeout_seconds}s: "
+                "the workload has not released it. Check for pods still terminating or another mount, "
+                "then run `pulumi up` again; nothing after this step has been done."
+            )
+        sleep(poll_seconds)
+
+
+def restored_volume_in_use(ec2: Any, *, namespace: str, claim: str) -> str:
+    """The id of the in-use gp3 volume created for the claim; GateError when there is none."""
+    pages = ec2.get_paginator("describe_volumes").paginate(
+        Filters=[
+            {"Name": "tag:kubernetes.io/created-for/pvc/name", "Values": [claim]},
+            {"Name": "tag:kubernetes.io/created-for/pvc/namespace", "Values": [namespace]},
+            {"Name": "volume-type", "Values": ["gp3"]},
+        ]
+    )
+    volumes = [v for page in pages for v in page.get("Volumes", [])]
+    in_use = sorted(v["VolumeId"] for v in volumes if v["State"] == "in-use")
+    if not in_use:
+        states = ", ".join(f"{v['VolumeId']}={v['State']}" for v in volumes) or "no gp3 volume found"
+        raise GateError(
+            f"the restored claim {namespace}/{claim} is not mounted by any node ({states}): start the "
+            "workload on it and verify the data before deleting the source"
+        )
+    return in_use[0]
+
+
+def release_claim(
+    core: Any,
+    *,
+    namespace: str,
+    claim: str,
+    timeout_seconds: int,
+    bound_to: str | None = None,
+    not_bound_to: str | None = None,
+    poll_seconds: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str | None:
+    """Delete a claim after setting its PV to Retain, and wait until it is gone.
+
+    One-way, so it re-checks the world first: the claim must be bound to `bound_to` (or to any PV
+    but `not_bound_to`); otherwise the name now belongs to another volume and it refuses. Returns
+    the name of the PV that keeps the data (None when the claim was already gone).
+    """
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        pvc = core.read_namespaced_persistent_volume_claim(claim, namespace)
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    pv_name = pvc.spec.volume_name
+    if bound_to and pv_name != bound_to:
+        raise GateError(
+            f"refusing to delete {namespace}/{claim}: it is bound to {pv_name or 'no volume'}, not to {bound_to} "
+            "(the claim this step releases); the name now serves another volume"
+        )
+    if not_bound_to and pv_name == not_bound_to:
+        raise GateError(f"refusing to delete {namespace}/{claim}: it is bound to the source volume's PV {not_bound_to}")
+    if pv_name:
+        core.patch_persistent_volume(pv_name, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}})
+        pv = core.read_persistent_volume(pv_name)
+        if pv.spec.persistent_volume_reclaim_policy != "Retain":
+            raise GateError(f"PV {pv_name} of {namespace}/{claim} is not Retain; refusing to delete the claim")
+    if pvc.metadata.deletion_timestamp is None:
+        core.delete_namespaced_persistent_volume_claim(claim, namespace)
+    waited = 0.0
+    while waited < timeout_seconds:
+        try:
+            core.read_namespaced_persistent_volume_claim(claim, namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return str(pv_name) if pv_name else None
+            raise
+        sleep(poll_seconds)
+        waited += poll_seconds
+    raise GateError(
+        f"{namespace}/{claim} still exists after {timeout_seconds}s (a pod still uses it: "
+        "kubernetes.io/pvc-protection); stop the pod and run `pulumi up` again"
+    )
+
+
+def scale_workload(
+    apps: Any,
+    *,
+    kind: str,
+    namespace: str,
+    name: str,
+    replicas: int,
+    wait_seconds: int,
+    poll_seconds: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Set a workload's replicas once, and with replicas > 0 wait until that many pods are ready.
+
+    A one-way step rather than a declared `replicas`: a declared value is read back by
+    `up --refresh` and applied again by the next `up` (pulumi-kubernetes Read/Diff on live state),
+    which would stop a workload the cutover had started. Returns the replicas it found.
+    """
+    read, patch = (
+        (apps.read_namespaced_deployment, apps.patch_namespaced_deployment_scale)
+        if kind == "Deployment"
+        else (apps.read_namespaced_stateful_set, apps.patch_namespaced_stateful_set_scale)
+    )
+    found = int(read(name, namespace).spec.replicas or 0)
+    if found != replicas:
+        patch(name, namespace, {"spec": {"replicas": replicas}})
+    if replicas == 0:
+        return found
+    deadline = clock() + wait_seconds
+    while True:
+        ready = int(read(name, namespace).status.ready_replicas or 0)
+        if ready >= replicas:
+            return found
+        if clock() >= deadline:
+            raise GateError(
+                f"{kind} {namespace}/{name} has {ready} of {replicas} pods ready after {wait_seconds}s: check its "
+                "pods and claims (kubectl describe), then run `pulumi up` again"
+            )
+        sleep(poll_seconds)
+
+
+def claim_bound(core: Any, *, namespace: str, claim: str) -> str:
+    """The PV a claim is bound to; GateError when it is not bound (yet).
+
+    Finalize removes the restore objects, and a VolumeSnapshot cannot be deleted while a claim
+    still restores from it (external-snapshotter `volumesnapshot-as-source-protection`): the delete
+    would hang until its timeout. Checking first stops the `up` before any delete, with the reason.
+    """
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        pvc = core.read_namespaced_persistent_volume_claim(claim, namespace)
+    except ApiException as err:
+        if err.status == 404:
+            raise GateError(f"{namespace}/{claim} does not exist: nothing to finalize") from err
+        raise
+    phase = pvc.status.phase if pvc.status else None
+    if phase != "Bound" or not pvc.spec.volume_name:
+        raise GateError(
+            f"{namespace}/{claim} is not bound ({phase or 'no status'}): start the workload on it so the "
+            "volume is restored, verify the data, then run `pulumi up` again; nothing was removed"
+        )
+    return str(pvc.spec.volume_name)
+
+
+# -- rehome: the same EBS volume, gp3 in place, served by a static CSI PV ------------------------------
+
+# AmazonEBSCSIDriverPolicyV2 lets the driver snapshot a volume, and create volumes from or delete its
+# snapshots, only when the volume carries this tag; attach, detach, modify and delete also accept
+# `kubernetes.io/created-for/pvc/name`, which the in-tree provisioner set
+# (shared/fixtures/aws-ebs-csi-driver-2.64.0/AmazonEBSCSIDriverPolicyV2.json, statements
+# CreateSnapshotsFromManagedVolumes and ManageManagedVolumes). The policy forbids the driver itself
+# to add it (ModifyTagsOnManagedVolumes excludes the key), so the migration does.
+DRIVER_VOLUME_TAGS = {"ebs.csi.aws.com/cluster": "true"}
+# EC2 user guide "Tag your Amazon EC2 resources", tag restrictions: 50 tags per resource.
+MAX_TAGS_PER_RESOURCE = 50
+
+
+def _volume(ec2: Any, volume_id: str, step: str) -> dict[str, Any]:
+    """DescribeVolumes of one volume; GateError (nothing done) when EC2 does not know it."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return dict(ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0])
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "InvalidVolume.NotFound":
+            raise GateError(f"{step}: {volume_id} does not exist in this region; nothing was changed") from err
+        raise
+
+
+def tag_volume(ec2: Any, volume_id: str, tags: dict[str, str]) -> dict[str, str]:
+    """Add the tags the volume lacks and return them (empty when it has them all).
+
+    Only CreateTags, of the missing keys: no tag is removed, and another key's value is never
+    touched. A key already set to a different value is refused rather than overwritten (someone set
+    it on purpose, and a second owner fighting over it would flip it on every run).
+    """
+    volume = _volume(ec2, volume_id, "tagging")
+    found = {t["Key"]: t["Value"] for t in volume.get("Tags", [])}
+    clashes = sorted(k for k in tags if k in found and found[k] != tags[k])
+    if clashes:
+        shown = ", ".join(f"{k}={found[k]!r} (wanted {tags[k]!r})" for k in clashes)
+        raise GateError(
+            f"refusing to tag {volume_id}: it already has {shown}; no tag was changed. Set the value by hand "
+            "if the volume may be handed to the EBS CSI driver, then run `pulumi up` again"
+        )
+    missing = {k: tags[k] for k in sorted(tags) if k not in found}
+    if not missing:
+        return {}
+    if len(found) + len(missing) > MAX_TAGS_PER_RESOURCE:
+        raise GateError(
+            f"refusing to tag {volume_id}: it has {len(found)} tags and needs {len(missing)} more "
+            f"({', '.join(missing)}), over EC2's {MAX_TAGS_PER_RESOURCE} per resource; no tag was changed"
+        )
+    ec2.create_tags(Resources=[volume_id], Tags=[{"Key": k, "Value": v} for k, v in missing.items()])
+    return missing
+
+
+# ModifyVolume (EC2 API reference, and botocore's ec2 service model since 1.3x): "After you initiate
+# a volume modification, you must wait for that modification to reach the completed state before
+# you can initiate another modification for the same volume. You can modify a volume up to four
+# times within a rolling 24-hour period [...] If you exceed this limit, you get an error message
+# that indicates when you can perform your next modification." Older text: "wait at least six hours"
+# between modifications. Refusals: IncorrectModificationState while one is modifying or optimizing
+# ("cannot be modified in modification state OPTIMIZING"), VolumeModificationRateExceeded past the
+# rate ("You've reached the maximum modification rate per volume limit", AWS re:Post knowledge
+# center on EKS volume modifications).
+MODIFICATIONS_PER_DAY = 4
+_IN_FLIGHT = ("modifying", "optimizing")
+# The volume serves I/O at the new type once the modification is `optimizing` (EBS user guide
+# "Monitor the progress of volume modifications": performance is never below the source's then).
+_USABLE = ("optimizing", "completed")
+
+
+def _modifications(ec2: Any, volume_id: str) -> list[dict[str, Any]]:
+    """The volume's modifications, oldest first. AWS answers InvalidVolumeModification.NotFound for a
+    volume never modified (aws-ebs-csi-driver pkg/cloud isAWSErrorModificationNotFound); moto answers
+    an empty list. AWS may list only the latest; moto lists them all."""
+    from botocore.exceptions import ClientError
+
+    try:
+        found = ec2.describe_volumes_modifications(VolumeIds=[volume_id]).get("VolumesModifications", [])
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "InvalidVolumeModification.NotFound":
+            return []
+        raise
+    ordered = sorted(
+        enumerate(found), key=lambda pair: (pair[1].get("StartTime") is not None, pair[1].get("StartTime"), pair[0])
+    )
+    return [m for _, m in ordered]
+
+
+def _targets(modification: dict[str, Any]) -> str:
+    return (
+        f"{modification.get('TargetVolumeType', '?')} {modification.get('TargetIops', '?')} IOPS "
+        f"{modification.get('TargetThroughput', '?')} MiB/s"
+    )
+
+
+def _is_to(modification: dict[str, Any], iops: int, throughput: int) -> bool:
+    return (
+        modification.get("TargetVolumeType") == "gp3"
+        and modification.get("TargetIops") == iops
+        and modification.get("TargetThroughput") == throughput
+    )
+
+
+def _utc(moment: Any) -> str:
+    """A StartTime as UTC ISO 8601 (botocore parses EC2's timestamps into aware datetimes)."""
+    from datetime import UTC
+
+    return str(moment.astimezone(UTC).isoformat())
+
+
+def _in_flight_refusal(volume_id: str, modification: dict[str, Any], aws_said: str = "") -> GateError:
+    started = modification.get("StartTime")
+    return GateError(
+        f"{volume_id} was left unchanged: another modification (to {_targets(modification)}, started "
+        f"{_utc(started) if started else 'at an unknown time'}) is {modification.get('ModificationState')} "
+        f"at {modification.get('Progress', '?')}%, and EC2 takes no other until it is completed. Retry after "
+        "`aws ec2 describe-volumes-modifications` shows it completed (a fully used 1 TiB volume takes about "
+        f"6 hours), then run `pulumi up` again.{aws_said}"
+    )
+
+
+def _rate_refusal(volume_id: str, history: list[dict[str, Any]], aws_said: str) -> GateError:
+    """When the rolling 24 hours let a fifth modification in: 24 h after the oldest of the last
+    four starts; with fewer listed (AWS may list only the latest), 24 h after the latest start is
+    the latest it can be."""
+    from datetime import timedelta
+
+    starts = sorted(m["StartTime"] for m in history if m.get("StartTime") is not None)
+    if len(starts) >= MODIFICATIONS_PER_DAY:
+        when = f"after {_utc(starts[-MODIFICATIONS_PER_DAY] + timedelta(hours=24))}"
+    elif starts:
+        when = f"at the latest after {_utc(starts[-1] + timedelta(hours=24))}"
+    else:
+        when = "after the time EC2 names above (no modification start time was listed)"
+    return GateError(
+        f"{volume_id} was left unchanged: EC2 allows {MODIFICATIONS_PER_DAY} modifications of a volume per "
+        f"rolling 24 hours and this one has had them. Retry {when}, then run `pulumi up` again.{aws_said}"
+    )
+
+
+def modify_to_gp3(
+    ec2: Any,
+    volume_id: str,
+    *,
+    iops: int,
+    throughput: int,
+    expected_zone: str,
+    timeout_seconds: int,
+    poll_seconds: float = 15.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Make the volume gp3 with exactly these IOPS and throughput, in place (Elastic Volumes), and
+    wait until it serves I/O at them (`optimizing` or `completed`).
+
+    Re-checks the volume when it runs: it exists, lies in `expected_zone` (the PV's node affinity
+    names that zone), and is gp2 or already gp3. Met again it does nothing: already gp3 at these
+    values, or a modification to them in flight (then it only waits). IOPS and throughput are always
+    sent: a type change alone falls back to 3,000 / 125 (DESIGN Facts), below a large gp2's baseline.
+
+    Returns {"volumeType", "iops", "throughput", "state", "modified"}; `state` is the modification's
+    (`optimizing`, `completed`) or "unmodified" for a volume that never needed one.
+    """
+    from botocore.exceptions import ClientError
+
+    volume = _volume(ec2, volume_id, "gp3 modification")
+    zone, kind = volume.get("AvailabilityZone"), volume.get("VolumeType")
+    if zone != expected_zone:
+        raise GateError(
+            f"{volume_id} is in {zone}, not {expected_zone} as planned: refusing to modify it (its PV would "
+            "pin pods to the wrong zone); nothing was changed"
+        )
+    if kind not in ("gp2", "gp3"):
+        raise GateError(f"{volume_id} is {kind}, not gp2 or gp3: refusing to turn it into gp3; nothing was changed")
+    history = _modifications(ec2, volume_id)
+    latest = history[-1] if history else None
+    in_flight = latest is not None and latest.get("ModificationState") in _IN_FLIGHT
+    if latest is not None and in_flight and not _is_to(latest, iops, throughput):
+        raise _in_flight_refusal(volume_id, latest)
+    modified = False
+    if not in_flight:
+        if kind == "gp3" and volume.get("Iops") == iops and volume.get("Throughput") == throughput:
+            state = latest.get("ModificationState") if latest is not None else None
+            return {
+                "volumeType": "gp3",
+                "iops": iops,
+                "throughput": throughput,
+                "state": state or "unmodified",
+                "modified": False,
+            }
+        try:
+            ec2.modify_volume(VolumeId=volume_id, VolumeType="gp3", Iops=iops, Throughput=throughput)
+        except ClientError as err:
+            code, message = err.response["Error"]["Code"], err.response["Error"].get("Message", "")
+            aws_said = f" (EC2 {code}: {message})"
+            if code == "IncorrectModificationState":
+                history = _modifications(ec2, volume_id)
+                if history:
+                    raise _in_flight_refusal(volume_id, history[-1], aws_said) from err
+                raise GateError(
+                    f"{volume_id} was left unchanged: a modification is in flight; retry once it is completed, "
+                    f"then run `pulumi up` again.{aws_said}"
+                ) from err
+            if code == "VolumeModificationRateExceeded":
+                raise _rate_refusal(volume_id, _modifications(ec2, volume_id), aws_said) from err
+            raise GateError(
+                f"{volume_id} was left unchanged: ModifyVolume to gp3 {iops} IOPS {throughput} MiB/s was "
+                f"refused{aws_said}"
+            ) from err
+        modified = True
+    deadline = clock() + timeout_seconds
+    while True:
+        history = _modifications(ec2, volume_id)
+        current = history[-1] if history else None
+        state = current.get("ModificationState") if current is not None else None
+        if current is not None and state == "failed" and _is_to(current, iops, throughput):
+            raise GateError(
+                f"the modification of {volume_id} to gp3 {iops} IOPS {throughput} MiB/s failed "
+                f"({current.get('StatusMessage') or 'no status message'}); AWS leaves the volume as it was and "
+                "advises a retry: run `pulumi up` again"
+            )
+        if current is not None and state in _USABLE and _is_to(current, iops, throughput):
+            return {"volumeType": "gp3", "iops": iops, "throughput": throughput, "state": state, "modified": modified}
+        if clock() >= deadline:
+            raise GateError(
+                f"the modification of {volume_id} to gp3 {iops} IOPS {throughput} MiB/s is still "
+                f"{state or 'not listed'} after {timeout_seconds}s; EC2 carries on with it. Run `pulumi up` "
+                "again to wait for it; nothing after this step has been done"
+            )
+        sleep(poll_seconds)
+
+
+def _bare_volume_id(value: str) -> str:
+    """`aws://<zone>/vol-…` (in-tree PVs) or `vol-…` (either, and CSI volume handles) -> `vol-…`."""
+    return value.rsplit("/", 1)[-1]
+
+
+def _pv_volume(pv: Any) -> str | None:
+    """The EBS volume a PV object points at (in-tree or EBS CSI), or None for any other source."""
+    spec = pv.spec
+    in_tree = getattr(spec, "aws_elastic_block_store", None)
+    if in_tree is not None and in_tree.volume_id:
+        return _bare_volume_id(str(in_tree.volume_id))
+    csi = getattr(spec, "csi", None)
+    if csi is not None and csi.driver == "ebs.csi.aws.com" and csi.volume_handle:
+        return _bare_volume_id(str(csi.volume_handle))
+    return None
+
+
+def delete_retained_pv(
+    core: Any,
+    *,
+    pv: str,
+    volume_id: str,
+    release_wait_seconds: int = 0,
+    poll_seconds: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> str:
+    """Delete a PersistentVolume OBJECT whose EBS volume must survive it; return what happened:
+    "deleted", "already gone" or "already being deleted".
+
+    Rehome leaves two PV objects for one EBS volume (the in-tree one and the static CSI one), and
+    deleting either while its reclaim policy is Delete deletes the volume the other one serves
+    (the PV controller; since Kubernetes 1.31 also when the PV object itself is deleted: the
+    HonorPVReclaimPolicy feature, on by default).
+    So, read right before the delete: the PV must point at `volume_id`, be Retain, and not be Bound
+    (Released or Available). The delete carries the read's uid and resourceVersion as
+    preconditions, so a PV switched to Delete between that read and the delete is refused by the
+    API server (409) instead of deleted.
+
+    It does not wait for the object to disappear. A PV with the `kubernetes.io/pv-protection`
+    finalizer lingers (deletionTimestamp set) only while it is bound (pkg/controller/volume/
+    pvprotection removes the finalizer once the PV is not Bound), and this step deletes only PVs
+    that are not; a deletion, once accepted, cannot be undone, and nothing later in the plan needs
+    the name free. Waiting would only add a way to time out.
+    """
+    from kubernetes.client import V1DeleteOptions, V1Preconditions
+    from kubernetes.client.exceptions import ApiException
+
+    # A claim released just before (rollback) leaves its PV Bound until the PV controller's next
+    # sync marks it Released (pv_controller.go syncVolume): wait for that, up to release_wait_seconds.
+    deadline = clock() + release_wait_seconds
+    while True:
+        try:
+            found = core.read_persistent_volume(pv)
+        except ApiException as err:
+            if err.status == 404:
+                return "already gone"
+            raise
+        if (found.status.phase if found.status else None) != "Bound" or clock() >= deadline:
+            break
+        sleep(poll_seconds)
+    points_at = _pv_volume(found)
+    wanted = _bare_volume_id(volume_id)
+    policy = found.spec.persistent_volume_reclaim_policy
+    phase = found.status.phase if found.status else None
+    refusal = None
+    if points_at != wanted:
+        refusal = f"it points at {points_at or 'no EBS volume'}, not {wanted}"
+    elif policy != "Retain":
+        refusal = f"its reclaim policy is {policy}, not Retain: deleting it would delete {wanted}"
+    elif phase not in ("Released", "Available"):
+        claim = found.spec.claim_ref
+        holder = f" to {claim.namespace}/{claim.name}" if claim is not None and phase == "Bound" else ""
+        refusal = f"it is {phase or 'without a phase'}{holder}, not Released or Available"
+    if refusal:
+        raise GateError(f"refusing to delete PV {pv}: {refusal}. Nothing was deleted.")
+    if found.metadata.deletion_timestamp is not None:
+        return "already being deleted"
+    options = V1DeleteOptions(
+        preconditions=V1Preconditions(uid=found.metadata.uid, resource_version=found.metadata.resource_version)
+    )
+    try:
+        core.delete_persistent_volume(pv, body=options)
+    except ApiException as err:
+        if err.status == 404:
+            return "already gone"
+        if err.status == 409:
+            raise GateError(
+                f"refusing to delete PV {pv}: it changed between the check and the delete (the API server "
+                "refused the delete's preconditions). Nothing was deleted; run `pulumi up` again to re-check it."
+            ) from err
+        raise
+    return "deleted"
