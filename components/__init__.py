@@ -1,4 +1,10 @@
-"""Pulumi ComponentResources, one per module. Pure logic lives in `gp3migrate`."""
+"""Pulumi ComponentResources, one per module, and the dynamic providers of the one-way steps
+(`gate_providers`, `driver_check_provider`). The logic they declare comes from `gp3migrate`.
+
+May import: `gp3migrate.versions`, `gp3migrate.naming`, `gp3migrate.config`, `gp3migrate.planning`,
+`gp3migrate.checks`, `gp3migrate.iam`. Not discovery, the simulation or the CLI: a `pulumi up` needs
+none of them.
+"""
 
 # Type tokens follow `<package>:index:<Noun>` (Pulumi component design guidelines).
 PACKAGE = "eks-gp3-migration"

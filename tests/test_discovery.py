@@ -39,8 +39,8 @@ from gp3migrate.discovery.volumes import (
     volume_ids_to_describe,
     zone_problem,
 )
-from gp3migrate.ebs.sizing import Performance
 from gp3migrate.planning.plan import plan_all
+from gp3migrate.volume_types.sizing import Performance
 from tests.kube_fixtures import (
     ACCOUNT,
     OTHER_KEY,

@@ -11,18 +11,6 @@ from hypothesis import strategies as st
 
 from gp3migrate.config.migration_entry import MigrationSettings
 from gp3migrate.config.settings import StorageSettings
-from gp3migrate.ebs.prices import PRICES, gp2_monthly, gp3_monthly, monthly_cost
-from gp3migrate.ebs.sizing import (
-    GP3_LEGACY_LIMITS,
-    GP3_LIMITS,
-    PERFORMANCE_POLICIES,
-    Performance,
-    gp2_peak,
-    gp2_performance,
-    gp2_sustained,
-    gp3_limits_for,
-    plan_gp3,
-)
 from gp3migrate.naming import dns1123_subdomain_problem
 from gp3migrate.planning.manifests import (
     ClassFields,
@@ -33,6 +21,18 @@ from gp3migrate.planning.manifests import (
     tier_class_name,
 )
 from gp3migrate.planning.plan import restore_class_parameters
+from gp3migrate.volume_types.prices import PRICES, gp2_monthly, gp3_monthly, monthly_cost
+from gp3migrate.volume_types.sizing import (
+    GP3_LEGACY_LIMITS,
+    GP3_LIMITS,
+    PERFORMANCE_POLICIES,
+    Performance,
+    gp2_peak,
+    gp2_performance,
+    gp2_sustained,
+    gp3_limits_for,
+    plan_gp3,
+)
 
 sizes = st.integers(min_value=1, max_value=16_384)
 limits = st.sampled_from([GP3_LIMITS, GP3_LEGACY_LIMITS])

@@ -21,7 +21,7 @@ from gp3migrate.config.problems import (
     show,
     unknown_keys,
 )
-from gp3migrate.ebs.sizing import GP2_MAX_SIZE_GIB, PERFORMANCE_POLICIES, PerformancePolicy
+from gp3migrate.volume_types.sizing import GP2_MAX_SIZE_GIB, PERFORMANCE_POLICIES, PerformancePolicy
 
 AccessMode = Literal["ReadWriteOnce", "ReadWriteOncePod", "ReadOnlyMany", "ReadWriteMany"]
 VolumeMode = Literal["Filesystem", "Block"]

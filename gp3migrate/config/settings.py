@@ -23,7 +23,7 @@ from gp3migrate.config.problems import (
     show,
     unknown_keys,
 )
-from gp3migrate.ebs.sizing import (
+from gp3migrate.volume_types.sizing import (
     DEFAULT_PERFORMANCE_POLICY,
     GP3_LIMITS,
     PERFORMANCE_POLICIES,
@@ -141,7 +141,7 @@ class Settings:
     # `<namespace>/<claim>` keys of migrations removed from `migrations` on purpose although their
     # last applied phase needs them (gp3migrate/config/transitions.py check_forgotten).
     forget: tuple[str, ...] = ()
-    # What the gp3 plan matches of gp2 (gp3migrate/ebs/sizing.py); a migration entry may override it.
+    # What the gp3 plan matches of gp2 (gp3migrate/volume_types/sizing.py); a migration entry may override it.
     performance: PerformancePolicy = DEFAULT_PERFORMANCE_POLICY
 
     @property

@@ -57,9 +57,9 @@ from gp3migrate.discovery.volumes import (
     region_problem,
     volume_ids_to_describe,
 )
-from gp3migrate.ebs.prices import MonthlyCost
-from gp3migrate.ebs.sizing import PerformancePolicy
 from gp3migrate.planning.plan import plan_all, policy_costs
+from gp3migrate.volume_types.prices import MonthlyCost
+from gp3migrate.volume_types.sizing import PerformancePolicy
 
 PROG = "gp3migrate discover"
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -475,7 +475,7 @@ def _price_summary(costs: Sequence[Mapping[PerformancePolicy, MonthlyCost | None
         if None not in each.values()
     ]
     if len(known) < len(costs):
-        return ["", "$/month in total: unknown (no prices for this region in gp3migrate/ebs/prices.py)"]
+        return ["", "$/month in total: unknown (no prices for this region in gp3migrate/volume_types/prices.py)"]
     gp2 = sum(each["sustained"].gp2 for each in known)
     sustained, peak = (sum(each[policy].gp3 for each in known) for policy in ("sustained", "peak"))
     return [

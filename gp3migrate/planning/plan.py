@@ -11,9 +11,9 @@ from typing import Any
 
 from gp3migrate.config.migration_entry import MigrationSettings
 from gp3migrate.config.settings import Settings, StorageSettings
-from gp3migrate.ebs.prices import MonthlyCost, monthly_cost
-from gp3migrate.ebs.sizing import PERFORMANCE_POLICIES, Performance, PerformancePolicy, plan_gp3
 from gp3migrate.planning.manifests import ClassParameters, ClassTiers, class_for, parse_applied_classes
+from gp3migrate.volume_types.prices import MonthlyCost, monthly_cost
+from gp3migrate.volume_types.sizing import PERFORMANCE_POLICIES, Performance, PerformancePolicy, plan_gp3
 
 _K8S_NAME_MAX = 253
 # Stack outputs this module reads back: each migration's outputs (components/volume_migration.py,

@@ -126,10 +126,10 @@ def _upstream(
 
 
 def _walk(args: argparse.Namespace, config: dict[str, Any], driver: DriverSetup, upstream: Any) -> int:
+    from gp3migrate.sim.clock import TICK_SECONDS
     from gp3migrate.sim.program import fully_qualified
     from gp3migrate.sim.rehearsal import render, walk
     from gp3migrate.sim.scenario import Simulation
-    from gp3migrate.sim.world import TICK_SECONDS
 
     with Simulation(config, stack=args.stack, seed=args.seed, driver=driver) as sim:
         if upstream is not None:
@@ -143,8 +143,8 @@ def _follow(
     args: argparse.Namespace, project_dir: Path, config: dict[str, Any], driver: DriverSetup, upstream: Any
 ) -> int:
     from gp3migrate.sim import follow
+    from gp3migrate.sim.clock import TICK_SECONDS
     from gp3migrate.sim.rehearsal import render
-    from gp3migrate.sim.world import TICK_SECONDS
 
     path = follow.record_path(project_dir, args.stack)
     shown = path.relative_to(project_dir)

@@ -33,8 +33,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 from moto.ec2.models.elastic_block_store import VolumeModification
 
-TICK_SECONDS = 5
-DAY_TICKS = 24 * 3600 // TICK_SECONDS
+from gp3migrate.sim.clock import DAY_TICKS, TICK_SECONDS
+
 MODIFICATIONS_PER_DAY = 4
 PENDING_SNAPSHOTS_PER_VOLUME = 5
 # gp3 limits and defaults (EBS volume types; DESIGN Facts: since September 2025).

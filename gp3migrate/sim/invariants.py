@@ -12,14 +12,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gp3migrate.config.migration_entry import MigrationSettings, parse_migrations
 from gp3migrate.config.problems import Problems
 
 if TYPE_CHECKING:
     from gp3migrate.sim.engine import Step
-    from gp3migrate.sim.scenario import Simulation
+    from gp3migrate.sim.world import World
+
+
+class Outcome(Protocol):
+    """What an invariant reads of an `up` or preview (`scenario.UpResult`)."""
+
+    @property
+    def error(self) -> BaseException | None: ...
+
+    def changes(self) -> list[Step]: ...
+
+
+class Simulated(Protocol):
+    """What the invariants read of a simulation (`scenario.Simulation`, which calls them): a
+    Protocol, so this module does not import the scenario that imports it."""
+
+    @property
+    def world(self) -> World: ...
+
+    def preview(self, config: dict[str, Any] | None = None, *, refresh_first: bool = False) -> Outcome: ...
 
 
 @dataclass(frozen=True)
@@ -38,7 +57,7 @@ ONE_DEFAULT_CLASS = "never two default StorageClasses"
 NO_CHANGE_ON_RERUN = "a second up with no edit plans no change"
 
 
-def after_step(sim: Simulation, step: Step) -> list[Violation]:
+def after_step(sim: Simulated, step: Step) -> list[Violation]:
     """Cheap checks run after every step of every `up`."""
     found = []
     defaults = sim.world.default_storage_classes()
@@ -48,7 +67,7 @@ def after_step(sim: Simulation, step: Step) -> list[Violation]:
     return found
 
 
-def _ancestors(sim: Simulation, volume_id: str) -> list[str]:
+def _ancestors(sim: Simulated, volume_id: str) -> list[str]:
     """The volume and every volume it was restored from (through their snapshots)."""
     chain = [volume_id]
     seen = {volume_id}
@@ -60,7 +79,7 @@ def _ancestors(sim: Simulation, volume_id: str) -> list[str]:
         seen.add(source)
 
 
-def writes_kept(sim: Simulation, namespace: str, claims: list[str]) -> list[Violation]:
+def writes_kept(sim: Simulated, namespace: str, claims: list[str]) -> list[Violation]:
     """Every record written to the volume a claim is bound to, or to its ancestors, is on it."""
     found = []
     for claim in claims:
@@ -82,7 +101,7 @@ def writes_kept(sim: Simulation, namespace: str, claims: list[str]) -> list[Viol
     return found
 
 
-def only_copies_kept(sim: Simulation, *, where: str) -> list[Violation]:
+def only_copies_kept(sim: Simulated, *, where: str) -> list[Violation]:
     written = {w.record for w in sim.world.writes}
     if not written:
         return []
@@ -103,7 +122,7 @@ def parsed_entries(config: dict[str, Any]) -> list[MigrationSettings | None]:
     return out
 
 
-def workloads_running(sim: Simulation, config: dict[str, Any]) -> list[Violation]:
+def workloads_running(sim: Simulated, config: dict[str, Any]) -> list[Violation]:
     found = []
     stopped_by_design: set[tuple[str, str]] = set()
     workloads: dict[tuple[str, str], int] = {}
@@ -139,7 +158,7 @@ def claims_in_use(config: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-def after_phase(sim: Simulation, config: dict[str, Any]) -> list[Violation]:
+def after_phase(sim: Simulated, config: dict[str, Any]) -> list[Violation]:
     """Checks at the end of a completed phase."""
     found: list[Violation] = []
     for namespace, claims in sorted(claims_in_use(config).items()):
@@ -152,7 +171,7 @@ def after_phase(sim: Simulation, config: dict[str, Any]) -> list[Violation]:
     return found
 
 
-def rerun_plans_nothing(sim: Simulation, config: dict[str, Any]) -> list[Violation]:
+def rerun_plans_nothing(sim: Simulated, config: dict[str, Any]) -> list[Violation]:
     found = []
     for refresh_first in (False, True):
         preview = sim.preview(config, refresh_first=refresh_first)

@@ -1,6 +1,6 @@
 """The part of the kubernetes client's CoreV1Api and AppsV1Api the project's gate code calls, over the
 simulated API server (gp3migrate/sim/kube/store.py): the client's own model objects come back, its
-ApiException is raised, and every call is counted in `World.api_calls` by method.
+ApiException is raised, and every call is counted in `ClusterState.api_calls` by method.
 
 Writes are made as the client's default field manager: the apiserver names a manager after the
 request's user agent, which for this client is "OpenAPI-Generator/<version>/python"
@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from gp3migrate.sim.clock import TICK_SECONDS
 from gp3migrate.sim.kube import KubeError
 
 if TYPE_CHECKING:
-    from gp3migrate.sim.world import World
+    from gp3migrate.sim.kube.cluster_state import ClusterState
 
 MANAGER = "OpenAPI-Generator"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -34,7 +35,7 @@ def timestamp(tick: int, tick_seconds: int) -> str:
 
 
 class _Api:
-    def __init__(self, world: World):
+    def __init__(self, world: ClusterState):
         self.world = world
         self._client = ApiClient()
 
@@ -50,7 +51,6 @@ class _Api:
         """The client's model object for a stored object (timestamps as the API shows them)."""
         if obj is None:
             return None
-        from gp3migrate.sim.world import TICK_SECONDS
 
         wire = copy.deepcopy(obj)
         for field in ("creationTimestamp", "deletionTimestamp"):

@@ -37,10 +37,12 @@ from moto.ec2.models import ec2_backends
 from moto.moto_api._internal import mock_random
 
 from gp3migrate.sim import kube as k8s
+from gp3migrate.sim.clock import TICK_SECONDS
 from gp3migrate.sim.ebs import Ebs, driver_policy_allows
 from gp3migrate.sim.kube import CSI_DRIVER, DEFAULT_CLASS, IN_TREE_PLUGIN, ZONE_LABEL, Cluster, Event
+from gp3migrate.sim.kube.cluster_state import Node
+from gp3migrate.sim.kube_api import FakeAppsV1Api, FakeCoreV1Api
 
-TICK_SECONDS = 5
 ATTACH_TICKS = (1, 2)  # AttachVolume until the volume is attached
 DETACH_TICKS = (1, 4)  # from the pod being gone to the volume being detached
 GRACE_TICKS = (1, 3)  # a deleted pod keeps running (and writing) this long
@@ -68,13 +70,6 @@ class Write:
     pod: str
     record: str
     volume_id: str
-
-
-@dataclass(frozen=True)
-class Node:
-    name: str
-    zone: str
-    instance_id: str
 
 
 @dataclass
@@ -214,13 +209,9 @@ class World:
         return self._ec2
 
     def core_api(self) -> Any:
-        from gp3migrate.sim.kube_api import FakeCoreV1Api
-
         return FakeCoreV1Api(self)
 
     def apps_api(self) -> Any:
-        from gp3migrate.sim.kube_api import FakeAppsV1Api
-
         return FakeAppsV1Api(self)
 
     def kms(self) -> Any:

@@ -16,8 +16,10 @@ ALLOWED = {
     "validation": {"names", "fields"},
     "objects": {"names", "fields"},
     "store": {"names", "fields", "crd_rules", "validation", "objects"},
+    # The world as the controllers see it (a Protocol over the store).
+    "cluster_state": {"store"},
     **{
-        controller: {"names", "fields", "objects"}
+        controller: {"names", "fields", "objects", "cluster_state"}
         for controller in ("workloads", "scheduler", "persistent_volume", "snapshots", "provisioner")
     },
 }

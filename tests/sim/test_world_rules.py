@@ -14,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gp3migrate.checks import preconditions
 from gp3migrate.sim import kube as k8s
-from gp3migrate.sim.ebs import DAY_TICKS
+from gp3migrate.sim.clock import DAY_TICKS
 from gp3migrate.sim.kube import FALLBACK_CRD_RULES, SNAPSHOT_CRDS, KubeError, load_crd_rules
 from gp3migrate.sim.world import World
 

@@ -4,13 +4,11 @@ fsType; a claim's class and request; binding and matching rules from `pv_control
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
 from gp3migrate.sim.kube.fields import quantity
 from gp3migrate.sim.kube.names import CSI_DRIVER, MIGRATED_TO, ZONE_KEYS
-
-if TYPE_CHECKING:
-    from gp3migrate.sim.world import World
 
 
 def annotations_of(obj: dict[str, Any]) -> dict[str, str]:
@@ -109,7 +107,7 @@ def mismatch_reason(pv: dict[str, Any], claim: dict[str, Any]) -> str:
 
 
 def find_matching_volume(
-    world: World, claim: dict[str, Any], delay_binding: bool, zone: str | None = None
+    volumes: Iterable[dict[str, Any]], claim: dict[str, Any], delay_binding: bool, zone: str | None = None
 ) -> dict[str, Any] | None:
     """FindMatchingVolume (component-helpers pv_helpers.go): a PV pre-bound to the claim wins; else the
     smallest Available PV of the claim's class that fits (not in the PV controller's path while
@@ -117,7 +115,7 @@ def find_matching_volume(
     request, mode, modes = claim_request(claim), volume_mode(claim), set(claim["spec"].get("accessModes") or [])
     best: dict[str, Any] | None = None
     best_capacity = 0
-    for pv in world.kube.view("PersistentVolume"):
+    for pv in volumes:
         spec = pv["spec"]
         capacity = quantity(spec["capacity"]["storage"])
         if spec.get("claimRef") and not is_bound_to(pv, claim):

@@ -36,10 +36,10 @@ from gp3migrate.sim.kube.objects import (
 )
 
 if TYPE_CHECKING:
-    from gp3migrate.sim.world import World
+    from gp3migrate.sim.kube.cluster_state import ClusterState
 
 
-def pv_controller(world: World) -> None:
+def pv_controller(world: ClusterState) -> None:
     """pkg/controller/volume/persistentvolume/pv_controller.go: syncClaim for every claim, then
     syncVolume for every PV."""
     for namespace, name in world.kube.names("PersistentVolumeClaim"):
@@ -48,7 +48,7 @@ def pv_controller(world: World) -> None:
         _sync_volume(world, name)
 
 
-def _sync_claim(world: World, namespace: str, name: str) -> None:
+def _sync_claim(world: ClusterState, namespace: str, name: str) -> None:
     claim = world.kube.peek("PersistentVolumeClaim", namespace, name)
     if claim is None:
         return
@@ -58,14 +58,14 @@ def _sync_claim(world: World, namespace: str, name: str) -> None:
         _sync_unbound_claim(world, claim)
 
 
-def _sync_unbound_claim(world: World, claim: dict[str, Any]) -> None:
+def _sync_unbound_claim(world: ClusterState, claim: dict[str, Any]) -> None:
     """syncUnboundClaim."""
     kube, namespace, name = world.kube, claim["metadata"]["namespace"], claim["metadata"]["name"]
     storage_class = kube.peek("StorageClass", "", claim_class(claim))
     delay = storage_class is not None and storage_class.get("volumeBindingMode") == "WaitForFirstConsumer"
     wanted = claim["spec"].get("volumeName")
     if not wanted:
-        pv = find_matching_volume(world, claim, delay_binding=delay)
+        pv = find_matching_volume(world.kube.view("PersistentVolume"), claim, delay_binding=delay)
         if pv is not None:
             _bind(world, pv["metadata"]["name"], claim)
             return
@@ -119,7 +119,7 @@ def _sync_unbound_claim(world: World, claim: dict[str, Any]) -> None:
         )
 
 
-def _provision_claim(world: World, claim: dict[str, Any], storage_class: dict[str, Any] | None) -> None:
+def _provision_claim(world: ClusterState, claim: dict[str, Any], storage_class: dict[str, Any] | None) -> None:
     """provisionClaim / provisionClaimOperationExternal: name the provisioner in the claim's
     annotations (the CSI driver's name for a migrated in-tree class) and leave the work to it. The
     in-tree aws-ebs provisioner itself is not modelled: with CSI migration off nothing provisions."""
@@ -156,7 +156,7 @@ def _provision_claim(world: World, claim: dict[str, Any], storage_class: dict[st
     )
 
 
-def _bind(world: World, pv_name: str, claim: dict[str, Any]) -> None:
+def _bind(world: ClusterState, pv_name: str, claim: dict[str, Any]) -> None:
     """bind: claimRef (with uid) on the PV, Bound; volumeName and bind-completed on the claim, Bound."""
     kube, namespace, name = world.kube, claim["metadata"]["namespace"], claim["metadata"]["name"]
     pv = kube.peek("PersistentVolume", "", pv_name)
@@ -180,7 +180,7 @@ def _bind(world: World, pv_name: str, claim: dict[str, Any]) -> None:
         }
 
 
-def _sync_bound_claim(world: World, claim: dict[str, Any]) -> None:
+def _sync_bound_claim(world: ClusterState, claim: dict[str, Any]) -> None:
     """syncBoundClaim: a claim whose PV is gone, or names another claim, is Lost."""
     kube, namespace, name = world.kube, claim["metadata"]["namespace"], claim["metadata"]["name"]
     pv_name = claim["spec"].get("volumeName")
@@ -199,7 +199,7 @@ def _sync_bound_claim(world: World, claim: dict[str, Any]) -> None:
         world.event("PersistentVolumeClaim", namespace, name, reason, "Bound claim has lost its PersistentVolume")
 
 
-def _sync_volume(world: World, name: str) -> None:
+def _sync_volume(world: ClusterState, name: str) -> None:
     """syncVolume: Available when unclaimed or pre-bound (claimRef without uid); Released when the
     claim it names by uid is gone (then reclaimVolume); a PV whose claim bound another PV is released
     (dynamically provisioned + Delete) or unbound."""
@@ -237,14 +237,14 @@ def _sync_volume(world: World, name: str) -> None:
                 unbound["status"] = {"phase": "Available"}
 
 
-def _set_phase(world: World, name: str, phase: str) -> None:
+def _set_phase(world: ClusterState, name: str, phase: str) -> None:
     pv = world.kube.peek("PersistentVolume", "", name)
     if pv is not None and (pv.get("status") or {}).get("phase") != phase:
         with world.kube.edit("PersistentVolume", "", name, CONTROLLER_MANAGER) as changed:
             changed["status"] = {"phase": phase}
 
 
-def _migration_annotation(world: World, name: str) -> None:
+def _migration_annotation(world: ClusterState, name: str) -> None:
     """updateVolumeMigrationAnnotationsAndFinalizers: a PV the in-tree aws-ebs plugin provisioned
     carries `migrated-to: ebs.csi.aws.com` exactly while CSI migration is on."""
     pv = world.kube.peek("PersistentVolume", "", name)
@@ -259,7 +259,7 @@ def _migration_annotation(world: World, name: str) -> None:
                 annotations.pop(MIGRATED_TO, None)
 
 
-def _reclaim_volume(world: World, name: str) -> None:
+def _reclaim_volume(world: ClusterState, name: str) -> None:
     """reclaimVolume: migrated and CSI PVs are left to the external-provisioner; Retain keeps the PV
     Released; Delete of a non-migrated in-tree PV deletes the EBS volume through the in-tree plugin
     (retried while the volume is in use), then the PV; Recycle fails (no recycler for EBS)."""
@@ -295,7 +295,7 @@ def _reclaim_volume(world: World, name: str) -> None:
 # -- protection controllers ---------------------------------------------------------------------------
 
 
-def pvc_protection(world: World) -> None:
+def pvc_protection(world: ClusterState) -> None:
     """pkg/controller/volume/pvcprotection: a claim keeps kubernetes.io/pvc-protection while any
     scheduled pod names it (podUsesPVC: terminating pods included); the finalizer is added to claims
     that lack it."""
@@ -312,7 +312,7 @@ def pvc_protection(world: World) -> None:
             kube.remove_finalizer("PersistentVolumeClaim", namespace, name, PVC_PROTECTION, CONTROLLER_MANAGER)
 
 
-def pv_protection(world: World) -> None:
+def pv_protection(world: ClusterState) -> None:
     """pkg/controller/volume/pvprotection: a PV keeps kubernetes.io/pv-protection while it is Bound."""
     kube = world.kube
     for _, name in kube.names("PersistentVolume"):

@@ -36,7 +36,7 @@ from gp3migrate.sim.kube.objects import (
 )
 
 if TYPE_CHECKING:
-    from gp3migrate.sim.world import World
+    from gp3migrate.sim.kube.cluster_state import ClusterState
 
 # The StorageClass parameter keys the driver's CreateVolume accepts (pkg/driver/constants.go; keys are
 # matched lowercased), after the provisioner has removed its own csi.storage.k8s.io/ keys.
@@ -66,7 +66,7 @@ DRIVER_PARAMETERS = frozenset(
 )
 
 
-def external_provisioner(world: World) -> None:
+def external_provisioner(world: ClusterState) -> None:
     """kubernetes-csi/external-provisioner (sig-storage-lib-external-provisioner controller.go with
     pkg/controller/controller.go): provisions claims the PV controller handed to ebs.csi.aws.com
     (shouldProvision; WaitForFirstConsumer only once a node is selected), and deletes the volumes of
@@ -80,7 +80,7 @@ def external_provisioner(world: World) -> None:
         _reclaim_csi_volume(world, name)
 
 
-def _provision(world: World, claim: dict[str, Any]) -> None:
+def _provision(world: ClusterState, claim: dict[str, Any]) -> None:
     kube, namespace, name = world.kube, claim["metadata"]["namespace"], claim["metadata"]["name"]
     annotations = annotations_of(claim)
     provisioner = annotations.get(STORAGE_PROVISIONER) or annotations.get(BETA_STORAGE_PROVISIONER)
@@ -151,7 +151,7 @@ class ProvisioningError(Exception):
     """Why the provisioner or the driver could not provision a claim (a ProvisioningFailed event)."""
 
 
-def _snapshot_source(world: World, claim: dict[str, Any], storage_class: dict[str, Any]) -> str | None:
+def _snapshot_source(world: ClusterState, claim: dict[str, Any], storage_class: dict[str, Any]) -> str | None:
     """getSnapshotSource: the EBS snapshot to restore from, only when the VolumeSnapshot exists and
     is not being deleted, is bound to a content that names it back by uid, the content's driver is
     the class's provisioner, it is readyToUse with a snapshotHandle, the request is at least its
@@ -203,7 +203,7 @@ def _snapshot_source(world: World, claim: dict[str, Any], storage_class: dict[st
 
 
 def _driver_create_volume(
-    world: World,
+    world: ClusterState,
     claim: dict[str, Any],
     storage_class: dict[str, Any],
     node: str | None,
@@ -282,7 +282,7 @@ def _driver_create_volume(
     return volume_id, zone, fs_type
 
 
-def _reclaim_csi_volume(world: World, name: str) -> None:
+def _reclaim_csi_volume(world: ClusterState, name: str) -> None:
     """The provisioner's syncVolume: its PVs (provisioned-by or migrated-to ebs.csi.aws.com, or static
     CSI PVs of the driver) keep its finalizer while Delete; a Released Delete PV has its volume deleted
     (not while attached: canDeleteVolume; the driver treats a missing volume as deleted) and then the

@@ -18,10 +18,10 @@ from gp3migrate.sim.kube.objects import (
 )
 
 if TYPE_CHECKING:
-    from gp3migrate.sim.world import World
+    from gp3migrate.sim.kube.cluster_state import ClusterState
 
 
-def scheduler(world: World) -> None:
+def scheduler(world: ClusterState) -> None:
     """kube-scheduler with the NodeAffinity (spec.nodeSelector) and VolumeBinding plugins
     (pkg/scheduler/framework/plugins/volumebinding): a pod is placed on a node in the zones of its
     bound claims' PVs; a claim of a WaitForFirstConsumer class is bound to a fitting static PV on
@@ -70,16 +70,18 @@ def scheduler(world: World) -> None:
             world.event("Pod", namespace, name, "Scheduled", f"Successfully assigned {namespace}/{name} to {node}")
 
 
-def _node_matches(world: World, node: str, selector: dict[str, str]) -> bool:
+def _node_matches(world: ClusterState, node: str, selector: dict[str, str]) -> bool:
     labels = (world.kube.peek("Node", "", node) or {"metadata": {}})["metadata"].get("labels") or {}
     return all(labels.get(key) == value for key, value in selector.items())
 
 
-def _bind_or_provision_on(world: World, claim: dict[str, Any], node: str) -> None:
+def _bind_or_provision_on(world: ClusterState, claim: dict[str, Any], node: str) -> None:
     kube, namespace, name = world.kube, claim["metadata"]["namespace"], claim["metadata"]["name"]
     if claim["spec"].get("volumeName"):
         return  # pre-bound: the PV controller binds it
-    pv = find_matching_volume(world, claim, delay_binding=True, zone=world.nodes[node].zone)
+    pv = find_matching_volume(
+        world.kube.view("PersistentVolume"), claim, delay_binding=True, zone=world.nodes[node].zone
+    )
     if pv is not None:
         with kube.edit("PersistentVolume", "", pv["metadata"]["name"], SCHEDULER) as bound:  # BindPodVolumes
             bound["spec"]["claimRef"] = object_reference(claim)

@@ -26,10 +26,10 @@ from gp3migrate.sim.kube.names import (
 from gp3migrate.sim.kube.objects import annotations_of, deleting, volume_mode
 
 if TYPE_CHECKING:
-    from gp3migrate.sim.world import World
+    from gp3migrate.sim.kube.cluster_state import ClusterState
 
 
-def snapshot_controller(world: World) -> None:
+def snapshot_controller(world: ClusterState) -> None:
     """external-snapshotter pkg/common-controller/snapshot_controller.go: syncSnapshot for every
     VolumeSnapshot, then syncContent for every VolumeSnapshotContent."""
     for namespace, name in world.kube.names("VolumeSnapshot"):
@@ -44,7 +44,7 @@ def snapshot_controller(world: World) -> None:
         _sync_content(world, name)
 
 
-def _status_error(world: World, snapshot: dict[str, Any], reason: str, message: str) -> None:
+def _status_error(world: ClusterState, snapshot: dict[str, Any], reason: str, message: str) -> None:
     """updateSnapshotErrorStatusWithEvent: readyToUse false, status.error, a Warning event."""
     namespace, name = snapshot["metadata"]["namespace"], snapshot["metadata"]["name"]
     with world.kube.edit("VolumeSnapshot", namespace, name, SNAPSHOT_CONTROLLER) as changed:
@@ -54,7 +54,7 @@ def _status_error(world: World, snapshot: dict[str, Any], reason: str, message: 
     world.event("VolumeSnapshot", namespace, name, reason, message)
 
 
-def _bound_content(world: World, snapshot: dict[str, Any]) -> dict[str, Any] | None:
+def _bound_content(world: ClusterState, snapshot: dict[str, Any]) -> dict[str, Any] | None:
     """The content the snapshot is bound to, if it points back (IsVolumeSnapshotRefSet)."""
     content_name = (snapshot.get("status") or {}).get("boundVolumeSnapshotContentName")
     content = world.kube.peek("VolumeSnapshotContent", "", content_name) if content_name else None
@@ -71,7 +71,7 @@ def _bound_content(world: World, snapshot: dict[str, Any]) -> dict[str, Any] | N
     return content
 
 
-def _restoring_from(world: World, snapshot: dict[str, Any]) -> bool:
+def _restoring_from(world: ClusterState, snapshot: dict[str, Any]) -> bool:
     """isVolumeBeingCreatedFromSnapshot: a Pending claim of its namespace names it as dataSource."""
     for claim in world.kube.view("PersistentVolumeClaim", snapshot["metadata"]["namespace"]):
         source = claim["spec"].get("dataSource") or {}
@@ -84,7 +84,7 @@ def _restoring_from(world: World, snapshot: dict[str, Any]) -> bool:
     return False
 
 
-def _snapshot_being_deleted(world: World, snapshot: dict[str, Any]) -> None:
+def _snapshot_being_deleted(world: ClusterState, snapshot: dict[str, Any]) -> None:
     """processSnapshotWithDeletionTimestamp / checkandRemoveSnapshotFinalizersAndCheckandDeleteContent:
     blocked while a claim restores from it; marks its content being-deleted; deletes the content when
     its deletionPolicy is Delete (keeping the bound finalizer until the content is gone)."""
@@ -111,7 +111,7 @@ def _snapshot_being_deleted(world: World, snapshot: dict[str, Any]) -> None:
         kube.remove_finalizer("VolumeSnapshot", namespace, name, SNAPSHOT_BOUND, SNAPSHOT_CONTROLLER)
 
 
-def _sync_snapshot(world: World, snapshot: dict[str, Any]) -> None:
+def _sync_snapshot(world: ClusterState, snapshot: dict[str, Any]) -> None:
     """syncSnapshot: the as-source finalizer always, the bound finalizer once bound to a content whose
     deletionPolicy is Delete (checkandAddSnapshotFinalizers); then bind and copy the content's status."""
     kube, namespace, name = world.kube, snapshot["metadata"]["namespace"], snapshot["metadata"]["name"]
@@ -135,7 +135,7 @@ def _sync_snapshot(world: World, snapshot: dict[str, Any]) -> None:
         kube.add_finalizer("VolumeSnapshot", namespace, name, SNAPSHOT_BOUND, SNAPSHOT_CONTROLLER)
 
 
-def _preprovisioned_content(world: World, snapshot: dict[str, Any], content_name: str) -> dict[str, Any] | None:
+def _preprovisioned_content(world: ClusterState, snapshot: dict[str, Any], content_name: str) -> dict[str, Any] | None:
     """getPreprovisionedContentFromStore: the content must exist, hold a snapshotHandle, and name this
     snapshot by name, namespace and (once set) uid — a bound content never rebinds (issues 274, 321, 345)."""
     content = world.kube.peek("VolumeSnapshotContent", "", content_name)
@@ -164,7 +164,7 @@ def _preprovisioned_content(world: World, snapshot: dict[str, Any], content_name
     return content
 
 
-def _dynamic_content(world: World, snapshot: dict[str, Any], claim_name: str) -> dict[str, Any] | None:
+def _dynamic_content(world: ClusterState, snapshot: dict[str, Any], claim_name: str) -> dict[str, Any] | None:
     """createSnapshotContent for a snapshot of a claim: `snapcontent-<uid>` from the claim's CSI PV and
     the VolumeSnapshotClass (named, or the default for the driver). In-tree PVs are not snapshotted
     through CSI (getVolumeHandleFromPV needs spec.csi)."""
@@ -220,7 +220,7 @@ def _dynamic_content(world: World, snapshot: dict[str, Any], claim_name: str) ->
     )
 
 
-def _copy_content_status(world: World, snapshot: dict[str, Any], content: dict[str, Any]) -> None:
+def _copy_content_status(world: ClusterState, snapshot: dict[str, Any], content: dict[str, Any]) -> None:
     """updateSnapshotStatus: boundVolumeSnapshotContentName, readyToUse, restoreSize, creationTime and
     error come from the content's status (which the sidecar fills)."""
     status = content.get("status") or {}
@@ -245,7 +245,7 @@ def _copy_content_status(world: World, snapshot: dict[str, Any], content: dict[s
             changed["status"] = merged
 
 
-def _sync_content(world: World, name: str) -> None:
+def _sync_content(world: ClusterState, name: str) -> None:
     """syncContent (common controller): a content bound by uid gets the bound-protection finalizer; a
     content whose snapshot is being deleted is marked being-deleted. A content whose snapshot is gone
     is left alone (no deletion is triggered for it)."""
@@ -268,7 +268,7 @@ def _sync_content(world: World, name: str) -> None:
                 marked["metadata"].setdefault("annotations", {})[BEING_DELETED] = "yes"
 
 
-def snapshotter_sidecar(world: World) -> None:
+def snapshotter_sidecar(world: ClusterState) -> None:
     """external-snapshotter pkg/sidecar-controller/snapshot_controller.go (runs in the driver's
     controller pod): deletes a content's EBS snapshot through the driver when it should
     (shouldDelete: being deleted and either unbound pre-provisioned or marked being-deleted; Retain
@@ -298,13 +298,13 @@ def snapshotter_sidecar(world: World) -> None:
             _driver_snapshot_status(world, content)
 
 
-def _content_error(world: World, name: str, reason: str, message: str) -> None:
+def _content_error(world: ClusterState, name: str, reason: str, message: str) -> None:
     with world.kube.edit("VolumeSnapshotContent", "", name, SNAPSHOTTER) as changed:
         changed.setdefault("status", {})["error"] = {"message": message, "time": world.ticks}
     world.event("VolumeSnapshotContent", "", name, reason, message)
 
 
-def _driver_delete_snapshot(world: World, name: str, snapshot_id: str) -> bool:
+def _driver_delete_snapshot(world: ClusterState, name: str, snapshot_id: str) -> bool:
     """Driver DeleteSnapshot (pkg/driver/controller.go: a missing snapshot is success) under the IAM
     policy's tag condition; on success the content's status handle is cleared (clearVolumeContentStatus)."""
     try:
@@ -323,7 +323,7 @@ def _driver_delete_snapshot(world: World, name: str, snapshot_id: str) -> bool:
     return True
 
 
-def _driver_create_snapshot(world: World, content: dict[str, Any]) -> None:
+def _driver_create_snapshot(world: ClusterState, content: dict[str, Any]) -> None:
     """Driver CreateSnapshot for a dynamic content, tagged CSIVolumeSnapshotName and
     ebs.csi.aws.com/cluster=true (pkg/driver/controller.go, pkg/cloud/cloud.go)."""
     name, volume_id = content["metadata"]["name"], content["spec"]["source"]["volumeHandle"]
@@ -351,7 +351,7 @@ def _driver_create_snapshot(world: World, content: dict[str, Any]) -> None:
         }
 
 
-def _driver_snapshot_status(world: World, content: dict[str, Any]) -> None:
+def _driver_snapshot_status(world: ClusterState, content: dict[str, Any]) -> None:
     """checkandUpdateContentStatusOperation through the driver's ListSnapshots."""
     name = content["metadata"]["name"]
     snapshot_id = content["spec"]["source"].get("snapshotHandle") or (content.get("status") or {}).get("snapshotHandle")

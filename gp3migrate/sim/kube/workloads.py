@@ -14,10 +14,10 @@ from gp3migrate.sim.kube.names import CONTROLLER_MANAGER, KINDS, TEMPLATE_HASH
 from gp3migrate.sim.kube.objects import deleting
 
 if TYPE_CHECKING:
-    from gp3migrate.sim.world import World
+    from gp3migrate.sim.kube.cluster_state import ClusterState
 
 
-def garbage_collector(world: World) -> None:
+def garbage_collector(world: ClusterState) -> None:
     """pkg/controller/garbagecollector: dependents whose controlling owner is gone are deleted
     (background propagation)."""
     kube = world.kube
@@ -55,7 +55,7 @@ def _owner_ref(owner: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _owned_pods(world: World, namespace: str, owner_kind: str, owner_names: set[str]) -> list[dict[str, Any]]:
+def _owned_pods(world: ClusterState, namespace: str, owner_kind: str, owner_names: set[str]) -> list[dict[str, Any]]:
     return [
         p
         for p in world.kube.view("Pod", namespace)
@@ -84,7 +84,7 @@ def _new_pod(owner: dict[str, Any], name: str, labels: dict[str, str], volumes: 
     }
 
 
-def deployment_controller(world: World) -> None:
+def deployment_controller(world: ClusterState) -> None:
     """pkg/controller/deployment with the ReplicaSet controller: pods of the current template, scaled to
     spec.replicas; a template change rolls out with the defaults maxSurge 25% (rounded up) and
     maxUnavailable 25% (rounded down) (rolling.go, ResolveFenceposts); scale-down deletes unscheduled,
@@ -149,7 +149,9 @@ def _deletion_rank(pod: dict[str, Any]) -> tuple[bool, bool, int, str]:
     )
 
 
-def _create_deployment_pod(world: World, deployment: dict[str, Any], replica_set: str, current_hash: str) -> None:
+def _create_deployment_pod(
+    world: ClusterState, deployment: dict[str, Any], replica_set: str, current_hash: str
+) -> None:
     """A pod `<name>-<n>`, n the lowest index no pod of the Deployment holds (terminating ones
     included). Real ReplicaSets use random suffixes; a name carries no identity either way."""
     namespace, name = deployment["metadata"]["namespace"], deployment["metadata"]["name"]
@@ -168,7 +170,7 @@ def statefulset_claims(statefulset: dict[str, Any], ordinal: int) -> list[str]:
     return [f"{t['metadata']['name']}-{name}-{ordinal}" for t in statefulset["spec"].get("volumeClaimTemplates") or []]
 
 
-def statefulset_controller(world: World) -> None:
+def statefulset_controller(world: ClusterState) -> None:
     """pkg/controller/statefulset (OrderedReady, RollingUpdate): pods `<name>-<ordinal>` created one at a
     time in order once the previous ones run, each with its claims from volumeClaimTemplates created
     when missing (stateful_pod_control.go createPersistentVolumeClaims; not while a claim is being
@@ -192,7 +194,7 @@ def statefulset_controller(world: World) -> None:
 
 
 def _step_statefulset(
-    world: World, statefulset: dict[str, Any], desired: int, revision: str, pods: dict[int, dict[str, Any]]
+    world: ClusterState, statefulset: dict[str, Any], desired: int, revision: str, pods: dict[int, dict[str, Any]]
 ) -> None:
     namespace, name = statefulset["metadata"]["namespace"], statefulset["metadata"]["name"]
     for ordinal in range(desired):
@@ -207,7 +209,7 @@ def _step_statefulset(
         world.kube.delete_object("Pod", namespace, f"{name}-{ordinal}")
 
 
-def _create_statefulset_pod(world: World, statefulset: dict[str, Any], ordinal: int, revision: str) -> None:
+def _create_statefulset_pod(world: ClusterState, statefulset: dict[str, Any], ordinal: int, revision: str) -> None:
     kube, namespace, name = world.kube, statefulset["metadata"]["namespace"], statefulset["metadata"]["name"]
     volumes = []
     for template, claim in zip(
@@ -243,7 +245,7 @@ def _create_statefulset_pod(world: World, statefulset: dict[str, Any], ordinal: 
 
 
 def _workload_status(
-    world: World, kind: str, namespace: str, name: str, pods: list[dict[str, Any]], revision: str
+    world: ClusterState, kind: str, namespace: str, name: str, pods: list[dict[str, Any]], revision: str
 ) -> None:
     """status.replicas counts pods not being deleted (FilterActivePods): a terminating pod, still
     running, is not counted; readyReplicas those running; updatedReplicas those of the template."""

@@ -7,7 +7,7 @@ no price shown: the plan still sizes the volume, and says the price is unknown.
 
 from dataclasses import dataclass
 
-from gp3migrate.ebs.sizing import GP3_LIMITS, Performance
+from gp3migrate.volume_types.sizing import GP3_LIMITS, Performance
 
 PRICES_AS_OF = "2025-10-01"
 
