@@ -10,14 +10,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# Installs come from the locks, never from the ranges: the exact versions the tests ran, each file
+# checked against its hash, nothing resolved at install time (docs/dependencies.md). The ranges in
+# requirements*.txt are for those who embed the package; `make lock` turns them into the locks.
 # Each also installs the `gp3migrate` command (venv/bin/gp3migrate), editable: it runs this checkout.
-$(VENV)/.runtime: requirements.txt pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+$(VENV)/.runtime: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+# The dev lock holds the runtime lock's pins unchanged (tests/test_lock.py), so it makes .runtime too.
+$(VENV)/.dev: requirements.lock requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.runtime
 
