@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gp3migrate.config.migration_entry import MigrationSettings
-from gp3migrate.config.settings import StorageSettings
+from gp3migrate.config.settings import load_settings
 from gp3migrate.naming import dns1123_subdomain_problem
 from gp3migrate.planning.manifests import (
     ClassFields,
@@ -227,7 +227,7 @@ stacks = st.fixed_dictionaries(
 
 @given(sources, stacks, policies)
 def test_a_restore_class_keeps_what_the_data_is_and_never_re_keys_it(source, stack, policy):
-    storage = StorageSettings(**stack)
+    storage = replace(load_settings(BASE).storage, **stack)
     entry = MigrationSettings(
         namespace="apps", claim="data", pv="pv", volume_id="vol-0123456789abcdef0", zone="eu-central-1a", **source
     )
@@ -247,6 +247,8 @@ def test_a_restore_class_keeps_what_the_data_is_and_never_re_keys_it(source, sta
 
 
 # --- README "Performance and price": the figures are the code's -------------------------------
+
+BASE = {"clusterName": "dev-eks", "region": "eu-central-1"}
 
 README_REGION = "eu-central-1"  # the runbook's region (Pulumi.dev.yaml)
 README_SIZES = (1, 100, 200, 400, 1000, 2000)

@@ -397,10 +397,11 @@ def test_dry_run_of_a_new_stack_file_shows_every_line_added(tmp_path: Path, caps
     stack_file = tmp_path / "Pulumi.dev.yaml"
     assert discover(tmp_path, "--cluster", "dev-eks", "--region", REGION, "--write", "--create", "--dry-run") == 0
     diff = diff_of(capsys.readouterr().err, stack_file)
-    assert diff[:4] == [
+    assert diff[:5] == [
         f"--- {stack_file}",
         f"+++ {stack_file} (proposed)",
         f"@@ -0,0 +1,{len(diff) - 3} @@",
+        "+# yaml-language-server: $schema=schema/stack-file.schema.json",
         "+# Created by `gp3migrate discover --create` for cluster dev-eks (eu-central-1).",
     ]
     assert all(line.startswith("+") for line in diff[3:])

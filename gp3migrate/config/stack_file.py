@@ -19,6 +19,13 @@ from ruamel.yaml.error import YAMLError
 from gp3migrate.config.settings import PROJECT
 
 MIGRATIONS_KEY = f"{PROJECT}:migrations"
+# The JSON Schema of a stack file (gp3migrate/config/reference.py writes it), relative to the
+# project directory, where the stack files are.
+SCHEMA_FILE = "schema/stack-file.schema.json"
+# A stack file's first line: yaml-language-server's modeline, which VS Code's YAML extension and
+# the other editors that embed that server read to complete and check the file. ruamel keeps it
+# with the rest of the file's first comment when discovery rewrites the file.
+MODELINE = "# yaml-language-server: $schema="
 
 
 class StackFileError(Exception):
@@ -149,7 +156,9 @@ def read_stack(path: Path) -> StackFile:
 def new_stack(path: Path, cluster: str, region: str) -> StackFile:
     document = CommentedMap()
     document["config"] = CommentedMap([(f"{PROJECT}:clusterName", cluster), (f"{PROJECT}:region", region)])
-    document.yaml_set_start_comment(f"Created by `gp3migrate discover --create` for cluster {cluster} ({region}).")
+    document.yaml_set_start_comment(
+        f"{MODELINE[2:]}{SCHEMA_FILE}\nCreated by `gp3migrate discover --create` for cluster {cluster} ({region})."
+    )
     return StackFile(path, document)
 
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gp3migrate.config.migration_entry import MigrationSettings, parse_migrations
-from gp3migrate.config.problems import Problems
+from gp3migrate.config.migration_entry import MigrationSettings, read_entry_or_none
 
 if TYPE_CHECKING:
     from gp3migrate.sim.engine import Step
@@ -117,8 +116,7 @@ def parsed_entries(config: dict[str, Any]) -> list[MigrationSettings | None]:
     checks see the strategy and claim name the program chose, not the keys' absence."""
     out: list[MigrationSettings | None] = []
     for raw in config.get("migrations") or []:
-        parsed = parse_migrations(Problems(), [raw], region=str(config.get("region") or ""))
-        out.append(parsed[0] if parsed else None)
+        out.append(read_entry_or_none(raw, region=str(config.get("region") or "")))
     return out
 
 
