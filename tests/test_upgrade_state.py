@@ -30,6 +30,7 @@ The simulated upgrade is tests/sim/test_upgrade_scenario.py.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -41,8 +42,10 @@ from typing import Any
 
 import pytest
 
+from gp3migrate.legacy_paths import LEGACY_MODULES
 from scripts import landed_fixtures
 from scripts.landed_fixtures import PROVIDER_KEY, Registered, WalkRun, pickled_globals
+from tests.import_graph import project_modules
 from tests.mock_cloud import PROJECT_DIR
 
 LANDED = "78a35ac"
@@ -152,6 +155,49 @@ def test_a_landed_provider_names_only_its_class() -> None:
     """Pickled by reference, with no state of its own: the class is all an upgrade must keep."""
     for name, serialized in PROVIDERS["providers"].items():
         assert pickled_globals(serialized) == [tuple(name.rsplit(".", 1))]
+
+
+def _named_by_landed_state() -> set[tuple[str, str]]:
+    """(module, name) of every global any landed release's pickled providers name."""
+    return {
+        pair
+        for path in sorted((PROJECT_DIR / "tests" / "fixtures" / "landed").glob("*/providers.json"))
+        for serialized in json.loads(path.read_text())["providers"].values()
+        for pair in pickled_globals(serialized)
+    }
+
+
+def test_every_path_landed_state_names_imports_as_the_module_now_in_its_place() -> None:
+    for module_name, name in sorted(_named_by_landed_state()):
+        module = importlib.import_module(module_name)
+        now = LEGACY_MODULES.get(module_name, module_name)
+        # The very module (not a copy): restored providers share its globals and classes.
+        assert module is importlib.import_module(now), module_name
+        assert module.__name__ == module.__spec__.name == now, module_name  # type: ignore[union-attr]
+        assert getattr(module, name).__qualname__ == name
+
+
+def test_each_alias_is_an_old_path_state_names_for_a_module_that_exists() -> None:
+    modules = project_modules(PROJECT_DIR)
+    named = {module for module, _ in _named_by_landed_state()}
+    # An alias never stands where a module is (it would shadow nothing: the finder comes last, but
+    # a module back at an old path must be the one state restores), and each answers a fixture.
+    assert sorted(set(LEGACY_MODULES) & set(modules)) == []
+    assert sorted(set(LEGACY_MODULES) - named) == []
+    assert sorted(set(LEGACY_MODULES.values()) - set(modules)) == []
+
+
+def test_state_written_from_now_on_names_only_modules_at_their_own_path(current: dict[str, WalkRun]) -> None:
+    modules = project_modules(PROJECT_DIR)
+    pickled = {
+        module
+        for run in current.values()
+        for r in run.registered
+        if PROVIDER_KEY in r.inputs
+        for module, _ in pickled_globals(r.inputs[PROVIDER_KEY])
+    }
+    assert pickled and sorted(pickled - set(modules)) == []
+    assert sorted(pickled & set(LEGACY_MODULES)) == []
 
 
 # As pulumi/dynamic/__main__.py get_provider restores a provider: base64, then dill.loads inside
