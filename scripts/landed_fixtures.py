@@ -345,9 +345,15 @@ def sim_base_config(scenario: dict[str, Any]) -> dict[str, Any]:
 
 
 def checkpoint_document(checkpoint: Any) -> dict[str, Any]:
-    """gp3migrate/sim/engine.py Checkpoint as JSON, dependency lists sorted (their order is a
-    set's, so it varies from one process to the next and means nothing to the engine)."""
-    document = dataclasses.asdict(checkpoint)
+    """gp3migrate/sim/engine.py Checkpoint as JSON, in one order whatever the run: resources in
+    the engine's own dependency order (`topological`, which deletes run in reverse of) taken from
+    URN order, since the order of independent resources is the seeded draw among the SDK's
+    outstanding calls, which varies with the process; dependency lists sorted (a set's order)."""
+    from gp3migrate.sim.engine import topological
+
+    document = dataclasses.asdict(
+        dataclasses.replace(checkpoint, resources=topological(sorted(checkpoint.resources, key=lambda r: r.urn)))
+    )
     for resource in [*document["resources"], *document["pending_deletes"]]:
         resource["dependencies"] = sorted(resource["dependencies"])
         resource["property_dependencies"] = {k: sorted(v) for k, v in resource["property_dependencies"].items()}
@@ -469,6 +475,10 @@ What a stack applied by commit {commit} holds: every URN it registered for each 
 pickled `__provider` string its state carries (`providers.json`), and simulated checkpoints after
 some of its phases (`sim/`). Read by `tests/test_upgrade_state.py` and
 `tests/sim/test_upgrade_scenario.py`; generated, not edited by hand.
+
+A regeneration writes the same files, but for the `uid` and `resourceVersion` the simulated API
+server gave two objects created independently in the same `up`: which came first is drawn among
+the SDK's outstanding calls, and that draw varies with the process (the tests ignore both fields).
 
 Regenerate from this checkout (the earlier release checked out beside it, with its own venv):
 `git worktree add ../landed {commit} && make -C ../landed venv/.dev`, then
