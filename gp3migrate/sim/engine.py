@@ -24,7 +24,8 @@ the previous checkpoint, and plans and executes a step as the engine does (pulum
 - stack outputs: replaced on success; on a failed update, the keys registered during it are written
   over the old ones, the rest kept (pulumi/pulumi PR 15754, `step_executor.go`
   executeRegisterResourceOutputs) — the Python SDK registers them once all exports have resolved;
-- `--refresh` reads every resource back through its provider before the program runs.
+- `--refresh` reads every resource back through its provider before the program runs;
+- `pulumi destroy` runs no program: every resource of the state is a delete (`destroy` below).
 """
 
 from __future__ import annotations
@@ -454,3 +455,49 @@ def refresh(checkpoint: Checkpoint, providers: Providers, on_step: Callable[[Ste
         refreshed.outputs = live
         resources.append(refreshed)
     return Checkpoint(resources=resources, outputs=dict(checkpoint.outputs))
+
+
+def protected_closure(resources: list[Resource]) -> set[str]:
+    """What `pulumi destroy --exclude-protected` leaves: each protected resource and, transitively,
+    what it depends on (parent, dependencies, provider) (pulumi `pkg/cmd/pulumi/operations/destroy.go`
+    getProtectedExcludes)."""
+    by_urn = {r.urn: r for r in resources}
+    kept: set[str] = set()
+    todo = [r.urn for r in resources if r.protect]
+    while todo:
+        urn = todo.pop()
+        if urn in kept or urn not in by_urn:
+            continue
+        kept.add(urn)
+        resource = by_urn[urn]
+        # A provider reference is `<urn>::<id>`.
+        todo += [*resource.depends_on(), resource.provider.rsplit("::", 1)[0]]
+    return kept
+
+
+def destroy(
+    checkpoint: Checkpoint,
+    providers: Providers,
+    on_step: Callable[[Step], None],
+    *,
+    exclude_protected: bool = False,
+    fault: Fault | None = None,
+) -> tuple[Checkpoint, BaseException | None]:
+    """`pulumi destroy`: no program runs, so every resource of the state is condemned and deleted
+    in reverse dependency order, `retainOnDelete` ones as no-ops (`GenerateDeletes` with no
+    registrations; `DeleteStep.Apply`). `DeleteStep.Apply` refuses a protected resource *before*
+    its dry-run check, so the preview the CLI runs first fails and nothing is deleted; with
+    `--exclude-protected` the protected resources and what they depend on stay in the state."""
+    keep = protected_closure(checkpoint.resources) if exclude_protected else set()
+    protected = [r for r in checkpoint.resources if r.protect and r.urn not in keep]
+    if protected:
+        names = ", ".join(r.name for r in protected)
+        return checkpoint, StepFailed(f"preview failed: cannot delete protected resources: {names}")
+    deployment = Deployment(checkpoint, providers, dry_run=False, fault=fault, on_step=on_step)
+    for resource in checkpoint.resources:
+        if resource.urn in keep:
+            deployment.new[resource.urn] = resource
+    # A destroy registers no outputs: what is left keeps the ones it had.
+    deployment.registered_outputs = dict(checkpoint.outputs) if keep else {}
+    saved = deployment.finish()
+    return saved, deployment.error
