@@ -3,8 +3,16 @@
 - no acknowledged write lost: at the end of a completed phase, every record written to the volume a
   claim is bound to, or to any volume that one was restored from, is on it;
 - no EBS volume or snapshot holding the only copy of a record is gone;
-- after a completed phase every workload runs, unless the phase stops it by design (a `rename`
-  cutover leaves the workload stopped for the user to repoint, and says so);
+- after a completed phase every workload runs with the replicas it had before the cutover (its
+  `spec.replicas` and its running pods), unless the phase stops it by design (a `rename` cutover
+  leaves the workload stopped for the user to repoint, and says so);
+- every migrated claim is served by its source volume (rehome, modify) or by a volume restored from
+  it (copy), never by a new empty one;
+- every volume mounts with its own filesystem: a PV's fsType is the one on its volume;
+- the source PV is Retain before a one-way step touches its volume or claim (checked as the step
+  starts, not later through a refresh's drift);
+- letting go (`pulumi destroy`, `stack rm`, an entry removed or forgotten) keeps every EBS volume,
+  every snapshot kept by `keepSnapshots`, and every claim with its records;
 - never two default StorageClasses;
 - a second `up` with no edit plans no change, with or without `--refresh`.
 """
@@ -17,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gp3migrate.config.migration_entry import MigrationSettings, read_entry_or_none
 
 if TYPE_CHECKING:
-    from gp3migrate.sim.engine import Step
+    from gp3migrate.sim.engine import Checkpoint, Step
     from gp3migrate.sim.world import World
 
 
@@ -37,6 +45,12 @@ class Simulated(Protocol):
     @property
     def world(self) -> World: ...
 
+    @property
+    def replicas_before(self) -> dict[tuple[str, str], int]: ...
+
+    @property
+    def checkpoint(self) -> Checkpoint: ...
+
     def preview(self, config: dict[str, Any] | None = None, *, refresh_first: bool = False) -> Outcome: ...
 
 
@@ -51,7 +65,11 @@ class Violation:
 
 NO_WRITE_LOST = "no acknowledged write lost"
 NO_ONLY_COPY_DELETED = "no only copy of a record deleted"
-WORKLOAD_RUNS = "the workload runs after the phase"
+WORKLOAD_RUNS = "the workload runs after the phase with the replicas it had before the cutover"
+SERVED_BY_SOURCE = "every migrated claim is served by its source volume or one restored from it"
+OWN_FILESYSTEM = "every volume mounts with its own filesystem"
+RETAIN_BEFORE_ONE_WAY = "the source PV is Retain before a one-way step touches it"
+KEPT_WHEN_LET_GO = "letting go keeps every volume, kept snapshot and claim's records"
 ONE_DEFAULT_CLASS = "never two default StorageClasses"
 NO_CHANGE_ON_RERUN = "a second up with no edit plans no change"
 
@@ -63,6 +81,60 @@ def after_step(sim: Simulated, step: Step) -> list[Violation]:
     if len(defaults) > 1:
         found.append(Violation(ONE_DEFAULT_CLASS, f"after {step.op} {step.name}: {', '.join(sorted(defaults))}"))
     found += only_copies_kept(sim, where=f"after {step.op} {step.name}")
+    found += own_filesystems(sim, where=f"after {step.op} {step.name}")
+    return found
+
+
+def own_filesystems(sim: Simulated, *, where: str) -> list[Violation]:
+    """A filesystem PV names the filesystem its volume holds: node staging formats only a blank
+    device and mounts an existing one as the PV says (mount-utils formatAndMount), so another
+    fsType fails the mount, or, for a volume the CSI PV was made for, formats nothing and loses it."""
+    from gp3migrate.sim import kube as k8s
+
+    found = []
+    for pv in sim.world.kube.view("PersistentVolume"):
+        if (pv.get("spec") or {}).get("volumeMode", "Filesystem") != "Filesystem":
+            continue
+        volume = k8s.pv_volume_id(pv)
+        held = sim.world.ebs.filesystem.get(volume) if volume else None
+        if held is None or not sim.world.ebs.exists(str(volume)):
+            continue
+        if k8s.pv_fs_type(pv) != held:
+            found.append(
+                Violation(
+                    OWN_FILESYSTEM,
+                    f"{where}: PV {pv['metadata']['name']} mounts {volume} as {k8s.pv_fs_type(pv)}, "
+                    f"but it holds {held}",
+                )
+            )
+    return found
+
+
+# Steps that act on the source volume or its claim and cannot be undone by the engine: their
+# suffixes under the migration's resource name (gp3migrate/planning/strategies/).
+ONE_WAY_ON_SOURCE = ("volume-tags", "volume-modify", "release-old-claim", "old-pv-delete")
+
+
+def before_one_way_step(sim: Simulated, config: dict[str, Any], step: Step) -> list[Violation]:
+    """As a one-way step on a source starts (the engine reports a step before its provider runs),
+    the in-tree PV of a rehome or copy is Retain: deleting its claim or its object must not let the
+    PV controller delete the volume. modify touches no PV and declares no Retain."""
+    if step.op not in ("create", "update", "replace"):
+        return []
+    found = []
+    for raw, entry in zip(config.get("migrations") or [], parsed_entries(config), strict=True):
+        if entry is None or entry.strategy == "modify":
+            continue
+        if step.name not in {f"{entry.resource_name}-{suffix}" for suffix in ONE_WAY_ON_SOURCE}:
+            continue
+        pv = sim.world.kube.peek("PersistentVolume", "", str(raw["pv"]))
+        if pv is None:
+            continue
+        policy = pv["spec"].get("persistentVolumeReclaimPolicy")
+        if policy != "Retain":
+            found.append(
+                Violation(RETAIN_BEFORE_ONE_WAY, f"PV {raw['pv']} is {policy} as {step.op} {step.name} starts")
+            )
     return found
 
 
@@ -136,23 +208,70 @@ def workloads_running(sim: Simulated, config: dict[str, Any]) -> list[Violation]
             stopped_by_design.add(key)
         if entry.get("quiesce") == "manual" and entry.get("phase") == "cutover":
             stopped_by_design.add(key)
-    for (namespace, name), replicas in sorted(workloads.items()):
+    for (namespace, name), recorded in sorted(workloads.items()):
         if (namespace, name) in stopped_by_design:
             continue
+        # What the world ran before any cutover, not what the stack file (or the program) says.
+        replicas = sim.replicas_before.get((namespace, name), recorded)
         running = len(sim.world.running_pods(namespace, name))
-        if running < replicas:
-            found.append(Violation(WORKLOAD_RUNS, f"{namespace}/{name}: {running} of {replicas} pods running"))
+        desired = _desired_replicas(sim, namespace, name)
+        if running != replicas or desired != replicas:
+            found.append(
+                Violation(
+                    WORKLOAD_RUNS,
+                    f"{namespace}/{name}: {running} pods running, spec.replicas {desired}; it ran {replicas} "
+                    "before the cutover",
+                )
+            )
     return found
+
+
+def _desired_replicas(sim: Simulated, namespace: str, name: str) -> int | None:
+    for kind in ("Deployment", "StatefulSet"):
+        workload = sim.world.kube.peek(kind, namespace, name)
+        if workload is not None:
+            return int(workload["spec"].get("replicas") or 0)
+    return None
+
+
+def served_by_source(sim: Simulated, config: dict[str, Any]) -> list[Violation]:
+    """Each migrated claim in use is bound to its source volume (rehome, modify) or to a volume
+    restored, through snapshots, from it (copy): a claim on a new empty volume reads nothing."""
+    found = []
+    for raw, entry in zip(config.get("migrations") or [], parsed_entries(config), strict=True):
+        if entry is None:
+            continue
+        claim = _claim_in_use(raw, entry)
+        source = str(raw["volumeId"])
+        volume = sim.world.claim_volume(entry.namespace, claim)
+        if volume is None:
+            continue  # not bound: writes_kept and workloads_running say why it matters
+        lineage = _ancestors(sim, volume)
+        ok = volume == source if entry.strategy in ("rehome", "modify") else source in lineage
+        if not ok:
+            how = "itself" if entry.strategy != "copy" else "a volume restored from it"
+            found.append(
+                Violation(
+                    SERVED_BY_SOURCE,
+                    f"{entry.namespace}/{claim} ({entry.strategy}, phase {entry.phase}) is bound to {volume}, "
+                    f"not {source} or {how} (lineage: {' <- '.join(lineage)})",
+                )
+            )
+    return found
+
+
+def _claim_in_use(raw: dict[str, Any], entry: MigrationSettings | None) -> str:
+    """The claim the workload uses after the entry's phase, as the program names it."""
+    if entry is not None and raw.get("phase") in ("cutover", "finalize", "cleanup"):
+        return entry.target_claim_name
+    return str(raw["claim"])
 
 
 def claims_in_use(config: dict[str, Any]) -> dict[str, list[str]]:
     """namespace -> the claims the workloads use after each entry's phase."""
     out: dict[str, list[str]] = {}
-    for entry in config.get("migrations") or []:
-        claim = entry["claim"]
-        if entry.get("phase") in ("cutover", "finalize") and entry.get("claimNaming", "rename") == "rename":
-            claim = entry.get("newClaimName") or f"{claim}-gp3"
-        out.setdefault(entry["namespace"], []).append(claim)
+    for raw, entry in zip(config.get("migrations") or [], parsed_entries(config), strict=True):
+        out.setdefault(raw["namespace"], []).append(_claim_in_use(raw, entry))
     return out
 
 
@@ -162,6 +281,8 @@ def after_phase(sim: Simulated, config: dict[str, Any]) -> list[Violation]:
     for namespace, claims in sorted(claims_in_use(config).items()):
         found += writes_kept(sim, namespace, claims)
     found += workloads_running(sim, config)
+    found += served_by_source(sim, config)
+    found += own_filesystems(sim, where="after the phase")
     found += only_copies_kept(sim, where="after the phase")
     defaults = sim.world.default_storage_classes()
     if len(defaults) > 1:
@@ -182,4 +303,54 @@ def rerun_plans_nothing(sim: Simulated, config: dict[str, Any]) -> list[Violatio
             found.append(
                 Violation(NO_CHANGE_ON_RERUN, f"{label} plans " + "; ".join(f"{s.op} {s.name}" for s in changes))
             )
+    return found
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What holds data before the stack lets go of something: the EBS volumes, the snapshots
+    `keepSnapshots` keeps (retained in the state, or already let go of and left in AWS), and
+    the claims in use."""
+
+    volumes: frozenset[str]
+    kept_snapshots: frozenset[str]
+    claims: tuple[tuple[str, str], ...]
+
+
+def holdings(sim: Simulated, config: dict[str, Any]) -> Holdings:
+    """What holds data now. Kept snapshots are read from the config, not from the state the
+    program wrote: a snapshot of an entry with `keepSnapshots: true`, and one the stack already let
+    go of that still exists."""
+    ebs = sim.world.ebs
+    in_state = {r.id: r.name for r in sim.checkpoint.resources if r.type == "aws:ebs/snapshot:Snapshot"}
+    keeping = [
+        f"{entry.resource_name}-"
+        for raw, entry in zip(config.get("migrations") or [], parsed_entries(config), strict=True)
+        if entry is not None and raw.get("keepSnapshots")
+    ]
+    kept = {s for s in ebs.snapshot_content if s not in in_state or any(in_state[s].startswith(p) for p in keeping)}
+    claims = tuple((ns, c) for ns, names in sorted(claims_in_use(config).items()) for c in names)
+    return Holdings(frozenset(ebs.content), frozenset(kept), claims)
+
+
+def kept_when_let_go(sim: Simulated, before: Holdings, *, what: str) -> list[Violation]:
+    """After `what` (a destroy, a stack removed, an entry removed or forgotten): nothing that held
+    data is gone and every claim in use still reads every record written through its lineage."""
+    ebs = sim.world.ebs
+    found = [
+        Violation(KEPT_WHEN_LET_GO, f"after {what}: EBS volume {v} is gone")
+        for v in sorted(before.volumes)
+        if not ebs.exists(v)
+    ]
+    found += [
+        Violation(KEPT_WHEN_LET_GO, f"after {what}: snapshot {s} (keepSnapshots) is gone")
+        for s in sorted(before.kept_snapshots)
+        if s not in ebs.snapshot_content
+    ]
+    for namespace, claim in before.claims:
+        if sim.world.claim_volume(namespace, claim) is None:
+            found.append(Violation(KEPT_WHEN_LET_GO, f"after {what}: claim {namespace}/{claim} is gone or unbound"))
+            continue
+        lost = writes_kept(sim, namespace, [claim])
+        found += [Violation(KEPT_WHEN_LET_GO, f"after {what}: {v.detail}") for v in lost]
     return found

@@ -116,11 +116,23 @@ INVARIANTS = (
     invariants.NO_WRITE_LOST,
     invariants.NO_ONLY_COPY_DELETED,
     invariants.WORKLOAD_RUNS,
+    invariants.SERVED_BY_SOURCE,
+    invariants.OWN_FILESYSTEM,
+    invariants.RETAIN_BEFORE_ONE_WAY,
+    invariants.KEPT_WHEN_LET_GO,
     invariants.ONE_DEFAULT_CLASS,
     invariants.NO_CHANGE_ON_RERUN,
 )
 # After a failed `up` these still hold for what it left: a failure must lose nothing.
-HOLD_AFTER_FAILURE = (invariants.NO_WRITE_LOST, invariants.NO_ONLY_COPY_DELETED, invariants.ONE_DEFAULT_CLASS)
+HOLD_AFTER_FAILURE = (
+    invariants.NO_WRITE_LOST,
+    invariants.NO_ONLY_COPY_DELETED,
+    invariants.SERVED_BY_SOURCE,
+    invariants.OWN_FILESYSTEM,
+    invariants.RETAIN_BEFORE_ONE_WAY,
+    invariants.KEPT_WHEN_LET_GO,
+    invariants.ONE_DEFAULT_CLASS,
+)
 NOT_CHECKED_AFTER_FAILURE = {
     invariants.WORKLOAD_RUNS: "the up failed: a failed cutover may leave the workload stopped",
     invariants.NO_CHANGE_ON_RERUN: "the up failed: the next up has work left to do",

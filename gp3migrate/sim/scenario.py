@@ -21,7 +21,7 @@ import yaml
 
 from gp3migrate.checks import preconditions
 from gp3migrate.sim import invariants
-from gp3migrate.sim.engine import Bailed, Checkpoint, Deployment, Op, Resource, Step, StepFailed, refresh
+from gp3migrate.sim.engine import Bailed, Checkpoint, Deployment, Op, Resource, Step, StepFailed, destroy, refresh
 from gp3migrate.sim.program import PROJECT, PROJECT_DIR, fully_qualified, run_program
 from gp3migrate.sim.providers import SimProviders, parse_duration
 
@@ -94,6 +94,8 @@ class Simulation:
         self.history: list[UpResult] = []
         # (namespace, claim) -> the id of the volume seeded for it (`localized`).
         self.volume_ids: dict[tuple[str, str], str] = {}
+        # (namespace, workload) -> its replicas as the world started, before any cutover.
+        self.replicas_before: dict[tuple[str, str], int] = {}
         self.config = self._seed(copy.deepcopy(config), driver)
 
     def close(self) -> None:
@@ -163,6 +165,7 @@ class Simulation:
                 )
                 spec["claims"].append(entry["claim"])
         for (namespace, name), spec in sorted(workloads.items()):
+            self.replicas_before[(namespace, name)] = spec["replicas"]
             if spec["kind"] == "StatefulSet":
                 template = _claim_template(spec["claims"], name)
                 world.add_workload(
@@ -222,8 +225,13 @@ class Simulation:
         def on_step(step: Step) -> None:
             steps.append(step)
             if not preview:
+                violations.extend(invariants.before_one_way_step(self, config, step))
                 violations.extend(invariants.after_step(self, step))
 
+        # Entries the last applied config had and this one lets go of (removed, or under `forget`).
+        kept = {(e["namespace"], e["claim"]) for e in config.get("migrations") or []}
+        removed = [e for e in self.config.get("migrations") or [] if (e["namespace"], e["claim"]) not in kept]
+        before = invariants.holdings(self, {"migrations": removed}) if removed and not preview else None
         checkpoint = self.checkpoint
         if refresh_first:
             checkpoint = refresh(checkpoint, self.providers, on_step)
@@ -242,12 +250,44 @@ class Simulation:
         error = deployment.error or run.error
         if isinstance(error, Bailed) and deployment.error is not None:
             error = deployment.error
+        if before is not None:
+            what = "an up without " + ", ".join(f"{e['namespace']}/{e['claim']}" for e in removed)
+            violations += invariants.kept_when_let_go(self, before, what=what)
         result = UpResult(steps, error, run.warnings, violations, preview=preview, refreshed=refresh_first)
         if not preview:
             self.checkpoint = saved
             self.history.append(result)
             self.world.tick(TICKS_BETWEEN_UPS)
         return result
+
+    def destroy(self, *, exclude_protected: bool = False) -> UpResult:
+        """`pulumi destroy` (engine.destroy): no program; a protected resource fails its preview
+        unless `exclude_protected` (`--exclude-protected`) leaves it and what it depends on."""
+        steps: list[Step] = []
+        violations: list[invariants.Violation] = []
+        before = invariants.holdings(self, self.config)
+
+        def on_step(step: Step) -> None:
+            steps.append(step)
+            violations.extend(invariants.after_step(self, step))
+
+        self.checkpoint, error = destroy(self.checkpoint, self.providers, on_step, exclude_protected=exclude_protected)
+        self.world.tick(TICKS_BETWEEN_UPS)
+        violations += invariants.kept_when_let_go(self, before, what="pulumi destroy")
+        result = UpResult(steps, error, [], violations)
+        self.history.append(result)
+        return result
+
+    def remove_stack(self, *, force: bool = False) -> list[invariants.Violation]:
+        """`pulumi stack rm`: refused while the state holds resources ("still has resources; removal
+        rejected"), unless `--force`, which drops the state and leaves every resource where it is
+        (pulumi `pkg/cmd/pulumi/stack/stack_remove.go`, backend RemoveStack)."""
+        if self.checkpoint.resources and not force:
+            raise StepFailed(f"{self.stack!r} still has resources; removal rejected")
+        before = invariants.holdings(self, self.config)
+        self.checkpoint = Checkpoint()
+        self.world.tick(TICKS_BETWEEN_UPS)
+        return invariants.kept_when_let_go(self, before, what="pulumi stack rm --force")
 
     @contextmanager
     def gate_clients(self) -> Iterator[None]:

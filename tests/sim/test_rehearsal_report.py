@@ -29,6 +29,10 @@ def test_a_failed_precopy_checks_what_it_left_says_what_it_did_not_check_and_cou
             (invariants.NO_WRITE_LOST, "ok", "checked against what the failed up left"),
             (invariants.NO_ONLY_COPY_DELETED, "ok", "checked against what the failed up left"),
             (invariants.WORKLOAD_RUNS, "not checked", "the up failed: a failed cutover may leave the workload stopped"),
+            (invariants.SERVED_BY_SOURCE, "ok", "checked against what the failed up left"),
+            (invariants.OWN_FILESYSTEM, "ok", "checked against what the failed up left"),
+            (invariants.RETAIN_BEFORE_ONE_WAY, "ok", "checked against what the failed up left"),
+            (invariants.KEPT_WHEN_LET_GO, "ok", "checked against what the failed up left"),
             (invariants.ONE_DEFAULT_CLASS, "ok", "checked against what the failed up left"),
             (invariants.NO_CHANGE_ON_RERUN, "not checked", "the up failed: the next up has work left to do"),
         ]

@@ -119,7 +119,11 @@ def test_a_rollback_after_a_cutover_is_rehearsed(project: Path) -> None:
     assert verdicts(result.stdout) == [
         "[ok] no acknowledged write lost",
         "[ok] no only copy of a record deleted",
-        "[ok] the workload runs after the phase",
+        "[ok] the workload runs after the phase with the replicas it had before the cutover",
+        "[ok] every migrated claim is served by its source volume or one restored from it",
+        "[ok] every volume mounts with its own filesystem",
+        "[ok] the source PV is Retain before a one-way step touches it",
+        "[ok] letting go keeps every volume, kept snapshot and claim's records",
         "[ok] never two default StorageClasses",
         "[ok] a second up with no edit plans no change",
     ]

@@ -1,0 +1,131 @@
+"""Each invariant added for issue 21 (item 3) shown able to fail: a small defect planted in the
+program (a monkeypatched strategy helper) or in the world, and the violation it must report,
+named for its promise and for the object. A checker that cannot fail proves nothing.
+
+What this does not prove: that every defect of each kind is caught (issue 21 item 6 plants more).
+"""
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from gp3migrate.planning import restore
+from gp3migrate.planning.strategies import common, rehome
+from gp3migrate.sim import invariants
+from gp3migrate.sim.scenario import Simulation
+from tests.sim.test_scenarios import dev, up, variant
+
+NAME = "migrate-default-ebs-gp2-claim"
+APP = ("default", "app-gp2-in-tree")
+
+
+def named(found: list[invariants.Violation], invariant: str) -> list[str]:
+    return [v.detail for v in found if v.invariant == invariant]
+
+
+def phase_checks(sim: Simulation) -> list[invariants.Violation]:
+    return invariants.after_phase(sim, sim.config)
+
+
+def test_a_scale_back_to_other_replicas_than_the_workload_ran_breaks_workload_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The defect the old check missed: more replicas than before the cutover (it asked only for
+    at least as many as the stack file records)."""
+    original = common.scale
+
+    def scale(ctx: Any, name: str, replicas: int, *, after: tuple[str, ...]) -> Any:
+        return original(ctx, name, replicas + 1 if replicas else 0, after=after)
+
+    monkeypatch.setattr(common, "scale", scale)
+    with Simulation(dev(), seed=231) as sim:
+        assert up(sim, "precopy").ok
+        result = up(sim, "cutover")
+        assert result.ok, result.error
+        sim.world.tick(20)
+        found = named(phase_checks(sim), invariants.WORKLOAD_RUNS)
+    assert found and "default/app-gp2-in-tree" in found[0] and "spec.replicas 2; it ran 1" in found[0]
+
+
+def test_a_restore_without_its_data_source_breaks_served_by_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = restore.restored_claim
+
+    def empty_claim(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        claim = original(*args, **kwargs)
+        claim["spec"].pop("dataSource")
+        return claim
+
+    monkeypatch.setattr(restore, "restored_claim", empty_claim)
+    with Simulation(dev(**variant("copy-same-name")), seed=232) as sim:
+        assert up(sim, "precopy").ok
+        result = up(sim, "cutover")
+        assert result.ok, result.error
+        found = named(phase_checks(sim), invariants.SERVED_BY_SOURCE)
+    assert found and found[0].startswith("default/ebs-gp2-claim (copy, phase cutover) is bound to vol-")
+
+
+def test_a_csi_pv_with_the_default_fstype_on_an_xfs_volume_breaks_own_filesystem(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A recorded fact replaced by the value the dev stack happens to have (issue 21's survivors)."""
+    original = rehome.csi_persistent_volume
+
+    def ext4_pv(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        pv = original(*args, **kwargs)
+        pv["spec"]["csi"]["fsType"] = "ext4"
+        return pv
+
+    monkeypatch.setattr(rehome, "csi_persistent_volume", ext4_pv)
+    with Simulation(dev(fsType="xfs"), seed=233) as sim:
+        assert up(sim, "precopy").ok
+        result = up(sim, "cutover")
+        # Found at the step after the CSI PV was created, not only once the app failed to mount.
+        found = named(result.violations, invariants.OWN_FILESYSTEM)
+    assert found and found[0].startswith(f"after create {NAME}-claim: PV ")
+    assert found[0].endswith("as ext4, but it holds xfs")
+
+
+def test_a_retain_patch_that_declares_delete_breaks_retain_at_the_first_one_way_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seen at the step, before its provider runs, not through a later refresh's drift."""
+    original = common.retain
+    monkeypatch.setattr(common, "retain", lambda ctx, **kw: original(ctx, **{**kw, "reclaim": "Delete"}))
+    with Simulation(dev(), seed=234) as sim:
+        pv = sim.config["migrations"][0]["pv"]
+        result = up(sim, "precopy")
+        found = named(result.violations, invariants.RETAIN_BEFORE_ONE_WAY)
+    assert found[0] == f"PV {pv} is Delete as create {NAME}-volume-tags starts"
+
+
+def test_snapshots_kept_by_keep_snapshots_deleted_on_destroy_break_kept_when_let_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = common.snapshot
+    monkeypatch.setattr(
+        common, "snapshot", lambda *a, **kw: dataclasses.replace(original(*a, **kw), retain_on_delete=False)
+    )
+    with Simulation(dev(keepSnapshots=True), seed=235) as sim:
+        for phase in ("precopy", "cutover", "finalize"):
+            assert up(sim, phase).ok
+        result = sim.destroy()
+        found = named(result.violations, invariants.KEPT_WHEN_LET_GO)
+    assert found and all(d.startswith("after pulumi destroy: snapshot snap-") for d in found)
+    assert found[0].endswith("(keepSnapshots) is gone")
+
+
+def test_a_claim_deleted_by_a_destroy_breaks_kept_when_let_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The world's half: a claim that did not survive the destroy (as if it lacked
+    retainOnDelete) is named."""
+    with Simulation(dev(), seed=236) as sim:
+        for phase in ("precopy", "cutover", "finalize"):
+            assert up(sim, phase).ok
+        claim = sim.checkpoint.named(f"{NAME}-claim")
+        assert claim is not None and claim.retain_on_delete
+        claim.retain_on_delete = False
+        sim.world.scale_workload(*APP, 0)
+        sim.world.tick(10)
+        result = sim.destroy()
+        found = named(result.violations, invariants.KEPT_WHEN_LET_GO)
+    assert "after pulumi destroy: claim default/ebs-gp2-claim is gone or unbound" in found
