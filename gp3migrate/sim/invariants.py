@@ -115,27 +115,28 @@ def own_filesystems(sim: Simulated, *, where: str) -> list[Violation]:
 ONE_WAY_ON_SOURCE = ("volume-tags", "volume-modify", "release-old-claim", "old-pv-delete")
 
 
-def before_one_way_step(sim: Simulated, config: dict[str, Any], step: Step) -> list[Violation]:
-    """As a one-way step on a source starts (the engine reports a step before its provider runs),
-    the in-tree PV of a rehome or copy is Retain: deleting its claim or its object must not let the
-    PV controller delete the volume. modify touches no PV and declares no Retain."""
-    if step.op not in ("create", "update", "replace"):
-        return []
-    found = []
+def one_way_steps(config: dict[str, Any]) -> dict[str, str]:
+    """Resource name of each one-way step on a source -> the source's in-tree PV, for rehome and
+    copy entries (modify touches no PV and declares no Retain). Read once per `up`."""
+    out: dict[str, str] = {}
     for raw, entry in zip(config.get("migrations") or [], parsed_entries(config), strict=True):
-        if entry is None or entry.strategy == "modify":
-            continue
-        if step.name not in {f"{entry.resource_name}-{suffix}" for suffix in ONE_WAY_ON_SOURCE}:
-            continue
-        pv = sim.world.kube.peek("PersistentVolume", "", str(raw["pv"]))
-        if pv is None:
-            continue
-        policy = pv["spec"].get("persistentVolumeReclaimPolicy")
-        if policy != "Retain":
-            found.append(
-                Violation(RETAIN_BEFORE_ONE_WAY, f"PV {raw['pv']} is {policy} as {step.op} {step.name} starts")
-            )
-    return found
+        if entry is not None and entry.strategy != "modify":
+            out |= {f"{entry.resource_name}-{suffix}": str(raw["pv"]) for suffix in ONE_WAY_ON_SOURCE}
+    return out
+
+
+def before_one_way_step(sim: Simulated, watched: dict[str, str], step: Step) -> list[Violation]:
+    """As a one-way step on a source starts (the engine reports a step before its provider runs),
+    the source's in-tree PV is Retain: deleting its claim or its object must not let the PV
+    controller delete the volume. `watched` is `one_way_steps(config)`."""
+    pv_name = watched.get(step.name)
+    if pv_name is None or step.op not in ("create", "update", "replace"):
+        return []
+    pv = sim.world.kube.peek("PersistentVolume", "", pv_name)
+    policy = pv["spec"].get("persistentVolumeReclaimPolicy") if pv is not None else "Retain"
+    if policy == "Retain":
+        return []
+    return [Violation(RETAIN_BEFORE_ONE_WAY, f"PV {pv_name} is {policy} as {step.op} {step.name} starts")]
 
 
 def _ancestors(sim: Simulated, volume_id: str) -> list[str]:

@@ -221,11 +221,12 @@ class Simulation:
         config = self.config if config is None else config
         steps: list[Step] = []
         violations: list[invariants.Violation] = []
+        watched = invariants.one_way_steps(config) if not preview else {}
 
         def on_step(step: Step) -> None:
             steps.append(step)
             if not preview:
-                violations.extend(invariants.before_one_way_step(self, config, step))
+                violations.extend(invariants.before_one_way_step(self, watched, step))
                 violations.extend(invariants.after_step(self, step))
 
         # Entries the last applied config had and this one lets go of (removed, or under `forget`).
