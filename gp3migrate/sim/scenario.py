@@ -279,6 +279,35 @@ class Simulation:
         self.history.append(result)
         return result
 
+    def state_delete(self, name: str, *, force: bool = False, target_dependents: bool = False) -> list[str]:
+        """`pulumi state delete <urn>`: the resource leaves the state and stays where it is. Refused
+        for a protected one unless `--force`, and for one others depend on or are parented to
+        unless `--target-dependents`, which takes them out too (pulumi
+        `pkg/cmd/pulumi/state/state_delete.go`, `pkg/resource/edit` DeleteResource). Returns the
+        names taken out of the state."""
+        target = self.checkpoint.named(name)
+        if target is None:
+            raise StepFailed(f"no resource named {name!r} in the state")
+        if target.protect and not force:
+            raise StepFailed(f"{target.urn} can't be safely deleted because it is protected")
+        condemned = {target.urn}
+        while True:
+            dependents = {
+                r.urn
+                for r in self.checkpoint.resources
+                if r.urn not in condemned and (r.depends_on() | {r.provider.rsplit("::", 1)[0]}) & condemned
+            }
+            if not dependents:
+                break
+            if not target_dependents:
+                raise StepFailed(f"{target.urn} can't be safely deleted because other resources depend on it")
+            condemned |= dependents
+        if not force and any(r.protect for r in self.checkpoint.resources if r.urn in condemned):
+            raise StepFailed(f"{target.urn} can't be safely deleted: a dependent is protected")
+        taken = [r.name for r in self.checkpoint.resources if r.urn in condemned]
+        self.checkpoint.resources = [r for r in self.checkpoint.resources if r.urn not in condemned]
+        return taken
+
     def remove_stack(self, *, force: bool = False) -> list[invariants.Violation]:
         """`pulumi stack rm`: refused while the state holds resources ("still has resources; removal
         rejected"), unless `--force`, which drops the state and leaves every resource where it is

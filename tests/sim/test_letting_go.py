@@ -10,6 +10,9 @@ destroy --exclude-protected` keeps each protected resource and what it depends o
 (`getProtectedExcludes`). `pulumi stack rm` refuses a stack that still has resources unless
 `--force`, which drops the state and leaves the resources as they are (`stack_remove.go`).
 
+`pulumi state delete` refuses a protected resource unless `--force`, and one others depend on
+unless `--target-dependents` (`state_delete.go`).
+
 What this does not prove: `pulumi destroy --skip-preview` (the real engine then runs the other
 deletes in parallel while the protected one fails; the simulated destroy stops at its preview
 either way), `--target`, or `pulumi state unprotect`.
@@ -21,6 +24,7 @@ from typing import Any
 import pytest
 
 from gp3migrate.sim import invariants
+from gp3migrate.sim.engine import StepFailed
 from gp3migrate.sim.scenario import Simulation
 from tests.sim.test_scenarios import dev, up, variant
 
@@ -112,6 +116,27 @@ def test_forget_in_every_phase_deletes_nothing_that_holds_data(phase: str) -> No
         # The forget item goes in the next edit; then nothing is left to do.
         config.pop("forget")
         assert sim.preview(config).changes() == []
+
+
+@pytest.mark.parametrize(
+    ("phase", "naming"),
+    [("precopy", "rehome"), ("cutover", "rehome"), ("rollback", "rehome"), ("cutover", "copy-same-name")],
+)
+def test_forget_before_finalize_lets_go_once_its_snapshots_leave_the_state(phase: str, naming: str) -> None:
+    """The way through today: `pulumi state delete --force --target-dependents` of the entry's
+    protected snapshots (they stay in AWS), then the `up` that forgets it."""
+    with walked_to(phase, seed=220, **variant(naming)) as sim:
+        taken = set(sim.world.ebs.snapshot_content)
+        with pytest.raises(StepFailed, match="protected"):
+            sim.state_delete(snapshots_in_state(sim)[0], target_dependents=True)
+        for name in snapshots_in_state(sim):
+            if sim.checkpoint.named(name) is not None:
+                sim.state_delete(name, force=True, target_dependents=True)
+        result = sim.up(without_entry(sim, forget=True))
+        assert result.ok and result.violations == [], (result.error, result.violations)
+        assert set(sim.world.ebs.snapshot_content) == taken
+        sim.world.tick(20)
+        assert len(sim.world.running_pods(*APP)) == 1
 
 
 @pytest.mark.parametrize("phase", ["finalize", "cleanup"])
