@@ -146,15 +146,26 @@ def walk_configs(config: dict[str, Any], phases: tuple[str, ...] | None = None) 
     return configs
 
 
-def apply_up(sim: Simulation, config: dict[str, Any], label: str, *, faults: Faults | None = None) -> PhaseReport:
-    """A preview (the plan), the `up` (with `faults` injected), the user's part, then the invariants."""
-    plan = sim.preview(config)
+def apply_up(
+    sim: Simulation,
+    config: dict[str, Any],
+    label: str,
+    *,
+    faults: Faults | None = None,
+    refresh_first: bool = False,
+    user: Callable[[], list[str]] | None = None,
+) -> PhaseReport:
+    """A preview (the plan), the `up` (with `faults` injected; `up --refresh` with `refresh_first`),
+    the user's part (repointing a renamed claim's workload, then `user`), then the invariants."""
+    plan = sim.preview(config, refresh_first=refresh_first)
     copied_before = sim.world.ebs.copied_gib
     with DowntimeMeter(sim, config) as meter:
         # `pulumi up` previews first and stops where its preview fails.
-        result = sim.up(config, faults=faults) if plan.ok else plan
+        result = sim.up(config, faults=faults, refresh_first=refresh_first) if plan.ok else plan
     copied = sim.world.ebs.copied_gib - copied_before
     actions = repoint_renamed_workloads(sim, config) if result.ok else []
+    if result.ok and user is not None:
+        actions += user()
     violations = list(result.violations)
     if result.ok:
         sim.config = copy.deepcopy(config)
