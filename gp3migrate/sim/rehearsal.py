@@ -239,10 +239,13 @@ def render_up(number: int, report: PhaseReport, tick_seconds: int) -> list[str]:
     for workload, ticks in sorted(report.downtime_ticks.items()):
         lines.append(f"  downtime {workload}: {ticks} steps ({ticks * tick_seconds} s simulated)")
     for key, out in sorted(report.migrations.items()):
+        # No price for a region outside the dated table (volume_types/prices.py): say so, not $0.
+        gp2, gp3 = out.get("monthlyPriceGp2"), out.get("monthlyPriceGp3")
+        price = "price not in the table for this region" if gp2 is None else f"${gp2:.3f} -> ${gp3 or 0:.3f} a month"
         lines.append(
             f"  {key}: {out.get('strategy')} -> gp3 {int(out.get('plannedIops') or 0)} IOPS / "
             f"{int(out.get('plannedThroughput') or 0)} "
-            f"MiB/s, ${out.get('monthlyPriceGp2') or 0:.3f} -> ${out.get('monthlyPriceGp3') or 0:.3f} a month; "
+            f"MiB/s, {price}; "
             f"downtime steps: {', '.join(out.get('downtimeSteps') or []) or 'none'}"
         )
     copied = report.copied_gib
