@@ -228,8 +228,8 @@ def test_the_module_is_the_same_command_from_another_directory(project: Path, tm
 
 def test_a_generated_world_and_walk_replay_from_their_seeds(tmp_path: Path) -> None:
     """The command a failing generated-world example prints (tests/sim/test_generated_worlds.py)."""
-    result = gp3migrate("simulate", "--world-seed", "7", "--walk-seed", "3", cwd=tmp_path)
+    result = gp3migrate("simulate", "--world-seed", "39", "--walk-seed", "139", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("Simulated rehearsal of stack 'generated' (seed 7)")
-    assert "generated world 7 (" in result.stdout
-    assert result.stdout.rstrip().endswith("replay: gp3migrate simulate --world-seed 7 --walk-seed 3")
+    assert result.stdout.startswith("Simulated rehearsal of stack 'generated' (seed 39)")
+    assert "generated world 39 (" in result.stdout
+    assert result.stdout.rstrip().endswith("replay: gp3migrate simulate --world-seed 39 --walk-seed 139")
