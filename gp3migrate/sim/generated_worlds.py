@@ -318,7 +318,7 @@ def walk(world: GeneratedWorld, walk_seed: int, *, ups: int | None = None) -> Wa
             actions = [a for n, p in sorted(phases.items()) for a in user.before(n, p, applied[n])]
             report = apply_up(sim, config, label, faults=faults, refresh_first=move == "refresh", user=user.after)
             report.user_actions[:0] = actions
-            report.title = f"{label}"
+            report.title = label
             rehearsal.phases.append(report)
             fired = bool(faults and faults.fired)
             result.failures += _failures(number + 1, report, fired)
