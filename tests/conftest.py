@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import settings
 
 from tests.mock_cloud import PROJECT_DIR
 
@@ -45,3 +46,8 @@ def snapshot_crd_schemas() -> dict[str, dict[str, Any]]:
         version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
         schemas[crd["spec"]["names"]["kind"]] = version["schema"]["openAPIV3Schema"]
     return schemas
+
+
+# `pytest --hypothesis-profile=deep`: the generated-world property's longer run, before a release
+# (tests/sim/test_generated_worlds.py reads the profile's max_examples; docs/testing.md).
+settings.register_profile("deep", max_examples=150, deadline=None)

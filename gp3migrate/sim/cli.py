@@ -10,6 +10,10 @@ applied), or from the real stack's outputs (--outputs FILE, `pulumi stack output
 --walk instead takes every migration through all of its strategy's phases from nothing applied
 (rehome and copy: precopy, cutover, finalize, cleanup; modify: precopy), one `up` each.
 
+--world-seed N --walk-seed M instead replays one generated world and walk (gp3migrate/sim/
+generated_worlds.py; the property in tests/sim/test_generated_worlds.py prints this command for a
+seed that fails): no stack file is read.
+
 Exit status 0 when every `up` succeeded and every invariant held, 1 when an `up` failed, the
 program refused the stack file, or an invariant broke, 2 for bad arguments or a bad stack file.
 """
@@ -29,7 +33,8 @@ EXAMPLES = """examples:
   venv/bin/gp3migrate simulate --stack dev                  # the next `pulumi up` of Pulumi.dev.yaml
   venv/bin/gp3migrate simulate --stack dev --walk           # every phase, from nothing applied
   venv/bin/gp3migrate simulate --stack prod --outputs prod-outputs.json --upstream-outputs dev-outputs.json
-  venv/bin/gp3migrate simulate --stack dev --fresh --seed 7 --driver helm"""
+  venv/bin/gp3migrate simulate --stack dev --fresh --seed 7 --driver helm
+  venv/bin/gp3migrate simulate --world-seed 3 --walk-seed 103   # a generated world and walk"""
 
 
 def add_subcommand(commands: Any) -> None:
@@ -40,7 +45,11 @@ def add_subcommand(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EXAMPLES,
     )
-    command.add_argument("--stack", required=True, help="stack whose Pulumi.<stack>.yaml is rehearsed")
+    command.add_argument("--stack", help="stack whose Pulumi.<stack>.yaml is rehearsed")
+    command.add_argument(
+        "--world-seed", type=int, metavar="N", help="replay generated world N (with --walk-seed), instead of a stack"
+    )
+    command.add_argument("--walk-seed", type=int, metavar="M", help="the walk of the generated world to replay")
     command.add_argument("--walk", action="store_true", help="walk every phase from nothing applied; records nothing")
     command.add_argument(
         "--outputs",
@@ -74,6 +83,16 @@ def _error(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from gp3migrate.sim import follow
     from gp3migrate.sim.scenario import stack_file_config
+
+    generated = args.world_seed is not None or args.walk_seed is not None
+    if generated and (args.world_seed is None or args.walk_seed is None):
+        return _error("--world-seed and --walk-seed replay a generated world and walk together: give both")
+    if generated and args.stack:
+        return _error("--world-seed and --walk-seed replay a generated world, not a stack: drop --stack")
+    if generated:
+        return _generated(args.world_seed, args.walk_seed)
+    if not args.stack:
+        return _error("give --stack S (or --world-seed N --walk-seed M for a generated world)")
 
     if args.walk and (args.outputs or args.fresh):
         return _error("--walk starts from nothing applied: it takes neither --outputs nor --fresh")
@@ -137,6 +156,23 @@ def _walk(args: argparse.Namespace, config: dict[str, Any], driver: DriverSetup,
         report = walk(sim)
     print(render(report, TICK_SECONDS, header=["every migration through its strategy's phases, from nothing applied"]))
     return 0 if report.ok else 1
+
+
+def _generated(world_seed: int, walk_seed: int) -> int:
+    from gp3migrate.sim.clock import TICK_SECONDS
+    from gp3migrate.sim.generated_worlds import run as walk_generated
+    from gp3migrate.sim.rehearsal import render
+
+    walked = walk_generated(world_seed, walk_seed)
+    assert walked.rehearsal is not None
+    header = [*walked.world.describe(), f"walk {walk_seed}: " + "; ".join(walked.moves)]
+    # render's last line judges failed ups; here a failed up with its fault injected is expected.
+    print(render(walked.rehearsal, TICK_SECONDS, header=header).rsplit("\n", 1)[0])
+    for failure in walked.failures:
+        print(f"FOUND: {failure}")
+    print("every invariant held; every failed up had its fault injected" if not walked.failures else "")
+    print(f"replay: {walked.replay}")
+    return 1 if walked.failures else 0
 
 
 def _follow(

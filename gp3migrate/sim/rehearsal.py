@@ -158,15 +158,26 @@ def walk_configs(config: dict[str, Any], phases: tuple[str, ...] | None = None) 
     return configs
 
 
-def apply_up(sim: Simulation, config: dict[str, Any], label: str, *, faults: Faults | None = None) -> PhaseReport:
-    """A preview (the plan), the `up` (with `faults` injected), the user's part, then the invariants."""
-    plan = sim.preview(config)
+def apply_up(
+    sim: Simulation,
+    config: dict[str, Any],
+    label: str,
+    *,
+    faults: Faults | None = None,
+    refresh_first: bool = False,
+    user: Callable[[], list[str]] | None = None,
+) -> PhaseReport:
+    """A preview (the plan), the `up` (with `faults` injected; `up --refresh` with `refresh_first`),
+    the user's part (repointing a renamed claim's workload, then `user`), then the invariants."""
+    plan = sim.preview(config, refresh_first=refresh_first)
     copied_before = sim.world.ebs.copied_gib
     with DowntimeMeter(sim, config) as meter:
         # `pulumi up` previews first and stops where its preview fails.
-        result = sim.up(config, faults=faults) if plan.ok else plan
+        result = sim.up(config, faults=faults, refresh_first=refresh_first) if plan.ok else plan
     copied = sim.world.ebs.copied_gib - copied_before
     actions = repoint_renamed_workloads(sim, config) if result.ok else []
+    if result.ok and user is not None:
+        actions += user()
     violations = list(result.violations)
     if result.ok:
         sim.config = copy.deepcopy(config)
@@ -240,10 +251,13 @@ def render_up(number: int, report: PhaseReport, tick_seconds: int) -> list[str]:
     for workload, ticks in sorted(report.downtime_ticks.items()):
         lines.append(f"  downtime {workload}: {ticks} steps ({ticks * tick_seconds} s simulated)")
     for key, out in sorted(report.migrations.items()):
+        # No price for a region outside the dated table (volume_types/prices.py): say so, not $0.
+        gp2, gp3 = out.get("monthlyPriceGp2"), out.get("monthlyPriceGp3")
+        price = "price not in the table for this region" if gp2 is None else f"${gp2:.3f} -> ${gp3 or 0:.3f} a month"
         lines.append(
             f"  {key}: {out.get('strategy')} -> gp3 {int(out.get('plannedIops') or 0)} IOPS / "
             f"{int(out.get('plannedThroughput') or 0)} "
-            f"MiB/s, ${out.get('monthlyPriceGp2') or 0:.3f} -> ${out.get('monthlyPriceGp3') or 0:.3f} a month; "
+            f"MiB/s, {price}; "
             f"downtime steps: {', '.join(out.get('downtimeSteps') or []) or 'none'}"
         )
     copied = report.copied_gib

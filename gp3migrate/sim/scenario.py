@@ -164,16 +164,18 @@ class Simulation:
                     key, {"kind": workload["kind"], "replicas": int(workload["replicas"]), "claims": []}
                 )
                 spec["claims"].append(entry["claim"])
+                # An operator's workload (discovery records its controller): it resets the replicas.
+                spec["owner"] = (workload.get("owner") or {}).get("name")
         for (namespace, name), spec in sorted(workloads.items()):
             self.replicas_before[(namespace, name)] = spec["replicas"]
             if spec["kind"] == "StatefulSet":
-                template = _claim_template(spec["claims"], name)
                 world.add_workload(
                     kind="StatefulSet",
                     namespace=namespace,
                     name=name,
                     replicas=spec["replicas"],
-                    claim_template=template,
+                    claim_templates=_claim_templates(spec["claims"], name),
+                    owner=spec["owner"],
                 )
             else:
                 world.add_workload(
@@ -182,6 +184,7 @@ class Simulation:
                     name=name,
                     replicas=spec["replicas"],
                     claims=sorted(spec["claims"]),
+                    owner=spec["owner"],
                 )
         world.tick(TICKS_BETWEEN_UPS)
         return config
@@ -356,8 +359,8 @@ class Simulation:
         return config
 
 
-def _claim_template(claims: list[str], statefulset: str) -> str:
-    """`<template>-<statefulset>-<ordinal>` -> `<template>` (the StatefulSet claim naming)."""
+def _claim_templates(claims: list[str], statefulset: str) -> list[str]:
+    """`<template>-<statefulset>-<ordinal>` -> each `<template>`, sorted (the StatefulSet claim naming,
+    getPersistentVolumeClaimName; a StatefulSet may have several volumeClaimTemplates)."""
     marker = f"-{statefulset}-"
-    first = sorted(claims)[0]
-    return first.rsplit(marker, 1)[0] if marker in first else first
+    return sorted({claim.rsplit(marker, 1)[0] if marker in claim else claim for claim in claims})

@@ -441,9 +441,11 @@ class World:
         claims: list[str] | None = None,
         claim_template: str | None = None,
         owner: str | None = None,
+        claim_templates: list[str] | None = None,
     ) -> None:
         """A Deployment whose every pod mounts `claims`, or a StatefulSet whose pod <name>-<i> mounts
-        <claim_template>-<name>-<i> (its volumeClaimTemplate copies claim 0's spec, so seed that one).
+        <template>-<name>-<i> for each of `claim_templates` (or the one `claim_template`), in that
+        order (each volumeClaimTemplate copies its claim 0's spec, so seed those).
         `owner` names an operator's custom resource that sets spec.replicas back to `replicas` every tick."""
         labels = {"app": name}
         spec: dict[str, Any] = {
@@ -458,15 +460,16 @@ class World:
             },
         }
         if kind == "StatefulSet":
-            template = claim_template or "data"
-            first = self.kube.peek("PersistentVolumeClaim", namespace, f"{template}-{name}-0")
-            if first is None:
-                raise ValueError(f"seed the claim {template}-{name}-0 first: the volumeClaimTemplate copies it")
             wanted = ("accessModes", "resources", "storageClassName", "volumeMode")
             spec["serviceName"] = name
-            spec["volumeClaimTemplates"] = [
-                {"metadata": {"name": template}, "spec": {k: copy.deepcopy(first["spec"][k]) for k in wanted}}
-            ]
+            spec["volumeClaimTemplates"] = []
+            for template in claim_templates or [claim_template or "data"]:
+                first = self.kube.peek("PersistentVolumeClaim", namespace, f"{template}-{name}-0")
+                if first is None:
+                    raise ValueError(f"seed the claim {template}-{name}-0 first: the volumeClaimTemplate copies it")
+                spec["volumeClaimTemplates"].append(
+                    {"metadata": {"name": template}, "spec": {k: copy.deepcopy(first["spec"][k]) for k in wanted}}
+                )
         metadata: dict[str, Any] = {"name": name, "namespace": namespace}
         if owner is not None:
             metadata["ownerReferences"] = [
@@ -496,6 +499,13 @@ class World:
             self.kube.patch(
                 "apps/v1", kind, namespace, name, {"spec": {"template": {"spec": {"volumes": volumes}}}}, "kubectl-edit"
             )
+
+    def scale_through_operator(self, namespace: str, name: str, replicas: int) -> None:
+        """What a user does for `quiesce: manual` on an operator's workload: edit the operator's own
+        resource, which then reconciles the workload's replicas (a kubectl scale would be undone)."""
+        for key, (owner, _) in list(self._operators.items()):
+            if key[1:] == (namespace, name):
+                self._operators[key] = (owner, replicas)
 
     def scale_workload(self, namespace: str, name: str, replicas: int) -> None:
         """`kubectl scale` (the scale subresource)."""

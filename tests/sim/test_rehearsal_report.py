@@ -6,8 +6,8 @@ What this does not prove: how long a real pod takes to stop or start (the world'
 """
 
 from gp3migrate.sim import invariants
-from gp3migrate.sim.rehearsal import DowntimeMeter, Rehearsal, apply_up, render, verdicts
-from gp3migrate.sim.scenario import Faults, Simulation
+from gp3migrate.sim.rehearsal import DowntimeMeter, PhaseReport, Rehearsal, apply_up, render, render_up, verdicts
+from gp3migrate.sim.scenario import Faults, Simulation, UpResult
 from tests.stacks import dev_config
 
 NAME = "migrate-default-ebs-gp2-claim"
@@ -89,3 +89,15 @@ def test_a_copy_cutovers_preview_lists_every_create_the_up_then_makes() -> None:
             "scale-back",
             "volume-snapshot",
         ]
+
+
+def test_a_region_outside_the_price_table_shows_no_price_rather_than_zero() -> None:
+    """Found by a generated world in ap-southeast-2 (volume_types/prices.py has no row for it)."""
+    result = UpResult([], None, [], [])
+    migrations = {
+        "a/known": {"strategy": "rehome", "monthlyPriceGp2": 1.19, "monthlyPriceGp3": 0.952},
+        "a/unknown": {"strategy": "rehome", "monthlyPriceGp2": None, "monthlyPriceGp3": None},
+    }
+    lines = render_up(1, PhaseReport("precopy", [], result, {}, [], migrations=migrations), 5)
+    assert "$1.190 -> $0.952 a month" in next(line for line in lines if "a/known" in line)
+    assert "price not in the table for this region" in next(line for line in lines if "a/unknown" in line)

@@ -204,6 +204,9 @@ def test_a_stack_that_creates_its_own_cluster_is_refused_with_what_to_do(project
         (("--stack", "dev", "--walk", "--fresh"), "error: --walk starts from nothing applied"),
         (("--stack", "dev", "--outputs", "missing.json"), "error: missing.json: cannot be read"),
         (("--stack", "dev", "--upstream-outputs", "x.json"), "error: --upstream-outputs: Pulumi.dev.yaml has no"),
+        ((), "error: give --stack S (or --world-seed N --walk-seed M"),
+        (("--world-seed", "3"), "error: --world-seed and --walk-seed replay a generated world and walk together"),
+        (("--stack", "dev", "--world-seed", "3", "--walk-seed", "4"), "error: --world-seed and --walk-seed replay"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(project: Path, args: tuple[str, ...], message: str) -> None:
@@ -225,3 +228,12 @@ def test_the_module_is_the_same_command_from_another_directory(project: Path, tm
     assert result.returncode == installed.returncode == 0, result.stderr + installed.stderr
     assert json.loads(result.stdout) == json.loads(installed.stdout)
     assert json.loads(result.stdout)["Version"] == "2012-10-17"
+
+
+def test_a_generated_world_and_walk_replay_from_their_seeds(tmp_path: Path) -> None:
+    """The command a failing generated-world example prints (tests/sim/test_generated_worlds.py)."""
+    result = gp3migrate("simulate", "--world-seed", "39", "--walk-seed", "139", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("Simulated rehearsal of stack 'generated' (seed 39)")
+    assert "generated world 39 (" in result.stdout
+    assert result.stdout.rstrip().endswith("replay: gp3migrate simulate --world-seed 39 --walk-seed 139")

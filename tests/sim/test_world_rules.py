@@ -368,6 +368,33 @@ def test_a_statefulset_with_two_replicas_writes_to_two_volumes(world: World) -> 
         )
 
 
+def test_a_statefulset_with_two_claim_templates_mounts_one_claim_of_each_per_pod(world: World) -> None:
+    """stateful_set_utils.go getPersistentVolumeClaims: one claim per template and ordinal."""
+    volumes = {
+        f"{t}-db-{i}": in_tree(world, f"{t}-db-{i}", f"pvc-{t}-db-{i}") for i in range(2) for t in ("data", "wal")
+    }
+    world.add_workload(kind="StatefulSet", namespace=NS, name="db", replicas=2, claim_templates=["data", "wal"])
+    world.tick(10)
+    assert world.running_pods(NS, "db") == ["db-0", "db-1"]
+    for claim, volume_id in volumes.items():
+        ordinal = claim.rsplit("-", 1)[1]
+        assert world.volume_content(volume_id), claim
+        assert all(r.startswith(f"{NS}/db-{ordinal}/{claim}@") for r in world.volume_content(volume_id))
+
+
+def test_the_user_stops_an_operators_workload_through_the_operator(world: World) -> None:
+    in_tree(world)
+    world.add_workload(kind="Deployment", namespace=NS, name="app", replicas=1, claims=["data"], owner="app-cr")
+    world.tick(3)
+    world.scale_through_operator(NS, "app", 0)
+    world.tick(6)
+    assert (get(world, "Deployment", "app") or {})["spec"]["replicas"] == 0
+    assert world.running_pods(NS, "app") == []
+    world.scale_through_operator(NS, "app", 1)
+    world.tick(6)
+    assert world.running_pods(NS, "app") == ["app-0"]
+
+
 def test_a_volume_attaches_to_one_node_only(world: World) -> None:
     world.add_node("node-a2", ZONE_A)
     in_tree(world)
