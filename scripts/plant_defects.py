@@ -6,7 +6,8 @@ apply the one patch, then run only the simulation on the copy — `gp3migrate si
 and `pytest tests/sim` — with this checkout's venv. The copy's code is what runs: PYTHONPATH and the
 working directory point at it (the venv's editable install only appends a meta-path finder, which the
 path-based finder goes before), and each copy is checked to import its own `gp3migrate` before
-anything runs.
+anything runs, and a control run first plants a deliberately broken invariants module that both
+commands must fail on.
 
 A patch begins with one line `# trips <CONSTANT>: <what the defect is>`, CONSTANT one of the invariant
 names in gp3migrate/sim/invariants.py, optionally followed by `# step: <Resource class>` naming the
@@ -243,17 +244,43 @@ def patch_applies(root: Path, patch: Path) -> str | None:
     return None if done.returncode == 0 else done.stderr.strip()
 
 
-def simulation_commands(venv_bin: Path) -> list[tuple[str, list[str]]]:
+def simulation_commands(venv_bin: Path, *, every_failure: bool = False) -> list[tuple[str, list[str]]]:
+    """The rehearsal, then tests/sim stopping at its first failure (a caught defect then costs
+    seconds, not the suite's ~100 s; only a survivor runs it all) unless every_failure."""
+    pytest = [str(venv_bin / "python"), "-m", "pytest", "tests/sim", "-q", "-rfE", "-p", "no:cacheprovider"]
     return [
         ("simulate", [str(venv_bin / "gp3migrate"), "simulate", "--stack", "dev", "--walk"]),
-        (
-            "pytest",
-            [str(venv_bin / "python"), "-m", "pytest", "tests/sim", "-q", "-rfE", "-p", "no:cacheprovider"],
-        ),
+        ("pytest", pytest if every_failure else [*pytest, "-x"]),
     ]
 
 
-def run_one(defect: Defect, *, root: Path, files: list[str], venv_bin: Path, keep: bool) -> Outcome:
+CONTROL_MARK = "planted-defects control: the copy's own code ran"
+
+
+def control_run(*, root: Path, files: list[str], venv_bin: Path) -> str | None:
+    """A deliberately broken copy (its invariants module raises on import) must fail both commands
+    with that module's message: proof that what runs is the copy, not the editable install. None
+    when it did; else what went wrong."""
+    scratch = Path(tempfile.mkdtemp(prefix="defect-control-"))
+    try:
+        copy = scratch_copy(root, scratch, files)
+        module = copy / INVARIANTS_PY
+        text = module.read_text()
+        future = "from __future__ import annotations\n"
+        assert future in text, f"{INVARIANTS_PY} changed its first import: update control_run"
+        module.write_text(text.replace(future, f"{future}raise RuntimeError({CONTROL_MARK!r})\n", 1))
+        for label, command in simulation_commands(venv_bin):
+            done = subprocess.run(command, cwd=copy, env=copy_env(copy), capture_output=True, text=True, check=False)
+            if done.returncode == 0 or CONTROL_MARK not in done.stdout + done.stderr:
+                return f"{label} did not run the broken copy's code (exit {done.returncode})"
+        return None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_one(
+    defect: Defect, *, root: Path, files: list[str], venv_bin: Path, keep: bool, every_failure: bool
+) -> Outcome:
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix=f"defect-{defect.name}-"))
     try:
@@ -263,7 +290,7 @@ def run_one(defect: Defect, *, root: Path, files: list[str], venv_bin: Path, kee
             return Outcome(defect, error=problem, seconds=time.monotonic() - started)
         results = {}
         log = []
-        for label, command in simulation_commands(venv_bin):
+        for label, command in simulation_commands(venv_bin, every_failure=every_failure):
             done = subprocess.run(command, cwd=copy, env=copy_env(copy), capture_output=True, text=True, check=False)
             output = done.stdout + done.stderr
             results[label] = (done.returncode, output)
@@ -297,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="defects to plant (file stems or a part of one); default: all")
     parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help=f"defects run at once (default {DEFAULT_JOBS})")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies (their paths go to stderr)")
+    parser.add_argument(
+        "--every-failure", action="store_true", help="run all of tests/sim, not up to its first failure (slower)"
+    )
     parser.add_argument("--check", action="store_true", help="only check that every patch applies, run nothing")
     args = parser.parse_args(argv)
 
@@ -313,9 +343,19 @@ def main(argv: list[str] | None = None) -> int:
     venv_bin = Path(sys.executable).parent
     files = project_files(ROOT)
     started = time.monotonic()
+    print("control: a deliberately broken copy must fail both commands ...", end=" ", flush=True)
+    failure = control_run(root=ROOT, files=files, venv_bin=venv_bin)
+    print(failure or "it did", flush=True)
+    if failure is not None:
+        return 2
     print(f"planting {len(defects)} defects, {args.jobs} at a time; logs in {LOG_DIR}", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(run_one, d, root=ROOT, files=files, venv_bin=venv_bin, keep=args.keep) for d in defects]
+        futures = [
+            pool.submit(
+                run_one, d, root=ROOT, files=files, venv_bin=venv_bin, keep=args.keep, every_failure=args.every_failure
+            )
+            for d in defects
+        ]
         outcomes = []
         for future in as_completed(futures):
             outcome = future.result()
