@@ -246,8 +246,9 @@ def patch_applies(root: Path, patch: Path) -> str | None:
 
 def simulation_commands(venv_bin: Path, *, every_failure: bool = False) -> list[tuple[str, list[str]]]:
     """The rehearsal, then tests/sim stopping at its first failure (a caught defect then costs
-    seconds, not the suite's ~100 s; only a survivor runs it all) unless every_failure."""
-    pytest = [str(venv_bin / "python"), "-m", "pytest", "tests/sim", "-q", "-rfE", "-p", "no:cacheprovider"]
+    seconds, not the suite's ~100 s; only a survivor runs it all) unless every_failure. `-vv`: pytest
+    otherwise cuts a long assertion diff short, and with it the invariant's name."""
+    pytest = [str(venv_bin / "python"), "-m", "pytest", "tests/sim", "-vv", "-rfE", "-p", "no:cacheprovider"]
     return [
         ("simulate", [str(venv_bin / "gp3migrate"), "simulate", "--stack", "dev", "--walk"]),
         ("pytest", pytest if every_failure else [*pytest, "-x"]),
