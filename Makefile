@@ -4,7 +4,7 @@ VENV ?= venv
 STACK ?= dev
 BIN := $(VENV)/bin
 
-.PHONY: simulate preview up test bench lock
+.PHONY: simulate preview up test bench lock defects
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,3 +78,8 @@ test: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m scripts.benchmark
+
+# Plants each defect of tests/defects/ into a scratch copy and runs only the simulation on it
+# (docs/testing.md, "Planted defects"); about 20 minutes on two cores, so not part of `make test`.
+defects: $(VENV)/.dev
+	$(BIN)/python -m scripts.plant_defects
