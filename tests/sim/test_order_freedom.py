@@ -86,3 +86,23 @@ def test_every_step_runs_after_its_dependencies_whatever_the_seed() -> None:
                 for dep in resource.depends_on():
                     if dep in position and resource.urn in position:
                         assert position[dep] < position[resource.urn], f"seed {seed}: {resource.name} before {dep}"
+
+
+def test_the_deletes_after_the_program_run_in_a_drawn_order_dependents_first() -> None:
+    """Finalize lets the cutover's gates and restore objects go: each delete waits only for its
+    condemned dependents (`ScheduleDeletes` deletes each antichain in parallel)."""
+    orders = []
+    for seed in range(4):
+        with Simulation(dev(**variant("copy-same-name")), seed=seed) as sim:
+            for phase in ("precopy", "cutover"):
+                assert up(sim, phase).ok
+            dependencies = {r.name.removeprefix(PREFIX): r.depends_on() for r in sim.checkpoint.resources}
+            urns = {r.name.removeprefix(PREFIX): r.urn for r in sim.checkpoint.resources}
+            result = up(sim, "finalize")
+            assert result.ok, result.error
+            order = [s.name.removeprefix(PREFIX) for s in result.steps if s.op == "delete"]
+        for position, name in enumerate(order):
+            for later in order[position + 1 :]:
+                assert urns[name] not in dependencies[later], f"seed {seed}: {name} went before its dependent {later}"
+        orders.append(order)
+    assert len({tuple(order) for order in orders}) > 1, orders
