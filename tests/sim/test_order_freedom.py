@@ -5,7 +5,12 @@ the right order is caught.
 The real engine runs every step whose dependencies are met in parallel (pulumi/pulumi
 `pkg/resource/deploy/step_executor.go`), so two steps with no edge between them may complete in
 either order; here `gp3migrate/sim/program.py` `_SchedulingLoop` picks among every registration whose
-dependencies have completed.
+dependencies have completed, and `engine.py` `Deployment._drawn` among the deletes whose
+dependents are gone.
+
+What this does not prove: that every missing edge is caught (a handful of seeds draws a handful of
+orders; issue 21 item 6 plants more defects), nor races inside a step: once picked, a step runs
+whole, so two steps never overlap in time (item 5).
 """
 
 from typing import Any
