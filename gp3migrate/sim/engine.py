@@ -14,8 +14,9 @@ the previous checkpoint, and plans and executes a step as the engine does (pulum
 - a replace of a resource protected in the old *and* new state fails the whole `up`
   (`continueStepsFromDiff`: "unable to replace resource ... marked for protection");
 - deletes (resources no longer registered, and the old halves of create-before-delete replacements)
-  run after the program has finished, in reverse dependency order (`GenerateDeletes`,
-  `ScheduleDeletes`); a protected one fails the `up` (`DeleteStep.Apply`, deleteProtectedError);
+  run after the program has finished, each once its condemned dependents are gone, in an order
+  drawn from the `up`'s seed among those (`GenerateDeletes`, `ScheduleDeletes`); a protected one
+  fails the `up` (`DeleteStep.Apply`, deleteProtectedError);
   `retainOnDelete` of the *old* state makes a delete a no-op (`DeleteStep.Apply`; pulumi/pulumi 13428);
 - a failed step stops the `up`: later registrations are refused and no deletes run; what completed is
   saved (`step_executor.go` cancels on the first error); a create whose object exists but whose await
@@ -31,6 +32,7 @@ the previous checkpoint, and plans and executes a step as the engine does (pulum
 from __future__ import annotations
 
 import copy
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -218,6 +220,7 @@ class Deployment:
         stack_outputs: Callable[[str], dict[str, Any]] | None = None,
         invoke: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
         remote: Callable[[str], Provider | None] | None = None,
+        rng: random.Random | None = None,
     ):
         self.old_resources = list(old.resources)
         self.old = {r.urn: r for r in old.resources}
@@ -230,6 +233,9 @@ class Deployment:
         self._stack_outputs = stack_outputs or (lambda name: {})
         self._invoke = invoke or (lambda token, args: {})
         self.remote = remote or (lambda type_: None)
+        # Draws the order of the deletes among those whose dependents are gone; None: reverse
+        # checkpoint order.
+        self.rng = rng
         self.new: dict[str, Resource] = {}
         self.steps: list[Step] = []
         self.error: BaseException | None = None
@@ -413,7 +419,8 @@ class Deployment:
         order = {r.urn: i for i, r in enumerate(self.old_resources)}
         replacing = {id(r) for r in self.replaced}
         # Reverse dependency order: the checkpoint keeps dependencies before their dependents.
-        for old in sorted(condemned, key=lambda r: order.get(r.urn, -1), reverse=True):
+        ordered = sorted(condemned, key=lambda r: order.get(r.urn, -1), reverse=True)
+        for old in ordered if self.rng is None else self._drawn(ordered, self.rng):
             is_replacement = id(old) in replacing
             if old.protect and not is_replacement:
                 raise StepFailed(f"resource {old.name!r} cannot be deleted because it is protected")
@@ -423,6 +430,21 @@ class Deployment:
                 self._delete(self.providers(old.type), old)
             self.deleted_early.add(old.urn)
             self.replaced = [r for r in self.replaced if r is not old]
+
+    @staticmethod
+    def _drawn(condemned: list[Resource], rng: random.Random) -> list[Resource]:
+        """An order of the deletes drawn among those no remaining condemned resource depends on:
+        the real engine deletes each such antichain in parallel (`ScheduleDeletes`,
+        `step_executor.go`), so any of them may go first."""
+        remaining, drawn = list(condemned), []
+        while remaining:
+            ready = [
+                r for r in remaining if not any(o.urn != r.urn and r.urn in o.depends_on() for o in remaining)
+            ] or remaining[:1]
+            pick = ready[rng.randrange(len(ready))]
+            remaining.remove(pick)
+            drawn.append(pick)
+        return drawn
 
     def _checkpoint(self) -> Checkpoint:
         kept: list[Resource] = list(self.new.values())
@@ -482,6 +504,7 @@ def destroy(
     *,
     exclude_protected: bool = False,
     fault: Fault | None = None,
+    rng: random.Random | None = None,
 ) -> tuple[Checkpoint, BaseException | None]:
     """`pulumi destroy`: no program runs, so every resource of the state is condemned and deleted
     in reverse dependency order, `retainOnDelete` ones as no-ops (`GenerateDeletes` with no
@@ -493,7 +516,7 @@ def destroy(
     if protected:
         names = ", ".join(r.name for r in protected)
         return checkpoint, StepFailed(f"preview failed: cannot delete protected resources: {names}")
-    deployment = Deployment(checkpoint, providers, dry_run=False, fault=fault, on_step=on_step)
+    deployment = Deployment(checkpoint, providers, dry_run=False, fault=fault, on_step=on_step, rng=rng)
     for resource in checkpoint.resources:
         if resource.urn in keep:
             deployment.new[resource.urn] = resource

@@ -8,8 +8,9 @@ completed (pulumi `pkg/resource/deploy/source_eval.go`, `resmon.RegisterResource
 done channel), so outputs such as a snapshot's id reach the program as real values.
 
 The SDK runs its RPCs in a thread pool; here they run on the event loop's thread, one at a time, in
-an order drawn from a seeded generator among the RPCs outstanding at once — one of the orders the
-real engine's parallel steps could complete in, and the same one for the same seed.
+an order drawn from a seeded generator among every RPC whose dependencies have been answered — any
+of the orders the real engine's parallel steps could complete in, and the same one for the same
+seed (docs/testing.md, "How free the order is").
 """
 
 import asyncio
@@ -167,9 +168,16 @@ class SimMonitor(pulumi_mocks.MockMonitor):
         return resource_pb2.ResourceInvokeResponse(failures=None, **{"return": _struct(result)})
 
 
+# Enough for the SDK's chain of awaits between one RPC's answer and the next request; a bound, so a
+# callback that reschedules itself for ever cannot starve the RPCs.
+_MAX_DEFERRALS = 10_000
+
+
 class _SchedulingLoop(asyncio.SelectorEventLoop):
     """Runs the SDK's "executor" RPCs on this thread, one at a time, in an order drawn from a seeded
-    random generator among those outstanding at once.
+    random generator among all those the SDK can send: each waits in the SDK until what it depends
+    on has been answered (`prepare_resource`), and a pick waits until the loop has nothing else to
+    run.
 
     The real engine runs the steps of independent resources in parallel, so which of two ready
     registrations completes first varies from run to run; here each seed gives one such order, and
@@ -181,6 +189,7 @@ class _SchedulingLoop(asyncio.SelectorEventLoop):
         self.rng = rng
         self.queue: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
         self._dispatching = False
+        self._deferred = 0
 
     def run_in_executor(  # type: ignore[override]
         self, executor: Any, func: Callable[..., Any], *args: Any
@@ -197,6 +206,17 @@ class _SchedulingLoop(asyncio.SelectorEventLoop):
         if not self.queue:
             self._dispatching = False
             return
+        if self._ready and self._deferred < _MAX_DEFERRALS:  # type: ignore[attr-defined]
+            # Other callbacks can still run: tasks whose dependencies the last RPC resolved are on
+            # their way to ask for theirs. Picking now would let a registration that became ready
+            # earlier always complete before one that became ready later (a step's depth fixing
+            # its order); once the loop is idle, every registration whose dependencies are met is
+            # in the queue, and the pick is among all of them, as the real engine may complete
+            # any of its parallel steps first (pulumi `pkg/resource/deploy/step_executor.go`).
+            self._deferred += 1
+            self.call_soon(self._dispatch)
+            return
+        self._deferred = 0
         func, args, future = self.queue.pop(self.rng.randrange(len(self.queue)))
         try:
             result = func(*args)

@@ -11,6 +11,7 @@ Volume ids are the world's own: the config handed to the program is the stack's 
 from __future__ import annotations
 
 import copy
+import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -210,7 +211,12 @@ class Simulation:
             stack_outputs=outputs_of,
             invoke=self.providers.invoke,
             remote=self.providers.remote_component,
+            rng=random.Random(self._order_seed()),
         )
+
+    def _order_seed(self) -> int:
+        """The seed of this `up`'s order of steps: the program's registrations, then its deletes."""
+        return self.seed * 1000 + len(self.history)
 
     def up(
         self,
@@ -243,9 +249,7 @@ class Simulation:
                 self.checkpoint = checkpoint
         deployment = self._deployment(checkpoint, dry_run=preview, faults=faults, on_step=on_step)
         with self.gate_clients():
-            run = run_program(
-                deployment, config, stack=self.stack, preview=preview, seed=self.seed * 1000 + len(self.history)
-            )
+            run = run_program(deployment, config, stack=self.stack, preview=preview, seed=self._order_seed())
             if run.error is not None and deployment.error is None:
                 # A program that fails ends the update before the delete phase (step_generator.go
                 # GenerateDeletes runs only after the program completed).
@@ -275,7 +279,13 @@ class Simulation:
             steps.append(step)
             violations.extend(invariants.after_step(self, step))
 
-        self.checkpoint, error = destroy(self.checkpoint, self.providers, on_step, exclude_protected=exclude_protected)
+        self.checkpoint, error = destroy(
+            self.checkpoint,
+            self.providers,
+            on_step,
+            exclude_protected=exclude_protected,
+            rng=random.Random(self._order_seed()),
+        )
         self.world.tick(TICKS_BETWEEN_UPS)
         violations += invariants.kept_when_let_go(self, before, what="pulumi destroy")
         result = UpResult(steps, error, [], violations)
