@@ -28,12 +28,18 @@ def test_a_broken_invariant_is_read_from_the_rehearsal_table_and_from_a_violatio
         "invariants:\n  [ok] no acknowledged write lost\n  [ok] no only copy of a record deleted\n"
         "  [BROKEN] a second up with no edit plans no change\n    - preview --refresh plans update x-retain\n"
     )
-    pytest_out = "E   assert ['cutover: the workload runs after the phase with the replicas it had before the cutover: default/app: 0 of 3 pods running'] == []\n"
+    pytest_out = (
+        "E   assert ['cutover: the workload runs after the phase with the replicas it had "
+        "before the cutover: default/app: 0 of 3 pods running'] == []\n"
+    )
     assert plant_defects.broken_invariants(simulate + pytest_out, NAMES) == ["NO_CHANGE_ON_RERUN", "WORKLOAD_RUNS"]
 
 
 def test_an_invariant_reported_ok_or_only_mentioned_is_not_broken() -> None:
-    output = "  [ok] no acknowledged write lost\n  [not checked] the workload runs after the phase with the replicas it had before the cutover (the up failed)\n"
+    output = (
+        "  [ok] no acknowledged write lost\n  [not checked] the workload runs after the phase with the replicas it had "
+        "before the cutover (the up failed)\n"
+    )
     assert plant_defects.broken_invariants(output, NAMES) == []
 
 
@@ -70,7 +76,11 @@ def _defect(invariant: str = "NO_WRITE_LOST") -> Defect:
         ),
         (
             (0, ""),
-            (1, "the workload runs after the phase with the replicas it had before the cutover: a/b: 0 of 1 pods running"),
+            (
+                1,
+                "the workload runs after the phase with the replicas it had "
+                "before the cutover: a/b: 0 of 1 pods running",
+            ),
             "other invariant",
             "WORKLOAD_RUNS",
         ),
