@@ -14,8 +14,9 @@
 3. Discovery on moto for 10 / 100 / 1000 volumes: DescribeVolumes calls and wall time.
 
 Timings are of this machine and of mocks, not of a real `pulumi up` (the engine and providers are
-not here); they show how the cost grows, which is the point. Run `make bench` (everything, about
-an hour on 2 cores), or one part: `python -m scripts.benchmark evaluation|simulation|discovery`.
+not here); they show how the cost grows, which is the point. Run `make bench` (everything: about
+half an hour on 2 cores, 10 minutes of it the stopped 300-volume simulation), or one part:
+`python -m scripts.benchmark evaluation|simulation|discovery`.
 
 The child processes can be run by hand, e.g. to time whole processes with `/usr/bin/time -v`:
 `python -m scripts.benchmark --program 100 --cold` (the program, imports included, no warm-up) and
