@@ -29,18 +29,13 @@ from typing import Any
 
 import pulumi
 from google.protobuf import json_format
-from pulumi.runtime.config import set_all_config
-from pulumi.runtime.settings import ROOT
-from pulumi.runtime.stack import wait_for_rpcs
 
 from tests.mock_cloud import (
     MAIN,
-    ORGANIZATION,
-    PROJECT,
     FakeCloud,
     RecordingMonitor,
     Run,
-    as_runtime_config,
+    evaluate_under_mocks,
     stack_name,
 )
 
@@ -91,32 +86,17 @@ def evaluate(
     stack: str = "dev",
     calls: list[dict[str, Any]] | None = None,
 ) -> Run:
-    """`body` evaluated once as the stack program, as tests/mock_cloud.py's `run_program` does
-    (keep the two alike); with `calls`, every monitor request is kept there too."""
-    run = Run()
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    ROOT.set(None)
+    """`body` evaluated once as the stack program, through tests/mock_cloud.py's harness (the one
+    `run_program` uses); with `calls`, every monitor request is kept there too."""
     region = str(config.get("region") or "eu-central-1")
-    cloud = FakeCloud(region, {stack_name(stack): previous_outputs})
-    monitor = RecordingMonitor(cloud, run) if calls is None else TapMonitor(cloud, run, calls)
-    pulumi.runtime.set_mocks(
-        monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, organization=ORGANIZATION
+    return evaluate_under_mocks(
+        body,
+        config,
+        cloud=FakeCloud(region, {stack_name(stack): previous_outputs}),
+        stack=stack,
+        preview=False,
+        monitor_for=None if calls is None else (lambda cloud, run: TapMonitor(cloud, run, calls)),
     )
-    set_all_config(as_runtime_config(config))
-    try:
-        body()
-    except Exception as err:
-        run.error = err
-    loop.run_until_complete(wait_for_rpcs())
-    root = ROOT.get()
-    outputs = getattr(root, "outputs", {}) or {}
-    if outputs:
-        keys = sorted(outputs)
-        values = loop.run_until_complete(pulumi.Output.all(*[outputs[k] for k in keys]).future())
-        run.outputs = dict(zip(keys, values or [], strict=True))
-    loop.close()
-    return run
 
 
 def the_program() -> None:

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import runpy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,20 +273,41 @@ def run_program(
     `previous_outputs` are this stack's outputs from its last `up` (read through its own
     StackReference); `other_stacks` maps other fully qualified stack names to their outputs.
     """
+    region = str(config.get("region") or config.get(f"{PROJECT}:region") or "eu-central-1")
+    outputs = dict(other_stacks or {})
+    outputs[stack_name(stack)] = previous_outputs or {}
+    return evaluate_under_mocks(
+        lambda: runpy.run_path(str(MAIN), run_name="__main__"),
+        config,
+        cloud=FakeCloud(region, outputs),
+        stack=stack,
+        preview=preview,
+    )
+
+
+def evaluate_under_mocks(
+    body: Callable[[], object],
+    config: dict[str, Any],
+    *,
+    cloud: FakeCloud,
+    stack: str,
+    preview: bool,
+    monitor_for: Callable[[FakeCloud, Run], RecordingMonitor] | None = None,
+) -> Run:
+    """`body` evaluated once as the stack program under fresh mocks, a fresh event loop and a fresh
+    root stack; the stack's exports resolved into `Run.outputs`. scripts/sdk_floor.py times its
+    replay through this same harness, so floor and program differ only in `body`."""
     run = Run()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     ROOT.set(None)
-    region = str(config.get("region") or config.get(f"{PROJECT}:region") or "eu-central-1")
-    outputs = dict(other_stacks or {})
-    outputs[stack_name(stack)] = previous_outputs or {}
-    monitor = RecordingMonitor(FakeCloud(region, outputs), run)
+    monitor = (monitor_for or RecordingMonitor)(cloud, run)
     pulumi.runtime.set_mocks(
         monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, organization=ORGANIZATION
     )
     set_all_config(as_runtime_config(config))
     try:
-        runpy.run_path(str(MAIN), run_name="__main__")
+        body()
     except Exception as err:
         run.error = err
     loop.run_until_complete(wait_for_rpcs())
