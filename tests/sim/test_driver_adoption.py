@@ -12,7 +12,7 @@ driver by itself; the move to the pinned version and values is the later `up` wi
 
 import contextlib
 import copy
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -29,6 +29,7 @@ RUNNING = {
 }
 PINNED = {"helm": {"driverChartVersion": "2.64.0"}, "addon": {"driverAddonVersion": "v1.56.0-eksbuild.1"}}
 INSTALL = {"helm": "platform-driver-release", "addon": "platform-driver-addon"}
+How = Literal["helm", "addon"]
 
 
 def adopting(how: str) -> dict[str, Any]:
@@ -41,7 +42,7 @@ def running_driver(sim: Simulation) -> dict[str, Any]:
     return copy.deepcopy(sim.world.installed["driver"])
 
 
-def seed_running(sim: Simulation, how: str) -> dict[str, Any]:
+def seed_running(sim: Simulation, how: How) -> dict[str, Any]:
     version, values = RUNNING[how]
     sim.world.install_ebs_csi_driver(how=how, version=version)
     sim.world.installed["driver"]["values"] = copy.deepcopy(values)
@@ -49,7 +50,7 @@ def seed_running(sim: Simulation, how: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("how", ["helm", "addon"])
-def test_adopting_a_driver_whose_version_differs_from_the_pinned_one_leaves_it_running_as_it_is(how: str) -> None:
+def test_adopting_a_driver_whose_version_differs_from_the_pinned_one_leaves_it_running_as_it_is(how: How) -> None:
     """Issue 21 item 5, the scenario the old simulation hid: it failed the import on the mismatch,
     so nothing changed; the pinned engine imports and then updates to the declared inputs."""
     with Simulation(adopting(how), seed=61, driver=how) as sim:
@@ -59,7 +60,7 @@ def test_adopting_a_driver_whose_version_differs_from_the_pinned_one_leaves_it_r
 
 
 @pytest.mark.parametrize("how", ["helm", "addon"])
-def test_adopt_then_move_to_the_pinned_version_in_a_later_visible_up(how: str) -> None:
+def test_adopt_then_move_to_the_pinned_version_in_a_later_visible_up(how: How) -> None:
     with Simulation(adopting(how), seed=62, driver=how) as sim:
         before = seed_running(sim, how)
 
@@ -72,6 +73,15 @@ def test_adopt_then_move_to_the_pinned_version_in_a_later_visible_up(how: str) -
         ops = [s.op for s in adopted.steps if s.name == INSTALL[how]]
         assert ops[0] == "import" and "replace" not in ops
         assert running_driver(sim) == before
+        # The driver runs with its own settings: checked, as a kept one is, before any migration step.
+        assert [s.op for s in adopted.steps if s.name == "platform-driver-check"] == ["create"]
+        first_check = next(i for i, s in enumerate(adopted.steps) if s.name == "platform-driver-check")
+        first_migration = next(
+            i
+            for i, s in enumerate(adopted.steps)
+            if s.name.startswith("migrate-") and s.op == "create" and "index:" not in s.type
+        )
+        assert first_check < first_migration
         # A later `up` while still adopting changes nothing either.
         again = sim.up()
         assert again.ok, again.error
@@ -102,7 +112,8 @@ class Recorder:
     """A provider whose Read returns `live` as inputs and outputs; `force_new` keys replace."""
 
     def __init__(self, live: dict[str, Any], force_new: tuple[str, ...] = ()):
-        self.live, self.force_new, self.updates = live, force_new, []
+        self.live, self.force_new = live, force_new
+        self.updates: list[dict[str, Any]] = []
 
     def diff(self, old: Resource, news: dict[str, Any], ignore_changes: list[str]) -> Diff:
         changed = tuple(sorted(k for k in set(old.inputs) | set(news) if old.inputs.get(k) != news.get(k)))
