@@ -418,7 +418,10 @@ def _set_driver_values(world: Any, values: Any) -> None:
 
 class HelmReleaseProvider(_KubeBase):
     def diff(self, old: Resource, news: dict[str, Any], ignore_changes: list[str]) -> Diff:
-        paths = _ignored(changed_paths(prune(old.outputs, old.inputs), news), ignore_changes)
+        # helm_release.go Check returns the Release struct's fields: the SDK's `compat` is not one.
+        olds = {k: v for k, v in prune(old.outputs, old.inputs).items() if k != "compat"}
+        news = {k: v for k, v in news.items() if k != "compat"}
+        paths = _ignored(changed_paths(olds, news), ignore_changes)
         # helm_release.go Diff: forceNewFields are `.name` and `.namespace` only.
         replaces = tuple(p for p in paths if p in ("name", "namespace"))
         return Diff(changes=bool(paths), replaces=replaces, changed=tuple(paths))
