@@ -1,5 +1,7 @@
-"""With `driverInstall: present`, a check before the first migration step that the running driver
-has what the migration needs (gp3migrate/checks/driver_readiness.py), as a dynamic resource.
+"""With `driverInstall: present` or `driverAdopt: true`, a check before the first migration step that
+the running driver has what the migration needs (gp3migrate/checks/driver_readiness.py), as a
+dynamic resource. An adopted driver keeps its own settings until `driverAdopt: false`
+(components/ebs_csi_driver.py), so this stack's sidecar value and role are not yet applied.
 
 It shows in `pulumi preview` as a create, runs once, and deletes nothing: like the proof steps of
 components/gate_providers.py, whose diff over input keys it reuses, so a new KMS key in config checks again
@@ -47,12 +49,20 @@ class _DriverCheckProvider(OneWayStep):
             cluster=props["clusterName"],
             namespace=props["namespace"],
         )
+        if problems and props.get("adopted"):
+            raise preconditions.GateError(
+                "driverAdopt: true: the adopted EBS CSI driver, which runs with its own settings until "
+                "driverAdopt is false, lacks what the migration needs:\n"
+                + "".join(f"  - {p}\n" for p in problems)
+                + "No migration step has run. Fix these, or set driverAdopt: false to apply this stack's pinned "
+                "version and values (an update `pulumi preview` shows), then run `pulumi up` again."
+            )
         if problems:
             raise preconditions.GateError(
                 "driverInstall: present: the running EBS CSI driver lacks what the migration needs:\n"
                 + "".join(f"  - {p}\n" for p in problems)
                 + "No migration step has run. Fix these (or let this stack manage the driver: driverInstall helm or "
-                "addon with driverAdopt: true), then run `pulumi up` again."
+                "addon with driverAdopt: true, then driverAdopt: false), then run `pulumi up` again."
             )
         return CreateResult(id_=f"driver-checked-{props['clusterName']}", outs={**props, "driverRoleArn": role or ""})
 
@@ -72,6 +82,7 @@ class DriverCheck(pulumi.dynamic.Resource):
         kubeconfig: pulumi.Input[Any],
         context: str | None,
         opts: pulumi.ResourceOptions,
+        adopted: bool = False,
     ):
         props = {
             "clusterName": cluster_name,
@@ -81,5 +92,7 @@ class DriverCheck(pulumi.dynamic.Resource):
             # Secret: a user-supplied kubeconfig may carry credentials.
             "kubeconfig": pulumi.Output.secret(kubeconfig),
             "context": context,
+            # Only when adopting: a kept driver's check keeps the inputs it had.
+            **({"adopted": True} if adopted else {}),
         }
         super().__init__(_DriverCheckProvider(), name, props, opts)

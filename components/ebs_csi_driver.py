@@ -26,12 +26,27 @@ class EbsCsiDriverArgs:
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
+# Adoption (`driverAdopt: true`) changes nothing of the running driver; the move to this stack's
+# pinned version and values is the later `up` with `driverAdopt: false`, an update its preview
+# shows. Since pulumi 3.174 an `import` is read and then updated to the declared inputs in the same
+# `up` (pulumi/pulumi 19339: step.go ImportStep.Apply, step_generator.go continueStepsFromImport),
+# and the ignoreChanges paths take the values read first (processIgnoreChanges): so while adopting,
+# the inputs that decide what runs are ignored. The rest may still differ (the release's
+# `repositoryOpts`, which Helm's Read cannot return; the add-on's `preserve` and `resolveConflicts*`,
+# which EKS does not store): their update re-applies the same chart version and values, or calls
+# no EKS API (terraform-provider-aws eks/addon.go resourceAddonUpdate). A replacement after the
+# import fails the `up` while the `import` id is declared (continueStepsFromDiff).
+HELM_ADOPT_IGNORED = ["version", "values"]
+ADDON_ADOPT_IGNORED = ["addon_version", "configuration_values", "service_account_role_arn", "pod_identity_associations"]
+
+
 class EbsCsiDriver(pulumi.ComponentResource):
     # None with `present`: the driver the cluster runs is kept as it is (installing it again fails
     # on the existing release, objects or add-on; DESIGN "Facts").
     install: pulumi.Resource | None
     kind: str
-    version: str
+    # While adopting: the version the install's state holds (what runs), not the declared one.
+    version: pulumi.Input[str]
 
     def __init__(self, name: str, args: EbsCsiDriverArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("EbsCsiDriver"), name, None, opts)
@@ -56,11 +71,13 @@ class EbsCsiDriver(pulumi.ComponentResource):
                     parent=self,
                     depends_on=args.depends_on,
                     retain_on_delete=True,
-                    # Adopt the running release: its inputs must be what runs now, or the import
-                    # fails (pulumi step.go ImportStep); the pinned version comes in a later `up`.
+                    # Helm release import id: `<namespace>/<name>` (pulumi-kubernetes helm_release.go Read).
                     import_=f"{DRIVER_NAMESPACE}/{EBS_CSI_CHART_NAME}" if settings.driver.adopt else None,
+                    ignore_changes=HELM_ADOPT_IGNORED if settings.driver.adopt else None,
                 ),
             )
+            if settings.driver.adopt:
+                self.version = self.install.version.apply(lambda v: v or "")
         else:
             assert settings.driver.addon_version is not None  # enforced by load_settings
             self.kind, self.version = "addon", settings.driver.addon_version
@@ -88,8 +105,14 @@ class EbsCsiDriver(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     depends_on=args.depends_on,
+                    # `preserve` is not read back on import: until an update stores it, a delete
+                    # would remove the driver's objects with the add-on.
+                    retain_on_delete=True,
                     # EKS add-on import id: `<cluster name>:<add-on name>` (pulumi-aws aws.eks.Addon).
                     import_=f"{settings.cluster.name}:{EBS_CSI_ADDON_NAME}" if settings.driver.adopt else None,
+                    ignore_changes=ADDON_ADOPT_IGNORED if settings.driver.adopt else None,
                 ),
             )
+            if settings.driver.adopt:
+                self.version = self.install.addon_version
         self.register_outputs({"kind": self.kind, "version": self.version})

@@ -34,7 +34,7 @@ class EbsCsiPlatform(pulumi.ComponentResource):
     identity: DriverIdentity | None
     snapshots: SnapshotSupport
     driver: EbsCsiDriver
-    # With `present` only: what the running driver must have, checked before any migration step.
+    # With `present` or `driverAdopt`: what the running driver must have, checked before any migration step.
     driver_check: DriverCheck | None
     classes: StorageClasses
     # What every migration waits for: the driver, the snapshot API and the snapshot class.
@@ -68,7 +68,9 @@ class EbsCsiPlatform(pulumi.ComponentResource):
             StorageClassesArgs(settings, tiers=args.tiers, depends_on=[*installed, *self.snapshots.ready]),
             opts=child,
         )
-        self.driver_check = self._check_present_driver(name, args) if settings.driver.install == "present" else None
+        # An adopted driver also runs with its own settings until driverAdopt is false.
+        kept_as_it_runs = settings.driver.install == "present" or settings.driver.adopt
+        self.driver_check = self._check_present_driver(name, args) if kept_as_it_runs else None
         checked = [self.driver_check] if self.driver_check is not None else []
         self.ready = [*installed, *self.snapshots.ready, self.classes.snapshot_class, *checked]
         self.register_outputs(
@@ -95,6 +97,7 @@ class EbsCsiPlatform(pulumi.ComponentResource):
             kms_key_arns=keys,
             kubeconfig=args.kubeconfig,
             context=args.kube_context,
+            adopted=settings.driver.adopt,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.snapshots.ready)),
         )
 

@@ -520,7 +520,9 @@ def test_the_real_cluster_runs_the_driver_as_an_eks_add_on_and_snapshot_support_
         "DaemonSet kube-system/ebs-csi-node driver v1.35.0, labelled app.kubernetes.io/managed-by=EKS",
         "CSIDriver ebs.csi.aws.com",
         f"EKS add-on aws-ebs-csi-driver v1.35.0-eksbuild.1 (ACTIVE), role {ROLE}",
-        "proposed: adopt the EKS add-on with the version it runs (or driverInstall: present to leave it unmanaged)",
+        "proposed: adopt the EKS add-on with the version it runs, changing nothing of it; driverAdopt: false "
+        "later applies this stack's settings (or driverInstall: present to leave it unmanaged)",
+        "Deployment kube-system/ebs-csi-controller runs csi-snapshotter",  # adopted: checked as it runs
         "CRDs volumesnapshotclasses.snapshot.storage.k8s.io, volumesnapshotcontents.snapshot.storage.k8s.io, "
         "volumesnapshots.snapshot.storage.k8s.io (v1 served)",
         "snapshot-controller Deployment kube-system/snapshot-controller v8.1.0",
@@ -550,8 +552,8 @@ def test_a_helm_release_is_found_by_its_chart_whatever_its_name_at_its_last_revi
     assert found.evidence[3:5] == [
         "Helm release kube-system/ebs revision 2 (deployed): chart aws-ebs-csi-driver 2.36.0 (driver 1.36.0), role "
         + ROLE,
-        "proposed: adopt the Helm release with the chart version it runs "
-        "(or driverInstall: present to leave it unmanaged)",
+        "proposed: adopt the Helm release with the chart version it runs, changing nothing of it; "
+        "driverAdopt: false later applies this stack's values (or driverInstall: present to leave it unmanaged)",
     ]
     assert found.warnings == []
 
@@ -821,7 +823,11 @@ def test_present_with_the_sidecar_says_so_and_the_kms_check_is_left_to_the_up():
 def test_a_stack_that_keeps_its_driver_is_checked_even_when_discovery_would_adopt_it():
     objects = [*driver_objects(managed_by="EKS", snapshotter=False), *snapshot_crds(), snapshot_controller()]
     addons = [addon("aws-ebs-csi-driver", "v1.35.0-eksbuild.1")]
-    assert detect_platform(objects, addons).warnings == []  # proposes adopting: the stack will set the sidecar
+    # Proposes adopting, which keeps the driver as it runs until driverAdopt is false: checked too.
+    adopting = detect_platform(objects, addons)
+    assert adopting.keys["driverAdopt"] is True
+    assert [w.split(":")[0] for w in adopting.warnings] == ["driverAdopt"]
+    assert "runs no csi-snapshotter container" in adopting.warnings[0]
     kept = detect_platform(objects, addons, stack_driver_install="present")
     assert kept.keys["driverInstall"] == "addon"
     assert [w.split(":")[0] for w in kept.warnings] == ["driverInstall"]

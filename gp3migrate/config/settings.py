@@ -182,7 +182,7 @@ class ClusterSettings:
 @dataclass(frozen=True, kw_only=True)
 class DriverSettings:
     install: DriverInstall
-    # Import the Helm release / EKS add-on already running, with the settings it has now.
+    # Import the Helm release / EKS add-on already running, changing nothing of it until false again.
     adopt: bool
     chart_version: str
     addon_version: str | None
@@ -301,8 +301,11 @@ class StackConfig(Keys):
     )
     driver_adopt: Annotated[bool, flag()] = Field(
         default=False,
-        description="`true`: import the Helm release / EKS add-on already running, with its current settings "
-        "(helm or addon only); discovery proposes it.",
+        description="`true`: import the Helm release / EKS add-on already running and change nothing of it: its "
+        "version and values (add-on: version, configuration, role) are kept as they run, and checked as a `present` "
+        "driver's are (helm or addon only; discovery proposes it with the running version). Set it back to `false` "
+        "in a later `up` to move the driver to this stack's pinned version and values: an update `pulumi preview` "
+        "shows.",
     )
     driver_chart_version: Annotated[str, text(check=_matches(_SEMVER, "is not a chart version such as 2.64.0"))] = (
         Field(default=versions.EBS_CSI_CHART_VERSION, description="Chart version (helm).")

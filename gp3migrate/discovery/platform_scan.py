@@ -220,7 +220,8 @@ def _driver(
     elif addon:
         proposal.keys.update(driverInstall="addon", driverAdopt=True, driverAddonVersion=addon.get("addonVersion"))
         proposal.evidence.append(
-            "proposed: adopt the EKS add-on with the version it runs (or driverInstall: present to leave it unmanaged)"
+            "proposed: adopt the EKS add-on with the version it runs, changing nothing of it; driverAdopt: false "
+            "later applies this stack's settings (or driverInstall: present to leave it unmanaged)"
         )
     elif chart_releases:
         release = chart_releases[0]
@@ -234,8 +235,8 @@ def _driver(
         else:
             proposal.keys.update(driverInstall="helm", driverAdopt=True, driverChartVersion=release.chart_version)
             proposal.evidence.append(
-                "proposed: adopt the Helm release with the chart version it runs "
-                "(or driverInstall: present to leave it unmanaged)"
+                "proposed: adopt the Helm release with the chart version it runs, changing nothing of it; "
+                "driverAdopt: false later applies this stack's values (or driverInstall: present to leave it unmanaged)"
             )
     elif objects or csi_driver:
         proposal.keys["driverInstall"] = "present"
@@ -262,9 +263,9 @@ def _driver(
 
 
 def _present_driver(
-    kinds: Mapping[str, list[Mapping[str, Any]]], proposal: PlatformProposal, kms_keys: Sequence[str]
+    kinds: Mapping[str, list[Mapping[str, Any]]], proposal: PlatformProposal, kms_keys: Sequence[str], why: str
 ) -> None:
-    """A driver kept as it runs must have what the migration needs (gp3migrate/checks/driver_readiness.py):
+    """A driver kept as it runs, or adopted, must have what the migration needs (gp3migrate/checks/driver_readiness.py):
     the sidecar is read from the listed or exported controller Deployment; the role's KMS rights
     need IAM, which discovery does not ask (the `up` checks them before any migration step)."""
     controller = next(
@@ -281,10 +282,10 @@ def _present_driver(
         proposal.evidence.append(
             f"Deployment {DRIVER_NAMESPACE}/{DRIVER_CONTROLLER} runs {driver_readiness.SNAPSHOTTER_CONTAINER}"
         )
-    proposal.warnings += [f"driverInstall: present: {p}" for p in problems]
+    proposal.warnings += [f"{why}: {p}" for p in problems]
     note = driver_readiness.offline_kms_note(kms_keys)
     if note:
-        proposal.warnings.append(f"driverInstall: present: {note}")
+        proposal.warnings.append(f"{why}: {note}")
 
 
 def _snapshots(
@@ -377,7 +378,10 @@ def detect_platform(
         proposal.evidence.append("EKS add-ons not checked (no --addons-json, or no --cluster on a live cluster)")
     _driver(kinds, addons, releases, proposal)
     if "present" in (proposal.keys.get("driverInstall"), stack_driver_install):
-        _present_driver(kinds, proposal, kms_keys)
+        _present_driver(kinds, proposal, kms_keys, "driverInstall: present")
+    elif proposal.keys.get("driverAdopt"):
+        # Adopting changes nothing of the driver until driverAdopt is false (components/ebs_csi_driver.py).
+        _present_driver(kinds, proposal, kms_keys, "driverAdopt: true")
     _snapshots(kinds, addons, proposal)
     _gp3_class_collision(kinds, gp3_class_name, proposal)
     return proposal

@@ -4,7 +4,13 @@ It receives the registrations of one real program run (gp3migrate/sim/program.py
 the previous checkpoint, and plans and executes a step as the engine does (pulumi
 `pkg/resource/deploy/step_generator.go`, `step_executor.go`, `step.go`):
 
-- a resource not in the old state is created (imported when it names an `import` id);
+- a resource not in the old state is created, or, when it names an `import` id, read and then
+  carried on from what was read as if that were its old state: ignored properties take the read
+  values, a difference is an `update` in the same `up`, and a replacement fails the `up` (a preview
+  shows it) while the resource still names its `import` id (pulumi 3.174+, pulumi/pulumi 19339:
+  step.go ImportStep.Apply, step_generator.go continueStepsFromImport, continueStepsFromDiff);
+- before the diff, each `ignoreChanges` path of the new inputs takes its old value, or is dropped
+  where the old inputs lack it (step_generator.go processIgnoreChanges);
 - one in it is diffed by its provider; no change is a `same`, a change an `update`, a change the
   provider or `replaceOnChanges` calls replacing a `replace` (`continueStepsFromDiff`);
 - replacement is create-before-delete unless the resource option or the provider asks for
@@ -186,6 +192,35 @@ def _matches(pattern: str, key: str) -> bool:
     return pattern == "*" or key == pattern or key.startswith(pattern + ".")
 
 
+def ignore_changes(inputs: dict[str, Any], old_inputs: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """step_generator.go processIgnoreChanges (PropertyPath.Reset): each path of the new inputs
+    takes its value in the old inputs, or is removed where the old inputs lack it."""
+    result = copy.deepcopy(inputs)
+    for path in paths:
+        keys = path.split(".")
+        old: Any = old_inputs
+        new: Any = result
+        for key in keys[:-1]:
+            old = old.get(key) if isinstance(old, dict) else None
+            new = new.get(key) if isinstance(new, dict) else None
+        if not isinstance(new, dict):
+            continue
+        if isinstance(old, dict) and keys[-1] in old:
+            new[keys[-1]] = copy.deepcopy(old[keys[-1]])
+        else:
+            new.pop(keys[-1], None)
+    return result
+
+
+def read_inputs(provider: Provider, new: Resource, outputs: dict[str, Any]) -> dict[str, Any]:
+    """The inputs a provider's Read returns for an import (ReadResponse.inputs). Providers that
+    diff against the live object pruned to the inputs' shape (pulumi-kubernetes objects) need
+    only that shape, so the declared inputs stand for it; the Helm release and the EKS add-on
+    say what they read (`imported_inputs`)."""
+    reader = getattr(provider, "imported_inputs", None)
+    return reader(new, outputs) if callable(reader) else copy.deepcopy(new.inputs)
+
+
 def topological(resources: list[Resource]) -> list[Resource]:
     """Stable dependency order: each resource after its parent and dependencies that are present."""
     by_urn = {r.urn: r for r in resources}
@@ -290,7 +325,21 @@ class Deployment:
             self.fault(new, op)
             self._record(op, new)
             self._create(provider, new, op)
+            if op == "import":
+                self._continue_from_import(provider, new)
             return
+        self._from_diff(provider, old, new)
+
+    def _continue_from_import(self, provider: Provider, new: Resource) -> None:
+        """step_generator.go: the ImportStep resolves with the state it read, and step generation
+        continues with that state as the old one (continueStepsFromImport); no change resolves
+        the registration with the imported state itself, so no `same` step is shown."""
+        imported = self.new[new.urn]
+        new.id, new.outputs = "", {}
+        self._from_diff(provider, imported, new, imported=True)
+
+    def _from_diff(self, provider: Provider, old: Resource, new: Resource, *, imported: bool = False) -> None:
+        new.inputs = ignore_changes(new.inputs, old.inputs, new.ignore_changes)
         diff = provider.diff(old, new.inputs, new.ignore_changes)
         replaces = list(diff.replaces)
         if diff.changes and new.replace_on_changes:
@@ -301,6 +350,8 @@ class Deployment:
             self.fault(new, "update")
             self._record("update", new, ", ".join(diff.changed) or "init errors")
             self._update(provider, old, new)
+        elif imported:
+            self.new[new.urn] = old
         else:
             self._record("same", new)
             new.id, new.outputs = old.id, copy.deepcopy(old.outputs)
@@ -309,15 +360,18 @@ class Deployment:
     def _create(self, provider: Provider, new: Resource, op: Op) -> None:
         try:
             if op == "import":
-                new.id, new.outputs = provider.import_(new)
-                imported = Resource(**{**new.__dict__, "outputs": new.outputs})
-                mismatch = provider.diff(imported, new.inputs, new.ignore_changes)
-                if mismatch.changes:
-                    # step.go ImportStep.Apply: the declared inputs must match what was imported.
-                    raise StepFailed(
-                        f"inputs to import {new.name!r} do not match the existing resource: "
-                        f"{', '.join(mismatch.changed) or 'changed'}; importing this resource will fail"
-                    )
+                # step.go ImportStep.Apply: Read by the import id, in a preview too (a read changes
+                # nothing); the state saved is what Read returned, inputs and outputs.
+                resource_id, outputs = provider.import_(new)
+                self.new[new.urn] = Resource(
+                    **{
+                        **copy.deepcopy(new.__dict__),
+                        "id": resource_id,
+                        "outputs": outputs,
+                        "inputs": read_inputs(provider, new, outputs),
+                    }
+                )
+                return
             else:
                 new.id, new.outputs = provider.create(new, preview=self.dry_run)
                 if self.dry_run:
@@ -352,6 +406,16 @@ class Deployment:
             )
         delete_first = diff.delete_before_replace if new.delete_before_replace is None else new.delete_before_replace
         detail = f"{'delete-before-replace' if delete_first else 'create-before-delete'}: {', '.join(replaces)}"
+        if new.import_id:
+            # step_generator.go continueStepsFromDiff: a replacement would change the id the goal
+            # names, so an `up` fails (after the import step, saved); a preview warns and shows it.
+            message = (
+                "previously-imported resources that still specify an ID may not be replaced; please remove the "
+                f"`import` declaration from your program ({new.name!r}, changed: {', '.join(replaces)})"
+            )
+            if not self.dry_run:
+                raise StepFailed(message)
+            detail += f"; warning: {message}"
         self.fault(new, "replace")
         self._record("replace", new, detail)
         if not delete_first:

@@ -13,9 +13,13 @@
   replicas match; a delete waits until the object is gone (finalizers), default timeout 10 minutes.
 - Helm releases (pulumi-kubernetes `provider/pkg/provider/helm_release.go`): install fails on an
   existing release name, or on existing objects the release would own (Helm "invalid ownership
-  metadata"); import reads the installed release.
+  metadata"); only a new name or namespace replaces (Diff, `forceNewFields`); import reads the
+  installed release: name, namespace, the bare chart name, the chart version and the values it was
+  installed with, no `repositoryOpts` (Read, importRelease, setReleaseAttributes).
 - EKS add-ons (pulumi-aws `aws.eks.Addon`, EKS CreateAddon): fails with ResourceInUseException when
-  the add-on exists; import reads it.
+  the add-on exists; import reads it: version, configuration values and role, not the provider-only
+  `preserve` and `resolveConflicts*` (terraform-provider-aws `eks/addon.go` resourceAddonRead); an
+  update calls UpdateAddon only when one of those four changed (resourceAddonUpdate).
 - EBS snapshots (pulumi-aws `aws.ebs.Snapshot`, terraform-provider-aws `ebs_snapshot.go`): volumeId
   and description force a new snapshot, tags update in place; create waits for `completed` within
   the create timeout (10 minutes by default); a create that timed out is saved tainted and replaced
@@ -400,10 +404,26 @@ class ConfigGroupProvider(_KubeBase):
         return copy.deepcopy(old.outputs)
 
 
+def _running_driver(world: Any, how: str) -> dict[str, Any] | None:
+    driver = world.installed.get("driver")
+    return driver if driver and driver.get("how") == how else None
+
+
+def _set_driver_values(world: Any, values: Any) -> None:
+    """What the running driver was installed with (chart values or add-on settings): what an
+    import reads back and what an update replaces."""
+    if world.installed.get("driver"):
+        world.installed["driver"]["values"] = copy.deepcopy(values)
+
+
 class HelmReleaseProvider(_KubeBase):
     def diff(self, old: Resource, news: dict[str, Any], ignore_changes: list[str]) -> Diff:
-        paths = _ignored(changed_paths(prune(old.outputs, old.inputs), news), ignore_changes)
-        replaces = tuple(p for p in paths if p in ("name", "namespace", "chart", "repositoryOpts.repo"))
+        # helm_release.go Check returns the Release struct's fields: the SDK's `compat` is not one.
+        olds = {k: v for k, v in prune(old.outputs, old.inputs).items() if k != "compat"}
+        news = {k: v for k, v in news.items() if k != "compat"}
+        paths = _ignored(changed_paths(olds, news), ignore_changes)
+        # helm_release.go Diff: forceNewFields are `.name` and `.namespace` only.
+        replaces = tuple(p for p in paths if p in ("name", "namespace"))
         return Diff(changes=bool(paths), replaces=replaces, changed=tuple(paths))
 
     def create(self, new: Resource, *, preview: bool) -> tuple[str, dict[str, Any]]:
@@ -423,14 +443,30 @@ class HelmReleaseProvider(_KubeBase):
         self.world.install_ebs_csi_driver(how="helm", version=str(new.inputs.get("version")))
         return f"{namespace}/{name}", {**copy.deepcopy(new.inputs), "status": {"status": "deployed"}}
 
+    def imported_inputs(self, new: Resource, outputs: dict[str, Any]) -> dict[str, Any]:
+        # Read for an import: serializeImportInputs of the release setReleaseAttributes and
+        # importRelease filled (the chart by its bare name when no local repository has it).
+        return {
+            k: copy.deepcopy(outputs[k]) for k in ("name", "namespace", "chart", "version", "values") if k in outputs
+        }
+
     def import_(self, new: Resource) -> tuple[str, dict[str, Any]]:
-        driver = self.world.installed.get("driver")
-        if not driver or driver.get("how") != "helm":
-            raise StepFailed(f"no Helm release {new.import_id} to import")
-        return new.import_id, {**copy.deepcopy(new.inputs), "version": driver.get("version")}
+        driver = _running_driver(self.world, "helm")
+        if driver is None:
+            raise StepFailed(f"resource '{new.import_id}' does not exist")
+        namespace, _, name = new.import_id.partition("/")
+        return new.import_id, {
+            "name": name,
+            "namespace": namespace,
+            "chart": "aws-ebs-csi-driver",
+            "version": driver.get("version"),
+            "values": copy.deepcopy(driver.get("values") or {}),
+            "status": {"status": "deployed"},
+        }
 
     def update(self, old: Resource, new: Resource) -> dict[str, Any]:
         self.world.install_ebs_csi_driver(how="helm", version=str(new.inputs.get("version")))
+        _set_driver_values(self.world, new.inputs.get("values") or {})
         return {**copy.deepcopy(new.inputs), "status": {"status": "deployed"}}
 
     def delete(self, old: Resource) -> None:
@@ -474,16 +510,29 @@ class EksAddonProvider:
             self.world.install_snapshot_api(crds=True, controller=True)
         return resource_id, {**copy.deepcopy(new.inputs), "arn": f"arn:aws:eks:::addon/{resource_id}"}
 
+    # resourceAddonUpdate: UpdateAddon only when one of these changed; resourceAddonRead sets them.
+    SETTINGS = ("configurationValues", "serviceAccountRoleArn", "podIdentityAssociations")
+
+    def imported_inputs(self, new: Resource, outputs: dict[str, Any]) -> dict[str, Any]:
+        keys = ("clusterName", "addonName", "addonVersion", *self.SETTINGS)
+        return {k: copy.deepcopy(outputs[k]) for k in keys if k in outputs}
+
     def import_(self, new: Resource) -> tuple[str, dict[str, Any]]:
         name = new.inputs["addonName"]
         if not self._installed(name):
             raise StepFailed(f"EKS Add-On {new.import_id} does not exist: it cannot be imported")
+        cluster, _, _ = new.import_id.partition(":")
         driver = self.world.installed.get("driver") or {}
-        return new.import_id, {**copy.deepcopy(new.inputs), "addonVersion": driver.get("version")}
+        running = driver.get("values") or {} if name == "aws-ebs-csi-driver" else {}
+        read = {"clusterName": cluster, "addonName": name, "addonVersion": driver.get("version")}
+        read.update({k: copy.deepcopy(running[k]) for k in self.SETTINGS if running.get(k) is not None})
+        return new.import_id, {**read, "arn": f"arn:aws:eks:::addon/{new.import_id}"}
 
     def update(self, old: Resource, new: Resource) -> dict[str, Any]:
-        if new.inputs["addonName"] == "aws-ebs-csi-driver":
+        changed = [k for k in ("addonVersion", *self.SETTINGS) if old.outputs.get(k) != new.inputs.get(k)]
+        if new.inputs["addonName"] == "aws-ebs-csi-driver" and changed:
             self.world.install_ebs_csi_driver(how="addon", version=str(new.inputs.get("addonVersion")))
+            _set_driver_values(self.world, {k: new.inputs.get(k) for k in self.SETTINGS})
         return {**copy.deepcopy(old.outputs), **copy.deepcopy(new.inputs)}
 
     def delete(self, old: Resource) -> None:

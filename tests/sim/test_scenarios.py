@@ -306,20 +306,3 @@ def test_random_edits_faults_and_refreshes_never_lose_a_write(edits: list[Any], 
             assert [str(v) for v in invariants.only_copies_kept(sim, where=phase)] == []
             if result.ok:
                 assert broken(sim, result, rerun=False) == [], (phase, failing, refresh)
-
-
-def test_adopting_the_running_helm_release_then_moving_it_to_the_pinned_version() -> None:
-    """Issue 9 item 8: import with the version that runs, then the pinned one in a later `up`."""
-    config = {**dev(), "driverInstall": "helm", "driverAdopt": True, "driverChartVersion": "2.64.0"}
-    config.pop("driverVersion", None)
-    with Simulation(config, seed=60, driver="helm") as sim:
-        mismatch = sim.up({**sim.config, "migrations": []})
-        assert "inputs to import 'platform-driver-release' do not match" in str(mismatch.error)
-        adopted = sim.up({**sim.config, "driverChartVersion": "2.53.0"})
-        assert adopted.ok, adopted.error
-        assert [s.op for s in adopted.steps if s.name == "platform-driver-release"] == ["import"]
-        sim.config = {**sim.config, "driverChartVersion": "2.53.0"}
-        upgraded = sim.up({**sim.config, "driverChartVersion": "2.64.0"})
-        assert upgraded.ok, upgraded.error
-        assert [s.op for s in upgraded.changes()] == ["update"]
-        assert sim.world.installed["driver"] == {"how": "helm", "version": "2.64.0"}
