@@ -15,18 +15,34 @@ the previous checkpoint, and plans and executes a step as the engine does (pulum
   (`continueStepsFromDiff`: "unable to replace resource ... marked for protection");
 - deletes (resources no longer registered, and the old halves of create-before-delete replacements)
   run after the program has finished, each once its condemned dependents are gone, in an order
-  drawn from the `up`'s seed among those (`GenerateDeletes`, `ScheduleDeletes`); a protected one
-  fails the `up` (`DeleteStep.Apply`, deleteProtectedError);
+  drawn from the `up`'s seed among those (`GenerateDeletes`, `ScheduleDeletes`);
   `retainOnDelete` of the *old* state makes a delete a no-op (`DeleteStep.Apply`; pulumi/pulumi 13428);
-- a failed step stops the `up`: later registrations are refused and no deletes run; what completed is
-  saved (`step_executor.go` cancels on the first error); a create whose object exists but whose await
-  failed is saved with init errors and re-awaited by an update next time (pulumi-kubernetes partial
-  errors; `continueStepsFromDiff` `hasInitErrors`);
-- stack outputs: replaced on success; on a failed update, the keys registered during it are written
-  over the old ones, the rest kept (pulumi/pulumi PR 15754, `step_executor.go`
-  executeRegisterResourceOutputs) — the Python SDK registers them once all exports have resolved;
-- `--refresh` reads every resource back through its provider before the program runs;
+- a protected delete fails (`DeleteStep.Apply`, deleteProtectedError) but does not stop the others:
+  `cancelDueToError` continues past that error, `performPostSteps` skips only what the protected
+  resource depends on, transitively, and the `up` fails at the end;
+- any other failed step stops the `up` (`cancelDueToError` cancels the deployment's context):
+  registrations that arrive later are refused and no deletes run; a step that had already begun
+  (`started`) still finishes and is saved (`executeChain` checks for cancellation only between
+  steps), and so do the deletes of a failed delete's antichain (`performPostSteps` runs each
+  antichain of `ScheduleDeletes` in parallel; no later one starts); what completed is saved;
+- a create or update whose object exists but whose await failed (a provider's partial error, or an
+  injected `TimedOut`) is saved with init errors (`CreateStep.Apply`), an update with the *old*
+  inputs and the new outputs (pkg/engine `update.go` OnResourceStepPost), and re-awaited by an update
+  next time (`continueStepsFromDiff` `hasInitErrors`); a create-before-delete replacement whose
+  create got that far marks the old resource pending delete (`CreateStep.Apply` sets `old.Delete`),
+  which the next `up` deletes; one whose create failed outright leaves the old one as it was;
+- stack outputs: replaced on success; on a failed update, the keys registered before the failure
+  are written over the old ones, the rest kept (pulumi/pulumi PR 15754, `step_executor.go`
+  executeRegisterResourceOutputs); outputs sent after the failure are never read
+  (`deploymentExecutor.Execute` stops reading the program's events) — the Python SDK sends them once
+  all exports have resolved, and not at all when one of them depends on a failed step;
+- `--refresh` reads every resource back through its provider before the program runs, pending
+  deletes too (they stay pending); init errors and inputs become what Read returns
+  (`RefreshStep.Apply`, `rebuildBaseState`);
 - `pulumi destroy` runs no program: every resource of the state is a delete (`destroy` below).
+
+The failure and refresh rules were read at pulumi/pulumi 1b59498 and pulumi-kubernetes 9497796 (the
+snapshots at hand; tests/sim/test_engine_semantics.py shows each).
 """
 
 from __future__ import annotations
@@ -188,7 +204,10 @@ class Provider(Protocol):
 
     def delete(self, old: Resource) -> None: ...
 
-    def read(self, old: Resource) -> dict[str, Any] | None: ...
+    def read(self, old: Resource) -> dict[str, Any] | None:
+        """The live outputs; None: gone; PartialFailure: there but not ready (init errors). A
+        provider whose Read also returns inputs has `read_inputs(old, live)` (see `refresh`)."""
+        ...
 
 
 Providers = Callable[[str], Provider]

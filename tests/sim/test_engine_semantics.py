@@ -375,3 +375,15 @@ def test_deletes_in_flight_when_one_fails_still_complete_and_no_later_one_starts
     assert isinstance(up.error, StepFailed)
     # y and z were deleting alongside x; base, after them, never starts.
     assert names(failed.resources) == ["base", "x"]
+
+
+def test_up_refresh_after_a_timed_out_claim_takes_its_readiness_from_read() -> None:
+    """The real program: a claim has no read await in pulumi-kubernetes (await.go Read, awaiters.go:
+    no `awaitRead` for PersistentVolumeClaim), so a refresh clears its init errors and the next
+    `up` leaves it as it is."""
+    with Simulation(dev(**variant("copy-same-name")), seed=32, driver=DRIVER) as sim:
+        assert up(sim, "precopy").ok
+        assert not up(sim, "cutover", faults=Faults({(f"{NAME}-claim", "create"): "timeout"})).ok
+        again = up(sim, "cutover", refresh=True)
+        assert again.ok, again.error
+        assert [s.op for s in again.steps if s.name == f"{NAME}-claim"] == ["refresh", "same"]
