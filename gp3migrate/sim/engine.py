@@ -21,18 +21,34 @@ the previous checkpoint, and plans and executes a step as the engine does (pulum
   (`continueStepsFromDiff`: "unable to replace resource ... marked for protection");
 - deletes (resources no longer registered, and the old halves of create-before-delete replacements)
   run after the program has finished, each once its condemned dependents are gone, in an order
-  drawn from the `up`'s seed among those (`GenerateDeletes`, `ScheduleDeletes`); a protected one
-  fails the `up` (`DeleteStep.Apply`, deleteProtectedError);
+  drawn from the `up`'s seed among those (`GenerateDeletes`, `ScheduleDeletes`);
   `retainOnDelete` of the *old* state makes a delete a no-op (`DeleteStep.Apply`; pulumi/pulumi 13428);
-- a failed step stops the `up`: later registrations are refused and no deletes run; what completed is
-  saved (`step_executor.go` cancels on the first error); a create whose object exists but whose await
-  failed is saved with init errors and re-awaited by an update next time (pulumi-kubernetes partial
-  errors; `continueStepsFromDiff` `hasInitErrors`);
-- stack outputs: replaced on success; on a failed update, the keys registered during it are written
-  over the old ones, the rest kept (pulumi/pulumi PR 15754, `step_executor.go`
-  executeRegisterResourceOutputs) — the Python SDK registers them once all exports have resolved;
-- `--refresh` reads every resource back through its provider before the program runs;
+- a protected delete fails (`DeleteStep.Apply`, deleteProtectedError) but does not stop the others:
+  `cancelDueToError` continues past that error, `performPostSteps` skips only what the protected
+  resource depends on, transitively, and the `up` fails at the end;
+- any other failed step stops the `up` (`cancelDueToError` cancels the deployment's context):
+  registrations that arrive later are refused and no deletes run; a step that had already begun
+  (`started`) still finishes and is saved (`executeChain` checks for cancellation only between
+  steps), and so do the deletes of a failed delete's antichain (`performPostSteps` runs each
+  antichain of `ScheduleDeletes` in parallel; no later one starts); what completed is saved;
+- a create or update whose object exists but whose await failed (a provider's partial error, or an
+  injected `TimedOut`) is saved with init errors (`CreateStep.Apply`), an update with the *old*
+  inputs and the new outputs (pkg/engine `update.go` OnResourceStepPost), and re-awaited by an update
+  next time (`continueStepsFromDiff` `hasInitErrors`); a create-before-delete replacement whose
+  create got that far marks the old resource pending delete (`CreateStep.Apply` sets `old.Delete`),
+  which the next `up` deletes; one whose create failed outright leaves the old one as it was;
+- stack outputs: replaced on success; on a failed update, the keys registered before the failure
+  are written over the old ones, the rest kept (pulumi/pulumi PR 15754, `step_executor.go`
+  executeRegisterResourceOutputs); outputs sent after the failure are never read
+  (`deploymentExecutor.Execute` stops reading the program's events) — the Python SDK sends them once
+  all exports have resolved, and not at all when one of them depends on a failed step;
+- `--refresh` reads every resource back through its provider before the program runs, pending
+  deletes too (they stay pending); init errors and inputs become what Read returns
+  (`RefreshStep.Apply`, `rebuildBaseState`);
 - `pulumi destroy` runs no program: every resource of the state is a delete (`destroy` below).
+
+The failure and refresh rules were read at pulumi/pulumi 1b59498 and pulumi-kubernetes 9497796 (the
+snapshots at hand; tests/sim/test_engine_semantics.py shows each).
 """
 
 from __future__ import annotations
@@ -65,6 +81,20 @@ class PartialFailure(StepFailed):
 
 class Bailed(Exception):  # noqa: N818
     """The engine refuses registrations after a failed step (the deployment is cancelled)."""
+
+
+class TimedOut(StepFailed):
+    """An injected fault: the operation is carried out, then its await runs out of time.
+
+    Raised by a fault *before* a create, replace or update; the engine runs the operation, calls
+    `wait` (the rest of the budget), saves the object with this as its init error and fails the
+    step — what a provider's partial error does (pulumi-kubernetes `provider.go` Create/Update,
+    `partialError`; terraform-bridge providers return the created state with the error). Before any
+    other operation it fails the step at once."""
+
+    def __init__(self, message: str, wait: Callable[[], None]):
+        super().__init__(message)
+        self.wait = wait
 
 
 @dataclass
@@ -180,7 +210,10 @@ class Provider(Protocol):
 
     def delete(self, old: Resource) -> None: ...
 
-    def read(self, old: Resource) -> dict[str, Any] | None: ...
+    def read(self, old: Resource) -> dict[str, Any] | None:
+        """The live outputs; None: gone; PartialFailure: there but not ready (init errors). A
+        provider whose Read also returns inputs has `read_inputs(old, live)` (see `refresh`)."""
+        ...
 
 
 Providers = Callable[[str], Provider]
@@ -279,6 +312,9 @@ class Deployment:
         self.replaced: list[Resource] = []
         # Deleted ahead of a delete-before-replace (no longer in the world, not yet re-created).
         self.deleted_early: set[str] = set()
+        # Registrations whose step has begun (`started`), and those that had when a step failed.
+        self._started: set[str] = set()
+        self._in_flight: set[str] = set()
 
     # -- what the monitor calls ------------------------------------------------------------
 
@@ -289,17 +325,37 @@ class Deployment:
         return self._invoke(token, args)
 
     def register_outputs(self, urn: str, outputs: dict[str, Any]) -> None:
+        if self.error is not None:
+            # Once a step failed the engine's main loop reads no more of the program's events
+            # (deployment_executor.go Execute returns on `ctx.Done()`), so outputs sent now are
+            # never handled: the stack keeps the outputs it had (SameStep.Apply). The resource
+            # monitor answers "shut down" (source_eval.go RegisterResourceOutputs).
+            raise Bailed(f"resource monitor shut down while sending resource outputs: {self.error}")
         self.registered_outputs = copy.deepcopy(outputs)
 
+    def started(self, urn: str) -> None:
+        """The monitor has this registration and its step has begun: the real engine starts every
+        step whose registration has arrived, in parallel (step_executor.go workers). If another
+        step fails meanwhile, this one still runs to its end and is saved: a failure cancels the
+        deployment's context, which stops a chain only between steps (`executeChain`), and
+        OnResourceStepPost saves what a step did (pkg/engine/update.go)."""
+        self._started.add(urn)
+
     def register(self, registration: Registration) -> tuple[str, dict[str, Any]]:
-        if self.error is not None:
+        if self.error is not None and registration.urn not in self._in_flight:
             raise Bailed(f"the update was cancelled after an earlier failure: {self.error}")
         new = Resource.of(registration)
         try:
             self._step(new)
         except BaseException as err:
-            self.error = err
+            if self.error is None:
+                # step_executor.go cancelDueToError: the first error is the update's.
+                self.error = err
+                self._in_flight = self._started - {registration.urn}
             raise
+        finally:
+            self._started.discard(registration.urn)
+            self._in_flight.discard(registration.urn)
         return new.id, new.outputs
 
     # -- steps --------------------------------------------------------------------------------
@@ -322,11 +378,13 @@ class Deployment:
         provider = remote or self.providers(new.type)
         if old is None:
             op: Op = "import" if new.import_id else "create"
-            self.fault(new, op)
+            timed_out = self._fault(new, op)
             self._record(op, new)
             self._create(provider, new, op)
             if op == "import":
                 self._continue_from_import(provider, new)
+                return
+            self._time_out(new, timed_out)
             return
         self._from_diff(provider, old, new)
 
@@ -347,15 +405,39 @@ class Deployment:
         if replaces:
             self._replace(provider, old, new, diff, sorted(set(replaces)))
         elif diff.changes or old.init_errors:
-            self.fault(new, "update")
+            timed_out = self._fault(new, "update")
             self._record("update", new, ", ".join(diff.changed) or "init errors")
             self._update(provider, old, new)
+            if timed_out is not None and not self.dry_run:
+                new.inputs = copy.deepcopy(old.inputs)
+                self._time_out(new, timed_out)
         elif imported:
             self.new[new.urn] = old
         else:
             self._record("same", new)
             new.id, new.outputs = old.id, copy.deepcopy(old.outputs)
             self.new[new.urn] = new
+
+    def _fault(self, resource: Resource, op: Op) -> TimedOut | None:
+        """The injected fault before a step. A timeout of a create, replace or update is handed
+        back (the operation runs, then `_time_out`); of any other operation it fails at once."""
+        try:
+            self.fault(resource, op)
+        except TimedOut as timed_out:
+            if op in ("create", "replace", "update"):
+                return timed_out
+            timed_out.wait()
+            raise
+        return None
+
+    def _time_out(self, new: Resource, timed_out: TimedOut | None) -> None:
+        """The object exists (saved in `new`), its await ran out: saved with init errors, as step.go
+        CreateStep/UpdateStep.Apply keep a partial failure's state, and the step fails."""
+        if timed_out is None or self.dry_run:
+            return
+        timed_out.wait()
+        new.init_errors = [str(timed_out)]
+        raise timed_out
 
     def _create(self, provider: Provider, new: Resource, op: Op) -> None:
         try:
@@ -393,7 +475,10 @@ class Deployment:
         try:
             new.outputs = provider.update(old, new)
         except PartialFailure as partial:
+            # pkg/engine/update.go OnResourceStepPost: a partially failed update is saved with the
+            # provider's new outputs but the *old* inputs (pulumi/pulumi 2011).
             new.outputs, new.init_errors = partial.outputs, [str(partial)]
+            new.inputs = copy.deepcopy(old.inputs)
             self.new[new.urn] = new
             raise
         self.new[new.urn] = new
@@ -416,11 +501,19 @@ class Deployment:
             if not self.dry_run:
                 raise StepFailed(message)
             detail += f"; warning: {message}"
-        self.fault(new, "replace")
+        timed_out = self._fault(new, "replace")
         self._record("replace", new, detail)
         if not delete_first:
-            self._create(provider, new, "create")
-            self.replaced.append(old)
+            try:
+                self._create(provider, new, "create")
+                self._time_out(new, timed_out)
+            finally:
+                if new.urn in self.new:
+                    # step.go CreateStep.Apply marks the old resource `Delete` once the provider
+                    # returned the new object, on a partial failure too; OnResourceStepPost saves a
+                    # partial failure as a success. A create that failed outright leaves the old
+                    # one as it was.
+                    self.replaced.append(old)
             return
         for dependent in reversed(self._dependent_replacements(old)):
             if dependent.protect:
@@ -434,6 +527,7 @@ class Deployment:
         self._delete(provider, old)
         self.deleted_early.add(old.urn)
         self._create(provider, new, "create")
+        self._time_out(new, timed_out)
 
     def _dependent_replacements(self, root: Resource) -> list[Resource]:
         """step_generator.go calculateDependentReplacements: transitive dependents in the old
@@ -479,21 +573,84 @@ class Deployment:
         removed = [r for r in self.old_resources if r.urn not in self.new and r.urn not in self.deleted_early]
         # Pending deletes of an earlier failed update go first: they are the oldest.
         condemned = [*self.pending_deletes, *removed, *self.replaced]
-        self.pending_deletes = []
         order = {r.urn: i for i, r in enumerate(self.old_resources)}
         replacing = {id(r) for r in self.replaced}
         # Reverse dependency order: the checkpoint keeps dependencies before their dependents.
         ordered = sorted(condemned, key=lambda r: order.get(r.urn, -1), reverse=True)
+        antichain = self._antichains(condemned)
+        first: StepFailed | None = None
+        # Kept because a protected resource that stays depends on them.
+        kept: set[str] = set()
+        # The antichain a failed delete was part of: only its other deletes were running.
+        cancelled: int | None = None
+        gone: set[int] = set()
         for old in ordered if self.rng is None else self._drawn(ordered, self.rng):
+            if old.urn in kept:
+                continue
+            if cancelled is not None and (
+                antichain[id(old)] != cancelled
+                or any(id(o) not in gone and o is not old and old.urn in o.depends_on() for o in condemned)
+            ):
+                # deployment_executor.go performPostSteps waits for each antichain; once a delete
+                # failed (cancelDueToError) no later antichain starts.
+                continue
             is_replacement = id(old) in replacing
             if old.protect and not is_replacement:
-                raise StepFailed(f"resource {old.name!r} cannot be deleted because it is protected")
-            self.fault(old, "delete")
-            self._record("delete", old, "replaced" if is_replacement else "")
-            if old.custom:
-                self._delete(self.providers(old.type), old)
+                # step.go DeleteStep.Apply refuses (deleteProtectedError); step_executor.go
+                # cancelDueToError continues past that error, and performPostSteps skips the
+                # transitive dependencies of the errored step; the `up` fails at the end.
+                first = first or StepFailed(f"resource {old.name!r} cannot be deleted because it is protected")
+                kept |= self._dependencies_of(old)
+                continue
+            try:
+                self.fault(old, "delete")
+                self._record("delete", old, "replaced" if is_replacement else "")
+                if old.custom:
+                    self._delete(self.providers(old.type), old)
+            except StepFailed as err:
+                # Any other failure cancels the update; the deletes of its antichain that were
+                # running alongside it still finish (executeChain stops only between steps).
+                first = first or err
+                cancelled = antichain[id(old)] if cancelled is None else cancelled
+                continue
+            gone.add(id(old))
             self.deleted_early.add(old.urn)
             self.replaced = [r for r in self.replaced if r is not old]
+            # One not reached stays pending (the snapshot keeps it with `Delete`).
+            self.pending_deletes = [r for r in self.pending_deletes if r is not old]
+        if first is not None:
+            raise first
+
+    def _dependencies_of(self, resource: Resource) -> set[str]:
+        """What a resource depends on, transitively, in the old state (deployment_executor.go
+        performPostSteps, `dg.TransitiveDependenciesOf`): parent, dependencies, provider."""
+        by_urn = {r.urn: r for r in self.old_resources}
+        found: set[str] = set()
+        todo = [*resource.depends_on(), resource.provider.rsplit("::", 1)[0]]
+        while todo:
+            urn = todo.pop()
+            if urn in found or urn not in by_urn:
+                continue
+            found.add(urn)
+            todo += [*by_urn[urn].depends_on(), by_urn[urn].provider.rsplit("::", 1)[0]]
+        return found
+
+    @staticmethod
+    def _antichains(condemned: list[Resource]) -> dict[int, int]:
+        """step_generator.go ScheduleDeletes: the deletes in rounds, each round the condemned
+        resources none of whose dependencies is still condemned (run in reverse, in parallel
+        within a round). The round of each, by `id`."""
+        remaining = list(condemned)
+        rounds: dict[int, int] = {}
+        number = 0
+        while remaining:
+            urns = {r.urn for r in remaining}
+            this = [r for r in remaining if not (r.depends_on() - {r.urn}) & urns] or remaining[:1]
+            for r in this:
+                rounds[id(r)] = number
+            remaining = [r for r in remaining if id(r) not in rounds]
+            number += 1
+        return rounds
 
     @staticmethod
     def _drawn(condemned: list[Resource], rng: random.Random) -> list[Resource]:
@@ -527,20 +684,40 @@ class Deployment:
 
 def refresh(checkpoint: Checkpoint, providers: Providers, on_step: Callable[[Step], None]) -> Checkpoint:
     """`pulumi refresh` (or the refresh of `up --refresh`): read each resource back; one that is
-    gone leaves the state (pulumi `refresh` / `RefreshStep.Apply`)."""
-    resources: list[Resource] = []
-    for resource in checkpoint.resources:
-        if not resource.custom:
-            resources.append(resource)
-            continue
-        live = providers(resource.type).read(resource)
+    gone leaves the state (pulumi `refresh` / `RefreshStep.Apply`).
+
+    Pending deletes are read back too and stay pending (deploymentExecutor.refresh refreshes every
+    resource of the old snapshot; rebuildBaseState keeps their `Delete` flag). A read's init errors
+    replace the old ones: those of a partial Read (the object exists but is not ready: pulumi-
+    kubernetes Read, `partialError`), none otherwise; and the inputs Read returns, when it returns
+    any, replace the old ones (`RefreshStep.Apply`). Component and provider resources are kept as
+    they are (`RefreshStep.Apply`)."""
+
+    def read_back(resource: Resource) -> Resource | None:
+        if not resource.custom or resource.type.startswith("pulumi:providers:"):
+            return resource
+        provider = providers(resource.type)
+        init_errors: list[str] = []
+        try:
+            live = provider.read(resource)
+        except PartialFailure as partial:
+            live, init_errors = partial.outputs, [str(partial)]
         on_step(Step("refresh", resource.urn, resource.type, resource.name, "gone" if live is None else ""))
         if live is None:
-            continue
+            return None
         refreshed = copy.copy(resource)
         refreshed.outputs = live
-        resources.append(refreshed)
-    return Checkpoint(resources=resources, outputs=dict(checkpoint.outputs))
+        refreshed.init_errors = init_errors
+        # Optional: only providers whose Read returns inputs have it (provider.proto ReadResponse.inputs).
+        read_inputs = getattr(provider, "read_inputs", None)
+        inputs = read_inputs(resource, live) if read_inputs is not None else None
+        if inputs is not None:
+            refreshed.inputs = inputs
+        return refreshed
+
+    resources = [r for r in map(read_back, checkpoint.resources) if r is not None]
+    pending = [r for r in map(read_back, checkpoint.pending_deletes) if r is not None]
+    return Checkpoint(resources=resources, outputs=dict(checkpoint.outputs), pending_deletes=pending)
 
 
 def protected_closure(resources: list[Resource]) -> set[str]:

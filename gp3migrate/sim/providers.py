@@ -22,8 +22,8 @@
   update calls UpdateAddon only when one of those four changed (resourceAddonUpdate).
 - EBS snapshots (pulumi-aws `aws.ebs.Snapshot`, terraform-provider-aws `ebs_snapshot.go`): volumeId
   and description force a new snapshot, tags update in place; create waits for `completed` within
-  the create timeout (10 minutes by default); a create that timed out is saved tainted and replaced
-  by the next `up`.
+  the create timeout (10 minutes by default); a create that timed out is saved with init errors and
+  updated (tags only, no wait) by the next `up`.
 - Dynamic resources (pulumi `sdk/python/lib/pulumi/dynamic/__main__.py`): the project's own provider
   object, unpickled from `__provider` with dill, is called as the dynamic-provider host calls it —
   `diff(id, olds, news)` with the old *outputs* as `olds` (provider.proto DiffRequest).
@@ -254,10 +254,23 @@ class _KubeBase:
     def read(self, old: Resource) -> dict[str, Any] | None:
         api_version, kind, namespace, name = object_ref(old.inputs)
         live = self.world.kube.get(api_version, kind, namespace, name)
-        return copy.deepcopy(live) if live is not None else None
+        if live is None:
+            return None
+        # await.go Read: of the kinds here only Deployments and StatefulSets (a scale Patch's
+        # too) have an `awaitRead`, a one-time readiness check; one not ready is a partial error
+        # that refresh saves as init errors (provider.go Read, partialError; step.go RefreshStep.Apply).
+        ready = self._readiness(old.inputs, kind) if kind in ("Deployment", "StatefulSet") else None
+        if ready is not None and not ready(live):
+            raise PartialFailure(f"{kind} {object_id(old.inputs)} is not ready (refresh)", old.id, copy.deepcopy(live))
+        return copy.deepcopy(live)
 
 
 class KubernetesProvider(_KubeBase):
+    def read_inputs(self, old: Resource, live: dict[str, Any]) -> dict[str, Any]:
+        """provider.go Read returns as inputs the live object pruned to the old inputs
+        (`pruneLiveState`); refresh saves them (step.go RefreshStep.Apply)."""
+        return copy.deepcopy(prune(live, old.inputs))
+
     def diff(self, old: Resource, news: dict[str, Any], ignore_changes: list[str]) -> Diff:
         pruned = prune(old.outputs, old.inputs)
         paths = _ignored(changed_paths(pruned, news), ignore_changes)
@@ -555,9 +568,10 @@ class EbsSnapshotProvider:
     def diff(self, old: Resource, news: dict[str, Any], ignore_changes: list[str]) -> Diff:
         paths = _ignored(changed_paths(old.inputs, news), ignore_changes)
         replaces = [p for p in paths if any(_under(p, f) for f in self.FORCE_NEW)]
-        if old.init_errors:
-            # A create that timed out leaves a tainted resource, replaced by the next `up`.
-            replaces.append("(tainted)")
+        # A create that timed out is saved with init errors, not tainted: the bridge keeps no taint
+        # (pulumi/pulumi 17881 asks for it), so the engine re-tries it as an update with no diff
+        # (pulumi/pulumi 1838; step_generator.go continueStepsFromDiff, hasInitErrors), which for a
+        # snapshot changes only tags and does not wait for `completed` (`update` below).
         return Diff(changes=bool(paths) or bool(replaces), replaces=tuple(replaces), changed=tuple(paths))
 
     def create(self, new: Resource, *, preview: bool) -> tuple[str, dict[str, Any]]:

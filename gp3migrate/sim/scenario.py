@@ -22,11 +22,23 @@ import yaml
 
 from gp3migrate.checks import preconditions
 from gp3migrate.sim import invariants
-from gp3migrate.sim.engine import Bailed, Checkpoint, Deployment, Op, Resource, Step, StepFailed, destroy, refresh
+from gp3migrate.sim.engine import (
+    Bailed,
+    Checkpoint,
+    Deployment,
+    Op,
+    Resource,
+    Step,
+    StepFailed,
+    TimedOut,
+    destroy,
+    refresh,
+)
 from gp3migrate.sim.program import PROJECT, PROJECT_DIR, fully_qualified, run_program
 from gp3migrate.sim.providers import SimProviders, parse_duration
 
 FaultKind = Literal["error", "timeout"]
+DYNAMIC = "pulumi-python:dynamic:Resource"
 DriverSetup = Literal["addon", "helm", "none"]
 # Operator time between two `up`s: the user reads the plan, runs the next command.
 TICKS_BETWEEN_UPS = 3
@@ -52,10 +64,18 @@ class Faults:
                 return
             self.fired.append((resource.name, op, kind))
             if kind == "timeout":
-                # The operation waits out its whole budget, then fails.
-                budget = parse_duration(resource.custom_timeouts.get("create"), 10 * 60)
+                budget = parse_duration(resource.custom_timeouts.get("update" if op == "update" else "create"), 10 * 60)
+                message = f"{resource.name}: injected timeout after {int(budget)}s ({op})"
+                if resource.type != DYNAMIC:
+                    # The object is created (or updated), then its await runs out of the budget: the
+                    # engine saves it with init errors (engine.TimedOut; pulumi-kubernetes
+                    # `partialError`, the terraform bridge's partial state).
+                    deadline = world.clock() + budget
+                    raise TimedOut(message, wait=lambda: world.sleep(max(0.0, deadline - world.clock())))
+                # A dynamic provider has no partial state (pulumi `dynamic/__main__.py` Create
+                # returns an id or an error): the project's gate waits out its budget, then fails.
                 world.sleep(budget)
-                raise StepFailed(f"{resource.name}: injected timeout after {int(budget)}s ({op})")
+                raise StepFailed(message)
             raise StepFailed(f"{resource.name}: injected AWS error (RequestLimitExceeded) during {op}")
 
         return fault
