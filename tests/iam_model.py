@@ -7,6 +7,7 @@ not apply to an existing resource and is skipped. Not modelled: SCPs, permission
 """
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +56,7 @@ def allowed(policy: dict[str, Any], action: str, resource_arn: str, tags: dict[s
 class Request:
     action: str
     resource: str
-    context: dict[str, str | list[str]] = field(default_factory=dict)
+    context: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _matches(operator: str, actual: str, wanted: str) -> bool:
@@ -66,7 +67,7 @@ def _matches(operator: str, actual: str, wanted: str) -> bool:
     raise ValueError(f"operator {operator} is not modelled")
 
 
-def _clause_holds(operator: str, key: str, wanted: Any, context: dict[str, Any]) -> bool:
+def _clause_holds(operator: str, key: str, wanted: Any, context: Mapping[str, Any]) -> bool:
     wanted_values = [str(w).lower() if isinstance(w, bool) else str(w) for w in _as_list(wanted)]
     if operator == "Null":
         return (key not in context) == (wanted_values == ["true"])

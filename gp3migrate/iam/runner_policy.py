@@ -189,7 +189,8 @@ RESOURCES: dict[str, Grant] = {
         (*_CLUSTER, "iam:PassRole", "iam:CreateServiceLinkedRole"),
         "pulumi-eks's control plane",
         scoped=(
-            ("ThisCluster", _CLUSTER),
+            # CreateCluster has no resource type to scope to (Service Authorization Reference).
+            ("ThisCluster", tuple(a for a in _CLUSTER if a != "eks:CreateCluster")),
             ("PassProgramRolesToEks", ("iam:PassRole",)),
             ("EksServiceLinkedRoles", ("iam:CreateServiceLinkedRole",)),
         ),
@@ -497,7 +498,20 @@ def _driver_policy_arns(owned: _Owned) -> dict[str, Any]:
     return {"ArnLike": {"iam:PolicyARN": [f"{prefix}{name}", f"{prefix}*/{name}"]}}
 
 
-def _scope(name: str, owned: _Owned, settings: Settings) -> tuple[list[str], dict[str, Any] | None] | None:
+def _eks_kinds(actions: Iterable[str]) -> list[str]:
+    """The EKS resource types these actions act on (Service Authorization Reference, EKS): an
+    add-on's, node group's or association's own, the cluster for the rest (tags included)."""
+    kinds = {"cluster"}
+    for action in actions:
+        for word, kind in (("Addon", "addon"), ("Nodegroup", "nodegroup"), ("PodIdentity", "podidentityassociation")):
+            if word in action and action not in ("eks:TagResource", "eks:UntagResource"):
+                kinds.add(kind)
+    return sorted(kinds)
+
+
+def _scope(
+    name: str, actions: set[str], owned: _Owned, settings: Settings
+) -> tuple[list[str], dict[str, Any] | None] | None:
     """A scope's resources and condition for this stack, or None where it has nothing to scope to."""
     p, regions = owned.partition, owned.regions
     in_tree = {"Null": {f"ec2:ResourceTag/{IN_TREE_VOLUME_TAG}": "false"}}
@@ -542,14 +556,9 @@ def _scope(name: str, owned: _Owned, settings: Settings) -> tuple[list[str], dic
         ),
         "ThisCluster": (
             [
-                owned.arn("eks", r, f"{kind}/{owned.cluster}{suffix}")
+                owned.arn("eks", r, f"{kind}/{owned.cluster}{'' if kind == 'cluster' else '/*'}")
                 for r in regions
-                for kind, suffix in (
-                    ("cluster", ""),
-                    ("addon", "/*"),
-                    ("nodegroup", "/*"),
-                    ("podidentityassociation", "/*"),
-                )
+                for kind in _eks_kinds(actions)
             ],
             None,
         ),
@@ -665,7 +674,7 @@ def policy(settings: Settings, stack: str) -> dict[str, Any]:
     ]
     placed: set[str] = set()
     for name in sorted(by_scope):
-        scope = _scope(name, owned, settings)
+        scope = _scope(name, by_scope[name], owned, settings)
         if scope is None:  # e.g. the rehearsal's attachments on a stack without a rehearsal
             continue
         resources, condition = scope
