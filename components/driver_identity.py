@@ -1,6 +1,5 @@
 """The IAM role the EBS CSI controller runs as: IRSA or EKS Pod Identity."""
 
-import hashlib
 import json
 from dataclasses import dataclass
 
@@ -11,17 +10,6 @@ from components import type_token
 from gp3migrate.config.settings import Settings
 from gp3migrate.iam import driver_policies
 from gp3migrate.versions import CONTROLLER_SERVICE_ACCOUNT, DRIVER_NAMESPACE
-
-_IAM_ROLE_NAME_MAX = 64
-
-
-def role_name(cluster_name: str) -> str:
-    """A deterministic role name (no random suffix), shortened with a digest past IAM's limit."""
-    name = f"{cluster_name}-ebs-csi-driver"
-    if len(name) <= _IAM_ROLE_NAME_MAX:
-        return name
-    digest = hashlib.sha256(cluster_name.encode()).hexdigest()[:8]
-    return f"{cluster_name[: _IAM_ROLE_NAME_MAX - len('-ebs-csi-') - 8]}-ebs-csi-{digest}"
 
 
 @dataclass(frozen=True)
@@ -45,11 +33,14 @@ class DriverIdentity(pulumi.ComponentResource):
         if settings.driver.identity == "irsa":
             trust = self._irsa_trust(name, settings, args.oidc_issuer)
         else:
-            trust = pulumi.Output.from_input(json.dumps(driver_policies.pod_identity_trust_policy(), sort_keys=True))
+            # Only the controller's service account of this cluster (driver_policies).
+            trust = pulumi.Output.from_input(args.cluster_arn).apply(
+                lambda arn: json.dumps(driver_policies.pod_identity_trust_policy(arn), sort_keys=True)
+            )
 
         self.role = aws.iam.Role(
             f"{name}-role",
-            name=role_name(settings.cluster.name),
+            name=driver_policies.role_name(settings.cluster.name),
             description=f"EBS CSI driver controller of EKS cluster {settings.cluster.name}",
             assume_role_policy=trust,
             opts=child,

@@ -160,7 +160,13 @@ def test_kms_statement_only_with_keys_and_scoped_to_them():
 def test_pod_identity_with_helm_creates_association_and_no_irsa_annotation():
     result = run(driverIdentity="pod-identity")
     trust = json.loads(result.named("platform-identity-role").inputs["assumeRolePolicy"])
-    assert trust == driver_policies.pod_identity_trust_policy()
+    assert trust == driver_policies.pod_identity_trust_policy(f"arn:aws:eks:eu-central-1:{ACCOUNT}:cluster/dev-eks")
+    # Only the controller's service account of this cluster (issue 23).
+    assert trust["Statement"][0]["Condition"]["StringEquals"] == {
+        "aws:RequestTag/eks-cluster-arn": f"arn:aws:eks:eu-central-1:{ACCOUNT}:cluster/dev-eks",
+        "aws:RequestTag/kubernetes-namespace": "kube-system",
+        "aws:RequestTag/kubernetes-service-account": "ebs-csi-controller-sa",
+    }
     association = result.named("platform-identity-pod-identity")
     assert association.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"
     assert association.inputs == {

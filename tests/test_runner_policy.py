@@ -70,6 +70,11 @@ def settings_of(config):
     return load_settings(project_values(as_runtime_config(config)))
 
 
+def policy_of(config, stack="dev"):
+    """The policy `iam-policy --stack <stack>` prints for a stack with this config."""
+    return runner_policy.policy(settings_of(config), stack)
+
+
 def walk(config, lifecycle, *, stack="dev", other_stacks=None) -> list[Run]:
     runs: list[Run] = []
     previous: dict[str, Any] = {}
@@ -101,9 +106,9 @@ def policy_actions(document) -> set[str]:
     return {action for statement in document["Statement"] for action in statement["Action"]}
 
 
-def assert_grants_what_the_program_calls(config, runs: list[Run]) -> None:
+def assert_grants_what_the_program_calls(config, runs: list[Run], stack: str = "dev") -> None:
     settings = settings_of(config)
-    document = runner_policy.policy(settings)
+    document = runner_policy.policy(settings, stack)
     observed = set().union(*(used(run) for run in runs))
     assert observed <= runner_policy.needed_by(settings), observed - runner_policy.needed_by(settings)
     granted = policy_actions(document)
@@ -126,17 +131,17 @@ def test_prod_through_every_phase_after_dev():
     dev = walk(DEV, LIFECYCLES["rename"])[-1]
     config = {**PROD, f"{KEY}:migrations": [PROD_ENTRY]}
     runs = walk(config, LIFECYCLES["rename"], stack="prod", other_stacks={stack_name("dev"): dev.outputs})
-    assert_grants_what_the_program_calls(config, runs)
+    assert_grants_what_the_program_calls(config, runs, "prod")
 
 
 def test_the_stack_files_as_they_are():
     dev = run_program(DEV)
     prod = run_program(PROD, stack="prod", other_stacks={stack_name("dev"): dev.outputs})
     rehearsal = run_program(REHEARSAL, stack="rehearsal")
-    for config, run in ((DEV, dev), (PROD, prod), (REHEARSAL, rehearsal)):
+    for config, run, stack in ((DEV, dev, "dev"), (PROD, prod, "prod"), (REHEARSAL, rehearsal, "rehearsal")):
         assert run.error is None, run.error
         settings = settings_of(config)
-        granted = policy_actions(runner_policy.policy(settings))
+        granted = policy_actions(runner_policy.policy(settings, stack))
         assert used(run) <= runner_policy.needed_by(settings)
         assert runner_policy.actions_for(used(run)) <= granted
 
@@ -148,7 +153,7 @@ def test_rehearsal_through_every_phase(network):
     # The first `up` has no migrations yet (discovery finds the demo volume after it).
     runs = [run_program(empty, stack="rehearsal")]
     runs += walk(config, LIFECYCLES["rename, source deleted"], stack="rehearsal")
-    assert_grants_what_the_program_calls(config, runs)
+    assert_grants_what_the_program_calls(config, runs, "rehearsal")
 
 
 @pytest.mark.parametrize(
@@ -210,7 +215,7 @@ def test_the_policy_is_the_same_before_the_first_migration_and_after_one_of_each
     empty = without_migrations(stack_config(stack))
     zone = f"{empty[f'{KEY}:region']}a"
     every_strategy = {**empty, f"{KEY}:migrations": entries_of_every_strategy(zone)}
-    assert runner_policy.policy(settings_of(empty)) == runner_policy.policy(settings_of(every_strategy))
+    assert policy_of(empty, stack) == policy_of(every_strategy, stack)
 
 
 def test_the_one_right_a_listed_volume_can_add_is_the_present_drivers_kms_check():
@@ -220,8 +225,8 @@ def test_the_one_right_a_listed_volume_can_add_is_the_present_drivers_kms_check(
     empty = without_migrations(stack_config("dev"))
     key = "arn:aws:kms:eu-central-1:123456789012:key/4f2c9a7e-1b3d-4c5e-8f90-a1b2c3d4e5f6"
     encrypted = [{**entry, "encrypted": True, "kmsKeyId": key} for entry in entries_of_every_strategy("eu-central-1a")]
-    before = policy_actions(runner_policy.policy(settings_of(empty)))
-    after = policy_actions(runner_policy.policy(settings_of({**empty, f"{KEY}:migrations": encrypted})))
+    before = policy_actions(policy_of(empty))
+    after = policy_actions(policy_of({**empty, f"{KEY}:migrations": encrypted}))
     assert after - before == runner_policy.actions_for(runner_policy.DRIVER_CHECK_CALLS)
     assert before <= after
 
@@ -263,12 +268,12 @@ def test_every_strategy_through_every_phase(lifecycle):
 
 
 def test_the_actions_the_old_readme_missed_are_granted_where_needed():
-    dev = policy_actions(runner_policy.policy(settings_of(DEV)))
+    dev = policy_actions(policy_of(DEV))
     assert {"ec2:DeleteSnapshot", "ec2:DescribeVolumes"} <= dev
     # dev keeps the driver it runs (driverInstall: present): no role of ours, no add-on.
     assert not {"iam:GetRole", "iam:PassRole", "eks:DescribeAddon"} & dev
     helm = {**DEV, f"{KEY}:driverInstall": "helm", f"{KEY}:driverChartVersion": "2.64.0"}
-    helm_actions = policy_actions(runner_policy.policy(settings_of(helm)))
+    helm_actions = policy_actions(policy_of(helm))
     assert {"iam:ListOpenIDConnectProviders", "iam:GetRole"} <= helm_actions
     # Helm with IRSA passes no role to AWS and uses no add-on.
     assert "iam:PassRole" not in helm_actions and "eks:DescribeAddon" not in helm_actions
@@ -277,18 +282,20 @@ def test_the_actions_the_old_readme_missed_are_granted_where_needed():
         f"{KEY}:driverInstall": "addon",
         f"{KEY}:driverAddonVersion": "v1.53.0-eksbuild.1",
     }
-    assert {"iam:PassRole", "eks:DescribeAddon"} <= policy_actions(runner_policy.policy(settings_of(addon)))
-    rehearsal = runner_policy.policy(settings_of(REHEARSAL))
+    assert {"iam:PassRole", "eks:DescribeAddon"} <= policy_actions(policy_of(addon))
+    rehearsal = policy_of(REHEARSAL, "rehearsal")
     assert {"eks:CreateNodegroup", "ec2:CreateNatGateway", "iam:PassRole"} <= policy_actions(rehearsal)
-    assert rehearsal["Statement"][-1] == {
-        "Sid": "EksServiceLinkedRoles",
-        "Effect": "Allow",
-        "Action": ["iam:CreateServiceLinkedRole"],
-        "Resource": "*",
-        "Condition": {"StringEquals": {"iam:AWSServiceName": ["eks-nodegroup.amazonaws.com", "eks.amazonaws.com"]}},
-    }
+    assert [s for s in rehearsal["Statement"] if s["Sid"] == "EksServiceLinkedRoles"] == [
+        {
+            "Sid": "EksServiceLinkedRoles",
+            "Effect": "Allow",
+            "Action": ["iam:CreateServiceLinkedRole"],
+            "Resource": ["arn:aws:iam::*:role/aws-service-role/*"],
+            "Condition": {"StringEquals": {"iam:AWSServiceName": ["eks-nodegroup.amazonaws.com", "eks.amazonaws.com"]}},
+        }
+    ]
     # Without a VPC to create, none of the network actions.
-    existing = policy_actions(runner_policy.policy(settings_of({**REHEARSAL, **EXISTING_VPC})))
+    existing = policy_actions(policy_of({**REHEARSAL, **EXISTING_VPC}, "rehearsal"))
     assert not {a for a in existing if re.match(r"ec2:(Create|Delete)(Vpc|Subnet|NatGateway|RouteTable)$", a)}
 
 
@@ -437,7 +444,7 @@ def test_the_discover_policy_is_read_only_and_the_same_for_every_stack():
 def test_the_command_prints_the_policy_of_the_stack_file(capsys):
     assert cli.main(["iam-policy", "--stack", "dev", "--project-dir", str(STACKS_DIR)]) == 0
     first = capsys.readouterr().out
-    assert json.loads(first) == runner_policy.policy(settings_of(DEV))
+    assert json.loads(first) == policy_of(DEV)
     assert cli.main(["iam-policy", "--stack", "dev", "--project-dir", str(STACKS_DIR)]) == 0
     assert capsys.readouterr().out == first  # deterministic
     actions = json.loads(first)["Statement"][0]["Action"]
@@ -537,7 +544,7 @@ def test_the_readme_shows_the_dev_policy_as_the_command_prints_it():
     readme = (PROJECT_DIR / "README.md").read_text()
     block = re.search(r"<!-- iam-policy dev -->\n *```json\n(.*?)\n *```", readme, re.S)
     assert block, "README: the generated dev policy block is missing"
-    assert json.loads(block.group(1)) == runner_policy.policy(settings_of(DEV)), (
+    assert json.loads(block.group(1)) == policy_of(DEV), (
         "README is out of date: paste the output of `python -m gp3migrate iam-policy --stack dev`"
     )
 
@@ -547,11 +554,11 @@ def test_the_present_driver_check_is_granted_only_where_it_calls_aws():
     stack installs gets no check, and the role's KMS policy is its own."""
     check = {"iam:SimulatePrincipalPolicy", "kms:DescribeKey", "eks:ListPodIdentityAssociations"}
     check.add("eks:DescribePodIdentityAssociation")
-    assert check <= policy_actions(runner_policy.policy(settings_of(PROD)))
-    assert not check & policy_actions(runner_policy.policy(settings_of(DEV)))
+    assert check <= policy_actions(policy_of(PROD, "prod"))
+    assert not check & policy_actions(policy_of(DEV))
     helm = {**PROD, f"{KEY}:driverInstall": "helm", f"{KEY}:driverChartVersion": "2.64.0"}
     # (Helm with pod-identity reads its own association: DescribePodIdentityAssociation stays.)
     assert not {"iam:SimulatePrincipalPolicy", "kms:DescribeKey", "eks:ListPodIdentityAssociations"} & policy_actions(
-        runner_policy.policy(settings_of(helm))
+        policy_of(helm)
     )
     assert set(runner_policy.DRIVER_CHECK_CALLS) <= runner_policy.needed_by(settings_of(PROD))

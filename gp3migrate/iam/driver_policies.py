@@ -4,12 +4,25 @@ Built in Python rather than with `aws.iam.get_policy_document` so the exact JSON
 testable (that invoke returns nothing under Pulumi mocks).
 """
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 from gp3migrate.versions import CONTROLLER_SERVICE_ACCOUNT, DRIVER_NAMESPACE
 
 PolicyDocument = dict[str, Any]
+
+_IAM_ROLE_NAME_MAX = 64
+
+
+def role_name(cluster_name: str) -> str:
+    """The driver role's name: deterministic (no random suffix), so the runner's policy can name it
+    (gp3migrate/iam/runner_policy.py); shortened with a digest past IAM's 64 characters."""
+    name = f"{cluster_name}-ebs-csi-driver"
+    if len(name) <= _IAM_ROLE_NAME_MAX:
+        return name
+    digest = hashlib.sha256(cluster_name.encode()).hexdigest()[:8]
+    return f"{cluster_name[: _IAM_ROLE_NAME_MAX - len('-ebs-csi-') - 8]}-ebs-csi-{digest}"
 
 
 def managed_policy_v1_arn(partition: str) -> str:
@@ -58,8 +71,16 @@ def irsa_trust_policy(oidc_provider_arn: str, issuer_url: str) -> PolicyDocument
     }
 
 
-def pod_identity_trust_policy() -> PolicyDocument:
-    """EKS Pod Identity: the agent assumes the role and tags the session (EKS Pod Identity docs)."""
+def pod_identity_trust_policy(cluster_arn: str) -> PolicyDocument:
+    """EKS Pod Identity: the agent assumes the role and tags the session, and only for the
+    controller's service account in this cluster.
+
+    Without conditions any Pod Identity association in the account could use the role. EKS tags
+    the AssumeRole request with the pod's cluster ARN, namespace and service account (EKS user guide,
+    "Create IAM role with trust policy required by EKS Pod Identity", Setting Conditions, and "Grant
+    Pods access to AWS resources based on tags", the session tags list); the trust checks all three.
+    Both actions carry the condition, as in the guide's example.
+    """
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -67,6 +88,13 @@ def pod_identity_trust_policy() -> PolicyDocument:
                 "Effect": "Allow",
                 "Principal": {"Service": "pods.eks.amazonaws.com"},
                 "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Condition": {
+                    "StringEquals": {
+                        "aws:RequestTag/eks-cluster-arn": cluster_arn,
+                        "aws:RequestTag/kubernetes-namespace": DRIVER_NAMESPACE,
+                        "aws:RequestTag/kubernetes-service-account": CONTROLLER_SERVICE_ACCOUNT,
+                    }
+                },
             }
         ],
     }
@@ -75,8 +103,10 @@ def pod_identity_trust_policy() -> PolicyDocument:
 def kms_policy(key_arns: Sequence[str]) -> PolicyDocument:
     """Use of the named customer-managed keys for encrypted volumes, and nothing else.
 
-    Grants are limited to AWS resources (EBS attaches volumes through grants), as in the driver's
-    documented KMS policy (aws-ebs-csi-driver docs/install.md, "KMS encryption").
+    Grants are limited to AWS resources (EBS attaches volumes through grants): the form of the EKS
+    user guide, "Create an Amazon EBS CSI driver IAM role" (custom KMS key step). The driver's own
+    docs/install.md ("Encrypted EBS Volumes via KMS") shows a shorter list (Decrypt,
+    GenerateDataKeyWithoutPlaintext, CreateGrant) without the grant condition.
     """
     if not key_arns:
         raise ValueError("a KMS policy needs at least one key")
