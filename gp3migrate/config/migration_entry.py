@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from gp3migrate import naming
+from gp3migrate.config import claim_identity
 from gp3migrate.config.field_readers import (
     Keys,
     check_text,
@@ -31,6 +32,7 @@ from gp3migrate.config.field_readers import (
     refuse_all,
     region_of,
     stack_file_context,
+    structured,
     text,
     whole_number,
 )
@@ -93,6 +95,41 @@ class Workload(Keys):
         description="The operator's resource that controls the workload ({apiVersion, kind, name}): "
         "`quiesce: scale` is then refused.",
     )
+
+
+def _string_map(raw: Any) -> Any:
+    """Labels or annotations: a map of strings to strings."""
+    value = structured(raw)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise refuse(f"{show(value)} is not a map of keys to string values")
+    wrong = [((key,), f"{show(item)} is not a string") for key, item in value.items() if not isinstance(item, str)]
+    if wrong:
+        raise refuse_all(wrong, "ClaimMetadata")
+    return value
+
+
+class ClaimMetadata(Keys):
+    """The source claim's labels and annotations as discovery found them, without those the
+    controllers write for binding and provisioning and kubectl's last-applied-configuration
+    (gp3migrate/config/claim_identity.py says why)."""
+
+    map_of = " with labels and annotations"
+
+    labels: Annotated[dict[str, str], BeforeValidator(_string_map)] = Field(
+        default_factory=dict, description="The claim's labels."
+    )
+    annotations: Annotated[dict[str, str], BeforeValidator(_string_map)] = Field(
+        default_factory=dict, description="The claim's annotations."
+    )
+
+    def copied(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(labels, annotations) a claim created in the source claim's place carries."""
+        return claim_identity.copied(self.labels), claim_identity.copied(self.annotations)
+
+    def ownership(self) -> dict[str, dict[str, str]]:
+        return claim_identity.ownership(self.labels, self.annotations)
 
 
 def _zone(zone: str, info: ValidationInfo) -> str:
@@ -194,6 +231,14 @@ class MigrationSettings(Keys):
     ] = Field(default=None, description="The source PV's `spec.capacity.storage` as written, e.g. `500Mi`.")
     workload: Workload | None = Field(
         default=None, description="What mounts the claim: `kind`, `name`, `replicas`, `templateStorageClass`, `owner`."
+    )
+    claim_metadata: ClaimMetadata | None = Field(
+        default=None,
+        description="The source claim's `labels` and `annotations` (without the controllers' binding ones and "
+        "kubectl's last-applied-configuration): the claim a cutover or rollback creates carries them, so its Helm, "
+        "Argo CD or Flux owner still recognises it, and the step that deletes the claim refuses when an ownership "
+        "key on the live claim differs from them. Absent (entries written before): the new claim carries only the "
+        "program's labels, and the claim is released only if it has no ownership key.",
     )
     # The user's keys, from here on.
     new_claim_name: Annotated[str, text(check=naming.dns1123_subdomain_problem)] = Field(
@@ -411,6 +456,7 @@ FACT_KEYS = tuple(
         "pv_storage_class",
         "pv_capacity",
         "workload",
+        "claim_metadata",
     )
 )
 # In the order discovery writes an entry's keys (gp3migrate/discovery/merge.py).

@@ -9,7 +9,7 @@ PersistentVolume with `csi.volumeHandle` set to the bare volume id, and a claim 
 from typing import Any
 
 from gp3migrate.planning.plan import MigrationPlan, k8s_name
-from gp3migrate.planning.restore import source_metadata
+from gp3migrate.planning.restore import source_metadata, with_claim_identity
 from gp3migrate.versions import CSI_DRIVER
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -65,7 +65,10 @@ def rehomed_claim(plan: MigrationPlan) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": entry.claim, "namespace": entry.namespace, **source_metadata(plan, entry.claim)},
+        # The source claim's labels and annotations too: its owner (Helm, Argo CD, Flux) finds it again.
+        "metadata": with_claim_identity(
+            plan, {"name": entry.claim, "namespace": entry.namespace, **source_metadata(plan, entry.claim)}
+        ),
         "spec": {
             "accessModes": list(entry.access_modes),
             "volumeMode": entry.volume_mode,
