@@ -289,6 +289,16 @@ def _entry(
     capacity = (spec.get("capacity") or {}).get("storage")
     if capacity is not None:
         entry["pvCapacity"] = str(capacity)
+    # How the in-tree PV mounts the volume, which the CSI PV must say again (CSI migration carries
+    # them: kubernetes csi-translation-lib plugins/aws_ebs.go TranslateInTreePVToCSI). Partition 0
+    # is the whole disk (the driver ignores it: aws-ebs-csi-driver pkg/driver/node.go).
+    source = spec.get("awsElasticBlockStore") or {}
+    if int(source.get("partition") or 0):
+        entry["partition"] = int(source["partition"])
+    if source.get("readOnly"):
+        entry["readOnly"] = True
+    if spec.get("mountOptions"):
+        entry["mountOptions"] = [str(option) for option in spec["mountOptions"]]
     return entry
 
 

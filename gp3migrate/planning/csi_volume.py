@@ -25,6 +25,19 @@ def csi_persistent_volume(plan: MigrationPlan, reclaim_policy: str = "Retain") -
     csi: dict[str, Any] = {"driver": CSI_DRIVER, "volumeHandle": entry.volume_id}
     if entry.volume_mode == "Filesystem":
         csi["fsType"] = entry.fs_type
+    # What the in-tree PV said, as CSI migration carries it (kubernetes csi-translation-lib
+    # plugins/aws_ebs.go TranslateInTreePVToCSI). The driver stages the partition it names instead
+    # of the whole disk ("0" or none: the whole disk; aws-ebs-csi-driver pkg/driver/node.go
+    # NodeStageVolume reads VolumeAttributePartition).
+    if entry.partition:
+        csi["volumeAttributes"] = {"partition": str(entry.partition)}
+    if entry.read_only:
+        csi["readOnly"] = True
+    spec_extra: dict[str, Any] = {}
+    if entry.mount_options:
+        # kubelet's CSI plugin passes spec.mountOptions to NodeStage and NodePublish as mount flags
+        # (kubernetes pkg/volume/csi/csi_attacher.go MountDevice; node.go collectMountOptions).
+        spec_extra["mountOptions"] = list(entry.mount_options)
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
@@ -55,6 +68,7 @@ def csi_persistent_volume(plan: MigrationPlan, reclaim_policy: str = "Retain") -
                     ]
                 }
             },
+            **spec_extra,
         },
     }
 
