@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from gp3migrate.checks import preconditions
-from gp3migrate.sim import invariants
+from gp3migrate.sim import clock, invariants
 from gp3migrate.sim.engine import Bailed, Checkpoint, Deployment, Op, Resource, Step, StepFailed, destroy, refresh
 from gp3migrate.sim.program import PROJECT, PROJECT_DIR, fully_qualified, run_program
 from gp3migrate.sim.providers import SimProviders, parse_duration
@@ -339,7 +339,7 @@ class Simulation:
         original = preconditions.RUNTIME
         preconditions.RUNTIME = preconditions.Runtime(
             ec2=lambda region: world.ec2(),
-            sleep=world.sleep,
+            sleep=lambda seconds: clock.sleep(world, seconds),
             clock=world.clock,
             core_api=lambda kubeconfig, context: world.core_api(),
             apps_api=lambda kubeconfig, context: world.apps_api(),
