@@ -294,12 +294,28 @@ class KubernetesProvider(_KubeBase):
 
     def create(self, new: Resource, *, preview: bool) -> tuple[str, dict[str, Any]]:
         if preview:
-            return object_id(new.inputs), copy.deepcopy(new.inputs)
+            return "", self._dry_run_create(new)
         try:
             live = self.world.kube.create(copy.deepcopy(new.inputs))
         except Exception as err:  # KubeError: AlreadyExists, Invalid, NotFound (no CRD)
             raise self._kube_error(err, f"creating {new.inputs['kind']} {object_id(new.inputs)}") from err
         return object_id(new.inputs), self._await_ready(new, live, "create")
+
+    def _dry_run_create(self, new: Resource) -> dict[str, Any]:
+        """A preview's Create (pulumi-kubernetes provider.go Create, await.go Creation with
+        `DryRun: All`): with every input known, the API server validates and defaults the object
+        without storing it, and an invalid object fails the preview; an object that exists
+        (AlreadyExists), a kind without its CRD or a missing namespace (NotFound) give the inputs
+        back, as does an input still unknown. The id stays unknown either way."""
+        if UNKNOWN in str(new.inputs):
+            return copy.deepcopy(new.inputs)
+        try:
+            # The store's own write path on a copy: nothing of it reaches the world.
+            return copy.deepcopy(self.world.kube).create(copy.deepcopy(new.inputs))
+        except Exception as err:
+            if getattr(err, "reason", "") in ("AlreadyExists", "NotFound", "Forbidden"):
+                return copy.deepcopy(new.inputs)
+            raise self._kube_error(err, f"preview of creating {new.inputs['kind']} {object_id(new.inputs)}") from err
 
     def import_(self, new: Resource) -> tuple[str, dict[str, Any]]:
         live = self.read(new)
