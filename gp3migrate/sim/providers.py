@@ -183,6 +183,16 @@ class SimProviders:
 # -- Kubernetes ------------------------------------------------------------------------------
 
 
+def _has_unknown(value: Any) -> bool:
+    """provider.go hasComputedValue: an input a preview does not know yet (the SDK's Unknown, or the
+    wire sentinel)."""
+    if isinstance(value, dict):
+        return any(_has_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_unknown(v) for v in value)
+    return value == UNKNOWN or not isinstance(value, (str, bool, int, float, type(None)))
+
+
 def object_ref(inputs: dict[str, Any]) -> tuple[str, str, str, str]:
     """(apiVersion, kind, namespace, name); a namespaced kind without a namespace is in `default`."""
     metadata = inputs.get("metadata") or {}
@@ -307,7 +317,7 @@ class KubernetesProvider(_KubeBase):
         without storing it, and an invalid object fails the preview; an object that exists
         (AlreadyExists), a kind without its CRD or a missing namespace (NotFound) give the inputs
         back, as does an input still unknown. The id stays unknown either way."""
-        if UNKNOWN in str(new.inputs):
+        if _has_unknown(new.inputs):
             return copy.deepcopy(new.inputs)
         try:
             # The store's own write path on a copy: nothing of it reaches the world.
