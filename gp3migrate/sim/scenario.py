@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from gp3migrate.checks import preconditions
-from gp3migrate.sim import invariants
+from gp3migrate.sim import clock, invariants
 from gp3migrate.sim.engine import (
     Bailed,
     Checkpoint,
@@ -50,6 +50,12 @@ def stack_file_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, 
     return {k.removeprefix(f"{PROJECT}:"): v for k, v in (data.get("config") or {}).items()}
 
 
+def _wait_until(world: Any, deadline: float) -> None:
+    """The rest of a timed-out await, yielding to the other steps in flight (clock.wait)."""
+    if deadline > world.clock():
+        clock.sleep(world, deadline - world.clock())
+
+
 @dataclass
 class Faults:
     """Failures to inject, each once: (resource name, operation) -> error or timeout."""
@@ -71,10 +77,10 @@ class Faults:
                     # engine saves it with init errors (engine.TimedOut; pulumi-kubernetes
                     # `partialError`, the terraform bridge's partial state).
                     deadline = world.clock() + budget
-                    raise TimedOut(message, wait=lambda: world.sleep(max(0.0, deadline - world.clock())))
+                    raise TimedOut(message, wait=lambda: _wait_until(world, deadline))
                 # A dynamic provider has no partial state (pulumi `dynamic/__main__.py` Create
                 # returns an id or an error): the project's gate waits out its budget, then fails.
-                world.sleep(budget)
+                clock.sleep(world, budget)
                 raise StepFailed(message)
             raise StepFailed(f"{resource.name}: injected AWS error (RequestLimitExceeded) during {op}")
 
@@ -359,7 +365,7 @@ class Simulation:
         original = preconditions.RUNTIME
         preconditions.RUNTIME = preconditions.Runtime(
             ec2=lambda region: world.ec2(),
-            sleep=world.sleep,
+            sleep=lambda seconds: clock.sleep(world, seconds),
             clock=world.clock,
             core_api=lambda kubeconfig, context: world.core_api(),
             apps_api=lambda kubeconfig, context: world.apps_api(),
