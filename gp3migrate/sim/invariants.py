@@ -422,6 +422,9 @@ class Holdings:
     volumes: frozenset[str]
     kept_snapshots: frozenset[str]
     claims: tuple[tuple[str, str], ...]
+    # Snapshots of entries before finalize: protected in the state until finalize unprotects them
+    # (DESIGN invariant 2), whatever the state says now.
+    protected_snapshots: frozenset[str] = frozenset()
 
 
 def holdings(sim: Simulated, config: dict[str, Any]) -> Holdings:
@@ -436,8 +439,16 @@ def holdings(sim: Simulated, config: dict[str, Any]) -> Holdings:
         if entry is not None and raw.get("keepSnapshots")
     ]
     kept = {s for s in ebs.snapshot_content if s not in in_state or any(in_state[s].startswith(p) for p in keeping)}
+    before_finalize = [
+        f"{entry.resource_name}-"
+        for entry in parsed_entries(config)
+        if entry is not None and entry.phase in ("precopy", "cutover", "rollback")
+    ]
+    protected = {
+        s for s, name in in_state.items() if s in ebs.snapshot_content and name.startswith(tuple(before_finalize))
+    }
     claims = tuple((ns, c) for ns, names in sorted(claims_in_use(config).items()) for c in names)
-    return Holdings(frozenset(ebs.content), frozenset(kept), claims)
+    return Holdings(frozenset(ebs.content), frozenset(kept), claims, frozenset(protected - kept))
 
 
 def kept_when_let_go(sim: Simulated, before: Holdings, *, what: str) -> list[Violation]:
@@ -454,9 +465,19 @@ def kept_when_let_go(sim: Simulated, before: Holdings, *, what: str) -> list[Vio
         for s in sorted(before.kept_snapshots)
         if s not in ebs.snapshot_content
     ]
+    found += [
+        Violation(KEPT_WHEN_LET_GO, f"after {what}: snapshot {s} (protected until finalize) is gone")
+        for s in sorted(before.protected_snapshots)
+        if s not in ebs.snapshot_content
+    ]
     for namespace, claim in before.claims:
         if sim.world.claim_volume(namespace, claim) is None:
             found.append(Violation(KEPT_WHEN_LET_GO, f"after {what}: claim {namespace}/{claim} is gone or unbound"))
+            continue
+        found_claim = sim.world.kube.peek("PersistentVolumeClaim", namespace, claim)
+        if found_claim is not None and _is_deleting(found_claim):
+            # Held only by kubernetes.io/pvc-protection while a pod uses it: gone once the pod stops.
+            found.append(Violation(KEPT_WHEN_LET_GO, f"after {what}: claim {namespace}/{claim} is being deleted"))
             continue
         lost = writes_kept(sim, namespace, [claim])
         found += [Violation(KEPT_WHEN_LET_GO, f"after {what}: {v.detail}") for v in lost]

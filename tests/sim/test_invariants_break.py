@@ -210,3 +210,15 @@ def test_a_modify_of_a_volume_outside_the_planned_zone_breaks_pv_in_volume_zone(
     assert found and found[0].startswith(f"after create {NAME}-claim: PV ")
     volume = sim.config["migrations"][0]["volumeId"]
     assert found[0].endswith(f"-csi pins pods to eu-central-1a, but its volume {volume} is in {actual}")
+
+
+def test_a_snapshot_destroyed_before_finalize_breaks_kept_when_let_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Protected until finalize (DESIGN invariant 2), whether or not keepSnapshots keeps it later."""
+    original = common.snapshot
+    monkeypatch.setattr(common, "snapshot", lambda *a, **kw: dataclasses.replace(original(*a, **kw), protect=False))
+    with Simulation(dev(), seed=242) as sim:
+        assert up(sim, "precopy").ok
+        result = sim.destroy()
+        found = named(result.violations, invariants.KEPT_WHEN_LET_GO)
+    assert len(found) == 1 and found[0].startswith("after pulumi destroy: snapshot snap-")
+    assert found[0].endswith("(protected until finalize) is gone")
