@@ -257,11 +257,15 @@ class Simulation:
         steps: list[Step] = []
         violations: list[invariants.Violation] = []
         watched = invariants.one_way_steps(config) if not preview else {}
+        let_go = invariants.source_deletions(config) if not preview else {}
+        claims = invariants.ClaimsWatch(self, [config, self.config]) if not preview else None
 
         def on_step(step: Step) -> None:
             steps.append(step)
-            if not preview:
+            if claims is not None:
                 violations.extend(invariants.before_one_way_step(self, watched, step))
+                violations.extend(invariants.before_source_let_go(self, let_go, step))
+                violations.extend(claims.check(where=_since(steps)))
                 violations.extend(invariants.after_step(self, step))
 
         # Entries the last applied config had and this one lets go of (removed, or under `forget`).
@@ -284,6 +288,8 @@ class Simulation:
         error = deployment.error or run.error
         if isinstance(error, Bailed) and deployment.error is not None:
             error = deployment.error
+        if claims is not None:
+            violations.extend(claims.check(where=_since(steps, end=True)))
         if before is not None:
             what = "an up without " + ", ".join(f"{e['namespace']}/{e['claim']}" for e in removed)
             violations += invariants.kept_when_let_go(self, before, what=what)
@@ -300,9 +306,11 @@ class Simulation:
         steps: list[Step] = []
         violations: list[invariants.Violation] = []
         before = invariants.holdings(self, self.config)
+        claims = invariants.ClaimsWatch(self, [self.config])
 
         def on_step(step: Step) -> None:
             steps.append(step)
+            violations.extend(claims.check(where=_since(steps)))
             violations.extend(invariants.after_step(self, step))
 
         self.checkpoint, error = destroy(
@@ -312,6 +320,7 @@ class Simulation:
             exclude_protected=exclude_protected,
             rng=random.Random(self._order_seed()),
         )
+        violations += claims.check(where=_since(steps, end=True))
         self.world.tick(TICKS_BETWEEN_UPS)
         violations += invariants.kept_when_let_go(self, before, what="pulumi destroy")
         result = UpResult(steps, error, [], violations)
@@ -393,6 +402,15 @@ class Simulation:
         for entry in config.get("migrations") or []:
             entry.update(changes)
         return config
+
+
+def _since(steps: list[Step], *, end: bool = False) -> str:
+    """Where a change seen as a step starts (or at the end) happened: after the step before it."""
+    done = steps if end else steps[:-1]
+    if not done:
+        return "before the first step"
+    last = f"after {done[-1].op} {done[-1].name}"
+    return f"{last} (the last step)" if end else f"{last}, as {steps[-1].op} {steps[-1].name} started"
 
 
 def _claim_templates(claims: list[str], statefulset: str) -> list[str]:
