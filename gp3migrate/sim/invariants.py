@@ -88,6 +88,11 @@ SOURCE_KEPT_UNTIL_COPY_IN_USE = "the source volume is handed to deletion only on
 ONLY_OWN_CLAIMS_DELETED = "a migration deletes only claims bound to its source volume or a copy of it"
 DRIVER_CAN_MANAGE = "the EBS CSI driver may manage every volume and snapshot the migration hands it"
 PV_IN_VOLUME_ZONE = "every PV pins pods to the zone its volume is in"
+# Liveness: the runbook's promise that each phase is one `up` (README "Runbook"). Checked where the
+# world is healthy and no fault is injected (a walk of the runbook, a generated world's fault-free
+# moves): there a refusal or a wait that runs out is a defect, not a finding about the world.
+PHASE_COMPLETES = "every phase of a healthy world completes in one up"
+RESTORE_KEPT_UNTIL_COPY_BOUND = "a copy's snapshots are let go only once its claim is bound to its restored volume"
 
 
 def after_step(sim: Simulated, step: Step) -> list[Violation]:
@@ -515,6 +520,47 @@ def before_source_let_go(sim: Simulated, watched: dict[str, tuple[str, str, str]
     else:
         return []
     return [Violation(SOURCE_KEPT_UNTIL_COPY_IN_USE, f"{step.op} {step.name} hands {source} to deletion while {why}")]
+
+
+# What a copy restores through: deleting one of these before the restored claim is bound leaves
+# the claim nothing to restore from (the external-provisioner reads the VolumeSnapshot and its
+# content when it provisions: controller.go getSnapshotSource).
+SNAPSHOT_TYPES = (
+    "kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshot",
+    "kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotContent",
+    "aws:ebs/snapshot:Snapshot",
+)
+
+
+def restore_sources(config: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """Resource-name prefix of each copy entry in finalize or cleanup (the phases that let go of
+    its snapshots) -> (namespace, the restored claim, the source volume). Read once per `up`."""
+    out: dict[str, tuple[str, str, str]] = {}
+    for raw, entry in zip(config.get("migrations") or [], parsed_entries(config), strict=True):
+        if entry is not None and entry.strategy == "copy" and entry.phase in ("finalize", "cleanup"):
+            out[f"{entry.resource_name}-"] = (entry.namespace, entry.target_claim_name, str(raw["volumeId"]))
+    return out
+
+
+def before_restore_let_go(sim: Simulated, watched: dict[str, tuple[str, str, str]], step: Step) -> list[Violation]:
+    """As a delete of a copy's VolumeSnapshot, content or EBS snapshot starts, the restored claim is
+    bound to a volume restored from the source (DESIGN invariant 2: what the copy came from goes
+    only after the new claim is verified; finalize's ClaimBound re-check exists for this).
+    `watched` is `restore_sources(config)`."""
+    if step.op != "delete" or step.type not in SNAPSHOT_TYPES:
+        return []
+    target = next((t for prefix, t in watched.items() if step.name.startswith(prefix)), None)
+    if target is None:
+        return []
+    namespace, claim, source = target
+    volume = sim.world.claim_volume(namespace, claim)
+    if volume is None:
+        why = f"{namespace}/{claim} is not bound"
+    elif source not in _ancestors(sim, volume):
+        why = f"{namespace}/{claim} is bound to {volume}, which was not restored from {source}"
+    else:
+        return []
+    return [Violation(RESTORE_KEPT_UNTIL_COPY_BOUND, f"delete {step.name} starts while {why}")]
 
 
 class ClaimsWatch:

@@ -258,6 +258,7 @@ class Simulation:
         violations: list[invariants.Violation] = []
         watched = invariants.one_way_steps(config) if not preview else {}
         let_go = invariants.source_deletions(config) if not preview else {}
+        restores = invariants.restore_sources(config) if not preview else {}
         claims = invariants.ClaimsWatch(self, [config, self.config]) if not preview else None
 
         def on_step(step: Step) -> None:
@@ -265,6 +266,7 @@ class Simulation:
             if claims is not None:
                 violations.extend(invariants.before_one_way_step(self, watched, step))
                 violations.extend(invariants.before_source_let_go(self, let_go, step))
+                violations.extend(invariants.before_restore_let_go(self, restores, step))
                 violations.extend(claims.check(where=_since(steps)))
                 violations.extend(invariants.after_step(self, step))
 

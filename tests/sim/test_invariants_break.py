@@ -152,6 +152,21 @@ def test_a_copy_handed_over_before_it_is_in_use_breaks_source_kept_until_copy_in
     assert found == [f"update {NAME}-retain hands {source} to deletion while default/ebs-gp2-claim-gp3 is not bound"]
 
 
+def test_a_finalize_past_an_unbound_copy_breaks_restore_kept_until_copy_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ClaimBound made to pass: finalize goes on to the restore objects of a claim still Pending.
+    monkeypatch.setattr(preconditions, "claim_bound", lambda core, **kw: "pv-unchecked")
+    with Simulation(dev(**variant("copy-rename")), seed=9) as sim:
+        assert up(sim, "precopy").ok
+        cutover = sim.with_entries(phase="cutover")
+        assert sim.up(cutover).ok  # not repointed: the restored claim stays Pending
+        sim.config = cutover
+        result = up(sim, "finalize")
+        found = named(result.violations, invariants.RESTORE_KEPT_UNTIL_COPY_BOUND)
+    assert found, result.violations
+    assert all(d.endswith("while default/ebs-gp2-claim-gp3 is not bound") for d in found), found
+    assert any(d.startswith(f"delete {NAME}-") for d in found), found
+
+
 def test_a_release_of_a_claim_bound_to_another_volume_breaks_only_own_claims_deleted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
