@@ -1,5 +1,40 @@
 """The simulation's clock: every model (EBS, the controllers, the engine's waits) advances in ticks
-of TICK_SECONDS; one constant so that a day of EBS rate limits and a minute of a Pulumi await agree."""
+of TICK_SECONDS; one constant so that a day of EBS rate limits and a minute of a Pulumi await agree.
+
+A step that waits (a provider's await, a gate's poll) lets time pass through `wait` / `sleep`, not
+`world.tick`: inside a step the program's scheduling loop runs (gp3migrate/sim/program.py) this
+suspends the step and lets the loop run other ready steps and move the world, as the real engine's
+steps wait in parallel (pulumi `pkg/resource/deploy/step_executor.go` workers); outside one (the
+deletes after the program, a refresh) it ticks the world in place.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from typing import Any
 
 TICK_SECONDS = 5
 DAY_TICKS = 24 * 3600 // TICK_SECONDS
+
+# Set in a step's own thread by the scheduling loop: (world, ticks) -> returns once they passed.
+_step = threading.local()
+
+
+def set_yield(hook: Callable[[Any, int], None] | None) -> None:
+    _step.hook = hook
+
+
+def wait(world: Any, ticks: int = 1) -> None:
+    """Let `ticks` ticks pass for the caller; other steps may run meanwhile."""
+    hook = getattr(_step, "hook", None)
+    if hook is None:
+        world.tick(ticks)
+    else:
+        hook(world, ticks)
+
+
+def sleep(world: Any, seconds: float) -> None:
+    """`time.sleep` on the simulated clock (at least one tick), for the gates' polls."""
+    wait(world, max(1, math.ceil(seconds / TICK_SECONDS)))

@@ -29,6 +29,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gp3migrate.sim import invariants
 from gp3migrate.sim.rehearsal import PhaseReport, Rehearsal, apply_up, strategy_path
 from gp3migrate.sim.scenario import Faults, Simulation
 
@@ -396,7 +397,10 @@ def _failures(number: int, report: PhaseReport, fault_fired: bool) -> list[str]:
     if report.preview_error is not None:
         out.append(f"up {number} ({report.phase}): the program refused a legal stack: {report.preview_error}")
     elif not report.result.ok and not fault_fired:
-        out.append(f"up {number} ({report.phase}): failed without an injected fault: {report.result.error}")
+        out.append(
+            f"up {number} ({report.phase}): {invariants.PHASE_COMPLETES}: failed without an injected fault: "
+            f"{report.result.error}"
+        )
     return out
 
 

@@ -14,7 +14,15 @@
 - letting go (`pulumi destroy`, `stack rm`, an entry removed or forgotten) keeps every EBS volume,
   every snapshot kept by `keepSnapshots`, and every claim with its records;
 - never two default StorageClasses;
-- a second `up` with no edit plans no change, with or without `--refresh`.
+- a second `up` with no edit plans no change, with or without `--refresh`;
+- the source volume is handed to deletion (`deleteSource`) only once its copy is in use: the
+  restored claim bound to a volume restored from it, attached to a node (checked as the step that
+  sets Delete starts);
+- a migration deletes only claims bound to its source volume or to a volume restored from it (a
+  claim name that now serves another volume is someone else's data);
+- the EBS CSI driver may manage every volume and snapshot the migration hands it, under either
+  managed IAM policy (their tag conditions);
+- every PV pins pods to the zone its volume is in.
 """
 
 from __future__ import annotations
@@ -62,6 +70,10 @@ class Violation:
     def __str__(self) -> str:
         return f"{self.invariant}: {self.detail}"
 
+    def __repr__(self) -> str:
+        # Assertion diffs show reprs: keep the invariant's name first, as `<name>: <detail>`.
+        return f"Violation({self})"
+
 
 NO_WRITE_LOST = "no acknowledged write lost"
 NO_ONLY_COPY_DELETED = "no only copy of a record deleted"
@@ -72,6 +84,15 @@ RETAIN_BEFORE_ONE_WAY = "the source PV is Retain before a one-way step touches i
 KEPT_WHEN_LET_GO = "letting go keeps every volume, kept snapshot and claim's records"
 ONE_DEFAULT_CLASS = "never two default StorageClasses"
 NO_CHANGE_ON_RERUN = "a second up with no edit plans no change"
+SOURCE_KEPT_UNTIL_COPY_IN_USE = "the source volume is handed to deletion only once its copy is in use"
+ONLY_OWN_CLAIMS_DELETED = "a migration deletes only claims bound to its source volume or a copy of it"
+DRIVER_CAN_MANAGE = "the EBS CSI driver may manage every volume and snapshot the migration hands it"
+PV_IN_VOLUME_ZONE = "every PV pins pods to the zone its volume is in"
+# Liveness: the runbook's promise that each phase is one `up` (README "Runbook"). Checked where the
+# world is healthy and no fault is injected (a walk of the runbook, a generated world's fault-free
+# moves): there a refusal or a wait that runs out is a defect, not a finding about the world.
+PHASE_COMPLETES = "every phase of a healthy world completes in one up"
+RESTORE_KEPT_UNTIL_COPY_BOUND = "a copy's snapshots are let go only once its claim is bound to its restored volume"
 
 
 def after_step(sim: Simulated, step: Step) -> list[Violation]:
@@ -82,6 +103,94 @@ def after_step(sim: Simulated, step: Step) -> list[Violation]:
         found.append(Violation(ONE_DEFAULT_CLASS, f"after {step.op} {step.name}: {', '.join(sorted(defaults))}"))
     found += only_copies_kept(sim, where=f"after {step.op} {step.name}")
     found += own_filesystems(sim, where=f"after {step.op} {step.name}")
+    found += pvs_in_volume_zones(sim, where=f"after {step.op} {step.name}")
+    return found
+
+
+def pvs_in_volume_zones(sim: Simulated, *, where: str) -> list[Violation]:
+    """A PV's nodeAffinity (or an in-tree PV's aws://<zone>/ volume ID) is where the scheduler
+    puts its pods (kubernetes pkg/scheduler/framework/plugins/volumebinding, VolumeZone), and EC2
+    attaches a volume only to an instance in its own zone (AttachVolume: InvalidVolume.ZoneMismatch):
+    a PV naming another zone leaves every pod of its claim Pending or failing to attach."""
+    from gp3migrate.sim import kube as k8s
+    from gp3migrate.sim.kube.objects import pv_zones
+
+    found = []
+    for pv in sim.world.kube.view("PersistentVolume"):
+        volume = k8s.pv_volume_id(pv)
+        zones = pv_zones(pv)
+        if volume is None or zones is None or not sim.world.ebs.exists(volume):
+            continue
+        actual = sim.world.ebs.zone(volume)
+        if actual not in zones:
+            found.append(
+                Violation(
+                    PV_IN_VOLUME_ZONE,
+                    f"{where}: PV {pv['metadata']['name']} pins pods to {', '.join(sorted(zones))}, "
+                    f"but its volume {volume} is in {actual}",
+                )
+            )
+    return found
+
+
+# The EBS actions the driver does on a volume it serves, and on a snapshot it restores from or
+# deletes (aws-ebs-csi-driver pkg/cloud/cloud.go; the managed policies' statements).
+DRIVER_VOLUME_ACTIONS = ("AttachVolume", "DetachVolume", "ModifyVolume", "DeleteVolume", "CreateSnapshot")
+DRIVER_SNAPSHOT_ACTIONS = ("CreateVolumeFromSnapshot", "DeleteSnapshot")
+MANAGED_POLICIES = ("v1", "v2")
+
+
+def driver_can_manage(sim: Simulated, config: dict[str, Any]) -> list[Violation]:
+    """What the migration hands the driver, the driver may act on under AmazonEBSCSIDriverPolicy and
+    AmazonEBSCSIDriverPolicyV2 alike (their resource-tag conditions, sim/ebs.py
+    driver_policy_allows; shared/fixtures/aws-ebs-csi-driver-2.64.0): a rehomed or modified source
+    volume (served by the driver through a CSI or migrated PV from precopy on), and every snapshot
+    the stack holds (restored by the driver, and deleted by it through a Delete content; DESIGN
+    invariant 4). The policy the world's driver runs with may be the laxer one; the promise is to
+    work under either, so both are checked."""
+    from gp3migrate.sim.ebs import driver_policy_allows
+
+    ebs = sim.world.ebs
+    found = []
+    for raw, entry in zip(config.get("migrations") or [], parsed_entries(config), strict=True):
+        if entry is None or entry.strategy == "copy":
+            continue
+        volume = str(raw["volumeId"])
+        if not ebs.exists(volume):
+            continue
+        tags = ebs.tags(volume)
+        refused = [
+            f"{action} ({policy})"
+            for policy in MANAGED_POLICIES
+            for action in DRIVER_VOLUME_ACTIONS
+            if not driver_policy_allows(policy, action, tags)
+        ]
+        if refused:
+            found.append(
+                Violation(
+                    DRIVER_CAN_MANAGE,
+                    f"{entry.namespace}/{entry.claim} ({entry.strategy}, phase {entry.phase}): volume {volume} "
+                    f"refuses the driver {', '.join(refused)}; its tags: {', '.join(sorted(tags)) or 'none'}",
+                )
+            )
+    for resource in sim.checkpoint.resources:
+        if resource.type != "aws:ebs/snapshot:Snapshot" or not ebs.snapshot_exists(resource.id):
+            continue
+        tags = ebs.snapshot_tags(resource.id)
+        refused = [
+            f"{action} ({policy})"
+            for policy in MANAGED_POLICIES
+            for action in DRIVER_SNAPSHOT_ACTIONS
+            if not driver_policy_allows(policy, action, tags)
+        ]
+        if refused:
+            found.append(
+                Violation(
+                    DRIVER_CAN_MANAGE,
+                    f"snapshot {resource.id} ({resource.name}) refuses the driver {', '.join(refused)}; "
+                    f"its tags: {', '.join(sorted(tags)) or 'none'}",
+                )
+            )
     return found
 
 
@@ -284,6 +393,8 @@ def after_phase(sim: Simulated, config: dict[str, Any]) -> list[Violation]:
     found += workloads_running(sim, config)
     found += served_by_source(sim, config)
     found += own_filesystems(sim, where="after the phase")
+    found += pvs_in_volume_zones(sim, where="after the phase")
+    found += driver_can_manage(sim, config)
     found += only_copies_kept(sim, where="after the phase")
     defaults = sim.world.default_storage_classes()
     if len(defaults) > 1:
@@ -316,6 +427,9 @@ class Holdings:
     volumes: frozenset[str]
     kept_snapshots: frozenset[str]
     claims: tuple[tuple[str, str], ...]
+    # Snapshots of entries before finalize: protected in the state until finalize unprotects them
+    # (DESIGN invariant 2), whatever the state says now.
+    protected_snapshots: frozenset[str] = frozenset()
 
 
 def holdings(sim: Simulated, config: dict[str, Any]) -> Holdings:
@@ -330,8 +444,16 @@ def holdings(sim: Simulated, config: dict[str, Any]) -> Holdings:
         if entry is not None and raw.get("keepSnapshots")
     ]
     kept = {s for s in ebs.snapshot_content if s not in in_state or any(in_state[s].startswith(p) for p in keeping)}
+    before_finalize = [
+        f"{entry.resource_name}-"
+        for entry in parsed_entries(config)
+        if entry is not None and entry.phase in ("precopy", "cutover", "rollback")
+    ]
+    protected = {
+        s for s, name in in_state.items() if s in ebs.snapshot_content and name.startswith(tuple(before_finalize))
+    }
     claims = tuple((ns, c) for ns, names in sorted(claims_in_use(config).items()) for c in names)
-    return Holdings(frozenset(ebs.content), frozenset(kept), claims)
+    return Holdings(frozenset(ebs.content), frozenset(kept), claims, frozenset(protected - kept))
 
 
 def kept_when_let_go(sim: Simulated, before: Holdings, *, what: str) -> list[Violation]:
@@ -348,10 +470,145 @@ def kept_when_let_go(sim: Simulated, before: Holdings, *, what: str) -> list[Vio
         for s in sorted(before.kept_snapshots)
         if s not in ebs.snapshot_content
     ]
+    found += [
+        Violation(KEPT_WHEN_LET_GO, f"after {what}: snapshot {s} (protected until finalize) is gone")
+        for s in sorted(before.protected_snapshots)
+        if s not in ebs.snapshot_content
+    ]
     for namespace, claim in before.claims:
         if sim.world.claim_volume(namespace, claim) is None:
             found.append(Violation(KEPT_WHEN_LET_GO, f"after {what}: claim {namespace}/{claim} is gone or unbound"))
             continue
+        found_claim = sim.world.kube.peek("PersistentVolumeClaim", namespace, claim)
+        if found_claim is not None and _is_deleting(found_claim):
+            # Held only by kubernetes.io/pvc-protection while a pod uses it: gone once the pod stops.
+            found.append(Violation(KEPT_WHEN_LET_GO, f"after {what}: claim {namespace}/{claim} is being deleted"))
+            continue
         lost = writes_kept(sim, namespace, [claim])
         found += [Violation(KEPT_WHEN_LET_GO, f"after {what}: {v.detail}") for v in lost]
     return found
+
+
+def source_deletions(config: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """Resource name of the step that hands a copy's source to deletion (finalize with
+    `deleteSource`: its Retain patch turns Delete) -> (namespace, the restored claim, the source
+    volume). Read once per `up`."""
+    out: dict[str, tuple[str, str, str]] = {}
+    for raw, entry in zip(config.get("migrations") or [], parsed_entries(config), strict=True):
+        if entry is not None and entry.strategy == "copy" and entry.phase == "finalize" and entry.delete_source:
+            out[f"{entry.resource_name}-retain"] = (entry.namespace, entry.target_claim_name, str(raw["volumeId"]))
+    return out
+
+
+def before_source_let_go(sim: Simulated, watched: dict[str, tuple[str, str, str]], step: Step) -> list[Violation]:
+    """As the step that sets the source PV to Delete starts (the PV controller then deletes the
+    released PV's volume: pv_controller.go reclaimVolume), the copy is in use: the restored claim
+    is bound to a volume restored from the source and that volume is attached to a node (DESIGN
+    invariant 2: the old volume goes only after the new claim is verified). `watched` is
+    `source_deletions(config)`."""
+    target = watched.get(step.name)
+    if target is None or step.op not in ("create", "update", "replace"):
+        return []
+    namespace, claim, source = target
+    volume = sim.world.claim_volume(namespace, claim)
+    if volume is None:
+        why = f"{namespace}/{claim} is not bound"
+    elif source not in _ancestors(sim, volume):
+        why = f"{namespace}/{claim} is bound to {volume}, which was not restored from {source}"
+    elif not sim.world.ebs.attached_to(volume):
+        why = f"{namespace}/{claim}'s volume {volume} is attached to no node"
+    else:
+        return []
+    return [Violation(SOURCE_KEPT_UNTIL_COPY_IN_USE, f"{step.op} {step.name} hands {source} to deletion while {why}")]
+
+
+# What a copy restores through: deleting one of these before the restored claim is bound leaves
+# the claim nothing to restore from (the external-provisioner reads the VolumeSnapshot and its
+# content when it provisions: controller.go getSnapshotSource).
+SNAPSHOT_TYPES = (
+    "kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshot",
+    "kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotContent",
+    "aws:ebs/snapshot:Snapshot",
+)
+
+
+def restore_sources(config: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """Resource-name prefix of each copy entry in finalize or cleanup (the phases that let go of
+    its snapshots) -> (namespace, the restored claim, the source volume). Read once per `up`."""
+    out: dict[str, tuple[str, str, str]] = {}
+    for raw, entry in zip(config.get("migrations") or [], parsed_entries(config), strict=True):
+        if entry is not None and entry.strategy == "copy" and entry.phase in ("finalize", "cleanup"):
+            out[f"{entry.resource_name}-"] = (entry.namespace, entry.target_claim_name, str(raw["volumeId"]))
+    return out
+
+
+def before_restore_let_go(sim: Simulated, watched: dict[str, tuple[str, str, str]], step: Step) -> list[Violation]:
+    """As a delete of a copy's VolumeSnapshot, content or EBS snapshot starts, the restored claim is
+    bound to a volume restored from the source (DESIGN invariant 2: what the copy came from goes
+    only after the new claim is verified; finalize's ClaimBound re-check exists for this).
+    `watched` is `restore_sources(config)`."""
+    if step.op != "delete" or step.type not in SNAPSHOT_TYPES:
+        return []
+    target = next((t for prefix, t in watched.items() if step.name.startswith(prefix)), None)
+    if target is None:
+        return []
+    namespace, claim, source = target
+    volume = sim.world.claim_volume(namespace, claim)
+    if volume is None:
+        why = f"{namespace}/{claim} is not bound"
+    elif source not in _ancestors(sim, volume):
+        why = f"{namespace}/{claim} is bound to {volume}, which was not restored from {source}"
+    else:
+        return []
+    return [Violation(RESTORE_KEPT_UNTIL_COPY_BOUND, f"delete {step.name} starts while {why}")]
+
+
+class ClaimsWatch:
+    """The claims bound to a volume as an `up` goes; a claim deleted (or being deleted) during it
+    must be bound to a migration's source volume or to a volume restored from one. A claim with
+    the same name bound to another volume is another claim: the migration's steps that delete
+    claims re-check the PV it is bound to (gp3migrate/checks/preconditions.py release_claim)."""
+
+    def __init__(self, sim: Simulated, configs: list[dict[str, Any]]):
+        self.sim = sim
+        self.sources = {str(e["volumeId"]) for c in configs for e in c.get("migrations") or [] if e.get("volumeId")}
+        self.bound = self._bound()
+
+    def _bound(self) -> dict[tuple[str, str, str], str]:
+        """(namespace, name, uid) -> volume, for every claim bound and not being deleted."""
+        from gp3migrate.sim import kube as k8s
+
+        out = {}
+        for claim in self.sim.world.kube.view("PersistentVolumeClaim"):
+            meta = claim["metadata"]
+            if k8s.deleting(claim):
+                continue
+            volume = self.sim.world.claim_volume(meta["namespace"], meta["name"])
+            if volume is not None:
+                out[(meta["namespace"], meta["name"], meta["uid"])] = volume
+        return out
+
+    def check(self, *, where: str) -> list[Violation]:
+        now = self._bound()
+        found = []
+        for (namespace, name, uid), volume in sorted(self.bound.items()):
+            if (namespace, name, uid) in now:
+                continue
+            still = self.sim.world.kube.peek("PersistentVolumeClaim", namespace, name)
+            if still is not None and still["metadata"]["uid"] == uid and not _is_deleting(still):
+                continue  # unbound, not deleted: not this check's
+            if self.sources & set(_ancestors(self.sim, volume)):
+                continue
+            found.append(
+                Violation(
+                    ONLY_OWN_CLAIMS_DELETED,
+                    f"{where}: claim {namespace}/{name} (uid {uid}) was deleted while bound to {volume}, "
+                    "which no migration's source volume is or was restored from",
+                )
+            )
+        self.bound = now
+        return found
+
+
+def _is_deleting(obj: dict[str, Any]) -> bool:
+    return obj["metadata"].get("deletionTimestamp") is not None

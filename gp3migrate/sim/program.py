@@ -14,11 +14,13 @@ seed (docs/testing.md, "How free the order is").
 """
 
 import asyncio
+import contextvars
 import hashlib
 import logging
 import os
 import random
 import runpy
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,8 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.settings import ROOT, SETTINGS, _shutdown_callbacks, configure
 from pulumi.runtime.stack import Stack, wait_for_rpcs
+
+from gp3migrate.sim import clock
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 PROJECT = "eks-gp3-migration"
@@ -103,10 +107,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
 def _urn(stack: str, parent: str, type_: str, name: str) -> str:
+    """The engine's URN: the parent's whole qualified type (every ancestor's type but the root
+    stack's) before this type (pulumi `pkg/resource/deploy/deployment.go` generateURN,
+    `sdk/go/common/resource/urn/urn.go` New)."""
     if parent:
-        type_ = parent.split("::")[2].split("$")[-1] + "$" + type_
+        parent_type = parent.split("::")[2]
+        if parent_type != ROOT_STACK_TYPE:
+            type_ = f"{parent_type}${type_}"
     return f"urn:pulumi:{stack}::{PROJECT}::{type_}::{name}"
+
+
+class DuplicateURN(Exception):  # noqa: N818 - as the engine's diagnostic names it
+    """A second resource with a URN already registered in this deployment."""
 
 
 class _NoMocks(pulumi.runtime.Mocks):
@@ -122,11 +138,21 @@ class SimMonitor(pulumi_mocks.MockMonitor):
         super().__init__(_NoMocks())
         self.engine = engine
         self.stack = stack
-        self.stack_urn = _urn(stack, "", "pulumi:pulumi:Stack", f"{PROJECT}-{stack}")
+        self.stack_urn = _urn(stack, "", ROOT_STACK_TYPE, f"{PROJECT}-{stack}")
+        self.urns: set[str] = set()
+
+    def _new_urn(self, parent: str, type_: str, name: str) -> str:
+        """step_generator.go generateURN: a URN seen before in this deployment fails it (a bail,
+        diag.GetDuplicateResourceURNError) instead of standing for the earlier resource."""
+        urn = _urn(self.stack, parent, type_, name)
+        if urn in self.urns:
+            raise DuplicateURN(f"Duplicate resource URN '{urn}'; try giving it a unique name")
+        self.urns.add(urn)
+        return urn
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
-        urn = _urn(self.stack, request.parent, request.type, request.name)
-        if request.type == "pulumi:pulumi:Stack":
+        urn = self._new_urn(request.parent, request.type, request.name)
+        if request.type == ROOT_STACK_TYPE:
             return resource_pb2.RegisterResourceResponse(urn=urn)
         timeouts = request.customTimeouts
         registration = Registration(
@@ -156,7 +182,7 @@ class SimMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802
-        urn = _urn(self.stack, request.parent, request.type, request.name)
+        urn = self._new_urn(request.parent, request.type, request.name)
         if request.type != "pulumi:pulumi:StackReference":
             raise AssertionError(f"the simulation reads only stack references, not {request.type}")
         name = rpc.deserialize_properties(request.properties)["name"]
@@ -172,6 +198,59 @@ class SimMonitor(pulumi_mocks.MockMonitor):
 # callback that reschedules itself for ever cannot starve the RPCs.
 _MAX_DEFERRALS = 10_000
 
+# Steps overlap in time: one that waits (an await, a gate's poll) lets other ready steps run
+# (issue 21 item 5). False: a step runs whole once picked, and its waits tick the world in place
+# (the simulation before; kept to show what overlap finds).
+OVERLAP = True
+
+
+class _Flight:
+    """One RPC in flight in its own thread. Only one thread runs at a time: the loop hands the
+    baton to a flight (`go`) and waits until it yields at a wait or finishes (`back`), so a run is
+    as deterministic as the seed's picks."""
+
+    def __init__(self, func: Callable[..., Any], args: tuple[Any, ...], future: asyncio.Future[Any]):
+        self.future = future
+        self.go = threading.Event()
+        self.back = threading.Event()
+        self.world: Any = None
+        self.wake_at: int | None = None  # the world's tick it may go on at; None: not waiting
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        context = contextvars.copy_context()
+        self.thread = threading.Thread(target=self._main, args=(context, func, args), daemon=True)
+
+    def _main(self, context: contextvars.Context, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.go.wait()
+        self.go.clear()
+        clock.set_yield(self._wait)
+        try:
+            self.result = context.run(func, *args)
+        except BaseException as err:
+            self.error = err
+        self.done = True
+        self.back.set()
+
+    def _wait(self, world: Any, ticks: int) -> None:
+        self.world = world
+        self.wake_at = world.ticks + ticks
+        self.back.set()
+        self.go.wait()
+        self.go.clear()
+        self.wake_at = None
+
+    def runnable(self) -> bool:
+        return self.wake_at is not None and self.world.ticks >= self.wake_at
+
+    def run(self) -> None:
+        """Hand it the baton until it waits again or finishes."""
+        self.back.clear()
+        if not self.thread.is_alive() and not self.done:
+            self.thread.start()
+        self.go.set()
+        self.back.wait()
+
 
 class _SchedulingLoop(asyncio.SelectorEventLoop):
     """Runs the SDK's "executor" RPCs on this thread, one at a time, in an order drawn from a seeded
@@ -181,13 +260,17 @@ class _SchedulingLoop(asyncio.SelectorEventLoop):
 
     The real engine runs the steps of independent resources in parallel, so which of two ready
     registrations completes first varies from run to run; here each seed gives one such order, and
-    the same seed always the same one.
+    the same seed always the same one. With OVERLAP, a step that waits is set aside until its ticks
+    have passed and the pick is among the new RPCs and the waiting steps that may go on; the world
+    ticks only when every step in flight waits and no RPC is ready (a discrete-event clock), so
+    steps started together wait together, as the engine's parallel steps do.
     """
 
     def __init__(self, rng: random.Random):
         super().__init__()
         self.rng = rng
         self.queue: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
+        self.flights: list[_Flight] = []
         self._dispatching = False
         self._deferred = 0
 
@@ -203,7 +286,7 @@ class _SchedulingLoop(asyncio.SelectorEventLoop):
         return future
 
     def _dispatch(self) -> None:
-        if not self.queue:
+        if not self.queue and not self.flights:
             self._dispatching = False
             return
         if self._ready and self._deferred < _MAX_DEFERRALS:  # type: ignore[attr-defined]
@@ -217,16 +300,60 @@ class _SchedulingLoop(asyncio.SelectorEventLoop):
             self.call_soon(self._dispatch)
             return
         self._deferred = 0
-        func, args, future = self.queue.pop(self.rng.randrange(len(self.queue)))
+        waking = [f for f in self.flights if f.runnable()]
+        if not self.queue and not waking:
+            # Every step in flight waits and nothing else can start: time passes for all of them.
+            self.flights[0].world.tick()
+            self.call_soon(self._dispatch)
+            return
+        # New RPCs first in the draw: without waiting steps it is the draw of the loop before.
+        pick = self.rng.randrange(len(self.queue) + len(waking))
+        if pick < len(self.queue):
+            func, args, future = self.queue.pop(pick)
+            if not OVERLAP:
+                self._run_inline(func, args, future)
+                self.call_soon(self._dispatch)
+                return
+            flight = _Flight(func, args, future)
+            self.flights.append(flight)
+        else:
+            flight = waking[pick - len(self.queue)]
+        flight.run()
+        if flight.done:
+            self.flights.remove(flight)
+            self._settle(flight.future, flight.result, flight.error)
+        self.call_soon(self._dispatch)
+
+    def _run_inline(self, func: Callable[..., Any], args: tuple[Any, ...], future: asyncio.Future[Any]) -> None:
         try:
             result = func(*args)
         except BaseException as err:
-            if not future.cancelled():
-                future.set_exception(err)
+            self._settle(future, None, err)
         else:
-            if not future.cancelled():
-                future.set_result(result)
-        self.call_soon(self._dispatch)
+            self._settle(future, result, None)
+
+    @staticmethod
+    def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+        if future.cancelled():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def finish_flights(self) -> None:
+        """Steps still in flight when the program's wait ended (a failed run) finish, as the real
+        engine lets the steps it started finish (`step_executor.go`)."""
+        while self.flights:
+            waking = [f for f in self.flights if f.runnable()]
+            if not waking:
+                self.flights[0].world.tick()
+                continue
+            flight = waking[self.rng.randrange(len(waking))]
+            flight.run()
+            if flight.done:
+                self.flights.remove(flight)
+                self._settle(flight.future, flight.result, flight.error)
 
 
 @dataclass
@@ -316,6 +443,7 @@ def run_program(engine: Engine, config: dict[str, Any], *, stack: str, preview: 
         except Exception as err:
             run.error = run.error or err
     finally:
+        loop.finish_flights()
         os.chdir(cwd)
         # The SDK's callbacks server (a grpc.aio server, started on first use) lives on this loop:
         # left running, its futures die at interpreter exit as "Error in sys.excepthook" (pulumi

@@ -7,8 +7,9 @@
   named object is then replaced delete-before-replace (Diff, `deleteBeforeReplace`); create fails
   with AlreadyExists on an existing object (await.go Creation, no upsert); Patch resources are
   server-side applied with their own field manager (provider.go `fieldManagerName`) and `patchForce`,
-  and their delete relinquishes their fields (await.go Deletion, `ssa.Relinquish`); a PVC is ready
-  when Bound, or Pending on a WaitForFirstConsumer class when it names its class (4.16.0); a custom
+  and their delete relinquishes their fields (await.go Deletion, `ssa.Relinquish`); a PVC is awaited
+  at most 5 minutes, and is ready when Bound, except on create on a WaitForFirstConsumer class, where
+  it is ready while Pending only (awaiters.go untilCoreV1PersistentVolumeClaimReady); a custom
   resource is awaited only with `pulumi.com/waitFor`; Deployments and StatefulSets until their ready
   replicas match; a delete waits until the object is gone (finalizers), default timeout 10 minutes.
 - Helm releases (pulumi-kubernetes `provider/pkg/provider/helm_release.go`): install fails on an
@@ -39,10 +40,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from gp3migrate.sim import clock
 from gp3migrate.sim.engine import UNKNOWN, Diff, PartialFailure, Provider, Resource, StepFailed
 from gp3migrate.sim.program import ACCOUNT
 
 DEFAULT_AWAIT_SECONDS = 10 * 60
+# pulumi-kubernetes awaiters.go untilCoreV1PersistentVolumeClaimReady: WatchUntil(pvcReady, 5*time.Minute).
+PVC_AWAIT_SECONDS = 5 * 60
 WAIT_FOR = "pulumi.com/waitFor"
 
 # pulumi-kubernetes provider/pkg/provider/diff.go `forceNew`, for the kinds this program declares.
@@ -183,6 +187,16 @@ class SimProviders:
 # -- Kubernetes ------------------------------------------------------------------------------
 
 
+def _has_unknown(value: Any) -> bool:
+    """provider.go hasComputedValue: an input a preview does not know yet (the SDK's Unknown, or the
+    wire sentinel)."""
+    if isinstance(value, dict):
+        return any(_has_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_unknown(v) for v in value)
+    return value == UNKNOWN or not isinstance(value, (str, bool, int, float, type(None)))
+
+
 def object_ref(inputs: dict[str, Any]) -> tuple[str, str, str, str]:
     """(apiVersion, kind, namespace, name); a namespaced kind without a namespace is in `default`."""
     metadata = inputs.get("metadata") or {}
@@ -206,10 +220,14 @@ class _KubeBase:
     def _await_ready(self, new: Resource, live: dict[str, Any], operation: str) -> dict[str, Any]:
         """await.go: wait until the object is ready, ticking the world; PartialFailure on timeout."""
         api_version, kind, namespace, name = object_ref(new.inputs)
-        ready = self._readiness(new.inputs, kind)
+        ready = self._readiness(new.inputs, kind, operation)
         if ready is None:
             return live
         timeout = parse_duration(new.custom_timeouts.get(operation), DEFAULT_AWAIT_SECONDS)
+        if kind == "PersistentVolumeClaim" and not new.inputs["kind"].endswith("Patch"):
+            # awaiters.go untilCoreV1PersistentVolumeClaimReady: `WatchUntil(pvcReady, 5*time.Minute)`
+            # inside the operation's context (await.go Creation/Update: customTimeouts, else 10m).
+            timeout = min(timeout, PVC_AWAIT_SECONDS)
         deadline = self.world.clock() + timeout
         while True:
             current = self.world.kube.get(api_version, kind, namespace, name)
@@ -221,24 +239,37 @@ class _KubeBase:
                     object_id(new.inputs),
                     current or live,
                 )
-            self.world.tick()
+            clock.wait(self.world)
 
-    def _readiness(self, inputs: dict[str, Any], kind: str) -> Callable[[dict[str, Any]], bool] | None:
+    def _binding_mode(self, inputs: dict[str, Any]) -> str:
+        """awaiters.go pvcBindMode: the named class's volumeBindingMode; "" without a class (or one
+        not found yet: the awaiter asks again at the next event)."""
+        class_name = (inputs.get("spec") or {}).get("storageClassName")
+        storage_class = self.world.kube.get("storage.k8s.io/v1", "StorageClass", "", class_name) if class_name else None
+        return str((storage_class or {}).get("volumeBindingMode") or "")
+
+    def _readiness(
+        self, inputs: dict[str, Any], kind: str, operation: str = "create"
+    ) -> Callable[[dict[str, Any]], bool] | None:
         annotations = (inputs.get("metadata") or {}).get("annotations") or {}
         if WAIT_FOR in annotations:
             condition = annotations[WAIT_FOR]
             return lambda obj: wait_for_satisfied(obj, condition)
         if kind == "PersistentVolumeClaim" and not inputs["kind"].endswith("Patch"):
-            class_name = (inputs.get("spec") or {}).get("storageClassName")
-            storage_class = (
-                self.world.kube.get("storage.k8s.io/v1", "StorageClass", "", class_name) if class_name else None
-            )
-            wffc = bool(storage_class and storage_class.get("volumeBindingMode") == "WaitForFirstConsumer")
+            mode = [""]
 
             def claim_ready(obj: dict[str, Any]) -> bool:
+                # pulumi-kubernetes awaiters.go untilCoreV1PersistentVolumeClaimReady (4.16.0 on).
+                if not mode[0]:
+                    mode[0] = self._binding_mode(inputs)
                 phase = (obj.get("status") or {}).get("phase")
-                # 4.16.0: a claim on a WaitForFirstConsumer class that names it is ready at Pending.
-                return phase == "Bound" or (wffc and phase == "Pending")
+                if operation != "create" and phase == "Bound":
+                    return True  # an update (lastOutputs set) of a bound claim
+                if mode[0] == "WaitForFirstConsumer":
+                    # On create: ready while Pending only. A claim already Bound when first seen
+                    # (pre-bound by volumeName and synced at once) is not, and waits out the 5 minutes.
+                    return phase == "Pending"
+                return phase == "Bound"
 
             return claim_ready
         if kind in ("Deployment", "StatefulSet"):
@@ -290,12 +321,28 @@ class KubernetesProvider(_KubeBase):
 
     def create(self, new: Resource, *, preview: bool) -> tuple[str, dict[str, Any]]:
         if preview:
-            return object_id(new.inputs), copy.deepcopy(new.inputs)
+            return "", self._dry_run_create(new)
         try:
             live = self.world.kube.create(copy.deepcopy(new.inputs))
         except Exception as err:  # KubeError: AlreadyExists, Invalid, NotFound (no CRD)
             raise self._kube_error(err, f"creating {new.inputs['kind']} {object_id(new.inputs)}") from err
         return object_id(new.inputs), self._await_ready(new, live, "create")
+
+    def _dry_run_create(self, new: Resource) -> dict[str, Any]:
+        """A preview's Create (pulumi-kubernetes provider.go Create, await.go Creation with
+        `DryRun: All`): with every input known, the API server validates and defaults the object
+        without storing it, and an invalid object fails the preview; an object that exists
+        (AlreadyExists), a kind without its CRD or a missing namespace (NotFound) give the inputs
+        back, as does an input still unknown. The id stays unknown either way."""
+        if _has_unknown(new.inputs):
+            return copy.deepcopy(new.inputs)
+        try:
+            # The store's own write path on a copy: nothing of it reaches the world.
+            return copy.deepcopy(self.world.kube).create(copy.deepcopy(new.inputs))
+        except Exception as err:
+            if getattr(err, "reason", "") in ("AlreadyExists", "NotFound", "Forbidden"):
+                return copy.deepcopy(new.inputs)
+            raise self._kube_error(err, f"preview of creating {new.inputs['kind']} {object_id(new.inputs)}") from err
 
     def import_(self, new: Resource) -> tuple[str, dict[str, Any]]:
         live = self.read(new)
@@ -328,7 +375,7 @@ class KubernetesProvider(_KubeBase):
                     f"timed out after {int(timeout)}s waiting for {kind} {object_id(old.inputs)} to be deleted "
                     f"(finalizers: {', '.join(finalizers) or 'none'})"
                 )
-            self.world.tick()
+            clock.wait(self.world)
 
 
 def field_manager(urn: str) -> str:
@@ -598,7 +645,7 @@ class EbsSnapshotProvider:
                     snapshot_id,
                     outputs,
                 )
-            self.world.tick()
+            clock.wait(self.world)
         return snapshot_id, outputs
 
     def import_(self, new: Resource) -> tuple[str, dict[str, Any]]:

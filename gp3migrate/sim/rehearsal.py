@@ -121,6 +121,12 @@ INVARIANTS = (
     invariants.RETAIN_BEFORE_ONE_WAY,
     invariants.KEPT_WHEN_LET_GO,
     invariants.ONE_DEFAULT_CLASS,
+    invariants.SOURCE_KEPT_UNTIL_COPY_IN_USE,
+    invariants.RESTORE_KEPT_UNTIL_COPY_BOUND,
+    invariants.ONLY_OWN_CLAIMS_DELETED,
+    invariants.DRIVER_CAN_MANAGE,
+    invariants.PV_IN_VOLUME_ZONE,
+    invariants.PHASE_COMPLETES,
     invariants.NO_CHANGE_ON_RERUN,
 )
 # After a failed `up` these still hold for what it left: a failure must lose nothing.
@@ -132,10 +138,16 @@ HOLD_AFTER_FAILURE = (
     invariants.RETAIN_BEFORE_ONE_WAY,
     invariants.KEPT_WHEN_LET_GO,
     invariants.ONE_DEFAULT_CLASS,
+    invariants.SOURCE_KEPT_UNTIL_COPY_IN_USE,
+    invariants.RESTORE_KEPT_UNTIL_COPY_BOUND,
+    invariants.ONLY_OWN_CLAIMS_DELETED,
+    invariants.PV_IN_VOLUME_ZONE,
 )
 NOT_CHECKED_AFTER_FAILURE = {
     invariants.WORKLOAD_RUNS: "the up failed: a failed cutover may leave the workload stopped",
     invariants.NO_CHANGE_ON_RERUN: "the up failed: the next up has work left to do",
+    invariants.DRIVER_CAN_MANAGE: "the up failed: it may have stopped before tagging the volume for the driver",
+    invariants.PHASE_COMPLETES: "checked by --walk only: a refusal of this stack file may be by design",
 }
 
 
@@ -212,6 +224,10 @@ def walk(
         if edit is not None:
             config = edit(config, label)
         report = apply_up(sim, config, label)
+        if not report.result.ok:
+            # A walk injects no fault into a healthy world: each phase must go through.
+            failed = f"{label}: {report.result.error}"
+            report.violations.append(invariants.Violation(invariants.PHASE_COMPLETES, failed))
         rehearsal.phases.append(report)
         if not report.result.ok:
             break

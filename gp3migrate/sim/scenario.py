@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from gp3migrate.checks import preconditions
-from gp3migrate.sim import invariants
+from gp3migrate.sim import clock, invariants
 from gp3migrate.sim.engine import (
     Bailed,
     Checkpoint,
@@ -50,6 +50,12 @@ def stack_file_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, 
     return {k.removeprefix(f"{PROJECT}:"): v for k, v in (data.get("config") or {}).items()}
 
 
+def _wait_until(world: Any, deadline: float) -> None:
+    """The rest of a timed-out await, yielding to the other steps in flight (clock.wait)."""
+    if deadline > world.clock():
+        clock.sleep(world, deadline - world.clock())
+
+
 @dataclass
 class Faults:
     """Failures to inject, each once: (resource name, operation) -> error or timeout."""
@@ -71,10 +77,10 @@ class Faults:
                     # engine saves it with init errors (engine.TimedOut; pulumi-kubernetes
                     # `partialError`, the terraform bridge's partial state).
                     deadline = world.clock() + budget
-                    raise TimedOut(message, wait=lambda: world.sleep(max(0.0, deadline - world.clock())))
+                    raise TimedOut(message, wait=lambda: _wait_until(world, deadline))
                 # A dynamic provider has no partial state (pulumi `dynamic/__main__.py` Create
                 # returns an id or an error): the project's gate waits out its budget, then fails.
-                world.sleep(budget)
+                clock.sleep(world, budget)
                 raise StepFailed(message)
             raise StepFailed(f"{resource.name}: injected AWS error (RequestLimitExceeded) during {op}")
 
@@ -251,11 +257,17 @@ class Simulation:
         steps: list[Step] = []
         violations: list[invariants.Violation] = []
         watched = invariants.one_way_steps(config) if not preview else {}
+        let_go = invariants.source_deletions(config) if not preview else {}
+        restores = invariants.restore_sources(config) if not preview else {}
+        claims = invariants.ClaimsWatch(self, [config, self.config]) if not preview else None
 
         def on_step(step: Step) -> None:
             steps.append(step)
-            if not preview:
+            if claims is not None:
                 violations.extend(invariants.before_one_way_step(self, watched, step))
+                violations.extend(invariants.before_source_let_go(self, let_go, step))
+                violations.extend(invariants.before_restore_let_go(self, restores, step))
+                violations.extend(claims.check(where=_since(steps)))
                 violations.extend(invariants.after_step(self, step))
 
         # Entries the last applied config had and this one lets go of (removed, or under `forget`).
@@ -278,6 +290,8 @@ class Simulation:
         error = deployment.error or run.error
         if isinstance(error, Bailed) and deployment.error is not None:
             error = deployment.error
+        if claims is not None:
+            violations.extend(claims.check(where=_since(steps, end=True)))
         if before is not None:
             what = "an up without " + ", ".join(f"{e['namespace']}/{e['claim']}" for e in removed)
             violations += invariants.kept_when_let_go(self, before, what=what)
@@ -294,9 +308,11 @@ class Simulation:
         steps: list[Step] = []
         violations: list[invariants.Violation] = []
         before = invariants.holdings(self, self.config)
+        claims = invariants.ClaimsWatch(self, [self.config])
 
         def on_step(step: Step) -> None:
             steps.append(step)
+            violations.extend(claims.check(where=_since(steps)))
             violations.extend(invariants.after_step(self, step))
 
         self.checkpoint, error = destroy(
@@ -306,6 +322,7 @@ class Simulation:
             exclude_protected=exclude_protected,
             rng=random.Random(self._order_seed()),
         )
+        violations += claims.check(where=_since(steps, end=True))
         self.world.tick(TICKS_BETWEEN_UPS)
         violations += invariants.kept_when_let_go(self, before, what="pulumi destroy")
         result = UpResult(steps, error, [], violations)
@@ -359,7 +376,7 @@ class Simulation:
         original = preconditions.RUNTIME
         preconditions.RUNTIME = preconditions.Runtime(
             ec2=lambda region: world.ec2(),
-            sleep=world.sleep,
+            sleep=lambda seconds: clock.sleep(world, seconds),
             clock=world.clock,
             core_api=lambda kubeconfig, context: world.core_api(),
             apps_api=lambda kubeconfig, context: world.apps_api(),
@@ -387,6 +404,15 @@ class Simulation:
         for entry in config.get("migrations") or []:
             entry.update(changes)
         return config
+
+
+def _since(steps: list[Step], *, end: bool = False) -> str:
+    """Where a change seen as a step starts (or at the end) happened: after the step before it."""
+    done = steps if end else steps[:-1]
+    if not done:
+        return "before the first step"
+    last = f"after {done[-1].op} {done[-1].name}"
+    return f"{last} (the last step)" if end else f"{last}, as {steps[-1].op} {steps[-1].name} started"
 
 
 def _claim_templates(claims: list[str], statefulset: str) -> list[str]:

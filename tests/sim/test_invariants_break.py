@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from gp3migrate.checks import preconditions
 from gp3migrate.planning import restore
 from gp3migrate.planning.strategies import common, rehome
 from gp3migrate.sim import invariants
 from gp3migrate.sim.scenario import Simulation
+from tests.sim.test_one_way_rechecks import replace_claim
 from tests.sim.test_scenarios import dev, up, variant
 
 NAME = "migrate-default-ebs-gp2-claim"
@@ -129,3 +131,109 @@ def test_a_claim_deleted_by_a_destroy_breaks_kept_when_let_go(monkeypatch: pytes
         result = sim.destroy()
         found = named(result.violations, invariants.KEPT_WHEN_LET_GO)
     assert "after pulumi destroy: claim default/ebs-gp2-claim is gone or unbound" in found
+
+
+# -- the invariants of the one-way steps' re-checks (tests/sim/test_one_way_rechecks.py walks each
+# world; here each re-check is made to pass, and the invariant must name the promise and the object)
+
+
+def test_a_copy_handed_over_before_it_is_in_use_breaks_source_kept_until_copy_in_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(preconditions, "restored_volume_in_use", lambda ec2, **kw: "vol-unchecked")
+    with Simulation(dev(**variant("copy-rename")), seed=237) as sim:
+        source = sim.config["migrations"][0]["volumeId"]
+        assert up(sim, "precopy").ok
+        cutover = sim.with_entries(phase="cutover")
+        assert sim.up(cutover).ok  # not repointed: the restored claim stays Pending
+        sim.config = cutover
+        result = up(sim, "finalize", deleteSource=True)
+        found = named(result.violations, invariants.SOURCE_KEPT_UNTIL_COPY_IN_USE)
+    assert found == [f"update {NAME}-retain hands {source} to deletion while default/ebs-gp2-claim-gp3 is not bound"]
+
+
+def test_a_finalize_past_an_unbound_copy_breaks_restore_kept_until_copy_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ClaimBound made to pass: finalize goes on to the restore objects of a claim still Pending.
+    monkeypatch.setattr(preconditions, "claim_bound", lambda core, **kw: "pv-unchecked")
+    with Simulation(dev(**variant("copy-rename")), seed=9) as sim:
+        assert up(sim, "precopy").ok
+        cutover = sim.with_entries(phase="cutover")
+        assert sim.up(cutover).ok  # not repointed: the restored claim stays Pending
+        sim.config = cutover
+        result = up(sim, "finalize")
+        found = named(result.violations, invariants.RESTORE_KEPT_UNTIL_COPY_BOUND)
+    assert found, result.violations
+    assert all(d.endswith("while default/ebs-gp2-claim-gp3 is not bound") for d in found), found
+    assert any(d.startswith(f"delete {NAME}-") for d in found), found
+
+
+def test_a_release_of_a_claim_bound_to_another_volume_breaks_only_own_claims_deleted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = preconditions.release_claim
+    monkeypatch.setattr(preconditions, "release_claim", lambda core, **kw: original(core, **{**kw, "bound_to": None}))
+    with Simulation(dev(), seed=238) as sim:
+        assert up(sim, "precopy").ok
+        replaced = replace_claim(sim)
+        result = up(sim, "cutover")
+        found = named(result.violations, invariants.ONLY_OWN_CLAIMS_DELETED)
+    assert len(found) == 1 and found[0].startswith(f"after create {NAME}-release-old-claim, as ")
+    assert "claim default/ebs-gp2-claim (uid " in found[0] and f"deleted while bound to {replaced}" in found[0]
+
+
+def test_a_source_volume_left_untagged_breaks_driver_can_manage(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(preconditions, "tag_volume", lambda ec2, volume_id, tags: dict(tags))
+    with Simulation(dev(), seed=239) as sim:
+        volume = sim.config["migrations"][0]["volumeId"]
+        assert up(sim, "precopy").ok
+        found = named(phase_checks(sim), invariants.DRIVER_CAN_MANAGE)
+    assert len(found) == 1
+    assert found[0].startswith(f"default/ebs-gp2-claim (rehome, phase precopy): volume {volume} refuses the driver ")
+    assert "CreateSnapshot (v2)" in found[0] and "AttachVolume" not in found[0]
+
+
+def test_a_snapshot_without_the_driver_tag_breaks_driver_can_manage(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = restore.snapshot_tags
+
+    def untagged(*args: Any, **kwargs: Any) -> dict[str, str]:
+        return {k: v for k, v in original(*args, **kwargs).items() if k != "ebs.csi.aws.com/cluster"}
+
+    monkeypatch.setattr(restore, "snapshot_tags", untagged)
+    with Simulation(dev(**variant("copy-same-name")), seed=240) as sim:
+        assert up(sim, "precopy").ok
+        found = named(phase_checks(sim), invariants.DRIVER_CAN_MANAGE)
+    assert len(found) == 1 and f"({NAME}-precopy-snapshot) refuses the driver DeleteSnapshot (v1)" in found[0]
+
+
+def test_a_modify_of_a_volume_outside_the_planned_zone_breaks_pv_in_volume_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = preconditions.modify_to_gp3
+
+    def any_zone(ec2: Any, volume_id: str, **kw: Any) -> Any:
+        actual = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["AvailabilityZone"]
+        return original(ec2, volume_id, **{**kw, "expected_zone": actual})
+
+    monkeypatch.setattr(preconditions, "modify_to_gp3", any_zone)
+    with Simulation(dev(), seed=241) as sim:
+        actual = sim.config["migrations"][0]["zone"]
+        for entry in sim.config["migrations"]:
+            entry["zone"] = "eu-central-1a"
+        assert up(sim, "precopy").ok
+        result = up(sim, "cutover")
+        found = named(result.violations, invariants.PV_IN_VOLUME_ZONE)
+    assert found and found[0].startswith(f"after create {NAME}-claim: PV ")
+    volume = sim.config["migrations"][0]["volumeId"]
+    assert found[0].endswith(f"-csi pins pods to eu-central-1a, but its volume {volume} is in {actual}")
+
+
+def test_a_snapshot_destroyed_before_finalize_breaks_kept_when_let_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Protected until finalize (DESIGN invariant 2), whether or not keepSnapshots keeps it later."""
+    original = common.snapshot
+    monkeypatch.setattr(common, "snapshot", lambda *a, **kw: dataclasses.replace(original(*a, **kw), protect=False))
+    with Simulation(dev(), seed=242) as sim:
+        assert up(sim, "precopy").ok
+        result = sim.destroy()
+        found = named(result.violations, invariants.KEPT_WHEN_LET_GO)
+    assert len(found) == 1 and found[0].startswith("after pulumi destroy: snapshot snap-")
+    assert found[0].endswith("(protected until finalize) is gone")

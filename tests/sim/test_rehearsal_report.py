@@ -34,6 +34,20 @@ def test_a_failed_precopy_checks_what_it_left_says_what_it_did_not_check_and_cou
             (invariants.RETAIN_BEFORE_ONE_WAY, "ok", "checked against what the failed up left"),
             (invariants.KEPT_WHEN_LET_GO, "ok", "checked against what the failed up left"),
             (invariants.ONE_DEFAULT_CLASS, "ok", "checked against what the failed up left"),
+            (invariants.SOURCE_KEPT_UNTIL_COPY_IN_USE, "ok", "checked against what the failed up left"),
+            (invariants.RESTORE_KEPT_UNTIL_COPY_BOUND, "ok", "checked against what the failed up left"),
+            (invariants.ONLY_OWN_CLAIMS_DELETED, "ok", "checked against what the failed up left"),
+            (
+                invariants.DRIVER_CAN_MANAGE,
+                "not checked",
+                "the up failed: it may have stopped before tagging the volume for the driver",
+            ),
+            (invariants.PV_IN_VOLUME_ZONE, "ok", "checked against what the failed up left"),
+            (
+                invariants.PHASE_COMPLETES,
+                "not checked",
+                "checked by --walk only: a refusal of this stack file may be by design",
+            ),
             (invariants.NO_CHANGE_ON_RERUN, "not checked", "the up failed: the next up has work left to do"),
         ]
         # No step stopped the app: no downtime, though the up failed.

@@ -125,6 +125,12 @@ def test_a_rollback_after_a_cutover_is_rehearsed(project: Path) -> None:
         "[ok] the source PV is Retain before a one-way step touches it",
         "[ok] letting go keeps every volume, kept snapshot and claim's records",
         "[ok] never two default StorageClasses",
+        "[ok] the source volume is handed to deletion only once its copy is in use",
+        "[ok] a copy's snapshots are let go only once its claim is bound to its restored volume",
+        "[ok] a migration deletes only claims bound to its source volume or a copy of it",
+        "[ok] the EBS CSI driver may manage every volume and snapshot the migration hands it",
+        "[ok] every PV pins pods to the zone its volume is in",
+        "[ok] every phase of a healthy world completes in one up",
         "[ok] a second up with no edit plans no change",
     ]
 

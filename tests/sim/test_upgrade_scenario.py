@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from gp3migrate.sim.engine import Checkpoint, Resource, Step
+from gp3migrate.sim.program import _urn
 from gp3migrate.sim.providers import DynamicProvider
 from gp3migrate.sim.scenario import Simulation
 from scripts.landed_fixtures import PROVIDER_KEY, checkpoint_document, provider_class, sim_apply
@@ -46,7 +47,43 @@ CONTINUATIONS = {
 
 
 def saved(name: str) -> dict[str, Any]:
-    return json.loads((SAVED / f"{name}.json").read_text())
+    return engine_urns(json.loads((SAVED / f"{name}.json").read_text()))
+
+
+def engine_urns(document: dict[str, Any]) -> dict[str, Any]:
+    """A saved checkpoint with its URNs in the engine's shape. The landed release's simulation
+    built them from the parent's last type, after the root stack's (`pulumi:pulumi:Stack$...`);
+    the engine, and the simulation since issue 21, from the parent's whole qualified type without
+    the root stack's (gp3migrate/sim/program.py `_urn`). The real state always had the engine's
+    URNs: only the simulation's rendering of them changed, so the saved ones are re-derived from
+    each resource's type, name and parent."""
+    stack = "dev"  # the stack `replayed` simulates
+    resources = [r for key in ("resources", "pending_deletes") for r in document["checkpoint"][key]]
+    by_urn = {r["urn"]: r for r in resources}
+    mapping: dict[str, str] = {}
+
+    def real(urn: str) -> str:
+        if urn not in by_urn:
+            return urn  # the root stack: its URN has one shape in both
+        if urn not in mapping:
+            resource = by_urn[urn]
+            parent = real(resource["parent"]) if resource["parent"] else ""
+            mapping[urn] = _urn(stack, parent, resource["type"], resource["name"])
+        return mapping[urn]
+
+    for urn in by_urn:
+        real(urn)
+    changed = {old: new for old, new in mapping.items() if old != new}
+    if not changed:
+        return document
+    # Longest first, so a URN that begins another's is not matched inside it.
+    pattern = re.compile("|".join(re.escape(old) for old in sorted(changed, key=len, reverse=True)))
+    renamed = json.loads(pattern.sub(lambda found: changed[found.group(0)], json.dumps(document)))
+    for resource in (r for key in ("resources", "pending_deletes") for r in renamed["checkpoint"][key]):
+        # Saved sorted by URN (scripts/landed_fixtures.py checkpoint_document): sorted by the new ones.
+        resource["dependencies"] = sorted(resource["dependencies"])
+        resource["property_dependencies"] = {k: sorted(v) for k, v in resource["property_dependencies"].items()}
+    return renamed
 
 
 def checkpoint_of(document: dict[str, Any]) -> Checkpoint:
