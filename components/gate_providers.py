@@ -14,8 +14,9 @@ from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
 
 from gp3migrate.checks import preconditions
 
-# A refreshed token or a reformatted kubeconfig must not re-run a one-way step.
-_NOT_IDENTITY = ("kubeconfig", "context")
+# A refreshed token or a reformatted kubeconfig must not re-run a one-way step; nor may what a step
+# only checks before it acts (a claim's recorded ownership), changed after it acted.
+_NOT_IDENTITY = ("kubeconfig", "context", "ownership")
 
 
 class OneWayStep(ResourceProvider):
@@ -116,6 +117,7 @@ class _ClaimReleaseProvider(OneWayStep):
             timeout_seconds=int(props["timeoutSeconds"]),
             bound_to=props.get("boundTo") or None,
             not_bound_to=props.get("notBoundTo") or None,
+            ownership=props.get("ownership"),
             sleep=preconditions.RUNTIME.sleep,
         )
         return CreateResult(id_=f"released-{props['namespace']}-{props['claim']}", outs={**props, "keptPv": kept_pv})
@@ -199,8 +201,9 @@ class ClaimRelease(pulumi.dynamic.Resource):
         opts: pulumi.ResourceOptions,
         bound_to: str | None = None,
         not_bound_to: str | None = None,
+        ownership: dict[str, dict[str, str]] | None = None,
     ):
-        props = {
+        props: dict[str, Any] = {
             "namespace": namespace,
             "claim": claim,
             # The claim it may release: bound to this PV (the source), or to any PV but this one.
@@ -211,6 +214,9 @@ class ClaimRelease(pulumi.dynamic.Resource):
             "context": context,
             "timeoutSeconds": timeout_seconds,
         }
+        if ownership is not None:
+            # The ownership keys the claim must still carry (absent: none recorded, so none allowed).
+            props["ownership"] = ownership
         super().__init__(_ClaimReleaseProvider(), name, props, opts)
 
 

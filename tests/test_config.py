@@ -66,7 +66,7 @@ BAD_CONFIGS = [
     ({"snapshotterVersion": "8.6.0"}, "snapshotterVersion", "'8.6.0' is not a release tag"),
     ({"gp3ClassName": "GP3"}, "gp3ClassName", "'GP3' is not a DNS-1123 name"),
     ({"gp3ClassName": "gp2"}, "gp3ClassName", "must differ from gp2ClassName"),
-    ({"gp3FsType": "btrfs"}, "gp3FsType", "'btrfs' is not one of ext4, xfs, ext3, ext2"),
+    ({"gp3FsType": "btrfs"}, "gp3FsType", "'btrfs' is not one of ext4, xfs, ext3: the EBS CSI driver mounts no other"),
     ({"gp3Iops": "2999"}, "gp3Iops", "2999 is out of range (allowed: 3000 to 80000)"),
     ({"gp3Iops": "fast"}, "gp3Iops", "'fast' is not a whole number"),
     ({"gp3Throughput": "1000"}, "gp3Throughput", "needs at least 4000 IOPS"),

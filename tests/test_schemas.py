@@ -105,7 +105,7 @@ def test_every_kind_of_generated_class_is_a_valid_kubernetes_object():
         _volume(0, 10),
         _volume(1, 500, fsType="xfs"),
         _volume(2, 2000, fsType="ext3", encrypted=True, kmsKeyId=KEY),
-        _volume(3, 16384, fsType="ext2", encrypted=True),
+        _volume(3, 16384, fsType="ext3", encrypted=True),
     ]
     first = run_program({**BASE, "kmsKeyArns": [KEY], "migrations": fleet})
     renamed = run_program(
@@ -125,7 +125,7 @@ def test_every_kind_of_generated_class_is_a_valid_kubernetes_object():
     # encryption match, and a tier of its own (3000/125, ext4) once the main class is xfs.
     assert sorted(seen) == [
         "gp3",
-        "gp3-16000iops-250mibs-ext2",
+        "gp3-16000iops-250mibs-ext3",
         "gp3-3000iops-125mibs",
         "gp3-3000iops-250mibs-xfs",
         "gp3-3000iops-250mibs-xfs-unencrypted",

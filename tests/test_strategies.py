@@ -14,7 +14,8 @@ from gp3migrate.planning.plan import plan_migration
 from gp3migrate.planning.steps import Ref
 from gp3migrate.planning.strategies.common import Context
 
-BASE = {"clusterName": "dev-eks", "region": "eu-central-1"}
+# kubernetesVersion: finalReclaimPolicy Delete needs 1.31 (gp3migrate/config/settings.py).
+BASE = {"clusterName": "dev-eks", "region": "eu-central-1", "kubernetesVersion": "1.31"}
 
 
 def entry(**extra) -> dict:

@@ -9,9 +9,11 @@
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from gp3migrate.config import claim_identity
 
 
 class GateError(RuntimeError):
@@ -98,14 +100,17 @@ def release_claim(
     timeout_seconds: int,
     bound_to: str | None = None,
     not_bound_to: str | None = None,
+    ownership: Mapping[str, Mapping[str, str]] | None = None,
     poll_seconds: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str | None:
     """Delete a claim after setting its PV to Retain, and wait until it is gone.
 
     One-way, so it re-checks the world first: the claim must be bound to `bound_to` (or to any PV
-    but `not_bound_to`); otherwise the name now belongs to another volume and it refuses. Returns
-    the name of the PV that keeps the data (None when the claim was already gone).
+    but `not_bound_to`); otherwise the name now belongs to another volume and it refuses. Its
+    ownership keys (Helm, Argo CD, Flux: gp3migrate/config/claim_identity.py) must be those
+    `ownership` records, the ones the claim created in its place carries; None (nothing recorded)
+    means none. Returns the name of the PV that keeps the data (None when the claim was already gone).
     """
     from kubernetes.client.exceptions import ApiException
 
@@ -123,6 +128,7 @@ def release_claim(
         )
     if not_bound_to and pv_name == not_bound_to:
         raise GateError(f"refusing to delete {namespace}/{claim}: it is bound to the source volume's PV {not_bound_to}")
+    _check_ownership(pvc, namespace, claim, ownership)
     if pv_name:
         core.patch_persistent_volume(pv_name, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}})
         pv = core.read_persistent_volume(pv_name)
@@ -143,6 +149,31 @@ def release_claim(
     raise GateError(
         f"{namespace}/{claim} still exists after {timeout_seconds}s (a pod still uses it: "
         "kubernetes.io/pvc-protection); stop the pod and run `pulumi up` again"
+    )
+
+
+def _check_ownership(pvc: Any, namespace: str, claim: str, recorded: Mapping[str, Mapping[str, str]] | None) -> None:
+    """Refuse, naming each key, when the live claim's ownership keys differ from the record: the
+    claim created in its place would carry the recorded ones, and its owner would no longer
+    recognise it (Helm: "invalid ownership metadata" on the next upgrade), or an owner the plan does
+    not know about now manages it."""
+    metadata = getattr(pvc, "metadata", None)
+    live = claim_identity.ownership(getattr(metadata, "labels", None), getattr(metadata, "annotations", None))
+    differences = claim_identity.ownership_differences(recorded or {}, live)
+    if not differences:
+        return
+    if recorded is None:
+        raise GateError(
+            f"refusing to delete {namespace}/{claim}: it carries ownership keys its entry does not record "
+            f"({'; '.join(differences)}): the claim created in its place would lose them and its owner would no "
+            "longer recognise it. Record the claim's labels and annotations under the entry's claimMetadata "
+            "(`gp3migrate discover` writes them), then run `pulumi up` again. Nothing was deleted."
+        )
+    raise GateError(
+        f"refusing to delete {namespace}/{claim}: its ownership changed since its claimMetadata was recorded "
+        f"({'; '.join(differences)}): the claim created in its place would carry the recorded keys, which its "
+        "owner would not recognise. Check who owns the claim now, set the entry's claimMetadata to what it "
+        "carries, then run `pulumi up` again. Nothing was deleted."
     )
 
 

@@ -35,10 +35,14 @@ _SHAPES: Mapping[str, str] = {
     "volumeMode": "the claim's and the PV's volume mode, and the snapshot content's source volume mode",
     "pvStorageClass": "the class of the claim a rollback recreates",
     "pvCapacity": "the request of the claim a rollback recreates",
+    "partition": "the CSI PV's volumeAttributes.partition",
+    "readOnly": "the CSI PV's readOnly",
+    "mountOptions": "the CSI PV's mountOptions",
     "claimNaming": "the restored claim's name",
     "newClaimName": "the restored claim's name",
 }
 _SIZES = ("sizeGiB", "pvCapacity")
+_RECORDED_WHEN_SET = ("partition", "readOnly", "mountOptions")
 
 
 def entry_facts(entry: MigrationSettings) -> dict[str, Any]:
@@ -54,6 +58,13 @@ def entry_facts(entry: MigrationSettings) -> dict[str, Any]:
         "pvStorageClass": entry.pv_storage_class,
         "pvCapacity": entry.pv_capacity,
     }
+    # Only when set: records of earlier versions, which never had them, stay equal.
+    if entry.partition is not None:
+        facts["partition"] = entry.partition
+    if entry.read_only:
+        facts["readOnly"] = True
+    if entry.mount_options:
+        facts["mountOptions"] = list(entry.mount_options)
     if entry.strategy == "copy":
         facts["claimNaming"] = entry.claim_naming
         facts["newClaimName"] = entry.new_claim_name
@@ -70,6 +81,10 @@ def add_fact_problems(problems: Problems, where: str, entry: MigrationSettings, 
         if key not in now or now[key] == recorded:
             continue
         problems.add(f"{where}.{key}", _refusal(key, now[key], recorded, previous))
+    # Recorded only when set: one set since the record was absent from it.
+    for key in _RECORDED_WHEN_SET:
+        if key in now and key not in previous.facts:
+            problems.add(f"{where}.{key}", _refusal(key, now[key], None, previous))
 
 
 def _refusal(key: str, value: Any, recorded: Any, previous: Applied) -> str:

@@ -20,8 +20,10 @@ from pydantic import (
     ValidationInfo,
     model_validator,
 )
+from pydantic_core import PydanticUseDefault
 
 from gp3migrate import naming
+from gp3migrate.config import claim_identity
 from gp3migrate.config.field_readers import (
     Keys,
     check_text,
@@ -31,6 +33,7 @@ from gp3migrate.config.field_readers import (
     refuse_all,
     region_of,
     stack_file_context,
+    structured,
     text,
     whole_number,
 )
@@ -44,8 +47,30 @@ WorkloadKind = Literal["Deployment", "StatefulSet"]
 Strategy = Literal["rehome", "modify", "copy"]
 ReclaimPolicy = Literal["Retain", "Delete"]
 SourceType = Literal["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"]
-# Filesystems the EBS CSI driver formats (driver README, "csi.storage.k8s.io/fstype").
-FsType = Literal["ext4", "xfs", "ext3", "ext2"]
+# Filesystems the EBS CSI driver mounts on Linux nodes: NodeStageVolume and NodePublishVolume refuse
+# any other with InvalidArgument (aws-ebs-csi-driver pkg/driver/node.go ValidFSTypes: ext3, ext4,
+# xfs, ntfs, the last for Windows nodes only; ext2 was dropped in commit 25703137, "Fix supported
+# filesystem types"). A volume of another filesystem would leave its pod in ContainerCreating after
+# the cutover, and a rollback goes through the same driver (CSI migration).
+FsType = Literal["ext4", "xfs", "ext3"]
+
+
+def driver_fs_type() -> BeforeValidator:
+    """One of FsType, and why another is refused."""
+
+    def read(raw: Any) -> Any:
+        if raw is None:
+            raise PydanticUseDefault()
+        if raw not in _args(FsType):
+            raise refuse(
+                f"{show(raw)} is not one of {', '.join(_args(FsType))}: the EBS CSI driver mounts no other "
+                "filesystem on Linux nodes (NodeStageVolume refuses it: aws-ebs-csi-driver pkg/driver/node.go "
+                "ValidFSTypes), so its pods would never start; move the data to a volume with one of these first"
+            )
+        return raw
+
+    return BeforeValidator(read)
+
 
 # EBS volumes attach to one node: ReadWriteMany is not possible with ebs.csi.aws.com (driver README),
 # so AccessMode leaves it out.
@@ -93,6 +118,50 @@ class Workload(Keys):
         description="The operator's resource that controls the workload ({apiVersion, kind, name}): "
         "`quiesce: scale` is then refused.",
     )
+
+
+def _string_map(raw: Any) -> Any:
+    """Labels or annotations: a map of strings to strings."""
+    value = structured(raw)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise refuse(f"{show(value)} is not a map of keys to string values")
+    wrong = [((key,), f"{show(item)} is not a string") for key, item in value.items() if not isinstance(item, str)]
+    if wrong:
+        raise refuse_all(wrong, "ClaimMetadata")
+    return value
+
+
+class ClaimMetadata(Keys):
+    """The source claim's labels and annotations as discovery found them, without those the
+    controllers write for binding and provisioning and kubectl's last-applied-configuration
+    (gp3migrate/config/claim_identity.py says why)."""
+
+    map_of = " with labels and annotations"
+
+    labels: Annotated[dict[str, str], BeforeValidator(_string_map)] = Field(
+        default_factory=dict, description="The claim's labels."
+    )
+    annotations: Annotated[dict[str, str], BeforeValidator(_string_map)] = Field(
+        default_factory=dict, description="The claim's annotations."
+    )
+
+    def copied(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(labels, annotations) a claim created in the source claim's place carries."""
+        return claim_identity.copied(self.labels), claim_identity.copied(self.annotations)
+
+    def ownership(self) -> dict[str, dict[str, str]]:
+        return claim_identity.ownership(self.labels, self.annotations)
+
+
+def _mount_options(raw: Any) -> Any:
+    value = structured(raw)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise refuse(f"{show(value)} is not a list of mount options (strings)")
+    return tuple(value)
 
 
 def _zone(zone: str, info: ValidationInfo) -> str:
@@ -161,7 +230,24 @@ class MigrationSettings(Keys):
     size_gib: Annotated[int, whole_number(1, GP2_MAX_SIZE_GIB, required="the source volume's size in GiB")] = Field(
         alias="sizeGiB", description="The source volume's size in GiB."
     )
-    fs_type: Annotated[FsType, one_of(FsType)] = Field(default="ext4", description="The volume's filesystem.")
+    fs_type: Annotated[FsType, driver_fs_type()] = Field(
+        default="ext4",
+        description="The volume's filesystem: ext4, xfs or ext3, the ones the EBS CSI driver mounts (ext2 is refused).",
+    )
+    # What the in-tree PV said about how the volume is mounted; the CSI PV says it again, as CSI
+    # migration's translation does (kubernetes csi-translation-lib plugins/aws_ebs.go
+    # TranslateInTreePVToCSI: readOnly, fsType and partition into the CSI source).
+    partition: Annotated[int | None, whole_number(1, 2_147_483_647)] = Field(
+        default=None,
+        description="The in-tree PV's `awsElasticBlockStore.partition` (absent: the whole disk); the CSI PV "
+        "names it as `volumeAttributes.partition`, which the driver stages instead of the whole disk.",
+    )
+    read_only: Annotated[bool, flag()] = Field(
+        default=False, description="The in-tree PV's `awsElasticBlockStore.readOnly`; the CSI PV keeps it."
+    )
+    mount_options: Annotated[tuple[str, ...], BeforeValidator(_mount_options)] = Field(
+        default=(), description="The in-tree PV's `spec.mountOptions`; the CSI PV keeps them."
+    )
     access_modes: Annotated[tuple[Annotated[AccessMode, one_of(AccessMode)], ...], BeforeValidator(_access_modes)] = (
         Field(
             default=("ReadWriteOnce",), description="The claim's access modes (ReadWriteMany is not possible with EBS)."
@@ -194,6 +280,14 @@ class MigrationSettings(Keys):
     ] = Field(default=None, description="The source PV's `spec.capacity.storage` as written, e.g. `500Mi`.")
     workload: Workload | None = Field(
         default=None, description="What mounts the claim: `kind`, `name`, `replicas`, `templateStorageClass`, `owner`."
+    )
+    claim_metadata: ClaimMetadata | None = Field(
+        default=None,
+        description="The source claim's `labels` and `annotations` (without the controllers' binding ones and "
+        "kubectl's last-applied-configuration): the claim a cutover or rollback creates carries them, so its Helm, "
+        "Argo CD or Flux owner still recognises it, and the step that deletes the claim refuses when an ownership "
+        "key on the live claim differs from them. Absent (entries written before): the new claim carries only the "
+        "program's labels, and the claim is released only if it has no ownership key.",
     )
     # The user's keys, from here on.
     new_claim_name: Annotated[str, text(check=naming.dns1123_subdomain_problem)] = Field(
@@ -302,6 +396,7 @@ class MigrationSettings(Keys):
         if self.strategy != "copy":
             # The claim keeps its name: the same volume is served under it.
             self._derive("claim_naming", "same-name")
+        problems += self._volume_identity_rules()
         problems += self._phase_rules()
         if problems:
             raise refuse_all([((key,), message) for key, message in problems], type(self).__name__)
@@ -347,6 +442,26 @@ class MigrationSettings(Keys):
                     "applied; the PV stays in-tree, so there is nothing to cut over or roll back)",
                 )
             )
+        return problems
+
+    def _volume_identity_rules(self) -> list[tuple[str, str]]:
+        """A copy's claim is provisioned through a gp3 class, whose PVs name no partition, no
+        readOnly and no mount options: the restored volume would be mounted otherwise than the
+        in-tree PV said (a partitioned disk staged whole does not mount)."""
+        if self.strategy != "copy":
+            return []
+        problems = []
+        said = {"partition": self.partition, "readOnly": self.read_only, "mountOptions": self.mount_options}
+        for key, value in said.items():
+            if value:
+                problems.append(
+                    (
+                        key,
+                        f"{show(list(value) if isinstance(value, tuple) else value)}: strategy copy restores through "
+                        "a gp3 class, whose PV cannot carry it; only rehome keeps what the in-tree PV said "
+                        f"({self.strategy_reason})",
+                    )
+                )
         return problems
 
     def _phase_rules(self) -> list[tuple[str, str]]:
@@ -410,7 +525,11 @@ FACT_KEYS = tuple(
         "kms_key_id",
         "pv_storage_class",
         "pv_capacity",
+        "partition",
+        "read_only",
+        "mount_options",
         "workload",
+        "claim_metadata",
     )
 )
 # In the order discovery writes an entry's keys (gp3migrate/discovery/merge.py).

@@ -38,7 +38,7 @@ from gp3migrate.config.field_readers import (
     text,
     whole_number,
 )
-from gp3migrate.config.migration_entry import FsType, MigrationSettings, read_entry
+from gp3migrate.config.migration_entry import FsType, MigrationSettings, driver_fs_type, read_entry
 from gp3migrate.config.problems import ConfigError, problems_of, show
 from gp3migrate.volume_types.sizing import (
     DEFAULT_PERFORMANCE_POLICY,
@@ -76,6 +76,17 @@ _STACK_NAME = re.compile(rf"(?:{_STACK_PART}/{_STACK_PART}/)?{_STACK_PART}")
 
 def _minor(version: str) -> int:
     return int(version.split(".")[1])
+
+
+# HonorPVReclaimPolicy, on by default from Kubernetes 1.31 (KEP-2644; kubernetes blog "Kubernetes
+# 1.31: Prevent PersistentVolume Leaks When Deleting out of Order"): only then is a PV's reclaim
+# policy honoured whatever is deleted first; before it, a PV object deleted before its claim leaks
+# its volume, and the PV controller has no deleter for a statically provisioned CSI PV.
+HONOR_RECLAIM_POLICY_SINCE = "1.31"
+
+
+def _k8s_minor_problem(version: str) -> str | None:
+    return None if _K8S_MINOR.fullmatch(version) else "is not a Kubernetes minor version such as 1.31"
 
 
 def _eks_version_problem(version: str) -> str | None:
@@ -270,6 +281,12 @@ class StackConfig(Keys):
     region: Annotated[
         str, text(required=True, check=naming.region_problem, what="the cluster's AWS region, e.g. eu-central-1")
     ] = Field(description="Its AWS region, e.g. `eu-central-1`.")
+    kubernetes_version: Annotated[str | None, text(check=_k8s_minor_problem)] = Field(
+        default=None,
+        description="The cluster's Kubernetes minor version, e.g. `1.31` (`gp3migrate discover` proposes it): "
+        f"`migrations[].finalReclaimPolicy: Delete` needs {HONOR_RECLAIM_POLICY_SINCE} or later and is refused "
+        "without it.",
+    )
     rehearsal: Annotated[bool, flag()] = Field(
         default=False,
         description="Create the cluster with pulumi-eks (with the demo workload) instead of looking it up; "
@@ -367,7 +384,10 @@ class StackConfig(Keys):
     gp3_class_name: Annotated[str, text(check=naming.dns1123_subdomain_problem)] = Field(
         default="gp3", validate_default=True, description="The main gp3 class; not `gp2ClassName`."
     )
-    gp3_fs_type: Annotated[FsType, one_of(FsType)] = Field(default="ext4", description="Filesystem of new gp3 volumes.")
+    gp3_fs_type: Annotated[FsType, driver_fs_type()] = Field(
+        default="ext4",
+        description="Filesystem of new gp3 volumes: ext4, xfs or ext3 (the ones the EBS CSI driver mounts).",
+    )
     gp3_encrypted: Annotated[bool, flag()] = Field(default=True, description="Encrypt new gp3 volumes.")
     gp3_kms_key_id: Annotated[str | None, text(check=naming.kms_key_arn_problem)] = Field(
         default=None, description="Key ARN for new gp3 volumes; must be in `kmsKeyArns`."
@@ -575,6 +595,7 @@ class StackConfig(Keys):
                 problems += moved(err, index)
         problems += _shared_by_two(indexed)
         problems += _source_keys(indexed, info.data.get("kms_key_arns"), region)
+        problems += _reclaim_delete(indexed, info.data.get("kubernetes_version"))
         raise_all(problems, "migrations")
         return tuple(entry for _, entry in indexed)
 
@@ -726,6 +747,31 @@ def _source_keys(
                     "restore it; add the key to kmsKeyArns so the driver's role gets a grant for it",
                 )
             )
+    return _details(problems)
+
+
+def _reclaim_delete(indexed: list[tuple[int, MigrationSettings]], version: str | None) -> list[InitErrorDetails]:
+    """finalReclaimPolicy: Delete hands the volume to the reclaim of a static CSI PV, which only a
+    cluster honouring reclaim policies (HONOR_RECLAIM_POLICY_SINCE) carries out."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    need = HONOR_RECLAIM_POLICY_SINCE
+    for index, entry in indexed:
+        if entry.strategy != "rehome" or entry.final_reclaim_policy != "Delete":
+            continue
+        if version is None:
+            why = f"needs Kubernetes {need} or later; set the stack's kubernetesVersion to the cluster's"
+        elif _minor(version) < _minor(need):
+            why = f"needs Kubernetes {need} or later; the stack's kubernetesVersion is {version}"
+        else:
+            continue
+        problems.append(
+            (
+                (index, "finalReclaimPolicy"),
+                f"'Delete' {why} (HonorPVReclaimPolicy, on by default since {need}: before it the static CSI "
+                "PV's reclaim may never delete the EBS volume, which then leaks unseen). Keep Retain (the "
+                "default) and delete the volume yourself when it is no longer needed",
+            )
+        )
     return _details(problems)
 
 

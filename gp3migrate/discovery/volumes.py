@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gp3migrate.config import claim_identity
 from gp3migrate.config.migration_entry import NOT_MODIFIABLE_TYPES
 from gp3migrate.config.problems import ConfigError
 from gp3migrate.config.settings import load_settings
@@ -223,7 +224,25 @@ def _propose(
         warnings.append(
             f"PV {pv['metadata']['name']} names zone {id_zone} but EBS reports {volume_id} in {zone}: {zone} is used"
         )
-    return _entry(claim_key, pv, volume, volume_id, zone, access_modes)
+    entry = _entry(claim_key, pv, volume, volume_id, zone, access_modes)
+    recorded = claim_metadata(claim)
+    if recorded:
+        entry["claimMetadata"] = recorded
+    return entry
+
+
+def claim_metadata(claim: Mapping[str, Any]) -> dict[str, Any]:
+    """The claim's labels and annotations that the claim a cutover or rollback creates carries
+    again (gp3migrate/config/claim_identity.py), recorded so they can be reviewed in the stack
+    file. Empty when there are none: the entry then has no claimMetadata, and the release step
+    allows no ownership key on the claim."""
+    meta = claim.get("metadata") or {}
+    recorded: dict[str, Any] = {}
+    for place in claim_identity.PLACES:
+        kept = claim_identity.copied(meta.get(place))
+        if kept:
+            recorded[place] = kept
+    return recorded
 
 
 def _add_workload(entry: dict[str, Any], workload: Mapping[str, Any] | None) -> None:
@@ -270,6 +289,16 @@ def _entry(
     capacity = (spec.get("capacity") or {}).get("storage")
     if capacity is not None:
         entry["pvCapacity"] = str(capacity)
+    # How the in-tree PV mounts the volume, which the CSI PV must say again (CSI migration carries
+    # them: kubernetes csi-translation-lib plugins/aws_ebs.go TranslateInTreePVToCSI). Partition 0
+    # is the whole disk (the driver ignores it: aws-ebs-csi-driver pkg/driver/node.go).
+    source = spec.get("awsElasticBlockStore") or {}
+    if int(source.get("partition") or 0):
+        entry["partition"] = int(source["partition"])
+    if source.get("readOnly"):
+        entry["readOnly"] = True
+    if spec.get("mountOptions"):
+        entry["mountOptions"] = [str(option) for option in spec["mountOptions"]]
     return entry
 
 

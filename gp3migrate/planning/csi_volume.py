@@ -9,7 +9,7 @@ PersistentVolume with `csi.volumeHandle` set to the bare volume id, and a claim 
 from typing import Any
 
 from gp3migrate.planning.plan import MigrationPlan, k8s_name
-from gp3migrate.planning.restore import source_metadata
+from gp3migrate.planning.restore import source_metadata, with_claim_identity
 from gp3migrate.versions import CSI_DRIVER
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -25,6 +25,19 @@ def csi_persistent_volume(plan: MigrationPlan, reclaim_policy: str = "Retain") -
     csi: dict[str, Any] = {"driver": CSI_DRIVER, "volumeHandle": entry.volume_id}
     if entry.volume_mode == "Filesystem":
         csi["fsType"] = entry.fs_type
+    # What the in-tree PV said, as CSI migration carries it (kubernetes csi-translation-lib
+    # plugins/aws_ebs.go TranslateInTreePVToCSI). The driver stages the partition it names instead
+    # of the whole disk ("0" or none: the whole disk; aws-ebs-csi-driver pkg/driver/node.go
+    # NodeStageVolume reads VolumeAttributePartition).
+    if entry.partition:
+        csi["volumeAttributes"] = {"partition": str(entry.partition)}
+    if entry.read_only:
+        csi["readOnly"] = True
+    spec_extra: dict[str, Any] = {}
+    if entry.mount_options:
+        # kubelet's CSI plugin passes spec.mountOptions to NodeStage and NodePublish as mount flags
+        # (kubernetes pkg/volume/csi/csi_attacher.go MountDevice; node.go collectMountOptions).
+        spec_extra["mountOptions"] = list(entry.mount_options)
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
@@ -55,6 +68,7 @@ def csi_persistent_volume(plan: MigrationPlan, reclaim_policy: str = "Retain") -
                     ]
                 }
             },
+            **spec_extra,
         },
     }
 
@@ -65,7 +79,10 @@ def rehomed_claim(plan: MigrationPlan) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": entry.claim, "namespace": entry.namespace, **source_metadata(plan, entry.claim)},
+        # The source claim's labels and annotations too: its owner (Helm, Argo CD, Flux) finds it again.
+        "metadata": with_claim_identity(
+            plan, {"name": entry.claim, "namespace": entry.namespace, **source_metadata(plan, entry.claim)}
+        ),
         "spec": {
             "accessModes": list(entry.access_modes),
             "volumeMode": entry.volume_mode,

@@ -9,6 +9,7 @@ provisioner, the request is at least the restore size, and volume modes agree
 import hashlib
 from typing import Any
 
+from gp3migrate.config import claim_identity
 from gp3migrate.config.settings import Settings
 from gp3migrate.planning.plan import MigrationPlan
 from gp3migrate.versions import CSI_DRIVER, DRIVER_MANAGED_TAG
@@ -157,9 +158,35 @@ def source_metadata(plan: MigrationPlan, name: str) -> dict[str, Any]:
     }
 
 
+def carried_metadata(plan: MigrationPlan, claim_name: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The source claim's labels and annotations that a claim named `claim_name` carries
+    (gp3migrate/config/claim_identity.py): all but the controllers' and kubectl's; under a new name,
+    none of the ownership keys either. Nothing when discovery recorded none (older entries)."""
+    recorded = plan.entry.claim_metadata
+    if recorded is None:
+        return {}, {}
+    labels, annotations = recorded.copied()
+    if claim_name != plan.entry.claim:
+        labels, annotations = claim_identity.without_ownership(labels), claim_identity.without_ownership(annotations)
+    return labels, annotations
+
+
+def with_claim_identity(plan: MigrationPlan, metadata: dict[str, Any]) -> dict[str, Any]:
+    """A claim's metadata with the source claim's labels and annotations under the program's own,
+    which win on a clash (they say which volume the claim serves). A map stays absent when empty,
+    so entries without recorded metadata declare exactly what earlier versions did."""
+    labels, annotations = carried_metadata(plan, str(metadata["name"]))
+    merged = dict(metadata)
+    for place, carried in (("labels", labels), ("annotations", annotations)):
+        combined = {**carried, **(metadata.get(place) or {})}
+        if combined:
+            merged[place] = dict(sorted(combined.items()))
+    return merged
+
+
 def restored_claim(plan: MigrationPlan, claim_name: str, snapshot_name: Any) -> dict[str, Any]:
     entry = plan.entry
-    metadata = source_metadata(plan, claim_name)
+    metadata = with_claim_identity(plan, source_metadata(plan, claim_name))
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
@@ -203,11 +230,9 @@ def rollback_claim(plan: MigrationPlan, gp2_class_name: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {
-            "name": entry.claim,
-            "namespace": entry.namespace,
-            "labels": claim_label(entry.claim),
-        },
+        "metadata": with_claim_identity(
+            plan, {"name": entry.claim, "namespace": entry.namespace, "labels": claim_label(entry.claim)}
+        ),
         "spec": {
             "accessModes": list(entry.access_modes),
             "volumeMode": entry.volume_mode,

@@ -38,12 +38,14 @@ PATHS = {
     "cleanup": ("precopy", "cutover", "finalize", "cleanup"),
     "rollback": ("precopy", "cutover", "rollback"),
 }
+# finalReclaimPolicy: Delete is refused below Kubernetes 1.31 (HonorPVReclaimPolicy, KEP-2644).
+ON_1_31 = {"kubernetesVersion": "1.31"}
 # Phases whose snapshots are protected in the state (released at finalize).
 PROTECTED_IN = ("precopy", "cutover", "rollback")
 
 
-def walked_to(phase: str, *, seed: int, **entry: Any) -> Simulation:
-    sim = Simulation(dev(**entry), seed=seed)
+def walked_to(phase: str, *, seed: int, stack: dict[str, Any] | None = None, **entry: Any) -> Simulation:
+    sim = Simulation({**dev(**entry), **(stack or {})}, seed=seed)
     for step in PATHS[phase]:
         result = up(sim, step)
         completes = [] if result.ok else [invariants.Violation(invariants.PHASE_COMPLETES, f"{step}: {result.error}")]
@@ -197,7 +199,7 @@ def test_the_app_deleting_its_claim_after_finalize_keeps_the_volume_by_default()
 
 
 def test_final_reclaim_policy_delete_deletes_the_volume_only_when_the_app_deletes_its_claim() -> None:
-    with walked_to("cleanup", seed=218, finalReclaimPolicy="Delete") as sim:
+    with walked_to("cleanup", seed=218, stack=ON_1_31, finalReclaimPolicy="Delete") as sim:
         volume = sim.config["migrations"][0]["volumeId"]
         # Finalize and cleanup kept it: the app still runs on it.
         assert sim.world.claim_volume("default", "ebs-gp2-claim") == volume
@@ -206,7 +208,7 @@ def test_final_reclaim_policy_delete_deletes_the_volume_only_when_the_app_delete
 
 
 def test_final_reclaim_policy_delete_keeps_the_volume_where_no_driver_honours_it() -> None:
-    with walked_to("finalize", seed=219, finalReclaimPolicy="Delete") as sim:
+    with walked_to("finalize", seed=219, stack=ON_1_31, finalReclaimPolicy="Delete") as sim:
         volume = sim.config["migrations"][0]["volumeId"]
         # The driver's external-provisioner deletes CSI volumes; without it nothing does.
         sim.world.installed["driver"] = None

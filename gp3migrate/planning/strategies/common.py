@@ -121,20 +121,36 @@ def release(
     downtime: bool = False,
 ) -> Step:
     """Deletes one claim of this volume's namespace once its PV is Retain; re-checks what it is
-    bound to when it runs."""
+    bound to, and that its ownership keys are the recorded ones, when it runs."""
+    body = {
+        "namespace": ctx.plan.entry.namespace,
+        "claim": claim,
+        "timeout_seconds": RELEASE_TIMEOUT_SECONDS,
+        "bound_to": bound_to,
+        "not_bound_to": not_bound_to,
+    }
+    expected = expected_ownership(ctx, claim)
+    if expected is not None:
+        body["ownership"] = expected
     return Step(
         name,
         "claim-release",
-        {
-            "namespace": ctx.plan.entry.namespace,
-            "claim": claim,
-            "timeout_seconds": RELEASE_TIMEOUT_SECONDS,
-            "bound_to": bound_to,
-            "not_bound_to": not_bound_to,
-        },
+        body,
         after=after,
         downtime=downtime,
     )
+
+
+def expected_ownership(ctx: Context, claim: str) -> dict[str, dict[str, str]] | None:
+    """The ownership keys the claim `claim` carries when the plan is right: the source claim's as
+    discovery recorded them, which the program's claims of the same name carry again, and none on a
+    claim of another name (restore.carried_metadata). None: nothing recorded (older entries)."""
+    recorded = ctx.plan.entry.claim_metadata
+    if recorded is None:
+        return None
+    if claim != ctx.plan.entry.claim:
+        return {"labels": {}, "annotations": {}}
+    return recorded.ownership()
 
 
 def claim_bound(ctx: Context, claim: str, *, after: tuple[str, ...]) -> Step:
