@@ -16,6 +16,7 @@ from gp3migrate.checks import preconditions
 from gp3migrate.sim import kube as k8s
 from gp3migrate.sim.clock import DAY_TICKS
 from gp3migrate.sim.kube import FALLBACK_CRD_RULES, SNAPSHOT_CRDS, KubeError, load_crd_rules
+from gp3migrate.sim.kube.names import PROVISIONER_FINALIZER
 from gp3migrate.sim.world import World
 
 REGION, ZONE_A, ZONE_B = "us-east-1", "us-east-1a", "us-east-1b"
@@ -281,6 +282,52 @@ def test_a_released_delete_pv_whose_object_was_deleted_first_still_deletes_its_v
     world.tick(3)
     assert get(world, "PersistentVolume", "pvc-data") is None
     assert not world.ebs.exists(volume_id)
+
+
+@pytest.mark.parametrize(
+    ("then", "survives"),
+    [("nothing", False), ("Retain restored", True), ("PV object deleted", True)],
+)
+def test_a_released_pv_set_to_delete_deletes_the_volume_another_pv_serves_once_it_detaches(
+    world: World, then: str, survives: bool
+) -> None:
+    """Rehome's two PVs for one volume: the old one Released as Retain, then set to Delete. It gets no
+    provisioner finalizer (handleProtectionFinalizer: Bound PVs only); shouldDelete (Released, Delete)
+    retries DeleteVolume, which EC2 refuses while the volume is attached through the new PV
+    (VolumeInUse; canDeleteVolume looks only for a VolumeAttachment naming the old PV), and succeeds
+    at the detach. Restoring Retain, or deleting the old PV object (no finalizer: it is simply gone),
+    ends the pending delete."""
+    volume_id = in_tree(world, reclaim_policy="Retain")
+    world.kube.delete("v1", "PersistentVolumeClaim", NS, "data")
+    world.kube.create(static_pv("csi-data", volume_id))
+    world.kube.create(claim("moved", volumeName="csi-data"))
+    world.add_workload(kind="Deployment", namespace=NS, name="app", replicas=1, claims=["moved"])
+    world.tick(6)
+    assert phase(world, "PersistentVolume", "pvc-data") == "Released"
+    assert world.running_pods(NS, "app") == ["app-0"] and world.ebs.attached_to(volume_id)
+    world.kube.patch(
+        "v1", "PersistentVolume", "", "pvc-data", {"spec": {"persistentVolumeReclaimPolicy": "Delete"}}, "kubectl"
+    )
+    world.tick(3)
+    old = get(world, "PersistentVolume", "pvc-data") or {}
+    assert PROVISIONER_FINALIZER not in (old["metadata"].get("finalizers") or [])
+    assert world.ebs.exists(volume_id)
+    failures = [
+        e.message for e in world.events_for("PersistentVolume", "", "pvc-data") if e.reason == "VolumeFailedDelete"
+    ]
+    assert failures and "VolumeInUse" in failures[-1]
+    if then == "Retain restored":
+        world.kube.patch(
+            "v1", "PersistentVolume", "", "pvc-data", {"spec": {"persistentVolumeReclaimPolicy": "Retain"}}, "kubectl"
+        )
+    elif then == "PV object deleted":
+        world.kube.delete("v1", "PersistentVolume", "", "pvc-data")
+        world.tick(2)
+        assert get(world, "PersistentVolume", "pvc-data") is None
+    world.scale_workload(NS, "app", 0)
+    world.tick(12)
+    assert not world.ebs.attached_to(volume_id) if world.ebs.exists(volume_id) else True
+    assert world.ebs.exists(volume_id) is survives
 
 
 # -- protection ---------------------------------------------------------------------------------------

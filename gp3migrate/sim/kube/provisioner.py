@@ -31,6 +31,7 @@ from gp3migrate.sim.kube.objects import (
     claim_request,
     deleting,
     object_reference,
+    pod_claims,
     pv_volume_id,
     volume_mode,
 )
@@ -283,10 +284,13 @@ def _driver_create_volume(
 
 
 def _reclaim_csi_volume(world: ClusterState, name: str) -> None:
-    """The provisioner's syncVolume: its PVs (provisioned-by or migrated-to ebs.csi.aws.com, or static
-    CSI PVs of the driver) keep its finalizer while Delete; a Released Delete PV has its volume deleted
-    (not while attached: canDeleteVolume; the driver treats a missing volume as deleted) and then the
-    PV object."""
+    """The provisioner's syncVolume (sig-storage-lib-external-provisioner controller/controller.go):
+    isProvisionerForVolume picks its PVs (provisioned-by or migrated-to ebs.csi.aws.com, or static CSI
+    PVs of the driver); handleProtectionFinalizer adds its finalizer only to a Bound Delete PV not being
+    deleted, and removes it once the policy is Retain, so a PV Released as Retain and set to Delete
+    later has none. shouldDelete: a Released Delete PV has its volume deleted (deleteVolumeOperation,
+    retried on error), unless it is being deleted without the finalizer (a PV object deleted first
+    without it is simply gone). Then the PV object."""
     kube = world.kube
     pv = kube.peek("PersistentVolume", "", name)
     if pv is None:
@@ -309,15 +313,41 @@ def _reclaim_csi_volume(world: ClusterState, name: str) -> None:
     volume_id = pv_volume_id(pv)
     try:
         if volume_id and world.ebs.exists(volume_id):
-            if world.ebs.attached_to(volume_id):
-                raise ProvisioningError(f"persistentvolume {name} is still attached to node")
+            # external-provisioner pkg/controller/controller.go canDeleteVolume refuses only while a
+            # VolumeAttachment names THIS PV; a volume attached through another PV of the same volume
+            # (rehome) reaches EC2, whose DeleteVolume refuses an attached volume (VolumeInUse), and
+            # the driver returns that error (aws-ebs-csi-driver pkg/cloud/cloud.go DeleteDisk).
+            node = world.ebs.attached_to(volume_id)
+            if node and _attached_through(world, name):
+                raise ProvisioningError(f"persistentvolume {name} is still attached to a node")
             if not driver_policy_allows(world.driver_policy, "DeleteVolume", world.ebs.tags(volume_id)):
                 raise ProvisioningError(
                     f'rpc error: code = Internal desc = Could not delete volume ID "{volume_id}": UnauthorizedOperation'
                 )
-            world.ebs.delete_volume(volume_id)
+            try:
+                world.ebs.delete_volume(volume_id)
+            except ClientError as err:
+                raise ProvisioningError(
+                    f'rpc error: code = Internal desc = Could not delete volume ID "{volume_id}": '
+                    f"DeleteDisk could not delete volume: {err}"
+                ) from err
     except (ProvisioningError, ClientError) as err:
         world.event("PersistentVolume", "", name, "VolumeFailedDelete", str(err))
         return
     kube.delete_object("PersistentVolume", "", name)
     kube.remove_finalizer("PersistentVolume", "", name, PROVISIONER_FINALIZER, PROVISIONER)
+
+
+def _attached_through(world: ClusterState, pv_name: str) -> bool:
+    """Whether a VolumeAttachment would name this PV (the attach-detach controller makes one per PV a
+    scheduled pod uses, csi_attacher.go Attach): a scheduled pod, terminating or not, uses a claim
+    bound to it. The simulation keeps no VolumeAttachment objects."""
+    kube = world.kube
+    for pod in kube.view("Pod"):
+        if not pod["spec"].get("nodeName"):
+            continue
+        for claim_name in pod_claims(pod):
+            claim = kube.peek("PersistentVolumeClaim", pod["metadata"]["namespace"], claim_name)
+            if claim is not None and claim["spec"].get("volumeName") == pv_name:
+                return True
+    return False
