@@ -527,9 +527,13 @@ def test_a_pv_switched_to_delete_since_the_plan_is_not_deleted() -> None:
     core = FakePvApi(in_tree_pv(policy="Delete"))
     with pytest.raises(GateError) as caught:
         preconditions.delete_retained_pv(core, pv="pvc-old", volume_id=VOLUME)
+    # The message says what keeping it at Delete does, and the exact command that makes it safe.
     assert str(caught.value) == (
-        f"refusing to delete PV pvc-old: its reclaim policy is Delete, not Retain: deleting it would delete "
-        f"{VOLUME}. Nothing was deleted."
+        "refusing to delete PV pvc-old: its reclaim policy is Delete, not Retain. While it stays Released with "
+        f"Delete, the EBS CSI driver deletes {VOLUME.split('/')[-1]} (which the workload may now use through "
+        "another PV) the next time it detaches (a restart, a reschedule, a node drain). Set it back now: "
+        """kubectl patch pv pvc-old -p '{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}'; """
+        "then run `pulumi up` again. Nothing was deleted."
     )
     assert core.calls == ["read pvc-old"]
 

@@ -503,10 +503,11 @@ def delete_retained_pv(
     """Delete a PersistentVolume OBJECT whose EBS volume must survive it; return what happened:
     "deleted", "already gone" or "already being deleted".
 
-    Rehome leaves two PV objects for one EBS volume (the in-tree one and the static CSI one), and
-    deleting either while its reclaim policy is Delete deletes the volume the other one serves
-    (the PV controller; since Kubernetes 1.31 also when the PV object itself is deleted: the
-    HonorPVReclaimPolicy feature, on by default).
+    Rehome leaves two PV objects for one EBS volume (the in-tree one and the static CSI one). One
+    left Released with reclaim policy Delete loses the volume the other one serves at its next
+    detach (the external-provisioner's reclaim; EC2 refuses only while attached), and deleting a
+    Delete PV that carries the provisioner's HonorPVReclaimPolicy finalizer deletes it too (added
+    only to Bound PVs: sig-storage-lib-external-provisioner handleProtectionFinalizer).
     So, read right before the delete: the PV must point at `volume_id`, be Retain, and not be Bound
     (Released or Available). The delete carries the read's uid and resourceVersion as
     preconditions, so a PV switched to Delete between that read and the delete is refused by the
@@ -542,7 +543,16 @@ def delete_retained_pv(
     if points_at != wanted:
         refusal = f"it points at {points_at or 'no EBS volume'}, not {wanted}"
     elif policy != "Retain":
-        refusal = f"its reclaim policy is {policy}, not Retain: deleting it would delete {wanted}"
+        # Keeping it is the danger, not deleting it: a Released PV with Delete has its volume deleted
+        # by the EBS CSI external-provisioner (migrated-to; sig-storage-lib-external-provisioner
+        # shouldDelete), refused by EC2 only while attached (VolumeInUse), so at its next detach.
+        # The program must not act on a PV someone changed: refuse, and say how to make it safe.
+        refusal = (
+            f"its reclaim policy is {policy}, not Retain. While it stays Released with {policy}, the EBS CSI "
+            f"driver deletes {wanted} (which the workload may now use through another PV) the next time it "
+            f"detaches (a restart, a reschedule, a node drain). Set it back now: kubectl patch pv {pv} -p "
+            """'{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}'; then run `pulumi up` again"""
+        )
     elif phase not in ("Released", "Available"):
         claim = found.spec.claim_ref
         holder = f" to {claim.namespace}/{claim.name}" if claim is not None and phase == "Bound" else ""

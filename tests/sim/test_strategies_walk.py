@@ -129,6 +129,13 @@ def test_finalize_refuses_to_delete_the_old_pv_object_once_someone_set_it_to_del
         assert sim.world.kube.get("v1", "PersistentVolume", "", entry["pv"]) is not None
         assert sim.world.ebs.exists(entry["volumeId"])
         assert [str(v) for v in invariants.only_copies_kept(sim, where="finalize refused")] == []
+        # The user follows the message: Retain again, then finalize goes through with nothing lost.
+        assert f"kubectl patch pv {entry['pv']} -p" in str(result.error)
+        with sim.world.kube.edit("PersistentVolume", "", entry["pv"], "kubectl") as pv:
+            pv["spec"]["persistentVolumeReclaimPolicy"] = "Retain"
+        again = up(sim, "finalize")
+        assert again.ok and again.violations == [], (again.error, again.violations)
+        assert sim.world.ebs.exists(entry["volumeId"])
 
 
 def test_a_statefulset_with_two_claims_rehomes_with_one_stop_and_one_start() -> None:
