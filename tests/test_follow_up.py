@@ -122,3 +122,30 @@ def test_facts_are_read_from_a_recorded_entry():
         workload_kind="StatefulSet", workload_name="db", template_class="gp2", labels=LABELS, annotations=HELM
     )
     assert [i["owner"] for i in follow_up(read)] == ["Helm release apps/db", "StatefulSet apps/db"]
+
+
+def test_the_program_publishes_the_follow_up_once_the_claim_is_cut_over():
+    from tests.mock_cloud import advance
+
+    config = {
+        "clusterName": "dev-eks",
+        "region": "eu-central-1",
+        "migrations": [
+            {
+                "namespace": "apps",
+                "claim": "data-db-0",
+                "pv": "pvc-1",
+                "volumeId": "vol-0123456789abcdef0",
+                "zone": "eu-central-1a",
+                "sizeGiB": 10,
+                "pvStorageClass": "gp2",
+                "claimMetadata": {"labels": LABELS, "annotations": HELM},
+            }
+        ],
+    }
+    precopy, cutover = advance(config, ["precopy", "cutover"])
+    assert precopy.outputs["followUp"] == {}
+    serving = cutover.outputs["migrations"]["apps/data-db-0"]["storageClass"]
+    (item,) = cutover.outputs["followUp"]["apps/data-db-0"]
+    assert item["owner"] == "Helm release apps/db"
+    assert f"storageClassName (it says gp2) to {serving} before" in item["change"]
