@@ -61,3 +61,33 @@ def test_with_storage_class_objects_they_decide():
     items, _ = wazuh_export(storage_class("wazuh-storage", "ebs.csi.aws.com"))
     classes, warnings = in_tree_classes(items, CONTEXT)
     assert classes == frozenset() and warnings == []
+
+
+IN_TREE_GP3 = {
+    "namespace": "apps",
+    "claim": "data",
+    "pv": "pvc-1",
+    "volumeId": "vol-0123456789abcdef0",
+    "zone": "eu-central-1a",
+    "sizeGiB": 10,
+    "pvStorageClass": "gp3",
+}
+
+
+def test_an_in_tree_class_named_like_gp3classname_is_a_problem_naming_the_key():
+    from gp3migrate.config.settings import gp3_class_problems, load_settings
+
+    stack = {"clusterName": "dev-eks", "region": REGION, "migrations": [IN_TREE_GP3]}
+    assert gp3_class_problems(load_settings(stack)) == [
+        "gp3ClassName: 'gp3' is the in-tree class of migrations[0] (apps/data, pvStorageClass): the cluster has "
+        "an in-tree StorageClass of that name, so the stack's gp3 class would fail with AlreadyExists; set "
+        "gp3ClassName to another name, e.g. gp3-csi"
+    ]
+    assert gp3_class_problems(load_settings({**stack, "gp3ClassName": "gp3-csi"})) == []
+
+
+def test_the_program_refuses_it_before_registering_anything():
+    from tests.mock_cloud import run_program
+
+    run = run_program({"clusterName": "dev-eks", "region": REGION, "migrations": [IN_TREE_GP3]}, preview=True)
+    assert run.registrations == [] and "gp3ClassName: 'gp3' is the in-tree class" in str(run.error)

@@ -768,6 +768,25 @@ def _key_need(entry: MigrationSettings) -> str:
     )
 
 
+def gp3_class_problems(settings: Settings) -> list[str]:
+    """A listed volume's in-tree class named like gp3ClassName (an in-tree class called `gp3`
+    exists in the wild) is a class this stack did not create: declaring its own under that name
+    fails with AlreadyExists at the first `up`. Known at preview from the entries' pvStorageClass,
+    which discovery records; a class no listed volume names is left to discovery's warning
+    (gp3migrate/discovery/platform_scan.py). Checked by the program (components/stack_config.py),
+    not by load_settings: discovery prices its entries with the default name."""
+    name = settings.storage.gp3_class_name
+    named = [(i, m) for i, m in enumerate(settings.migrations) if m.pv_storage_class == name]
+    if not named:
+        return []
+    index, entry = named[0]
+    return [
+        f"gp3ClassName: {show(name)} is the in-tree class of migrations[{index}] ({entry.key}, pvStorageClass): the "
+        "cluster has an in-tree StorageClass of that name, so the stack's gp3 class would fail with AlreadyExists; "
+        f"set gp3ClassName to another name, e.g. {name}-csi"
+    ]
+
+
 def _reclaim_delete(indexed: list[tuple[int, MigrationSettings]], version: str | None) -> list[InitErrorDetails]:
     """finalReclaimPolicy: Delete hands the volume to the reclaim of a static CSI PV, which only a
     cluster honouring reclaim policies (HONOR_RECLAIM_POLICY_SINCE) carries out."""

@@ -111,7 +111,8 @@ def in_tree_classes(items: Sequence[Mapping[str, Any]], context: StackContext) -
         } - {"", context.gp2_class_name}
         which = f"only {context.gp2_class_name!r} is"
         if named:
-            which = f"{context.gp2_class_name!r} and the classes in-tree PVs name ({', '.join(map(repr, sorted(named)))}) are"
+            listed = ", ".join(map(repr, sorted(named)))
+            which = f"{context.gp2_class_name!r} and the classes in-tree PVs name ({listed}) are"
         return frozenset({context.gp2_class_name, *named}), [
             f"the export has no StorageClass objects: {which} taken as in-tree; "
             "add `sc` to the kubectl export to check every class"
