@@ -30,7 +30,7 @@ ENTRY = {
 def refusal(**stack) -> list[str]:
     with pytest.raises(ConfigError) as refused:
         load_settings({"clusterName": "dev-eks", "region": "eu-central-1", **stack})
-    return refused.value.problems
+    return list(refused.value.problems)
 
 
 def test_a_rehome_cutover_is_refused_for_the_attach_not_the_snapshot():
