@@ -47,11 +47,16 @@ class ClusterAccess(pulumi.ComponentResource):
         self.cluster_arn = cluster.arn
         self.oidc_issuer = cluster.apply(lambda c: c.identities[0].oidcs[0].issuer)
         kubeconfig: pulumi.Input[str]
+        # A kubeconfig from config or from the rehearsal cluster may hold credentials (a token, a
+        # client key): secret wherever it flows, even when `pulumi config set` was not told
+        # `--secret` (pulumi-kubernetes issue 1353: a plain input is stored in clear in the state).
         if args.created_kubeconfig is not None:
-            kubeconfig = args.created_kubeconfig
+            kubeconfig = pulumi.Output.secret(args.created_kubeconfig)
         elif settings.kubeconfig:
-            kubeconfig = settings.kubeconfig
+            kubeconfig = pulumi.Output.secret(settings.kubeconfig)
         else:
+            # Built from the lookup: the endpoint, the cluster's CA and an `aws eks get-token` exec
+            # entry, no credential; kept plain so a preview shows what changed in it.
             # Applied to the whole result: Output.all would turn the nested results into dicts.
             kubeconfig = cluster.apply(
                 lambda c: eks_kubeconfig(
@@ -71,6 +76,8 @@ class ClusterAccess(pulumi.ComponentResource):
             # The provider is replaced only when this changes, not when the kubeconfig's text does;
             # a replaced provider would replace every Kubernetes object (DESIGN "Facts").
             cluster_identifier=cluster.arn,
-            opts=pulumi.ResourceOptions(parent=self),
+            # The provider's own state echoes its kubeconfig input: keep that output secret too
+            # (Pulumi docs, "additionalSecretOutputs").
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["kubeconfig"]),
         )
         self.register_outputs({"clusterArn": self.cluster_arn, "oidcIssuer": self.oidc_issuer})

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from gp3migrate.discovery import cli as discovery_cli
-from gp3migrate.iam import runner_policy
+from gp3migrate.iam import k8s_rbac, runner_policy
 from gp3migrate.sim import cli as simulate
 
 
@@ -23,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     discovery_cli.add_subcommand(sub)
     runner_policy.add_subcommand(sub)
+    k8s_rbac.add_subcommand(sub)
     simulate.add_subcommand(sub)
     return parser
 

@@ -86,6 +86,9 @@ def test_cluster_access_pins_provider_identity_to_the_cluster_arn_and_region():
             assert "cluster-aws" in reg.provider or "cluster-k8s" in reg.provider, reg.name
 
 
+SECRET_SIG_KEY, SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
 def test_kubeconfig_override_and_role_arn():
     role = "arn:aws:iam::123456789012:role/platform-admin"
     built = run(kubeconfigRoleArn=role)
@@ -93,7 +96,8 @@ def test_kubeconfig_override_and_role_arn():
     assert args[-2:] == ["--role-arn", role]
     given = run(kubeconfig="/home/me/.kube/config", kubeContext="dev")
     inputs = given.named("cluster-k8s").inputs
-    assert inputs["kubeconfig"] == "/home/me/.kube/config"
+    # Secret (issue 23 item 5): the SDK's wire form of a secret value.
+    assert inputs["kubeconfig"] == {SECRET_SIG_KEY: SECRET_SIG, "value": "/home/me/.kube/config"}
     assert inputs["context"] == "dev"
 
 

@@ -292,8 +292,11 @@ def test_platform_and_demo_use_the_rehearsal_clusters_kubeconfig(monkeypatch):
     monkeypatch.setattr(aws.eks, "get_cluster_output", recording_get_cluster)
     run = rehearsal_run()
     k8s = run.named("cluster-k8s").inputs
-    assert json.loads(k8s["kubeconfig"])["clusters"][0]["name"] == "gp3-rehearsal"
-    assert "exec" not in k8s["kubeconfig"]  # not the lookup-built one
+    # Secret (issue 23 item 5): the SDK's wire form, {<signature key>: <secret signature>, "value": ...}.
+    assert "1b47061264138c4ac30d75fd1eb44270" in k8s["kubeconfig"].values()
+    kubeconfig = k8s["kubeconfig"]["value"]
+    assert json.loads(kubeconfig)["clusters"][0]["name"] == "gp3-rehearsal"
+    assert "exec" not in kubeconfig  # not the lookup-built one
     assert k8s["clusterIdentifier"] == "arn:aws:eks:eu-west-1:123456789012:cluster/gp3-rehearsal"
     for name in ("platform-driver-release", "platform-classes-gp3", "demo-claim", "demo-writer"):
         assert "cluster-k8s" in run.named(name).provider, name

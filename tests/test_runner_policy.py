@@ -26,6 +26,7 @@ from botocore import xform_name
 from botocore.exceptions import UnknownServiceError
 
 from gp3migrate import cli
+from gp3migrate.config.problems import ConfigError
 from gp3migrate.config.settings import load_settings, project_values
 from gp3migrate.iam import runner_policy
 from tests import rehearsal_mocks
@@ -562,3 +563,67 @@ def test_the_present_driver_check_is_granted_only_where_it_calls_aws():
         policy_of(helm)
     )
     assert set(runner_policy.DRIVER_CHECK_CALLS) <= runner_policy.needed_by(settings_of(PROD))
+
+
+# --- Tag keys the program writes are its own (issue 23 item 2) --------------------------------------
+
+
+def test_every_tag_key_the_program_writes_is_reserved_from_extra_volume_tags():
+    """What snapshot_tags and the rehome/modify steps write, and the tag the policy's conditions
+    trust, may not be set (nor overwritten) by extraVolumeTags."""
+    from gp3migrate.checks import preconditions
+    from gp3migrate.planning import restore
+    from gp3migrate.planning.plan import plan_all
+
+    settings = settings_of({k: v for k, v in DEV.items() if k != f"{KEY}:extraVolumeTags"})
+    written = set(restore.snapshot_tags(plan_all(settings)[0], settings, "dev", purpose="final"))
+    written |= set(preconditions.DRIVER_VOLUME_TAGS) | {runner_policy.MIGRATION_TAG, runner_policy.IN_TREE_VOLUME_TAG}
+    assert written
+    for key in sorted(written):
+        config = {**DEV, f"{KEY}:extraVolumeTags": {key: "x"}}
+        with pytest.raises(ConfigError) as refused:
+            settings_of(config)
+        assert any(p.startswith(f"extraVolumeTags.{key}: is reserved") for p in refused.value.problems), key
+
+
+@pytest.mark.parametrize(
+    "key", ["CSIVolumeName", "csivolumesnapshotname", "ebs.csi.aws.com/cluster-name", "Eks-Gp3-Migration/purpose"]
+)
+def test_the_drivers_reserved_keys_and_case_variants_are_refused_naming_the_key(key):
+    with pytest.raises(ConfigError) as refused:
+        settings_of({**DEV, f"{KEY}:extraVolumeTags": {key: "x", "team": "storage"}})
+    assert [p.split(":")[0] for p in refused.value.problems] == [f"extraVolumeTags.{key}"]
+
+
+def test_other_extra_tags_are_kept():
+    settings = settings_of({**DEV, f"{KEY}:extraVolumeTags": {"team": "storage", "kubernetes-team": "a"}})
+    assert dict(settings.driver.extra_volume_tags) == {"team": "storage", "kubernetes-team": "a"}
+
+
+# --- Validation patterns match the whole value (issue 23, smaller items) ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("clusterName", "dev-eks\n"),
+        ("region", "eu-central-1\n"),
+        ("gp3ClassName", "gp3\n"),
+        ("kmsKeyArns", ["arn:aws:kms:eu-central-1:123456789012:key/abc\n"]),
+        ("kubeconfigRoleArn", "arn:aws:iam::123456789012:role/runner\n"),
+    ],
+)
+def test_a_trailing_newline_is_refused(key, value):
+    """`$` matches before a final newline, so `re.match` with `...$` let `value\\n` through."""
+    with pytest.raises(ConfigError) as refused:
+        settings_of({**DEV, f"{KEY}:{key}": value})
+    assert any(p.startswith(key) for p in refused.value.problems), refused.value.problems
+
+
+def test_a_migration_volume_id_or_key_with_a_trailing_newline_is_refused():
+    from gp3migrate import naming
+
+    assert naming.volume_id_problem("vol-0123456789abcdef0\n")
+    assert naming.zone_problem("eu-central-1a\n", "eu-central-1")
+    assert naming.dns1123_label_problem("default\n")
+    assert naming.volume_id_problem("vol-0123456789abcdef0") is None

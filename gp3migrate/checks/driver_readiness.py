@@ -56,7 +56,7 @@ _CHECKED_AT_UP = "the `pulumi up` of a present driver checks it again before any
 
 
 def role_arn_problem(value: str) -> str | None:
-    if not _ROLE_ARN.match(value):
+    if not _ROLE_ARN.fullmatch(value):
         return f"{value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
     return None
 

@@ -192,7 +192,7 @@ def _args(literal: Any) -> tuple[str, ...]:
 
 
 def _quantity_problem(value: str) -> str | None:
-    return None if _QUANTITY.match(value) else "is not a Kubernetes quantity such as 1Gi or 500Mi"
+    return None if _QUANTITY.fullmatch(value) else "is not a Kubernetes quantity such as 1Gi or 500Mi"
 
 
 # Keys that belong to one strategy only: set for another, they would be silently ignored.

@@ -62,6 +62,14 @@ _SNAPSHOTTER_VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
 _ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
 _IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _AWS_TAG_KEY_RESERVED = "aws:"
+# Tag keys extraVolumeTags may not set (issue 23): what this program writes and its runner policy's
+# conditions trust (`eks-gp3-migration/` on snapshots, gp3migrate/planning/restore.py snapshot_tags;
+# the driver's `ebs.csi.aws.com/cluster`; `kubernetes.io/cluster/<cluster>`; the in-tree
+# `kubernetes.io/created-for/*`), and what the driver itself refuses as extra tags and will not
+# start with (aws-ebs-csi-driver pkg/driver/validation.go validateExtraTags: CSIVolumeName,
+# CSIVolumeSnapshotName, the `kubernetes.io` and `ebs.csi.aws.com/` prefixes). Compared without case.
+RESERVED_TAG_PREFIXES = ("aws:", "kubernetes.io", f"{versions.CSI_DRIVER}/", "eks-gp3-migration/")
+RESERVED_TAG_KEYS = ("CSIVolumeName", "CSIVolumeSnapshotName")
 _VPC_ID = re.compile(r"vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 _SUBNET_ID = re.compile(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 _MIGRATION_KEY = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -132,7 +140,7 @@ def _subnet_id(raw: Any) -> str:
 
 
 def _migration_key(raw: Any) -> str:
-    if not isinstance(raw, str) or not _MIGRATION_KEY.match(raw):
+    if not isinstance(raw, str) or not _MIGRATION_KEY.fullmatch(raw):
         raise refuse(f"{show(raw)} is not a migration key (<namespace>/<claim>)")
     return raw
 
@@ -148,6 +156,11 @@ def _volume_tags(raw: Any) -> Any:
         # EC2 tag limits: key 1-128 characters, value up to 256, no "aws:" prefix (EC2 tagging docs).
         if not 1 <= len(key) <= 128 or key.lower().startswith(_AWS_TAG_KEY_RESERVED):
             problems.append(((key,), "is not an allowed tag key (1-128 characters, not starting with 'aws:')"))
+        elif key.lower().startswith(RESERVED_TAG_PREFIXES) or key.lower() in {k.lower() for k in RESERVED_TAG_KEYS}:
+            reserved = ", ".join([*(f"{p}*" for p in RESERVED_TAG_PREFIXES[1:]), *RESERVED_TAG_KEYS])
+            problems.append(
+                ((key,), f"is reserved: this program or the EBS CSI driver writes it ({reserved}); use another key")
+            )
         elif not isinstance(value, str) or len(value) > 256:
             problems.append(((key,), f"{show(value)} is not a tag value (a string of at most 256 characters)"))
     if problems:

@@ -20,20 +20,35 @@ what moto lacks, so that code under test reading EC2 through boto3 sees the same
 - `fail_next(operation, code, message)` makes the next call of that EC2 operation fail once, whether
   the world makes it or code under test does through `World.ec2()`; what code under test creates,
   modifies or deletes through that client enters this model too (botocore event hooks).
+- The runner's calls are authorized (issue 23 item 2): while `runner(policy)` is active, every EC2
+  call the program's gates make through `World.ec2()` and every call the `aws:ebs/snapshot` provider
+  makes (`as_runner=True`) becomes the IAM request AWS would authorize (the ARN the Service
+  Authorization Reference names for the action, the resource's tags as `ec2:ResourceTag/*`, the
+  request's as `aws:RequestTag/*` and `aws:TagKeys`, `ec2:CreateAction` for tags at creation) and
+  is evaluated against the stack's printed runner policy (gp3migrate/iam/policy_evaluation.py); a
+  request it does not allow fails as EC2 fails it, `UnauthorizedOperation` (EC2 API reference,
+  "Error codes": "You are not authorized to perform this operation"). The driver's and the
+  world's own calls are the driver's role's, checked by `driver_policy_allows` instead.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 from moto.ec2.models.elastic_block_store import VolumeModification
 
+from gp3migrate.config.problems import ConfigError
+from gp3migrate.config.settings import load_settings, project_values
+from gp3migrate.iam import runner_policy
+from gp3migrate.iam.policy_evaluation import Request, evaluate
 from gp3migrate.sim.clock import DAY_TICKS, TICK_SECONDS
+from gp3migrate.sim.program import runtime_config
 
 MODIFICATIONS_PER_DAY = 4
 PENDING_SNAPSHOTS_PER_VOLUME = 5
@@ -73,6 +88,25 @@ def driver_policy_allows(policy: str, action: str, tags: dict[str, str]) -> bool
             return cluster or claimed
         return cluster  # CreateSnapshot (volume), CreateVolumeFromSnapshot, DeleteSnapshot
     raise ValueError(f"unknown driver policy {policy!r}: 'v1' or 'v2'")
+
+
+def printed_runner_policy(config: Mapping[str, Any], stack: str) -> dict[str, Any] | None:
+    """What `gp3migrate iam-policy --stack <stack>` prints for this config (the simulation's stack
+    config: keys without the project prefix, plain values); None for a config the program refuses
+    (it then registers nothing, so nothing is authorized)."""
+    try:
+        settings = load_settings(project_values(runtime_config(dict(config))))
+    except ConfigError:
+        return None
+    return runner_policy.policy(settings, stack)
+
+
+def _tag_context(prefix: str, tags: Mapping[str, str]) -> dict[str, Any]:
+    return {f"{prefix}/{k}": v for k, v in tags.items()}
+
+
+def _tags_of(params: Any) -> dict[str, str]:
+    return {str(t["Key"]): str(t.get("Value", "")) for t in params or []}
 
 
 def _tag_spec(resource_type: str, tags: dict[str, str]) -> list[dict[str, Any]]:
@@ -127,6 +161,12 @@ class Ebs:
         self._devices: dict[str, set[str]] = {}  # instance -> device names in use
         self._failures: dict[str, tuple[str, str]] = {}
         self.calls: Counter[str] = Counter()
+        # The runner policy the runner's calls are evaluated against while `runner()` is active;
+        # `planted_policy`, when a test sets it, replaces the printed one.
+        self._runner_policy: dict[str, Any] | None = None
+        self.planted_policy: dict[str, Any] | None = None
+        self.refused: list[Request] = []
+        self.authorized: Counter[str] = Counter()  # action -> requests the policy allowed
         # GiB written into new volumes from snapshots: what a migration copied (rehome and modify
         # copy nothing; a restore hydrates the whole volume from S3: EBS "initialize volumes").
         self.copied_gib = 0
@@ -144,10 +184,87 @@ class Ebs:
         if failure is not None:
             raise client_error(failure[0], failure[1], operation)
 
+    # -- the runner's rights --------------------------------------------------------------------
+
+    @contextmanager
+    def runner(self, policy: dict[str, Any] | None) -> Iterator[None]:
+        """Evaluate the runner's calls against `policy` (the stack's printed one) meanwhile."""
+        self._runner_policy = self.planted_policy if self.planted_policy is not None else policy
+        try:
+            yield
+        finally:
+            self._runner_policy = None
+
+    def _arn(self, resource_id: str) -> str:
+        """The ARN IAM authorizes an action on (Service Authorization Reference, EC2 resource types:
+        a snapshot's has no account)."""
+        backend = self._backend()
+        region, account = self.ec2.meta.region_name, backend.account_id
+        if resource_id.startswith("snap-"):
+            return f"arn:aws:ec2:{region}::snapshot/{resource_id}"
+        if resource_id.startswith("vol-"):
+            return f"arn:aws:ec2:{region}:{account}:volume/{resource_id}"
+        return f"arn:aws:ec2:{region}:{account}:instance/{resource_id}"
+
+    def _resource_tags(self, resource_id: str) -> dict[str, str]:
+        return dict(self._backend().tags.get(resource_id, {}))
+
+    def authorize(self, operation: str, requests: Iterable[Request]) -> None:
+        """Refuse the call, as EC2 does, unless the runner policy allows each of its requests."""
+        policy = self._runner_policy
+        if policy is None:
+            return
+        for request in requests:
+            if not evaluate(policy, request):
+                self.refused.append(request)
+                raise client_error(
+                    "UnauthorizedOperation",
+                    f"You are not authorized to perform this operation. User is not authorized to perform: "
+                    f"{request.action} on resource: {request.resource} because no identity-based policy "
+                    "allows the action",
+                    operation,
+                )
+            self.authorized[request.action] += 1
+
+    def _requests(self, operation: str, params: Mapping[str, Any]) -> list[Request]:
+        """The IAM requests of one EC2 call (Service Authorization Reference, EC2 actions: which
+        resource types each action is authorized on and which condition keys it sets)."""
+        action = f"ec2:{operation}"
+        if operation in ("CreateTags", "DeleteTags"):
+            new = _tags_of(params.get("Tags"))
+            asked = {**_tag_context("aws:RequestTag", new), "aws:TagKeys": sorted(new)} if new else {}
+            return [
+                Request(action, self._arn(r), {**_tag_context("ec2:ResourceTag", self._resource_tags(r)), **asked})
+                for r in params.get("Resources") or []
+            ]
+        if operation == "CreateSnapshot":
+            volume = str(params["VolumeId"])
+            tags = {k: v for spec in params.get("TagSpecifications") or [] for k, v in _tags_of(spec["Tags"]).items()}
+            asked = {**_tag_context("aws:RequestTag", tags), "aws:TagKeys": sorted(tags)} if tags else {}
+            # The snapshot's ARN before it exists: any id (snapshot/*), as the policy names it.
+            snapshot = self._arn("snap-*")
+            requests = [
+                Request(
+                    action, self._arn(volume), {**_tag_context("ec2:ResourceTag", self._resource_tags(volume)), **asked}
+                ),
+                Request(action, snapshot, asked),
+            ]
+            if tags:
+                requests.append(Request("ec2:CreateTags", snapshot, {**asked, "ec2:CreateAction": operation}))
+            return requests
+        for key in ("VolumeId", "SnapshotId", "InstanceId"):
+            if key in params:
+                resource = str(params[key])
+                return [
+                    Request(action, self._arn(resource), _tag_context("ec2:ResourceTag", self._resource_tags(resource)))
+                ]
+        return [Request(action, "*")]
+
     def before_call(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         """botocore `before-parameter-build.ec2` on the client code under test gets: the same faults,
-        and the rules moto lacks, as when the world calls EC2 itself."""
+        the rules moto lacks, as when the world calls EC2 itself, and the runner policy."""
         operation = model.name
+        self.authorize(operation, self._requests(operation, params))
         self.check_fault(operation)
         if operation == "CreateSnapshot":
             self._check_pending_snapshots(params["VolumeId"])
@@ -468,8 +585,17 @@ class Ebs:
 
     # -- snapshots --------------------------------------------------------------------------------
 
-    def create_snapshot(self, volume_id: str, description: str, tags: dict[str, str]) -> str:
-        """CreateSnapshot: copies the volume's content now; pending for a few ticks."""
+    def create_snapshot(
+        self, volume_id: str, description: str, tags: dict[str, str], *, as_runner: bool = False
+    ) -> str:
+        """CreateSnapshot: copies the volume's content now; pending for a few ticks. `as_runner`:
+        the runner's call (pulumi-aws's `aws.ebs.Snapshot`), authorized by its policy, with the
+        DescribeVolumes and DescribeSnapshots the provider reads it back with."""
+        if as_runner:
+            params = {"VolumeId": volume_id, "TagSpecifications": _tag_spec("snapshot", tags)}
+            self.authorize("CreateSnapshot", self._requests("CreateSnapshot", params))
+            self.authorize("DescribeSnapshots", [Request("ec2:DescribeSnapshots", "*")])
+            self.authorize("DescribeVolumes", [Request("ec2:DescribeVolumes", "*")])
         self.check_fault("CreateSnapshot")
         self._check_pending_snapshots(volume_id)
         response = self.ec2.create_snapshot(
@@ -518,9 +644,25 @@ class Ebs:
             )
         return dict(self._backend().tags.get(snapshot_id, {}))
 
-    def delete_snapshot(self, snapshot_id: str) -> None:
+    def retag_snapshot(self, snapshot_id: str, old: Mapping[str, str], new: Mapping[str, str]) -> None:
+        """The runner's tag edit of its snapshot in place (the Terraform provider's tag update:
+        DeleteTags of the keys gone, CreateTags of those added or changed), authorized first."""
+        removed = sorted(set(old) - set(new))
+        changed = {k: v for k, v in new.items() if old.get(k) != v}
+        if removed:
+            params: dict[str, Any] = {"Resources": [snapshot_id], "Tags": [{"Key": k} for k in removed]}
+            self.authorize("DeleteTags", self._requests("DeleteTags", params))
+            self.ec2.delete_tags(**params)
+        if changed:
+            params = {"Resources": [snapshot_id], "Tags": [{"Key": k, "Value": v} for k, v in sorted(changed.items())]}
+            self.authorize("CreateTags", self._requests("CreateTags", params))
+            self.ec2.create_tags(**params)
+
+    def delete_snapshot(self, snapshot_id: str, *, as_runner: bool = False) -> None:
         """DeleteSnapshot. EC2 refuses only a snapshot an AMI uses (InvalidSnapshot.InUse, moto checks
-        that); volumes created from it do not hold it."""
+        that); volumes created from it do not hold it. `as_runner`: authorized by the runner policy."""
+        if as_runner:
+            self.authorize("DeleteSnapshot", self._requests("DeleteSnapshot", {"SnapshotId": snapshot_id}))
         self.check_fault("DeleteSnapshot")
         self.ec2.delete_snapshot(SnapshotId=snapshot_id)
         self._forget_snapshot(snapshot_id)

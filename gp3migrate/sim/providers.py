@@ -626,7 +626,10 @@ class EbsSnapshotProvider:
             return "", copy.deepcopy(new.inputs)
         try:
             snapshot_id = self.world.ebs.create_snapshot(
-                new.inputs["volumeId"], new.inputs.get("description", ""), dict(new.inputs.get("tags") or {})
+                new.inputs["volumeId"],
+                new.inputs.get("description", ""),
+                dict(new.inputs.get("tags") or {}),
+                as_runner=True,
             )
         except Exception as err:
             raise StepFailed(f"creating EBS Snapshot from {new.inputs['volumeId']}: {err}") from err
@@ -652,11 +655,18 @@ class EbsSnapshotProvider:
         return new.import_id, copy.deepcopy(new.inputs)
 
     def update(self, old: Resource, new: Resource) -> dict[str, Any]:
+        # Only tags change in place (the rest is force-new): the runner's tag calls on its snapshot.
+        old_tags, new_tags = dict(old.outputs.get("tags") or {}), dict(new.inputs.get("tags") or {})
+        if old_tags != new_tags and old.id and self.world.ebs.snapshot_exists(old.id):
+            try:
+                self.world.ebs.retag_snapshot(old.id, old_tags, new_tags)
+            except Exception as err:
+                raise StepFailed(f"updating tags of EBS Snapshot ({old.id}): {err}") from err
         return {**copy.deepcopy(old.outputs), **copy.deepcopy(new.inputs)}
 
     def delete(self, old: Resource) -> None:
         try:
-            self.world.ebs.delete_snapshot(old.id)
+            self.world.ebs.delete_snapshot(old.id, as_runner=True)
         except Exception as err:
             raise StepFailed(f"deleting EBS Snapshot ({old.id}): {err}") from err
 

@@ -22,6 +22,7 @@ import yaml
 
 from gp3migrate.checks import preconditions
 from gp3migrate.sim import clock, invariants
+from gp3migrate.sim.ebs import printed_runner_policy
 from gp3migrate.sim.engine import (
     Bailed,
     Checkpoint,
@@ -280,7 +281,7 @@ class Simulation:
             if not preview:
                 self.checkpoint = checkpoint
         deployment = self._deployment(checkpoint, dry_run=preview, faults=faults, on_step=on_step)
-        with self.gate_clients():
+        with self.gate_clients(), self.world.ebs.runner(printed_runner_policy(config, self.stack)):
             run = run_program(deployment, config, stack=self.stack, preview=preview, seed=self._order_seed())
             if run.error is not None and deployment.error is None:
                 # A program that fails ends the update before the delete phase (step_generator.go
@@ -315,13 +316,14 @@ class Simulation:
             violations.extend(claims.check(where=_since(steps)))
             violations.extend(invariants.after_step(self, step))
 
-        self.checkpoint, error = destroy(
-            self.checkpoint,
-            self.providers,
-            on_step,
-            exclude_protected=exclude_protected,
-            rng=random.Random(self._order_seed()),
-        )
+        with self.world.ebs.runner(printed_runner_policy(self.config, self.stack)):
+            self.checkpoint, error = destroy(
+                self.checkpoint,
+                self.providers,
+                on_step,
+                exclude_protected=exclude_protected,
+                rng=random.Random(self._order_seed()),
+            )
         violations += claims.check(where=_since(steps, end=True))
         self.world.tick(TICKS_BETWEEN_UPS)
         violations += invariants.kept_when_let_go(self, before, what="pulumi destroy")
