@@ -489,6 +489,16 @@ def kept_when_let_go(sim: Simulated, before: Holdings, *, what: str) -> list[Vio
     return found
 
 
+def _not_a_copy_of(sim: Simulated, namespace: str, claim: str, source: str) -> str | None:
+    """Why the claim is not (yet) served by a volume restored from `source`; None when it is."""
+    volume = sim.world.claim_volume(namespace, claim)
+    if volume is None:
+        return f"{namespace}/{claim} is not bound"
+    if source not in _ancestors(sim, volume):
+        return f"{namespace}/{claim} is bound to {volume}, which was not restored from {source}"
+    return None
+
+
 def source_deletions(config: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
     """Resource name of the step that hands a copy's source to deletion (finalize with
     `deleteSource`: its Retain patch turns Delete) -> (namespace, the restored claim, the source
@@ -510,14 +520,11 @@ def before_source_let_go(sim: Simulated, watched: dict[str, tuple[str, str, str]
     if target is None or step.op not in ("create", "update", "replace"):
         return []
     namespace, claim, source = target
+    why = _not_a_copy_of(sim, namespace, claim, source)
     volume = sim.world.claim_volume(namespace, claim)
-    if volume is None:
-        why = f"{namespace}/{claim} is not bound"
-    elif source not in _ancestors(sim, volume):
-        why = f"{namespace}/{claim} is bound to {volume}, which was not restored from {source}"
-    elif not sim.world.ebs.attached_to(volume):
+    if why is None and volume is not None and not sim.world.ebs.attached_to(volume):
         why = f"{namespace}/{claim}'s volume {volume} is attached to no node"
-    else:
+    if why is None:
         return []
     return [Violation(SOURCE_KEPT_UNTIL_COPY_IN_USE, f"{step.op} {step.name} hands {source} to deletion while {why}")]
 
@@ -553,12 +560,8 @@ def before_restore_let_go(sim: Simulated, watched: dict[str, tuple[str, str, str
     if target is None:
         return []
     namespace, claim, source = target
-    volume = sim.world.claim_volume(namespace, claim)
-    if volume is None:
-        why = f"{namespace}/{claim} is not bound"
-    elif source not in _ancestors(sim, volume):
-        why = f"{namespace}/{claim} is bound to {volume}, which was not restored from {source}"
-    else:
+    why = _not_a_copy_of(sim, namespace, claim, source)
+    if why is None:
         return []
     return [Violation(RESTORE_KEPT_UNTIL_COPY_BOUND, f"delete {step.name} starts while {why}")]
 
