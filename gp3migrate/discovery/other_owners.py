@@ -177,7 +177,7 @@ def owner_warnings(entries: Iterable[Mapping[str, Any]]) -> list[str]:
             if key in seen or not wo.acts_in_window(owner["kind"]):
                 continue
             seen.add(key)
-            kind, name, namespace = key
+            kind, namespace, name = key
             warnings.append(
                 f"{kind} {namespace}/{name} acts on {entry['namespace']}/{entry['claim']} and would undo a cutover "
                 f"mid-window: the cutover refuses to start unless it is held. Hold it: `{wo.hold_command(kind, name, namespace)}`; "
