@@ -271,9 +271,7 @@ class ClaimRelease(pulumi.dynamic.Resource):
             props["ownership"] = ownership
         if window:
             # Re-checked right before the delete: {workload: {kind, name}, volumeId, region, owners}.
-            props["window"] = {
-                ("volumeId" if k == "volume_id" else k): v for k, v in sorted(window.items())
-            }
+            props["window"] = {("volumeId" if k == "volume_id" else k): v for k, v in sorted(window.items())}
         super().__init__(_ClaimReleaseProvider(), name, props, opts)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -335,7 +336,9 @@ class Core:
 
 def a_pod(name: str, claim: str, *, terminating: bool = False) -> Any:
     return k8s.V1Pod(
-        metadata=k8s.V1ObjectMeta(name=name, deletion_timestamp="2024-01-01T00:00:00Z" if terminating else None),
+        metadata=k8s.V1ObjectMeta(
+            name=name, deletion_timestamp=datetime(2024, 1, 1, tzinfo=UTC) if terminating else None
+        ),
         spec=k8s.V1PodSpec(
             containers=[],
             volumes=[
@@ -468,7 +471,7 @@ def test_a_claim_already_gone_over_a_retained_released_pv_goes_on():
 
 def test_a_statefulset_whose_retention_deletes_claims_is_not_stopped():
     apps = Apps(2, retention={"whenScaled": "Delete"})
-    with pytest.raises(GateError, match="refusing to scale it to 0: StatefulSet apps/db has .*whenScaled: Delete"):
+    with pytest.raises(GateError, match=r"refusing to scale it to 0: StatefulSet apps/db has .*whenScaled: Delete"):
         preconditions.scale_workload(apps, kind="StatefulSet", namespace="apps", name="db", replicas=0, wait_seconds=0)
     assert apps.patches == []
 
@@ -484,7 +487,7 @@ def test_hold_and_resume_patch_as_the_documented_commands_do():
     owners = [ARGO, FLUX, KEDA]
     held = preconditions.hold_owners(Core(), custom, owners, action="hold")
     assert held == ["Application argocd/shop", "Kustomization flux-system/apps", "ScaledObject apps/web"]
-    assert [p[0:2] + (p[4],) for p in custom.patches] == [
+    assert [(*p[0:2], p[4]) for p in custom.patches] == [
         (
             "argoproj.io/v1alpha1",
             "applications",

@@ -116,9 +116,7 @@ class Owner(Keys):
 
     map_of = " with kind, name and namespace"
 
-    kind: Annotated[
-        window_owners.OwnerKind, one_of(window_owners.OwnerKind, required="the owner's kind")
-    ] = Field(
+    kind: Annotated[window_owners.OwnerKind, one_of(window_owners.OwnerKind, required="the owner's kind")] = Field(
         description="`Helm` (a release), `Application` (Argo CD), `Kustomization` or `HelmRelease` (Flux), "
         "`ScaledObject` (KEDA) or `HorizontalPodAutoscaler`."
     )

@@ -156,8 +156,8 @@ def retention_refusal(namespace: str, name: str, policy: Mapping[str, str]) -> s
         f"StatefulSet {namespace}/{name} has persistentVolumeClaimRetentionPolicy {', '.join(deleting)}: Delete: the "
         "garbage collector would delete its claims when the cutover scales it to 0 (whenScaled) or when it is "
         "re-created (whenDeleted). Set Retain first: kubectl patch sts "
-        f"{name} -n {namespace} --type merge -p '{{\"spec\":{{\"persistentVolumeClaimRetentionPolicy\":{{{retain}}}}}}}' "
+        f'{name} -n {namespace} --type merge -p \'{{"spec":{{"persistentVolumeClaimRetentionPolicy":{{{retain}}}}}}}\' '
         "(and in its source, or its owner puts it back), then run `gp3migrate discover` again; restore it after the "
         f"cutover: kubectl patch sts {name} -n {namespace} --type merge -p "
-        f"'{{\"spec\":{{\"persistentVolumeClaimRetentionPolicy\":{{{restore}}}}}}}'"
+        f'\'{{"spec":{{"persistentVolumeClaimRetentionPolicy":{{{restore}}}}}}}\''
     )

@@ -260,20 +260,20 @@ def list_owner_items(
             continue
         items.append(dict(crd, kind="CustomResourceDefinition"))
         version = _served_version(crd, resource.version)
-        token = None
-        found = []
+        token: str | None = None
+        owned: list[dict[str, Any]] = []
         while True:
-            extra = {"_continue": token} if token else {}
+            extra: dict[str, Any] = {"_continue": token} if token else {}
             page = apis.custom.list_cluster_custom_object(
                 resource.group, version, resource.plural, limit=page_size, **extra
             )
-            found += [dict(o, kind=kind) for o in page.get("items") or []]
+            owned += [dict(o, kind=kind) for o in page.get("items") or []]
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 break
-        items += found
+        items += owned
         if progress:
-            progress(f"listed {len(found)} {kind} objects ({resource.group})")
+            progress(f"listed {len(owned)} {kind} objects ({resource.group})")
     return items
 
 

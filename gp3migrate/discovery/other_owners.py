@@ -59,9 +59,9 @@ class OwnerIndex:
         found = []
         for (k, ns, _), item in sorted(self.objects.items()):
             target = (item.get("spec") or {}).get("scaleTargetRef") or {}
-            if k == kind and ns == namespace and target.get("name") == workload:
-                if str(target.get("kind") or "Deployment") == workload_kind:
-                    found.append(item)
+            named = target.get("name") == workload and str(target.get("kind") or "Deployment") == workload_kind
+            if k == kind and ns == namespace and named:
+                found.append(item)
         return found
 
 
@@ -74,9 +74,7 @@ def _tracking_app(value: str) -> tuple[str, str] | None:
     return (namespace, name) if name else (wo.ARGO_NAMESPACE, app)
 
 
-def _from_metadata(
-    item: Mapping[str, Any], where: str, index: OwnerIndex, notes: list[str]
-) -> list[dict[str, Any]]:
+def _from_metadata(item: Mapping[str, Any], where: str, index: OwnerIndex, notes: list[str]) -> list[dict[str, Any]]:
     meta = _meta(item)
     labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
     namespace = str(meta.get("namespace", ""))
@@ -180,7 +178,8 @@ def owner_warnings(entries: Iterable[Mapping[str, Any]]) -> list[str]:
             kind, namespace, name = key
             warnings.append(
                 f"{kind} {namespace}/{name} acts on {entry['namespace']}/{entry['claim']} and would undo a cutover "
-                f"mid-window: the cutover refuses to start unless it is held. Hold it: `{wo.hold_command(kind, name, namespace)}`; "
+                "mid-window: the cutover refuses to start unless it is held. Hold it: "
+                f"`{wo.hold_command(kind, name, namespace)}`; "
                 f"resume it after: `{wo.resume_command(kind, name, namespace)}` (or set holdOwners: true on the entry)"
             )
     return warnings

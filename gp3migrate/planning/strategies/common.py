@@ -74,9 +74,7 @@ def snapshot(ctx: Context, purpose: str, *, after: tuple[str, ...], downtime: bo
 
 def _owners(ctx: Context) -> list[dict[str, str]]:
     """The entry's owners that act during the window, as the gates read them."""
-    return [
-        {"kind": o.kind, "name": o.name, "namespace": o.namespace} for o in ctx.plan.entry.window_owners
-    ]
+    return [{"kind": o.kind, "name": o.name, "namespace": o.namespace} for o in ctx.plan.entry.window_owners]
 
 
 def hold_owners(ctx: Context, prefix: str, *, after: tuple[str, ...]) -> tuple[list[Step], tuple[str, ...]]:
