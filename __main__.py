@@ -18,6 +18,7 @@ from components.stack_config import history_of, read_checked_settings
 from components.volume_migration import VolumeMigration, declare_migrations
 from gp3migrate.config.phases import applied_record
 from gp3migrate.config.promotion import platform_versions, proven_phases
+from gp3migrate.planning.follow_up import OwnerFacts, follow_up, unresumed_warnings
 from gp3migrate.planning.plan import fleet_monthly_saving, plan_all, tiers
 
 # Most of an evaluation's time went to the cyclic collector re-scanning a heap that only grows
@@ -94,6 +95,15 @@ pulumi.export("gp3StorageClass", platform.classes.gp3_class_name)
 pulumi.export("volumeSnapshotClass", platform.classes.snapshot_class_name)
 pulumi.export("migrations", {key: migration.outputs for key, migration in migrations.items()})
 pulumi.export("fleetMonthlySaving", fleet_monthly_saving(plans))
+# Once a claim names its new class, what each owner's source must say before it applies again
+# (gp3migrate/planning/follow_up.py). Plain data from config: shown by preview, no step waited on.
+after_cutover = [p for p in plans if p.entry.phase in ("cutover", "finalize", "cleanup")]
+pulumi.export("followUp", {p.entry.key: follow_up(OwnerFacts.of(p.entry, p.storage_class)) for p in after_cutover})
+for plan in after_cutover:
+    if plan.entry.phase == "finalize":
+        # No owner is held or resumed by this program yet: every GitOps owner is named.
+        for warning in unresumed_warnings(OwnerFacts.of(plan.entry, plan.storage_class)):
+            pulumi.log.warn(warning)
 # Read by the next run (phase transitions) and by stacks promoted from this one.
 pulumi.export("migrationPhases", {key: once_done(m, applied_record(m.applied)) for key, m in migrations.items()})
 versions = platform_versions(settings)

@@ -10,7 +10,7 @@ from pulumi.runtime.config import CONFIG, get_config_env
 from gp3migrate.config.phases import Applied, parse_history
 from gp3migrate.config.problems import ConfigError
 from gp3migrate.config.promotion import promotion_problems
-from gp3migrate.config.settings import Settings, load_settings, project_values
+from gp3migrate.config.settings import Settings, gp3_class_problems, load_settings, project_values
 from gp3migrate.config.transitions import check_forgotten, check_transitions
 from gp3migrate.planning.class_changes import check_class_changes
 
@@ -79,6 +79,8 @@ def read_checked_settings() -> tuple[Settings, dict[str, Any]]:
     try:
         check_transitions(settings.migrations, history_of(previous))
         check_forgotten(settings.migrations, history_of(previous), settings.forget)
+        if gp3_class_problems(settings):
+            raise ConfigError(gp3_class_problems(settings))
         class_warnings = check_class_changes(settings, previous)
     except ConfigError as err:
         raise pulumi.RunError(str(err)) from err

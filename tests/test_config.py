@@ -36,7 +36,7 @@ BAD_CONFIGS = [
             ]
         },
         "migrations[0].kmsKeyId",
-        "(default/data-db-0) is not in kmsKeyArns: the driver could not read the snapshot",
+        "(default/data-db-0) is not in kmsKeyArns: the driver could not attach the volume",
     ),
     (
         {

@@ -238,8 +238,16 @@ def test_discovery_writes_only_keys_the_program_knows():
 
 def test_the_program_accepts_discovery_output_unchanged():
     result = discovered()
+    # With the class name discovery proposes: this cluster has an in-tree class called gp3.
+    proposed = detect_platform(real_cluster().items, addons=[]).keys["gp3ClassName"]
     run = run_program(
-        {"clusterName": "dev-eks", "region": REGION, "kmsKeyArns": [STACK_KEY], "migrations": result.entries}
+        {
+            "clusterName": "dev-eks",
+            "region": REGION,
+            "kmsKeyArns": [STACK_KEY],
+            "gp3ClassName": proposed,
+            "migrations": result.entries,
+        }
     )
     assert run.error is None, run.error
     assert len(run.of_type("eks-gp3-migration:index:VolumeMigration")) == len(result.entries) == 10

@@ -594,7 +594,7 @@ class StackConfig(Keys):
             except ValidationError as err:
                 problems += moved(err, index)
         problems += _shared_by_two(indexed)
-        problems += _source_keys(indexed, info.data.get("kms_key_arns"), region)
+        problems += _source_keys(indexed, info.data.get("kms_key_arns"), region, info.data.get("driver_install"))
         problems += _reclaim_delete(indexed, info.data.get("kubernetes_version"))
         raise_all(problems, "migrations")
         return tuple(entry for _, entry in indexed)
@@ -724,11 +724,22 @@ def _shared_by_two(indexed: list[tuple[int, MigrationSettings]]) -> list[InitErr
 
 
 def _source_keys(
-    indexed: list[tuple[int, MigrationSettings]], kms_key_arns: tuple[str, ...] | None, region: str
+    indexed: list[tuple[int, MigrationSettings]],
+    kms_key_arns: tuple[str, ...] | None,
+    region: str,
+    driver_install: str | None = None,
 ) -> list[InitErrorDetails]:
-    """A source encrypted with a customer-managed key the driver may not use fails the restore in
-    the downtime window (CreateVolume from the snapshot needs the key): refuse the cutover now.
-    Precopy needs no driver access to the key, so discovery may propose the entry and report it."""
+    """A source encrypted with a customer-managed key the driver may not use fails in the downtime
+    window: a copy's restore (CreateVolume from the snapshot) and a rehome's attach of the same
+    volume through the CSI PV (EC2 AttachVolume has EBS create a grant on the key for the instance,
+    so the caller needs kms:CreateGrant: EBS user guide, "Requirements for Amazon EBS encryption").
+    Refused now, with the reason of the entry's strategy. Precopy needs no driver access to the key,
+    so discovery may propose the entry and report it.
+
+    With driverInstall: present the stack grants nothing (it does not own the role), so kmsKeyArns
+    proves nothing either way: the running role's rights on every listed volume's key are checked
+    live by the driver check before any migration step (gp3migrate/checks/driver_readiness.py,
+    keys_in_use), and that refuses instead."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
     for index, entry in indexed:
         key = entry.kms_key_id
@@ -739,15 +750,41 @@ def _source_keys(
             problems.append(
                 ((index, "kmsKeyId"), f"{show(key)} is in {key_region}, not in the stack's region {region}")
             )
-        elif kms_key_arns is not None and key not in kms_key_arns:
+        elif kms_key_arns is not None and key not in kms_key_arns and driver_install != "present":
             problems.append(
-                (
-                    (index, "kmsKeyId"),
-                    f"{show(key)} ({entry.key}) is not in kmsKeyArns: the driver could not read the snapshot to "
-                    "restore it; add the key to kmsKeyArns so the driver's role gets a grant for it",
-                )
+                ((index, "kmsKeyId"), f"{show(key)} ({entry.key}) is not in kmsKeyArns: {_key_need(entry)}")
             )
     return _details(problems)
+
+
+def _key_need(entry: MigrationSettings) -> str:
+    """What the driver does with the source's key at this entry's cutover, and the fix."""
+    grant = "add the key to kmsKeyArns so the driver's role gets a grant for it"
+    if entry.strategy == "copy":
+        return f"the driver could not read the snapshot to restore it; {grant}"
+    return (
+        "the driver could not attach the volume through its new CSI PV (attaching a volume encrypted with a "
+        f"customer-managed key needs kms:CreateGrant on the key); {grant}"
+    )
+
+
+def gp3_class_problems(settings: Settings) -> list[str]:
+    """A listed volume's in-tree class named like gp3ClassName (an in-tree class called `gp3`
+    exists in the wild) is a class this stack did not create: declaring its own under that name
+    fails with AlreadyExists at the first `up`. Known at preview from the entries' pvStorageClass,
+    which discovery records; a class no listed volume names is left to discovery's warning
+    (gp3migrate/discovery/platform_scan.py). Checked by the program (components/stack_config.py),
+    not by load_settings: discovery prices its entries with the default name."""
+    name = settings.storage.gp3_class_name
+    named = [(i, m) for i, m in enumerate(settings.migrations) if m.pv_storage_class == name]
+    if not named:
+        return []
+    index, entry = named[0]
+    return [
+        f"gp3ClassName: {show(name)} is the in-tree class of migrations[{index}] ({entry.key}, pvStorageClass): the "
+        "cluster has an in-tree StorageClass of that name, so the stack's gp3 class would fail with AlreadyExists; "
+        f"set gp3ClassName to another name, e.g. {name}-csi"
+    ]
 
 
 def _reclaim_delete(indexed: list[tuple[int, MigrationSettings]], version: str | None) -> list[InitErrorDetails]:

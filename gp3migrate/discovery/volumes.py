@@ -100,12 +100,22 @@ def zone_problem(zone: str | None, region: str | None) -> str | None:
 
 
 def in_tree_classes(items: Sequence[Mapping[str, Any]], context: StackContext) -> tuple[frozenset[str], list[str]]:
-    """The classes the in-tree plugin provisions, from the StorageClass objects; without any in
-    the export only the stack's gp2 class is assumed, with a warning saying so."""
+    """The classes the in-tree plugin provisions, from the StorageClass objects. Without any in
+    the export: the stack's gp2 class and every class an in-tree PV names (the in-tree
+    provisioner made it, so its class provisioned in-tree), with a warning saying so."""
     classes = [i for i in items if i.get("kind") == "StorageClass"]
     if not classes:
-        return frozenset({context.gp2_class_name}), [
-            f"the export has no StorageClass objects: only {context.gp2_class_name!r} is taken as in-tree; "
+        named = {
+            pv_storage_class(i)
+            for i in items
+            if i.get("kind") == "PersistentVolume" and (i.get("spec") or {}).get("awsElasticBlockStore")
+        } - {"", context.gp2_class_name}
+        which = f"only {context.gp2_class_name!r} is"
+        if named:
+            listed = ", ".join(map(repr, sorted(named)))
+            which = f"{context.gp2_class_name!r} and the classes in-tree PVs name ({listed}) are"
+        return frozenset({context.gp2_class_name, *named}), [
+            f"the export has no StorageClass objects: {which} taken as in-tree; "
             "add `sc` to the kubectl export to check every class"
         ]
     return frozenset(str(c["metadata"]["name"]) for c in classes if c.get("provisioner") == IN_TREE_PROVISIONER), []

@@ -140,6 +140,18 @@ DRIVER_SNAPSHOT_ACTIONS = ("CreateVolumeFromSnapshot", "DeleteSnapshot")
 MANAGED_POLICIES = ("v1", "v2")
 
 
+def _refused_to_driver(actions: tuple[str, ...], tags: dict[str, str]) -> list[str]:
+    """`<action> (<policy>)` for each action either managed policy refuses on these tags."""
+    from gp3migrate.sim.ebs import driver_policy_allows
+
+    return [
+        f"{action} ({policy})"
+        for policy in MANAGED_POLICIES
+        for action in actions
+        if not driver_policy_allows(policy, action, tags)
+    ]
+
+
 def driver_can_manage(sim: Simulated, config: dict[str, Any]) -> list[Violation]:
     """What the migration hands the driver, the driver may act on under AmazonEBSCSIDriverPolicy and
     AmazonEBSCSIDriverPolicyV2 alike (their resource-tag conditions, sim/ebs.py
@@ -148,8 +160,6 @@ def driver_can_manage(sim: Simulated, config: dict[str, Any]) -> list[Violation]
     the stack holds (restored by the driver, and deleted by it through a Delete content; DESIGN
     invariant 4). The policy the world's driver runs with may be the laxer one; the promise is to
     work under either, so both are checked."""
-    from gp3migrate.sim.ebs import driver_policy_allows
-
     ebs = sim.world.ebs
     found = []
     for raw, entry in zip(config.get("migrations") or [], parsed_entries(config), strict=True):
@@ -159,12 +169,7 @@ def driver_can_manage(sim: Simulated, config: dict[str, Any]) -> list[Violation]
         if not ebs.exists(volume):
             continue
         tags = ebs.tags(volume)
-        refused = [
-            f"{action} ({policy})"
-            for policy in MANAGED_POLICIES
-            for action in DRIVER_VOLUME_ACTIONS
-            if not driver_policy_allows(policy, action, tags)
-        ]
+        refused = _refused_to_driver(DRIVER_VOLUME_ACTIONS, tags)
         if refused:
             found.append(
                 Violation(
@@ -177,12 +182,7 @@ def driver_can_manage(sim: Simulated, config: dict[str, Any]) -> list[Violation]
         if resource.type != "aws:ebs/snapshot:Snapshot" or not ebs.snapshot_exists(resource.id):
             continue
         tags = ebs.snapshot_tags(resource.id)
-        refused = [
-            f"{action} ({policy})"
-            for policy in MANAGED_POLICIES
-            for action in DRIVER_SNAPSHOT_ACTIONS
-            if not driver_policy_allows(policy, action, tags)
-        ]
+        refused = _refused_to_driver(DRIVER_SNAPSHOT_ACTIONS, tags)
         if refused:
             found.append(
                 Violation(

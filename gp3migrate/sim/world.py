@@ -3,7 +3,9 @@ EBS on moto, advanced in ticks of TICK_SECONDS and deterministic from a seed.
 
 Each tick runs, in this order:
 1. EBS: snapshots complete and volume modifications progress (gp3migrate/sim/ebs.py);
-2. operators reset the replicas of the workloads they own;
+2. operators reset the replicas of the workloads they own; the GitOps owners (Argo CD, Flux) apply
+   what their git holds, and the autoscalers (KEDA, HPA) set replicas (gp3migrate/sim/kube/gitops.py,
+   autoscalers.py);
 3. kube-controller-manager's garbage collector, Deployment/ReplicaSet and StatefulSet controllers,
    and the scheduler's volume binding (gp3migrate/sim/kube/);
 4. the PV controller, pvc-protection and pv-protection;
@@ -39,7 +41,17 @@ from moto.moto_api._internal import mock_random
 from gp3migrate.sim import kube as k8s
 from gp3migrate.sim.clock import TICK_SECONDS
 from gp3migrate.sim.ebs import Ebs, driver_policy_allows
-from gp3migrate.sim.kube import CSI_DRIVER, DEFAULT_CLASS, IN_TREE_PLUGIN, ZONE_LABEL, Cluster, Event
+from gp3migrate.sim.kube import (
+    CSI_DRIVER,
+    DEFAULT_CLASS,
+    IN_TREE_PLUGIN,
+    ZONE_LABEL,
+    Cluster,
+    Event,
+    autoscalers,
+    gitops,
+    helm,
+)
 from gp3migrate.sim.kube.cluster_state import Node
 from gp3migrate.sim.kube_api import FakeAppsV1Api, FakeCoreV1Api
 
@@ -145,6 +157,11 @@ class World:
         self.events: list[Event] = []
         self.api_calls: Counter[str] = Counter()
         self._operators: dict[tuple[str, str, str], tuple[str, int]] = {}
+        # The GitOps owners' git (kube/gitops.py git_key -> manifests), the ScaledObjects whose
+        # trigger is active, and the Helm releases' rendered manifests ((namespace, release) -> list).
+        self.git: dict[str, list[dict[str, Any]]] = {}
+        self.keda_active: set[tuple[str, str]] = set()
+        self.helm_releases: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._pods: dict[str, _PodRuntime] = {}  # by pod uid
         self._attaching: dict[tuple[str, str], int] = {}  # (volume, node) -> tick it attaches
         self._attached: dict[str, str] = {}  # volume -> node, as this world's nodes attached them
@@ -185,6 +202,10 @@ class World:
             self.ticks += 1
             self.ebs.advance()
             self._operators_reset_replicas()
+            k8s.argocd_controller(self)
+            k8s.flux_controller(self)
+            k8s.keda_controller(self)
+            k8s.hpa_controller(self)
             k8s.garbage_collector(self)
             k8s.deployment_controller(self)
             k8s.statefulset_controller(self)
@@ -512,6 +533,136 @@ class World:
         for kind in ("Deployment", "StatefulSet"):
             if self.kube.peek(kind, namespace, name) is not None:
                 self.kube.patch("apps/v1", kind, namespace, name, {"spec": {"replicas": replicas}}, "kubectl")
+
+    # -- the cluster's other owners (issue 22) ------------------------------------------------------
+
+    def _manifests(self, objects: list[tuple[str, str, str]], in_tree_class: str | None) -> list[dict[str, Any]]:
+        found = []
+        for kind, namespace, name in objects:
+            live = self.kube.peek(kind, namespace, name)
+            if live is None:
+                raise ValueError(f"seed {kind} {namespace}/{name} first: its manifest is taken from it")
+            found.append(gitops.manifest_of(live, in_tree_class=in_tree_class))
+        return found
+
+    def _mark(self, objects: list[tuple[str, str, str]], metadata: dict[str, Any], manager: str) -> None:
+        """Put an owner's tracking metadata on objects it created (as it would have at install)."""
+        for kind, namespace, name in objects:
+            live = self.kube.peek(kind, namespace, name)
+            if live is not None:
+                self.kube.patch(live["apiVersion"], kind, namespace, name, {"metadata": metadata}, manager)
+
+    def add_argocd_application(
+        self,
+        name: str,
+        objects: list[tuple[str, str, str]],
+        *,
+        automated: bool = True,
+        self_heal: bool = True,
+        skip_reconcile: bool = False,
+        in_tree_class: str = "gp2",
+    ) -> None:
+        """An Argo CD Application (namespace argocd) whose git holds `objects` as they run now (a
+        claim with `in_tree_class` and no volumeName, as a chart writes it), already synced once;
+        each object carries its tracking-id annotation."""
+        source = {"repoURL": "https://git.example.com/apps.git", "path": name}
+        self.git[gitops.git_key(source)] = manifests = self._manifests(objects, in_tree_class)
+        for manifest, key in zip(manifests, objects, strict=True):
+            self._mark([key], gitops.argocd_tracking(name, manifest), gitops.ARGOCD_MANAGER)
+        policy: dict[str, Any] = {"automated": {"selfHeal": self_heal, "prune": False}} if automated else {}
+        annotations = {gitops.SKIP_RECONCILE: "true"} if skip_reconcile else {}
+        self.kube.create(
+            {
+                "apiVersion": gitops.ARGOCD_API,
+                "kind": "Application",
+                "metadata": {"name": name, "namespace": gitops.ARGOCD_NAMESPACE, "annotations": annotations},
+                "spec": {"source": source, "destination": {"namespace": objects[0][1]}, "syncPolicy": policy},
+                "status": {"operationState": {"phase": "Succeeded", "finishedAt": self.ticks}},
+            },
+            SEED_MANAGER,
+        )
+
+    def add_flux_kustomization(
+        self,
+        name: str,
+        objects: list[tuple[str, str, str]],
+        *,
+        interval: str = "1m",
+        suspend: bool = False,
+        force: bool = False,
+        in_tree_class: str = "gp2",
+    ) -> None:
+        """A Flux Kustomization (namespace flux-system) whose git holds `objects` as they run now;
+        each object carries the kustomize-controller's labels."""
+        kustomization = {
+            "apiVersion": gitops.FLUX_API,
+            "kind": "Kustomization",
+            "metadata": {"name": name, "namespace": gitops.FLUX_NAMESPACE},
+            "spec": {
+                "interval": interval,
+                "path": f"./{name}",
+                "sourceRef": {"kind": "GitRepository", "name": "apps"},
+                "prune": False,
+                "suspend": suspend,
+                "force": force,
+            },
+        }
+        self.git[gitops.git_key({"name": "apps", "path": f"./{name}"})] = self._manifests(objects, in_tree_class)
+        self._mark(objects, gitops.flux_tracking(kustomization), gitops.FLUX_MANAGER)
+        self.kube.create(kustomization, SEED_MANAGER)
+
+    def add_helm_release(
+        self, release: str, namespace: str, objects: list[tuple[str, str, str]], *, in_tree_class: str = "gp2"
+    ) -> None:
+        """A Helm release that installed `objects` (they carry its ownership metadata); its chart
+        renders them as they run now (a claim with `in_tree_class`, no volumeName)."""
+        owned = helm.release_metadata(release, namespace)
+        self._mark(objects, owned, helm.HELM_MANAGER)
+        self.helm_releases[(namespace, release)] = self._manifests(objects, in_tree_class)
+
+    def helm_upgrade(self, release: str, namespace: str) -> list[str]:
+        """The user runs `helm upgrade` of the release with its chart unchanged (kube/helm.py)."""
+        manifests = self.helm_releases[(namespace, release)]
+        return k8s.helm_upgrade(self, release=release, namespace=namespace, manifests=manifests)
+
+    def add_scaled_object(self, namespace: str, name: str, target: str, *, paused_replicas: int | None = None) -> None:
+        """A KEDA ScaledObject scaling Deployment `target` (minReplicaCount 0)."""
+        annotations = {autoscalers.PAUSED_REPLICAS: str(paused_replicas)} if paused_replicas is not None else {}
+        self.kube.create(
+            {
+                "apiVersion": autoscalers.KEDA_API,
+                "kind": "ScaledObject",
+                "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
+                "spec": {"scaleTargetRef": {"name": target}, "minReplicaCount": 0, "maxReplicaCount": 5},
+            },
+            SEED_MANAGER,
+        )
+
+    def add_hpa(
+        self, namespace: str, name: str, target: str, kind: str = "Deployment", *, min_replicas: int = 1
+    ) -> None:
+        """A HorizontalPodAutoscaler (autoscaling/v2) on `target`, maxReplicas 5."""
+        self.kube.create(
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": target},
+                    "minReplicas": min_replicas,
+                    "maxReplicas": 5,
+                },
+            },
+            SEED_MANAGER,
+        )
+
+    def scale_up_once(self, namespace: str, name: str, replicas: int, who: str = "kubectl") -> None:
+        """A one-off scale-up by a person or a controller (`who` is the field manager): the fault a
+        scenario injects at a step boundary of the window."""
+        for kind in ("Deployment", "StatefulSet"):
+            if self.kube.peek(kind, namespace, name) is not None:
+                self.kube.patch("apps/v1", kind, namespace, name, {"spec": {"replicas": replicas}}, who)
+                self.event(kind, namespace, name, "ScaledUp", f"{who} set replicas to {replicas}")
 
     # -- observation ------------------------------------------------------------------------------
 

@@ -20,7 +20,16 @@ ALLOWED = {
     "cluster_state": {"store"},
     **{
         controller: {"names", "fields", "objects", "cluster_state"}
-        for controller in ("workloads", "scheduler", "persistent_volume", "snapshots", "provisioner")
+        for controller in (
+            "workloads",
+            "scheduler",
+            "persistent_volume",
+            "snapshots",
+            "provisioner",
+            "gitops",
+            "autoscalers",
+            "helm",
+        )
     },
 }
 

@@ -20,10 +20,12 @@ from typing import Any
 import pytest
 
 from gp3migrate.checks import preconditions
-from gp3migrate.planning.strategies import common
 from gp3migrate.sim import invariants, program
 from gp3migrate.sim.providers import EbsSnapshotProvider
 from gp3migrate.sim.scenario import Simulation
+
+# The planted missing edge (the final snapshot after the scale to 0, not the detach), shared as a fixture.
+from tests.sim.test_order_freedom import final_snapshot_after_quiesce  # noqa: F401
 from tests.sim.test_scenarios import broken, dev, up, variant
 
 SEEDS = range(8)
@@ -44,20 +46,6 @@ def cutover(strategy: str, seed: int) -> list[str]:
         assert up(sim, "precopy").ok
         result = up(sim, "cutover")
         return ([f"failed: {result.error}"] if not result.ok else []) + broken(sim, result, rerun=False)
-
-
-@pytest.fixture
-def final_snapshot_after_quiesce(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The missing edge: the final snapshot waits for the scale to 0, not for the detach gate,
-    so it may run while the gate polls (as in tests/sim/test_order_freedom.py)."""
-    original = common.snapshot
-
-    def snapshot(ctx: Any, purpose: str, *, after: tuple[str, ...], downtime: bool = False) -> Any:
-        if purpose.startswith("final"):
-            after = tuple("quiesce" if dep == "detached" else dep for dep in after)
-        return original(ctx, purpose, after=after, downtime=downtime)
-
-    monkeypatch.setattr(common, "snapshot", snapshot)
 
 
 @pytest.mark.parametrize("strategy", ["copy-same-name", "rehome"])

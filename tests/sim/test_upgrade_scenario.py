@@ -112,11 +112,18 @@ def replayed(document: dict[str, Any]) -> Simulation:
 SERVER_ASSIGNED = ("uid", "resourceVersion", "creationTimestamp", "managedFields")
 
 
+# `followUp` (gp3migrate/planning/follow_up.py, issue 22 item 4).
+ADDED_OUTPUTS = ("followUp",)
+
+
 def comparable(document: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint document keyed by URN (the order of independent resources is that draw too),
     without what the API server numbered, and with every `__provider` string blanked: that is where
     the release's code lives, the one thing an upgrade changes."""
     copied = json.loads(json.dumps(document))
+    # Stack outputs this release adds: new keys, read by people (no later run reads them).
+    for added in ADDED_OUTPUTS:
+        (copied.get("outputs") or {}).pop(added, None)
     for key in ("resources", "pending_deletes"):
         copied[key] = {r["urn"]: r for r in copied[key]}
         for resource in copied[key].values():

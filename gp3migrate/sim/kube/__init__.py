@@ -9,18 +9,27 @@
   the scheduler's volume binding;
 - `persistent_volume`: the PV controller (binding and reclaim) and pvc-/pv-protection;
 - `snapshots`: the snapshot controller and the csi-snapshotter sidecar;
-- `provisioner`: the external-provisioner with the EBS CSI driver.
+- `provisioner`: the external-provisioner with the EBS CSI driver;
+- `gitops`: the cluster's GitOps owners (Argo CD's application controller, Flux's
+  kustomize-controller), applying what their git holds;
+- `autoscalers`: KEDA's ScaledObjects and the HorizontalPodAutoscaler controller;
+- `helm`: `helm upgrade` as a user runs it (not a controller: a scenario calls it).
 
 The controllers are functions of the world, run once per tick by `World.tick` in a fixed order:
 the garbage collector, Deployment and StatefulSet controllers, the scheduler's volume binding, the
 PV controller, pvc-/pv-protection, the snapshot controller and csi-snapshotter sidecar, and the
-external-provisioner with the EBS CSI driver. What they follow is cited on each. The store imports
-no controller; a controller imports the store's rooms and `objects`, never another controller.
+external-provisioner with the EBS CSI driver; the GitOps owners and the autoscalers run first, as
+the operators do (they set what the workload controllers then act on). What they follow is cited
+on each. The store imports no controller; a controller imports the store's rooms and `objects`,
+never another controller.
 This package re-exports what the world (gp3migrate/sim/world.py) reads as `kube.<name>`.
 """
 
+from gp3migrate.sim.kube.autoscalers import hpa_controller, keda_controller
 from gp3migrate.sim.kube.crd_rules import FALLBACK_CRD_RULES, SNAPSHOT_CRDS, load_crd_rules
 from gp3migrate.sim.kube.fields import merge_patch
+from gp3migrate.sim.kube.gitops import argocd_controller, flux_controller
+from gp3migrate.sim.kube.helm import HelmError, helm_upgrade
 from gp3migrate.sim.kube.names import (
     BETA_STORAGE_PROVISIONER,
     BIND_COMPLETED,
@@ -81,11 +90,17 @@ __all__ = [
     "ZONE_LABEL",
     "Cluster",
     "Event",
+    "HelmError",
     "KubeError",
+    "argocd_controller",
     "deleting",
     "deployment_controller",
     "external_provisioner",
+    "flux_controller",
     "garbage_collector",
+    "helm_upgrade",
+    "hpa_controller",
+    "keda_controller",
     "load_crd_rules",
     "merge_patch",
     "needs_csi_driver",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from gp3migrate.sim.ebs import Ebs
 from gp3migrate.sim.kube.store import Cluster
@@ -36,5 +36,9 @@ class ClusterState(Protocol):
     # The managed policy on the driver's role: "v1" or "v2".
     driver_policy: str
     api_calls: Counter[str]
+    # What the GitOps owners' sources (git) hold: gitops.git_key -> manifests (kube/gitops.py).
+    git: dict[str, list[dict[str, Any]]]
+    # The ScaledObjects whose trigger is active (events arriving): (namespace, name) (kube/autoscalers.py).
+    keda_active: set[tuple[str, str]]
 
     def event(self, kind: str, namespace: str, name: str, reason: str, message: str) -> None: ...

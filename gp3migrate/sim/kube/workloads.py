@@ -19,8 +19,17 @@ if TYPE_CHECKING:
 
 def garbage_collector(world: ClusterState) -> None:
     """pkg/controller/garbagecollector: dependents whose controlling owner is gone are deleted
-    (background propagation)."""
+    (background propagation); a claim whose every owner (a StatefulSet or a pod, the references
+    persistentVolumeClaimRetentionPolicy gives it) is gone is deleted too (attemptToDeleteItem:
+    all owners absent -> delete)."""
     kube = world.kube
+    for namespace, name in kube.names("PersistentVolumeClaim"):
+        claim = kube.peek("PersistentVolumeClaim", namespace, name)
+        refs = [r for r in (claim or {}).get("metadata", {}).get("ownerReferences") or [] if r["kind"] in KINDS]
+        if claim is None or deleting(claim) or not refs:
+            continue
+        if all(_absent(world, namespace, ref) for ref in refs):
+            kube.delete_object("PersistentVolumeClaim", namespace, name)
     for kind in ("ReplicaSet", "Pod"):
         for namespace, name in kube.names(kind):
             obj = kube.peek(kind, namespace, name)
@@ -33,6 +42,11 @@ def garbage_collector(world: ClusterState) -> None:
                 if owner is None or owner["metadata"]["uid"] != ref["uid"]:
                     kube.delete_object(kind, namespace, name)
                     break
+
+
+def _absent(world: ClusterState, namespace: str, ref: dict[str, Any]) -> bool:
+    owner = world.kube.peek(ref["kind"], namespace, ref["name"])
+    return owner is None or owner["metadata"]["uid"] != ref["uid"]
 
 
 # -- workloads ---------------------------------------------------------------------------------------
@@ -187,10 +201,47 @@ def statefulset_controller(world: ClusterState) -> None:
             int(p["metadata"]["name"].rsplit("-", 1)[1]): p
             for p in _owned_pods(world, namespace, "StatefulSet", {name})
         }
+        _claims_follow_retention_policy(world, statefulset, desired, pods)
         if not any(deleting(p) for p in pods.values()):
             _step_statefulset(world, statefulset, desired, revision, pods)
         pods_now = _owned_pods(world, namespace, "StatefulSet", {name})
         _workload_status(world, "StatefulSet", namespace, name, pods_now, revision)
+
+
+def _claims_follow_retention_policy(
+    world: ClusterState, statefulset: dict[str, Any], desired: int, pods: dict[int, dict[str, Any]]
+) -> None:
+    """spec.persistentVolumeClaimRetentionPolicy (StatefulSetAutoDeletePVC: beta and on by default
+    since 1.27, GA in 1.32; pkg/features/kube_features.go), kubernetes pkg/controller/statefulset
+    stateful_set_utils.go updateClaimOwnerRefForSetAndPod, run for every pod of the set before it
+    is scaled or updated (stateful_set_control.go): `whenDeleted: Delete` makes the set an owner of
+    each claim (the garbage collector deletes them with the set); `whenScaled: Delete` makes the pod
+    the owner of its claims once its ordinal is at or past `replicas` (deleted once the pod is
+    gone). Retain (the default for both) leaves the claims without such references."""
+    policy = statefulset["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
+    when_deleted, when_scaled = policy.get("whenDeleted", "Retain"), policy.get("whenScaled", "Retain")
+    namespace = statefulset["metadata"]["namespace"]
+    for ordinal, pod in sorted(pods.items()):
+        owners = []
+        if when_scaled == "Delete" and ordinal >= desired:
+            owners.append(_owner_ref(pod))
+        elif when_deleted == "Delete":
+            owners.append(_owner_ref(statefulset))
+        mine = {statefulset["metadata"]["uid"], pod["metadata"]["uid"]}
+        for claim_name in statefulset_claims(statefulset, ordinal):
+            claim = world.kube.peek("PersistentVolumeClaim", namespace, claim_name)
+            if claim is None or deleting(claim):
+                continue
+            refs = [r for r in claim["metadata"].get("ownerReferences") or [] if r["uid"] not in mine]
+            if any(r.get("controller") for r in refs):
+                owners = []  # hasUnexpectedController: another controller owns it; ours are scrubbed
+            wanted = refs + owners
+            if wanted != (claim["metadata"].get("ownerReferences") or []):
+                with world.kube.edit("PersistentVolumeClaim", namespace, claim_name, CONTROLLER_MANAGER) as changed:
+                    if wanted:
+                        changed["metadata"]["ownerReferences"] = wanted
+                    else:
+                        changed["metadata"].pop("ownerReferences", None)
 
 
 def _step_statefulset(
