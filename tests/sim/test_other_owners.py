@@ -96,9 +96,14 @@ def live(sim: Simulation, kind: str, namespace: str, name: str) -> dict[str, Any
     return found
 
 
-def problems(sim: Simulation, result: Any) -> list[str]:
+def problems(sim: Simulation, result: Any, *, healthy: bool = True) -> list[str]:
+    """What broke. In a world the program is told how to handle (every owner held, by a person or
+    by holdOwners) a failed `up` breaks PHASE_COMPLETES; where a refusal is the design, it is
+    listed as such."""
     found = broken(sim, result, rerun=False)
-    if not result.ok:
+    if not result.ok and healthy:
+        found.append(str(invariants.Violation(invariants.PHASE_COMPLETES, f"cutover: {result.error}")))
+    elif not result.ok:
         found.append(f"up failed: {result.error}")
     sim.world.tick(20)  # the owners act on after the window
     found += [f"later: {v}" for v in invariants.after_phase(sim, sim.config)]
@@ -123,6 +128,32 @@ def replicas(sim: Simulation) -> int:
     return int(workload["spec"]["replicas"])
 
 
+def test_a_keda_scaled_statefulset_whose_events_come_mid_window_is_refused_before_the_stop() -> None:
+    """No event yet as the cutover starts, so nothing scales; a held gate that let it through would
+    leave KEDA to scale the StatefulSet from 0 on the first event after the release: its controller
+    creates the released claim from the template, on a new, empty volume (SERVED_BY_SOURCE)."""
+    config = statefulset(replicas=1)
+    for entry in config["migrations"]:
+        for key in ("strategy", "claimNaming"):
+            entry.pop(key, None)
+
+    def keda_on_statefulset(sim: Simulation, objects: list[tuple[str, str, str]]) -> None:
+        kind, ns, name = objects[0]
+        sim.world.add_scaled_object(ns, "db", name)
+        body = {"spec": {"scaleTargetRef": {"kind": kind, "name": name}}}
+        sim.world.kube.patch("keda.sh/v1alpha1", "ScaledObject", ns, "db", body, "kubectl")
+
+    with owned(config, 68, keda_on_statefulset) as sim:
+        entry = sim.config["migrations"][0]
+        ns = entry["namespace"]
+        assert [o["kind"] for o in entry["owners"]] == ["ScaledObject"]
+        assert up(sim, "precopy").ok
+        at = AtStep(f"migrate-{ns}-{entry['claim']}-csi-pv", lambda: sim.world.keda_active.add((ns, "db")))
+        result = up(sim, "cutover", faults=at)
+        assert not at.done
+        caught(sim, result, by=f"ScaledObject {ns}/db scales the workload (it is not paused)")
+
+
 def test_an_argocd_self_healing_deployment_is_refused_before_the_stop_naming_argocd() -> None:
     with owned(dev(), 60, argocd) as sim:
         assert [o["kind"] for o in sim.config["migrations"][0]["owners"]] == ["Application"]
@@ -137,7 +168,7 @@ def test_an_argocd_self_healing_deployment_is_refused_before_the_stop_naming_arg
         # Refused before the stop: the app still runs on its claim.
         assert replicas(sim) == before > 0
         assert [s.name for s in result.steps if s.name.endswith("-quiesce") and s.op == "create"] == []
-        assert problems(sim, result) == [f"up failed: {result.error}"]
+        assert problems(sim, result, healthy=False) == [f"up failed: {result.error}"]
 
 
 def test_an_argocd_self_healing_deployment_held_by_the_program_passes_and_is_resumed_after() -> None:
@@ -157,7 +188,7 @@ def caught(sim: Simulation, result: Any, *, by: str) -> None:
     the claim is still served by its source (SERVED_BY_SOURCE), nothing lost."""
     assert not result.ok
     assert by in str(result.error), result.error
-    assert problems(sim, result) == [f"up failed: {result.error}"]
+    assert problems(sim, result, healthy=False) == [f"up failed: {result.error}"]
 
 
 # The release's window re-check (gp3migrate/checks/preconditions.py wait_for_still_window) runs as
@@ -244,7 +275,7 @@ def test_a_keda_scaled_deployment_is_refused_unless_paused() -> None:
         assert f"ScaledObject {ns}/app scales the workload (it is not paused)" in message, message
         assert window_owners.hold_command("ScaledObject", "app", ns) in message, message
         assert replicas(sim) == before > 0
-        assert problems(sim, result) == [f"up failed: {result.error}"]
+        assert problems(sim, result, healthy=False) == [f"up failed: {result.error}"]
 
 
 def test_a_keda_scaled_deployment_held_by_the_program_passes_and_is_resumed_after() -> None:
