@@ -16,7 +16,9 @@ from gp3migrate.checks import preconditions
 
 # A refreshed token or a reformatted kubeconfig must not re-run a one-way step; nor may what a step
 # only checks before it acts (a claim's recorded ownership), changed after it acted.
-_NOT_IDENTITY = ("kubeconfig", "context", "ownership")
+# The window a release re-checks is a check too: stacks applied before it was added must not run
+# their release again.
+_NOT_IDENTITY = ("kubeconfig", "context", "ownership", "window")
 
 
 class OneWayStep(ResourceProvider):
@@ -60,6 +62,54 @@ def _apps_api(kubeconfig: str, context: str | None) -> Any:
     from kubernetes import client
 
     return client.AppsV1Api(_kube_api(kubeconfig, context))
+
+
+def _custom_api(kubeconfig: str, context: str | None) -> Any:
+    if preconditions.RUNTIME.custom_api is not None:
+        return preconditions.RUNTIME.custom_api(kubeconfig, context)
+    from kubernetes import client
+
+    return client.CustomObjectsApi(_kube_api(kubeconfig, context))
+
+
+def _window(props: dict[str, Any]) -> preconditions.Window | None:
+    """The release's window checks, with the clients each needs."""
+    checks = props.get("window")
+    if not checks:
+        return None
+    kubeconfig, context = props["kubeconfig"], props.get("context") or None
+    owners = tuple(checks.get("owners") or ())
+    return preconditions.Window(
+        workload=checks.get("workload"),
+        volume_id=checks.get("volumeId"),
+        owners=owners,
+        apps=_apps_api(kubeconfig, context) if checks.get("workload") else None,
+        ec2=preconditions.RUNTIME.ec2(checks["region"]) if checks.get("volumeId") else None,
+        custom=_custom_api(kubeconfig, context) if owners else None,
+    )
+
+
+class _OwnersHeldProvider(OneWayStep):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        owners = list(props["owners"])
+        preconditions.check_owners_held(
+            _custom_api(props["kubeconfig"], props.get("context") or None), owners, step="the stop of the window"
+        )
+        return CreateResult(id_=f"owners-held-{len(owners)}", outs=dict(props))
+
+
+class _OwnersHoldProvider(OneWayStep):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        kubeconfig, context = props["kubeconfig"], props.get("context") or None
+        patched = preconditions.hold_owners(
+            _core_api(kubeconfig, context),
+            _custom_api(kubeconfig, context),
+            list(props["owners"]),
+            action=props["action"],
+            namespace=props.get("namespace") or "",
+            claims=list(props.get("claims") or ()),
+        )
+        return CreateResult(id_=f"owners-{props['action']}-{len(patched)}", outs={**props, "patched": patched})
 
 
 class _ScaleProvider(OneWayStep):
@@ -118,6 +168,7 @@ class _ClaimReleaseProvider(OneWayStep):
             bound_to=props.get("boundTo") or None,
             not_bound_to=props.get("notBoundTo") or None,
             ownership=props.get("ownership"),
+            window=_window(props),
             sleep=preconditions.RUNTIME.sleep,
         )
         return CreateResult(id_=f"released-{props['namespace']}-{props['claim']}", outs={**props, "keptPv": kept_pv})
@@ -202,6 +253,7 @@ class ClaimRelease(pulumi.dynamic.Resource):
         bound_to: str | None = None,
         not_bound_to: str | None = None,
         ownership: dict[str, dict[str, str]] | None = None,
+        window: dict[str, Any] | None = None,
     ):
         props: dict[str, Any] = {
             "namespace": namespace,
@@ -217,7 +269,54 @@ class ClaimRelease(pulumi.dynamic.Resource):
         if ownership is not None:
             # The ownership keys the claim must still carry (absent: none recorded, so none allowed).
             props["ownership"] = ownership
+        if window:
+            # Re-checked right before the delete: {workload: {kind, name}, volumeId, region, owners}.
+            props["window"] = {("volumeId" if k == "volume_id" else k): v for k, v in sorted(window.items())}
         super().__init__(_ClaimReleaseProvider(), name, props, opts)
+
+
+class OwnersHeld(pulumi.dynamic.Resource):
+    """Succeeds only when every GitOps owner or autoscaler of the entry is held
+    (preconditions.check_owners_held), right before the stop."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        owners: list[dict[str, str]],
+        kubeconfig: pulumi.Input[Any],
+        context: str | None,
+        opts: pulumi.ResourceOptions,
+    ):
+        props = {"owners": owners, "kubeconfig": pulumi.Output.secret(kubeconfig), "context": context}
+        super().__init__(_OwnersHeldProvider(), name, props, opts)
+
+
+class OwnersHold(pulumi.dynamic.Resource):
+    """Holds (`action` hold) or resumes (resume, once `claims` are bound) the entry's GitOps owners
+    and autoscaler (preconditions.hold_owners): holdOwners."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        owners: list[dict[str, str]],
+        action: str,
+        kubeconfig: pulumi.Input[Any],
+        context: str | None,
+        opts: pulumi.ResourceOptions,
+        namespace: str = "",
+        claims: list[str] | None = None,
+    ):
+        props: dict[str, Any] = {
+            "owners": owners,
+            "action": action,
+            "namespace": namespace,
+            "claims": list(claims or ()),
+            "kubeconfig": pulumi.Output.secret(kubeconfig),
+            "context": context,
+        }
+        super().__init__(_OwnersHoldProvider(), name, props, opts)
 
 
 class WorkloadScale(pulumi.dynamic.Resource):

@@ -113,6 +113,12 @@ class StepBuilder:
     def _pv_delete(self, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
         return gate_providers.RetainedPvDelete(name, **body, **self._kube(), opts=opts)
 
+    def _owners_held(self, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+        return gate_providers.OwnersHeld(name, **body, **self._kube(), opts=opts)
+
+    def _owners_hold(self, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+        return gate_providers.OwnersHold(name, **body, **self._kube(), opts=opts)
+
 
 _Factory = Callable[[StepBuilder, str, dict[str, Any], pulumi.ResourceOptions], pulumi.CustomResource]
 _FACTORIES: dict[str, _Factory] = {
@@ -129,4 +135,6 @@ _FACTORIES: dict[str, _Factory] = {
     "volume-tags": StepBuilder._tags,
     "volume-modify": StepBuilder._modify,
     "pv-delete": StepBuilder._pv_delete,
+    "owners-held": StepBuilder._owners_held,
+    "owners-hold": StepBuilder._owners_hold,
 }

@@ -263,7 +263,7 @@ WORKLOAD = {"kind": "Deployment", "name": "app", "replicas": 1}
         (
             {"migrations": [entry(workload={**WORKLOAD, "replica": 2})]},
             "migrations[0].workload.replica: is not a known key; did you mean replicas? "
-            "(allowed: kind, name, owner, replicas, templateStorageClass)",
+            "(allowed: claimRetention, kind, name, owner, replicas, templateStorageClass)",
         ),
         (
             {

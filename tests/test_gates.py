@@ -191,7 +191,7 @@ def test_every_step_provider_diffs_as_a_one_way_step():
         and cls not in (ResourceProvider, OneWayStep)
         and cls.__module__ == module.__name__
     ]
-    assert len(providers) == 9
+    assert len(providers) == 11
     assert [cls.__name__ for cls in providers if cls.diff is not OneWayStep.diff] == []
 
 

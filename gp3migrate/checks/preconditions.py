@@ -5,15 +5,20 @@
 - In use: before the source may be deleted, the restored gp3 volume must be attached to a node,
   which means the new claim is bound and mounted. The CSI driver tags the volumes it creates with
   the claim's name and namespace (`extraCreateMetadata`, default true in the chart).
-- Claim release: deletes a claim only after making sure its volume survives (Retain).
+- Claim release: deletes a claim only after making sure its volume survives (Retain), and that
+  nothing can use the claim's name meanwhile: the workload still at 0 with no pod on the claim,
+  the volume still detached, its GitOps owners and autoscaler still held (issue 22 item 3).
+- Owners held: an Argo CD Application, Flux Kustomization or HelmRelease, or KEDA ScaledObject
+  that would undo the window is held (gp3migrate/config/window_owners.py), checked right before
+  the stop; with holdOwners the program holds them itself and resumes them at the end.
 """
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gp3migrate.config import claim_identity
+from gp3migrate.config import claim_identity, window_owners
 
 
 class GateError(RuntimeError):
@@ -42,6 +47,8 @@ class Runtime:
     # KMS and IAM clients by region for the driver check (components/driver_check_provider.py); None: boto3.
     kms: Callable[[str], Any] | None = None
     iam: Callable[[str], Any] | None = None
+    # A CustomObjectsApi from (kubeconfig, context), for Argo CD, Flux and KEDA objects; None: from the kubeconfig.
+    custom_api: Callable[[str, str | None], Any] | None = None
 
 
 RUNTIME = Runtime()
@@ -92,6 +99,20 @@ def restored_volume_in_use(ec2: Any, *, namespace: str, claim: str) -> str:
     return in_use[0]
 
 
+@dataclass(frozen=True)
+class Window:
+    """What must stay still while a claim is released and created again (issue 22 item 3): the
+    workload at 0 with no pod on the claim, the volume detached, the owners held. Each part is
+    checked only when given; `apps`, `ec2` and `custom` are the clients to check it with."""
+
+    workload: Mapping[str, str] | None = None  # {"kind", "name"}
+    volume_id: str | None = None
+    owners: tuple[Mapping[str, Any], ...] = ()
+    apps: Any = None
+    ec2: Any = None
+    custom: Any = None
+
+
 def release_claim(
     core: Any,
     *,
@@ -101,6 +122,7 @@ def release_claim(
     bound_to: str | None = None,
     not_bound_to: str | None = None,
     ownership: Mapping[str, Mapping[str, str]] | None = None,
+    window: Window | None = None,
     poll_seconds: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str | None:
@@ -110,7 +132,11 @@ def release_claim(
     but `not_bound_to`); otherwise the name now belongs to another volume and it refuses. Its
     ownership keys (Helm, Argo CD, Flux: gp3migrate/config/claim_identity.py) must be those
     `ownership` records, the ones the claim created in its place carries; None (nothing recorded)
-    means none. Returns the name of the PV that keeps the data (None when the claim was already gone).
+    means none. Then, right before the delete, the `window`: a StatefulSet scaled up after the
+    claim is gone creates it again from its template, on a new, empty volume (kubernetes
+    pkg/controller/statefulset createMissingPersistentVolumeClaims), and a GitOps owner recreates it
+    from its manifest. Returns the name of the PV that keeps the data (None when the claim was
+    already gone); when it was, the PV it was bound to must be Retain and not Bound.
     """
     from kubernetes.client.exceptions import ApiException
 
@@ -118,6 +144,7 @@ def release_claim(
         pvc = core.read_namespaced_persistent_volume_claim(claim, namespace)
     except ApiException as err:
         if err.status == 404:
+            _check_released_pv(core, namespace, claim, bound_to)
             return None
         raise
     pv_name = pvc.spec.volume_name
@@ -134,6 +161,10 @@ def release_claim(
         pv = core.read_persistent_volume(pv_name)
         if pv.spec.persistent_volume_reclaim_policy != "Retain":
             raise GateError(f"PV {pv_name} of {namespace}/{claim} is not Retain; refusing to delete the claim")
+    if window is not None and pvc.metadata.deletion_timestamp is None:
+        wait_for_still_window(
+            core, window, namespace=namespace, claim=claim, timeout_seconds=timeout_seconds, sleep=sleep
+        )
     if pvc.metadata.deletion_timestamp is None:
         core.delete_namespaced_persistent_volume_claim(claim, namespace)
     waited = 0.0
@@ -150,6 +181,178 @@ def release_claim(
         f"{namespace}/{claim} still exists after {timeout_seconds}s (a pod still uses it: "
         "kubernetes.io/pvc-protection); stop the pod and run `pulumi up` again"
     )
+
+
+def _check_released_pv(core: Any, namespace: str, claim: str, pv_name: str | None) -> None:
+    """The claim is gone already (a run stopped after its delete, or a controller deleted it: a
+    StatefulSet's whenScaled: Delete): its PV, if it still exists, must keep the volume (Retain) and
+    be free (not Bound to a claim made meanwhile)."""
+    from kubernetes.client.exceptions import ApiException
+
+    if not pv_name:
+        return
+    try:
+        pv = core.read_persistent_volume(pv_name)
+    except ApiException as err:
+        if err.status == 404:
+            return
+        raise
+    policy = pv.spec.persistent_volume_reclaim_policy
+    phase = pv.status.phase if pv.status else None
+    if policy != "Retain":
+        raise GateError(
+            f"{namespace}/{claim} is already gone and its PV {pv_name} is {policy}, not Retain: its volume may be "
+            f"deleted. Set it back now: kubectl patch pv {pv_name} -p "
+            """'{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}'; then run `pulumi up` again. Nothing was done."""
+        )
+    if phase == "Bound":
+        ref = pv.spec.claim_ref
+        holder = f"{ref.namespace}/{ref.name}" if ref is not None else "a claim"
+        raise GateError(
+            f"{namespace}/{claim} is already gone, but its PV {pv_name} is Bound again (to {holder}): something "
+            "created a claim in the window. Stop it, check which data that claim holds, then run `pulumi up` again. "
+            "Nothing was done."
+        )
+
+
+def _claim_pods(core: Any, namespace: str, claim: str) -> list[str]:
+    """The pods that use the claim and are not on their way out (no deletionTimestamp, not finished)."""
+    pods = core.list_namespaced_pod(namespace).items
+    found = []
+    for pod in pods:
+        if pod.metadata.deletion_timestamp is not None or (pod.status and pod.status.phase in ("Succeeded", "Failed")):
+            continue
+        volumes = pod.spec.volumes or []
+        if any(v.persistent_volume_claim and v.persistent_volume_claim.claim_name == claim for v in volumes):
+            found.append(str(pod.metadata.name))
+    return sorted(found)
+
+
+def _workload_replicas(apps: Any, kind: str, namespace: str, name: str) -> int:
+    read = apps.read_namespaced_deployment if kind == "Deployment" else apps.read_namespaced_stateful_set
+    return int(read(name, namespace).spec.replicas or 0)
+
+
+def wait_for_still_window(
+    core: Any,
+    window: Window,
+    *,
+    namespace: str,
+    claim: str,
+    timeout_seconds: int,
+    poll_seconds: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Refuse at once when an owner is no longer held or the workload was scaled up; wait (up to
+    the timeout) for pods still on the claim to go and the volume to detach, then refuse naming them."""
+    waited = 0.0
+    while True:
+        if window.owners:
+            check_owners_held(window.custom, window.owners, step=f"deleting the claim {namespace}/{claim}")
+        if window.workload is not None:
+            kind, name = window.workload["kind"], window.workload["name"]
+            replicas = _workload_replicas(window.apps, kind, namespace, name)
+            if replicas:
+                raise GateError(
+                    f"refusing to delete {namespace}/{claim}: {kind} {name} was scaled to {replicas} during the "
+                    "window. Without its claim a StatefulSet's controller creates it again on a new, empty volume, "
+                    "and a Deployment's pods start on it. Find what scaled it (a GitOps sync, an autoscaler, a "
+                    "person), hold it, scale the workload to 0, then run `pulumi up` again. Nothing was deleted."
+                )
+        pods = _claim_pods(core, namespace, claim)
+        state = None
+        if window.volume_id and window.ec2 is not None:
+            state = window.ec2.describe_volumes(VolumeIds=[window.volume_id])["Volumes"][0]["State"]
+        if not pods and state in (None, "available"):
+            return
+        if waited >= timeout_seconds:
+            held = []
+            if pods:
+                held.append(f"pods still use it: {', '.join(pods)}")
+            if state not in (None, "available"):
+                held.append(f"{window.volume_id} is {state}")
+            raise GateError(
+                f"refusing to delete {namespace}/{claim} after {timeout_seconds}s: {'; '.join(held)}. Something "
+                "started the application in the window; stop it, then run `pulumi up` again. Nothing was deleted."
+            )
+        sleep(poll_seconds)
+        waited += poll_seconds
+
+
+def _owner_object(custom: Any, owner: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    from kubernetes.client.exceptions import ApiException
+
+    resource = window_owners.RESOURCES[str(owner["kind"])]
+    try:
+        found = custom.get_namespaced_custom_object(
+            resource.group, resource.version, owner["namespace"], resource.plural, owner["name"]
+        )
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    return dict(found)
+
+
+def _label(owner: Mapping[str, Any]) -> str:
+    return f"{owner['kind']} {owner['namespace']}/{owner['name']}"
+
+
+def check_owners_held(custom: Any, owners: Sequence[Mapping[str, Any]], *, step: str) -> None:
+    """GateError naming every owner that would act during the window, with the command that holds
+    it and the one that resumes it after."""
+    problems = []
+    for owner in owners:
+        kind, name, namespace = str(owner["kind"]), str(owner["name"]), str(owner["namespace"])
+        if not window_owners.acts_in_window(kind):
+            continue
+        found = _owner_object(custom, owner)
+        if found is None:
+            problems.append(
+                f"{_label(owner)} was not found: if it no longer manages the claim, run `gp3migrate discover` "
+                "again so the entry's owners say so"
+            )
+            continue
+        reason = window_owners.not_held(kind, found)
+        if reason:
+            problems.append(
+                f"{_label(owner)} {reason}: hold it with `{window_owners.hold_command(kind, name, namespace)}` "
+                f"and resume it after the cutover with `{window_owners.resume_command(kind, name, namespace)}`"
+            )
+    if problems:
+        raise GateError(
+            f"refusing to start {step}: {'; '.join(problems)}. While it runs, it would restore the workload's "
+            "replicas and recreate a deleted claim from its source, on a new, empty volume. Or set holdOwners: "
+            "true on the entry to let the program hold and resume it. Nothing was changed."
+        )
+
+
+def hold_owners(
+    core: Any,
+    custom: Any,
+    owners: Sequence[Mapping[str, Any]],
+    *,
+    action: str,
+    namespace: str = "",
+    claims: Sequence[str] = (),
+) -> list[str]:
+    """Hold (`action` "hold") or resume ("resume") each owner with the patch its documented command
+    makes; a resume first proves every claim in `claims` bound. Returns what it patched."""
+    if action == "resume":
+        for claim in claims:
+            claim_bound(core, namespace=namespace, claim=claim)
+    patched = []
+    for owner in owners:
+        kind = str(owner["kind"])
+        if not window_owners.acts_in_window(kind):
+            continue
+        resource = window_owners.RESOURCES[kind]
+        body = window_owners.hold_patch(kind) if action == "hold" else window_owners.resume_patch(kind)
+        custom.patch_namespaced_custom_object(
+            resource.group, resource.version, owner["namespace"], resource.plural, owner["name"], body
+        )
+        patched.append(_label(owner))
+    return patched
 
 
 def _check_ownership(pvc: Any, namespace: str, claim: str, recorded: Mapping[str, Mapping[str, str]] | None) -> None:
@@ -200,7 +403,10 @@ def scale_workload(
         if kind == "Deployment"
         else (apps.read_namespaced_stateful_set, apps.patch_namespaced_stateful_set_scale)
     )
-    found = int(read(name, namespace).spec.replicas or 0)
+    current = read(name, namespace)
+    found = int(current.spec.replicas or 0)
+    if replicas == 0 and kind == "StatefulSet":
+        _check_claim_retention(current, namespace, name)
     if found != replicas:
         patch(name, namespace, {"spec": {"replicas": replicas}})
     if replicas == 0:
@@ -216,6 +422,18 @@ def scale_workload(
                 "pods and claims (kubectl describe), then run `pulumi up` again"
             )
         sleep(poll_seconds)
+
+
+def _check_claim_retention(statefulset: Any, namespace: str, name: str) -> None:
+    """Live, right before the stop: a retention policy set to Delete since discovery would have the
+    garbage collector delete the claims this scale-down leaves."""
+    policy = getattr(statefulset.spec, "persistent_volume_claim_retention_policy", None)
+    if policy is None:
+        return
+    found = {"whenDeleted": policy.when_deleted or "Retain", "whenScaled": policy.when_scaled or "Retain"}
+    refusal = window_owners.retention_refusal(namespace, name, found)
+    if refusal:
+        raise GateError(f"refusing to scale it to 0: {refusal}. Nothing was changed.")
 
 
 def claim_bound(core: Any, *, namespace: str, claim: str) -> str:

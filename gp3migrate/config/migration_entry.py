@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticUseDefault
 
 from gp3migrate import naming
-from gp3migrate.config import claim_identity
+from gp3migrate.config import claim_identity, window_owners
 from gp3migrate.config.field_readers import (
     Keys,
     check_text,
@@ -95,6 +95,63 @@ class WorkloadOwner(Keys):
     name: Annotated[str, text(required=True, what="the owner's name")] = Field(description="The owner's name.")
 
 
+RetentionPolicy = Literal["Retain", "Delete"]
+
+
+class ClaimRetention(Keys):
+    """A StatefulSet's persistentVolumeClaimRetentionPolicy as discovery found it."""
+
+    map_of = " with whenDeleted and whenScaled"
+
+    when_deleted: Annotated[RetentionPolicy, one_of(RetentionPolicy)] = Field(
+        default="Retain", description="`Retain` or `Delete`: the claims when the StatefulSet is deleted."
+    )
+    when_scaled: Annotated[RetentionPolicy, one_of(RetentionPolicy)] = Field(
+        default="Retain", description="`Retain` or `Delete`: the claims of the pods a scale-down removes."
+    )
+
+
+class Owner(Keys):
+    """Another controller that acts on the claim or its workload (gp3migrate/config/window_owners.py)."""
+
+    map_of = " with kind, name and namespace"
+
+    kind: Annotated[window_owners.OwnerKind, one_of(window_owners.OwnerKind, required="the owner's kind")] = Field(
+        description="`Helm` (a release), `Application` (Argo CD), `Kustomization` or `HelmRelease` (Flux), "
+        "`ScaledObject` (KEDA) or `HorizontalPodAutoscaler`."
+    )
+    name: Annotated[str, text(required=True, what="the owner's name")] = Field(description="The owner's name.")
+    namespace: Annotated[str, text(required=True, what="the owner's namespace")] = Field(
+        description="The owner's namespace (a Helm release's: `meta.helm.sh/release-namespace`)."
+    )
+    found_by: Annotated[str | None, text()] = Field(
+        default=None, description="What named it: the label, annotation or object discovery read."
+    )
+    auto_sync: Annotated[bool | None, flag()] = Field(
+        default=None,
+        description="(Application) Whether it syncs automatically, when discovery could read it.",
+    )
+    suspended: Annotated[bool | None, flag()] = Field(
+        default=None, description="(Kustomization, HelmRelease) Whether it was suspended, when discovery read it."
+    )
+
+    @property
+    def acts_in_window(self) -> bool:
+        return window_owners.acts_in_window(self.kind)
+
+    def label(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+def _owners(raw: Any) -> Any:
+    value = structured(raw)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise refuse(f"{show(value)} is not a list of owners (maps with kind, name and namespace)")
+    return value
+
+
 class Workload(Keys):
     """What mounts the claim, as discovery found it; replicas is what scale-back restores."""
 
@@ -117,6 +174,11 @@ class Workload(Keys):
         default=None,
         description="The operator's resource that controls the workload ({apiVersion, kind, name}): "
         "`quiesce: scale` is then refused.",
+    )
+    claim_retention: ClaimRetention | None = Field(
+        default=None,
+        description="For a StatefulSet: its `persistentVolumeClaimRetentionPolicy` (`whenDeleted`, `whenScaled`); "
+        "a cutover or rollback is refused while either is `Delete`, with the commands to set Retain and restore it.",
     )
 
 
@@ -289,6 +351,13 @@ class MigrationSettings(Keys):
         "key on the live claim differs from them. Absent (entries written before): the new claim carries only the "
         "program's labels, and the claim is released only if it has no ownership key.",
     )
+    owners: Annotated[tuple[Owner, ...], BeforeValidator(_owners)] = Field(
+        default=(),
+        description="The claim's and workload's other owners discovery found (`kind`, `name`, `namespace`, and "
+        "`autoSync` or `suspended` when it read them): a cutover or rollback of an entry with an `Application`, "
+        "`Kustomization`, `HelmRelease` or `ScaledObject` refuses to start, and to delete the claim, unless each "
+        "is held (see `holdOwners`). Absent (entries written before): none.",
+    )
     # The user's keys, from here on.
     new_claim_name: Annotated[str, text(check=naming.dns1123_subdomain_problem)] = Field(
         default="",
@@ -330,6 +399,12 @@ class MigrationSettings(Keys):
         default=False,
         description="Encrypt an unencrypted source: needs `copy` (EBS encrypts a volume only when it is created).",
     )
+    hold_owners: Annotated[bool, flag()] = Field(
+        default=False,
+        description="Let the program hold the entry's GitOps owners and autoscaler for the window (Argo CD "
+        "skip-reconcile, Flux suspend, KEDA paused-replicas 0) and resume them once the claim is bound and the "
+        "workload is back; false: hold them yourself, and the cutover checks they are.",
+    )
     # rehome: a snapshot before the volume is modified (protected until finalize).
     safety_snapshot: Annotated[bool, flag()] = Field(
         default=True, description="(rehome) A protected snapshot before ModifyVolume."
@@ -348,6 +423,11 @@ class MigrationSettings(Keys):
     @property
     def strategy_reason(self) -> str:
         return self._strategy_reason
+
+    @property
+    def window_owners(self) -> tuple[Owner, ...]:
+        """The owners that act during the window unless held."""
+        return tuple(owner for owner in self.owners if owner.acts_in_window)
 
     @property
     def target_claim_name(self) -> str:
@@ -464,6 +544,39 @@ class MigrationSettings(Keys):
                 )
         return problems
 
+    def _window_owner_rules(self) -> list[tuple[str, str]]:
+        """What no cutover may start with: a StatefulSet whose claims its retention policy deletes,
+        and the program holding owners it cannot tell when to resume."""
+        problems = []
+        workload = self.workload
+        retention = workload.claim_retention if workload is not None else None
+        if self.phase == "cutover" and workload is not None and retention is not None:
+            refusal = window_owners.retention_refusal(
+                self.namespace,
+                workload.name,
+                {"whenDeleted": retention.when_deleted, "whenScaled": retention.when_scaled},
+            )
+            if refusal:
+                problems.append(("workload", refusal))
+        if self.hold_owners and self.window_owners and (self.quiesce != "scale" or self.workload is None):
+            problems.append(
+                (
+                    "holdOwners",
+                    f"true needs quiesce: scale (this entry's is {self.quiesce}): the program resumes "
+                    f"{', '.join(o.label() for o in self.window_owners)} only once it has started the workload "
+                    "again on the bound claim; with another quiesce, hold and resume them yourself",
+                )
+            )
+        elif self.hold_owners and self.window_owners and self.strategy == "copy" and self.claim_naming == "rename":
+            problems.append(
+                (
+                    "holdOwners",
+                    "true needs claimNaming: same-name: with rename the program does not start the workload on the "
+                    "new claim, so it could not tell when to resume its owners; hold and resume them yourself",
+                )
+            )
+        return problems
+
     def _phase_rules(self) -> list[tuple[str, str]]:
         """Option combinations that are unsafe whatever was applied before."""
         problems = []
@@ -483,6 +596,7 @@ class MigrationSettings(Keys):
             )
         if self.quiesce == "scale" and self.workload is None:
             problems.append(("quiesce", "'scale' needs migrations[].workload (kind, name, replicas) to scale"))
+        problems += self._window_owner_rules()
         if self.delete_source and phase != "finalize":
             problems.append(
                 (
@@ -530,6 +644,7 @@ FACT_KEYS = tuple(
         "mount_options",
         "workload",
         "claim_metadata",
+        "owners",
     )
 )
 # In the order discovery writes an entry's keys (gp3migrate/discovery/merge.py).

@@ -454,6 +454,11 @@ def table(result: Discovery, platform: PlatformProposal, settings: Settings) -> 
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines += _price_summary(costs)
+    owned = [(entry, owners_cell(entry)) for entry in result.entries]
+    if any(cell != "-" for _, cell in owned):
+        # Below the rows rather than a column: the names are long, and each row keeps one line.
+        lines += ["", "Other owners (each acts on the claim or its workload):"]
+        lines += [f"  {e['namespace']}/{e['claim']}: {cell}" for e, cell in owned if cell != "-"]
     for warning in result.warnings + platform.warnings:
         lines += ["", f"Warning: {warning}"]
     lines += ["", "Platform (what the cluster runs now):"]
@@ -463,6 +468,22 @@ def table(result: Discovery, platform: PlatformProposal, settings: Settings) -> 
         lines += ["", "Not migrated:"]
         lines += [f"  {s.claim or '-'} ({s.pv}, {s.volume_id or '-'}): {s.reason}" for s in result.skipped]
     return "\n".join(lines)
+
+
+def owners_cell(entry: Mapping[str, Any]) -> str:
+    """The entry's other owners, short: `Application argocd/shop (auto-sync)`; an operator last."""
+    cells = []
+    for owner in entry.get("owners") or ():
+        state = ""
+        if owner.get("autoSync") is not None:
+            state = " (auto-sync)" if owner["autoSync"] else " (manual sync)"
+        elif owner.get("suspended") is not None:
+            state = " (suspended)" if owner["suspended"] else " (not suspended)"
+        cells.append(f"{owner['kind']} {owner['namespace']}/{owner['name']}{state}")
+    operator = (entry.get("workload") or {}).get("owner")
+    if operator:
+        cells.append(f"{operator['kind']} {operator['name']} (operator)")
+    return ", ".join(cells) or "-"
 
 
 def _price_summary(costs: Sequence[Mapping[PerformancePolicy, MonthlyCost | None]]) -> list[str]:

@@ -12,11 +12,12 @@ saying what it is and what was expected; the CLI names the flag.
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gp3migrate.config import window_owners
 from gp3migrate.discovery.platform_scan import DRIVER_CONTROLLER, DRIVER_NODE, HELM_RELEASE_TYPE, SNAPSHOT_CRDS
 from gp3migrate.versions import EBS_CSI_ADDON_NAME, EBS_CSI_CHART_NAME, SNAPSHOT_CONTROLLER_ADDON_NAME
 
@@ -167,6 +168,9 @@ class KubeApis:
     apiextensions: Any
     # Turns a client model into the JSON `kubectl get -o json` shows (ApiClient.sanitize_for_serialization).
     to_json: Callable[[Any], Any]
+    # CustomObjectsApi (Argo CD, Flux, KEDA objects) and AutoscalingV2Api (HPAs); None: not read.
+    custom: Any = None
+    autoscaling: Any = None
 
 
 def _is_not_found(err: Exception) -> bool:
@@ -201,6 +205,7 @@ def list_kube_items(
                 raise
             continue
         items.append(dict(apis.to_json(crd), kind="CustomResourceDefinition"))
+    items += list_owner_items(apis, progress, page_size=page_size)
     # Only the releases that can be the driver: its default name and whatever the driver's
     # objects say they were installed as (label app.kubernetes.io/instance).
     releases = {EBS_CSI_CHART_NAME} | {
@@ -220,6 +225,55 @@ def list_kube_items(
     items.extend(found)
     if progress:
         progress(f"read {len(found)} Helm release Secrets of {', '.join(sorted(releases))}")
+    return items
+
+
+def _served_version(crd: Mapping[str, Any], default: str) -> str:
+    """The CRD's storage version if served (what `kubectl get` reads), else the first served one."""
+    versions = [v for v in (crd.get("spec") or {}).get("versions") or [] if v.get("served")]
+    stored = [v for v in versions if v.get("storage")]
+    chosen = stored or versions
+    return str(chosen[0]["name"]) if chosen else default
+
+
+def list_owner_items(
+    apis: KubeApis, progress: Progress | None = None, *, page_size: int = KUBE_PAGE
+) -> list[dict[str, Any]]:
+    """The other owners' objects (gp3migrate/discovery/other_owners.py): HPAs, and the Argo CD, Flux
+    and KEDA kinds whose CRD exists (read by name, as the snapshot CRDs; the CRD is kept, so that
+    none listed reads as none there)."""
+    items: list[dict[str, Any]] = []
+    if apis.autoscaling is not None:
+        call = apis.autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces
+        found = [dict(apis.to_json(o), kind="HorizontalPodAutoscaler") for o in list_pages(call, page_size=page_size)]
+        items += found
+        if progress:
+            progress(f"listed {len(found)} HorizontalPodAutoscaler objects")
+    if apis.custom is None:
+        return items
+    for kind, resource in window_owners.RESOURCES.items():
+        try:
+            crd = apis.to_json(apis.apiextensions.read_custom_resource_definition(resource.crd))
+        except Exception as err:  # the client's ApiException; 404: not installed
+            if not _is_not_found(err):
+                raise
+            continue
+        items.append(dict(crd, kind="CustomResourceDefinition"))
+        version = _served_version(crd, resource.version)
+        token: str | None = None
+        owned: list[dict[str, Any]] = []
+        while True:
+            extra: dict[str, Any] = {"_continue": token} if token else {}
+            page = apis.custom.list_cluster_custom_object(
+                resource.group, version, resource.plural, limit=page_size, **extra
+            )
+            owned += [dict(o, kind=kind) for o in page.get("items") or []]
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                break
+        items += owned
+        if progress:
+            progress(f"listed {len(owned)} {kind} objects ({resource.group})")
     return items
 
 
@@ -251,6 +305,8 @@ def connect(kubeconfig: str | None, context: str | None) -> KubeConnection:
         storage=client.StorageV1Api(api),
         apiextensions=client.ApiextensionsV1Api(api),
         to_json=api.sanitize_for_serialization,
+        custom=client.CustomObjectsApi(api),
+        autoscaling=client.AutoscalingV2Api(api),
     )
     return KubeConnection(apis, str(api.configuration.host), context or str((active or {}).get("name", "")))
 

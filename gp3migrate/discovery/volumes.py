@@ -13,10 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gp3migrate.config import claim_identity
+from gp3migrate.config import claim_identity, window_owners
 from gp3migrate.config.migration_entry import NOT_MODIFIABLE_TYPES
 from gp3migrate.config.problems import ConfigError
 from gp3migrate.config.settings import load_settings
+from gp3migrate.discovery.other_owners import OwnerIndex, owner_warnings, owners_of
 from gp3migrate.discovery.workload_owners import BETA_CLASS_ANNOTATION, find_workloads, template_class_warnings
 from gp3migrate.versions import CSI_DRIVER, IN_TREE_PROVISIONER
 
@@ -153,6 +154,7 @@ def discover(
     volumes_by_id = {v["VolumeId"]: v for v in volumes}
     classes, warnings = in_tree_classes(items, context)
     workloads = find_workloads(items, classes)
+    owner_index = OwnerIndex(items)
     result = Discovery(warnings=[*warnings, *workloads.warnings, *template_class_warnings(items, classes)])
 
     for pv in pvs:
@@ -168,11 +170,14 @@ def discover(
         if isinstance(outcome, Skip):
             result.skipped.append(Skipped(name, claim_label, outcome.volume_id, outcome.reason))
         elif outcome is not None:
-            _add_workload(outcome, workloads.by_claim.get(claim_key) if claim_key else None)
+            workload = workloads.by_claim.get(claim_key) if claim_key else None
+            _add_workload(outcome, workload)
+            _add_owners(outcome, claims[claim_key] if claim_key else {}, workload, owner_index, result.warnings)
             _check_kms(outcome, context, result.warnings)
             result.entries.append(outcome)
 
     result.entries.sort(key=group_order)
+    result.warnings += owner_warnings(result.entries)
     result.skipped.sort(key=skipped_order)
     return result
 
@@ -265,6 +270,25 @@ def _add_workload(entry: dict[str, Any], workload: Mapping[str, Any] | None) -> 
         entry["claimNaming"] = "same-name"
     if "owner" in workload:
         entry["quiesce"] = "manual"
+
+
+def _add_owners(
+    entry: dict[str, Any],
+    claim: Mapping[str, Any],
+    workload: Mapping[str, Any] | None,
+    index: OwnerIndex,
+    warnings: list[str],
+) -> None:
+    """The claim's and workload's other owners; a StatefulSet whose retention policy deletes its
+    claims is said at once (the cutover refuses it)."""
+    owners = owners_of(claim, workload, index, warnings)
+    if owners:
+        entry["owners"] = owners
+    retention = (workload or {}).get("claimRetention")
+    if workload and retention:
+        refusal = window_owners.retention_refusal(entry["namespace"], str(workload["name"]), retention)
+        if refusal:
+            warnings.append(f"{entry['namespace']}/{entry['claim']}: {refusal}")
 
 
 def _entry(

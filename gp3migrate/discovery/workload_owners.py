@@ -75,6 +75,13 @@ def _record(workload: Mapping[str, Any], in_tree_classes: frozenset[str]) -> dic
     if named:
         # The in-tree one first: it is the one new replicas must not keep getting.
         record["templateStorageClass"] = next((c for c in named if c in in_tree_classes), named[0])
+    retention = spec.get("persistentVolumeClaimRetentionPolicy")
+    if workload["kind"] == "StatefulSet" and isinstance(retention, Mapping) and retention:
+        # Each key defaults to Retain (apps/v1 StatefulSetPersistentVolumeClaimRetentionPolicy).
+        record["claimRetention"] = {
+            "whenDeleted": str(retention.get("whenDeleted") or "Retain"),
+            "whenScaled": str(retention.get("whenScaled") or "Retain"),
+        }
     owner = controller_of(workload)
     if owner is not None and owner.get("apiVersion") != "apps/v1":
         record["owner"] = {"apiVersion": owner.get("apiVersion"), "kind": owner.get("kind"), "name": owner.get("name")}

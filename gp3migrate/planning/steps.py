@@ -26,6 +26,8 @@ StepKind = Literal[
     "volume-tags",  # one-way: tags the driver's IAM policy needs on a volume it did not create
     "volume-modify",  # one-way: ModifyVolume to gp3 with the planned IOPS and throughput
     "pv-delete",  # one-way: delete a PV object only while it is Retain
+    "owners-held",  # gate: the GitOps owners and autoscaler are held (Argo CD, Flux, KEDA)
+    "owners-hold",  # one-way (holdOwners): hold or resume them
 ]
 
 # Steps of a workload rather than of a volume: all migrations of one workload share one of each

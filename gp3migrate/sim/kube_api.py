@@ -1,4 +1,4 @@
-"""The part of the kubernetes client's CoreV1Api and AppsV1Api the project's gate code calls, over the
+"""The part of the kubernetes client's CoreV1Api, AppsV1Api and CustomObjectsApi the project's gate code calls, over the
 simulated API server (gp3migrate/sim/kube/store.py): the client's own model objects come back, its
 ApiException is raised, and every call is counted in `ClusterState.api_calls` by method.
 
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from gp3migrate.config import window_owners
 from gp3migrate.sim.clock import TICK_SECONDS
 from gp3migrate.sim.kube import KubeError
 
@@ -208,3 +209,38 @@ class FakeAppsV1Api(_Api):
             )
 
         return self._call(method, scale)
+
+
+class FakeCustomObjectsApi(_Api):
+    """kubernetes.client.CustomObjectsApi, the methods the owners' gates use, over the owner objects
+    the simulated controllers read (kube/gitops.py, kube/autoscalers.py). Like the client, it takes
+    and returns plain dicts; a kind whose CRD is not served is a 404 (the apiserver has no such path)."""
+
+    def _kind(self, group: str, version: str, plural: str) -> str:
+        for kind, resource in window_owners.RESOURCES.items():
+            if (resource.group, resource.version, resource.plural) == (group, version, plural):
+                return kind
+        raise KubeError("NotFound", "the server could not find the requested resource")
+
+    def get_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, name: str) -> Any:
+        def get() -> Any:
+            kind = self._kind(group, version, plural)
+            obj = self.world.kube.get(f"{group}/{version}", kind, namespace, name)
+            if obj is None:
+                raise KubeError("NotFound", f'{plural}.{group} "{name}" not found')
+            return obj
+
+        return self._call("get_namespaced_custom_object", get)
+
+    def patch_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str, body: Any, **_: Any
+    ) -> Any:
+        """A dict body goes as a JSON merge patch (the client's default content type for this call,
+        kubernetes-client/python custom_objects_api.py; RFC 7386: a null removes the key)."""
+
+        def patch() -> Any:
+            kind = self._kind(group, version, plural)
+            changes = self._client.sanitize_for_serialization(body)
+            return self.world.kube.patch(f"{group}/{version}", kind, namespace, name, changes, MANAGER)
+
+        return self._call("patch_namespaced_custom_object", patch)

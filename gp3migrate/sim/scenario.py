@@ -382,6 +382,7 @@ class Simulation:
             clock=world.clock,
             core_api=lambda kubeconfig, context: world.core_api(),
             apps_api=lambda kubeconfig, context: world.apps_api(),
+            custom_api=lambda kubeconfig, context: world.custom_api(),
             kms=lambda region: world.kms(),
             iam=lambda region: world.iam(),
         )

@@ -53,7 +53,7 @@ from gp3migrate.sim.kube import (
     helm,
 )
 from gp3migrate.sim.kube.cluster_state import Node
-from gp3migrate.sim.kube_api import FakeAppsV1Api, FakeCoreV1Api
+from gp3migrate.sim.kube_api import FakeAppsV1Api, FakeCoreV1Api, FakeCustomObjectsApi
 
 ATTACH_TICKS = (1, 2)  # AttachVolume until the volume is attached
 DETACH_TICKS = (1, 4)  # from the pod being gone to the volume being detached
@@ -234,6 +234,9 @@ class World:
 
     def apps_api(self) -> Any:
         return FakeAppsV1Api(self)
+
+    def custom_api(self) -> Any:
+        return FakeCustomObjectsApi(self)
 
     def kms(self) -> Any:
         from gp3migrate.sim.driver_iam import SimKms

@@ -1,10 +1,12 @@
-"""The cluster's other owners during a migration, on today's program (issue 22 item 5): Argo CD,
-Flux, Helm, KEDA and a one-off scale-up, as modelled in gp3migrate/sim/kube/gitops.py,
-autoscalers.py, helm.py and workloads.py (tests/sim/test_other_owners_world.py pins each rule).
+"""The cluster's other owners during a migration (issue 22 items 3 and 5): Argo CD, Flux, Helm,
+KEDA and a one-off scale-up, as modelled in gp3migrate/sim/kube/gitops.py, autoscalers.py, helm.py
+and workloads.py (tests/sim/test_other_owners_world.py pins each rule), against the program with
+each entry's `owners` recorded as discovery writes them (gp3migrate/discovery/other_owners.py, run
+on the world's objects): the owners-held gate refuses an owner that would act in the window,
+`holdOwners` holds and resumes it, the release re-checks the window right before its delete.
 
-Where today's program loses data or the application, or starts a window an owner can undo, the
-scenario is a strict xfail naming issue 22 item 3 (the program's refusals and holds): fixing it
-turns the test red until the marker goes.
+Where the program still loses, the scenario is a strict xfail naming what is left of issue 22
+item 3: fixing it turns the test red until the marker goes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from gp3migrate.config import window_owners
+from gp3migrate.discovery.other_owners import OwnerIndex, owners_of
 from gp3migrate.discovery.volumes import claim_metadata
 from gp3migrate.sim import clock, invariants
 from gp3migrate.sim.engine import Resource
@@ -47,12 +51,29 @@ class AtStep(Faults):
         return hook
 
 
+# What discovery lists to find the owners (gp3migrate/discovery/inventory.py): the owner kinds,
+# HPAs and the workloads.
+LISTED = [
+    *((f"{r.group}/{r.version}", kind) for kind, r in window_owners.RESOURCES.items()),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+]
+
+
+def discovered_owners(sim: Simulation, item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The entry's `owners` as `gp3migrate discover` writes them, from the world's objects now."""
+    index = OwnerIndex([obj for api, kind in LISTED for obj in sim.world.kube.list(api, kind)])
+    claim = sim.world.kube.peek("PersistentVolumeClaim", item["namespace"], item["claim"]) or {}
+    return owners_of(claim, item.get("workload"), index, [])
+
+
 @contextmanager
 def owned(
     config: dict[str, Any], seed: int, own: Callable[[Simulation, list[tuple[str, str, str]]], None]
 ) -> Iterator[Simulation]:
     """A simulation whose first entry's workload and claim `own` gives an owner; every entry records
-    its claim's labels and annotations as discovery does (claimMetadata)."""
+    its claim's labels and annotations (claimMetadata) and its owners as discovery does."""
     with Simulation(config, seed=seed) as sim:
         entry = sim.config["migrations"][0]
         kind, ns, name = entry["workload"]["kind"], entry["namespace"], entry["workload"]["name"]
@@ -63,12 +84,26 @@ def owned(
             )
             if recorded:
                 item["claimMetadata"] = recorded
+            owners = discovered_owners(sim, item)
+            if owners:
+                item["owners"] = owners
         yield sim
 
 
-def problems(sim: Simulation, result: Any) -> list[str]:
+def live(sim: Simulation, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    found = sim.world.kube.peek(kind, namespace, name)
+    assert found is not None
+    return found
+
+
+def problems(sim: Simulation, result: Any, *, healthy: bool = True) -> list[str]:
+    """What broke. In a world the program is told how to handle (every owner held, by a person or
+    by holdOwners) a failed `up` breaks PHASE_COMPLETES; where a refusal is the design, it is
+    listed as such."""
     found = broken(sim, result, rerun=False)
-    if not result.ok:
+    if not result.ok and healthy:
+        found.append(str(invariants.Violation(invariants.PHASE_COMPLETES, f"cutover: {result.error}")))
+    elif not result.ok:
         found.append(f"up failed: {result.error}")
     sim.world.tick(20)  # the owners act on after the window
     found += [f"later: {v}" for v in invariants.after_phase(sim, sim.config)]
@@ -87,28 +122,98 @@ def resume_argocd(sim: Simulation) -> Callable[[], None]:
     return resume
 
 
-@item3(
-    "an Argo CD self-healing owner is not detected: the cutover stops the app, Argo CD starts it "
-    "again within a tick, and the detach gate fails after 900 s blaming a terminating pod"
-)
+def replicas(sim: Simulation) -> int:
+    entry = sim.config["migrations"][0]
+    workload = live(sim, entry["workload"]["kind"], entry["namespace"], entry["workload"]["name"])
+    return int(workload["spec"]["replicas"])
+
+
+def test_a_keda_scaled_statefulset_whose_events_come_mid_window_is_refused_before_the_stop() -> None:
+    """No event yet as the cutover starts, so nothing scales; a held gate that let it through would
+    leave KEDA to scale the StatefulSet from 0 on the first event after the release: its controller
+    creates the released claim from the template, on a new, empty volume (SERVED_BY_SOURCE)."""
+    config = statefulset(replicas=1)
+    for entry in config["migrations"]:
+        for key in ("strategy", "claimNaming"):
+            entry.pop(key, None)
+
+    def keda_on_statefulset(sim: Simulation, objects: list[tuple[str, str, str]]) -> None:
+        kind, ns, name = objects[0]
+        sim.world.add_scaled_object(ns, "db", name)
+        body = {"spec": {"scaleTargetRef": {"kind": kind, "name": name}}}
+        sim.world.kube.patch("keda.sh/v1alpha1", "ScaledObject", ns, "db", body, "kubectl")
+
+    with owned(config, 68, keda_on_statefulset) as sim:
+        entry = sim.config["migrations"][0]
+        ns = entry["namespace"]
+        assert [o["kind"] for o in entry["owners"]] == ["ScaledObject"]
+        assert up(sim, "precopy").ok
+        at = AtStep(f"migrate-{ns}-{entry['claim']}-csi-pv", lambda: sim.world.keda_active.add((ns, "db")))
+        result = up(sim, "cutover", faults=at)
+        caught(sim, result, by=f"ScaledObject {ns}/db scales the workload (it is not paused)")
+        assert not at.done
+
+
 def test_an_argocd_self_healing_deployment_is_refused_before_the_stop_naming_argocd() -> None:
     with owned(dev(), 60, argocd) as sim:
+        assert [o["kind"] for o in sim.config["migrations"][0]["owners"]] == ["Application"]
         assert up(sim, "precopy").ok
+        before = replicas(sim)
         result = up(sim, "cutover")
-        assert "argocd" in str(result.error).lower()
+        assert not result.ok
+        message = str(result.error)
+        assert "Application argocd/app syncs automatically" in message, message
+        assert window_owners.hold_command("Application", "app", "argocd") in message, message
+        assert "holdOwners" in message, message
+        # Refused before the stop: the app still runs on its claim.
+        assert replicas(sim) == before > 0
+        assert [s.name for s in result.steps if s.name.endswith("-quiesce") and s.op == "create"] == []
+        assert problems(sim, result, healthy=False) == [f"up failed: {result.error}"]
 
 
-@item3(
-    "Argo CD resumed mid-window recreates the released claim from git: a new empty gp2 volume under "
-    "the claim's name, the app starts on it"
+def test_an_argocd_self_healing_deployment_held_by_the_program_passes_and_is_resumed_after() -> None:
+    with owned(dev(), 60, argocd) as sim:
+        assert up(sim, "precopy", holdOwners=True).ok
+        result = up(sim, "cutover", holdOwners=True)
+        assert problems(sim, result) == []
+        names = [s.name for s in result.steps if s.op == "create"]
+        assert any(n.endswith("-hold-owners") for n in names), names
+        assert any(n.endswith("-resume-owners") for n in names), names
+        app = live(sim, "Application", "argocd", "app")
+        assert window_owners.ARGO_SKIP_RECONCILE not in (app["metadata"].get("annotations") or {})
+
+
+def caught(sim: Simulation, result: Any, *, by: str) -> None:
+    """The `up` stopped on the program's own check (`by` in its error), and nothing else broke:
+    the claim is still served by its source (SERVED_BY_SOURCE), nothing lost."""
+    # What broke first: a defect that lets the window go on shows here, as the invariant it broke.
+    assert problems(sim, result, healthy=False) == [f"up failed: {result.error}"]
+    assert by in str(result.error), result.error
+
+
+# The release's window re-check (gp3migrate/checks/preconditions.py wait_for_still_window) runs as
+# the release starts; an owner resumed after it, before the program's claim exists, recreates the
+# released claim from git: the provisioner gives it a new, empty volume, and the program's claim step
+# fails with AlreadyExists only after that claim already serves the app.
+AFTER_THE_RELEASE = pytest.param(
+    "csi-pv",
+    marks=item3(
+        "an owner resumed (or a scale-up) after the release's re-check and before the program's claim: the "
+        "released claim is recreated (from git, or from the StatefulSet's template) on a new, empty volume and "
+        "the claim is no longer served by its source (SERVED_BY_SOURCE); no check runs between the release and "
+        "the claim step"
+    ),
 )
-def test_argocd_resumed_after_the_old_claim_is_released_loses_nothing() -> None:
+
+
+@pytest.mark.parametrize("boundary", ["release-old-claim", AFTER_THE_RELEASE])
+def test_argocd_resumed_by_a_person_mid_window_loses_nothing(boundary: str) -> None:
     with owned(dev(), 61, lambda sim, objs: argocd(sim, objs, skip_reconcile=True)) as sim:
         assert up(sim, "precopy").ok
-        at = AtStep(f"migrate-default-{sim.config['migrations'][0]['claim']}-csi-pv", resume_argocd(sim))
+        at = AtStep(f"migrate-default-{sim.config['migrations'][0]['claim']}-{boundary}", resume_argocd(sim))
         result = up(sim, "cutover", faults=at)
         assert at.done
-        assert problems(sim, result) == []
+        caught(sim, result, by="Application argocd/app syncs automatically")
 
 
 def test_an_argocd_application_held_by_skip_reconcile_lets_the_cutover_pass() -> None:
@@ -154,39 +259,58 @@ def test_a_helm_owned_claim_keeps_its_release_and_helm_upgrade_needs_the_new_cla
         assert [str(v) for v in invariants.after_phase(sim, sim.config)] == []
 
 
-@item3(
-    "a KEDA ScaledObject is not detected: the cutover's stop is undone on the next event and the "
-    "detach gate fails after 900 s"
-)
-def test_a_keda_scaled_deployment_is_refused_unless_paused() -> None:
-    def keda(sim: Simulation, objects: list[tuple[str, str, str]]) -> None:
-        sim.world.add_scaled_object(objects[0][1], "app", objects[0][2])
-        sim.world.keda_active.add((objects[0][1], "app"))
+def keda(sim: Simulation, objects: list[tuple[str, str, str]]) -> None:
+    sim.world.add_scaled_object(objects[0][1], "app", objects[0][2])
+    sim.world.keda_active.add((objects[0][1], "app"))
 
+
+def test_a_keda_scaled_deployment_is_refused_unless_paused() -> None:
     with owned(dev(), 65, keda) as sim:
+        ns = sim.config["migrations"][0]["namespace"]
         assert up(sim, "precopy").ok
+        before = replicas(sim)
         result = up(sim, "cutover")
-        assert "keda" in str(result.error).lower()
+        assert not result.ok
+        message = str(result.error)
+        assert f"ScaledObject {ns}/app scales the workload (it is not paused)" in message, message
+        assert window_owners.hold_command("ScaledObject", "app", ns) in message, message
+        assert replicas(sim) == before > 0
+        assert problems(sim, result, healthy=False) == [f"up failed: {result.error}"]
+
+
+def test_a_keda_scaled_deployment_held_by_the_program_passes_and_is_resumed_after() -> None:
+    with owned(dev(), 65, keda) as sim:
+        ns = sim.config["migrations"][0]["namespace"]
+        assert up(sim, "precopy", holdOwners=True).ok
+        result = up(sim, "cutover", holdOwners=True)
+        assert problems(sim, result) == []
+        scaled = live(sim, "ScaledObject", ns, "app")
+        assert window_owners.KEDA_PAUSED_REPLICAS not in (scaled["metadata"].get("annotations") or {})
 
 
 def test_a_paused_keda_scaled_object_lets_the_cutover_pass() -> None:
-    def keda(sim: Simulation, objects: list[tuple[str, str, str]]) -> None:
+    def paused(sim: Simulation, objects: list[tuple[str, str, str]]) -> None:
         sim.world.add_scaled_object(objects[0][1], "app", objects[0][2], paused_replicas=0)
         sim.world.keda_active.add((objects[0][1], "app"))
 
-    with owned(dev(), 66, keda) as sim:
+    with owned(dev(), 66, paused) as sim:
         assert up(sim, "precopy").ok
         result = up(sim, "cutover")
         assert problems(sim, result) == []
 
 
-@item3(
-    "a one-off scale-up after the old claim is released: the StatefulSet controller creates the claim "
-    "from its template on a new empty volume, the program's claim step fails with AlreadyExists, the "
-    "app writes to the empty volume"
+@pytest.mark.parametrize(
+    ("boundary", "by"),
+    [
+        ("release-old-claim", "StatefulSet db was scaled to 1 during the window"),
+        pytest.param(*AFTER_THE_RELEASE.values, "AlreadyExists", marks=AFTER_THE_RELEASE.marks),
+        ("claim", "AlreadyExists"),
+    ],
 )
-@pytest.mark.parametrize("boundary", ["csi-pv", "claim"])
-def test_a_one_off_scale_up_after_the_release_loses_nothing(boundary: str) -> None:
+def test_a_one_off_scale_up_in_the_window_is_caught_and_loses_nothing(boundary: str, by: str) -> None:
+    """A person scales the StatefulSet up once: as the release starts, its re-check refuses; as the
+    program's claim is created (the CSI PV already waits for it), the controller's claim of the same
+    name binds that PV and the claim step stops on AlreadyExists, with the source's data served."""
     config = statefulset(replicas=1)
     for entry in config["migrations"]:
         for key in ("strategy", "claimNaming"):
@@ -198,4 +322,4 @@ def test_a_one_off_scale_up_after_the_release_loses_nothing(boundary: str) -> No
         at = AtStep(f"migrate-{entry['namespace']}-{entry['claim']}-{boundary}", scale)
         result = up(sim, "cutover", faults=at)
         assert at.done
-        assert problems(sim, result) == []
+        caught(sim, result, by=by)

@@ -115,6 +115,13 @@ SERVER_ASSIGNED = ("uid", "resourceVersion", "creationTimestamp", "managedFields
 # `followUp` (gp3migrate/planning/follow_up.py, issue 22 item 4).
 ADDED_OUTPUTS = ("followUp",)
 
+# The release step's `window` input (components/gate_providers.py `_window`, issue 22 item 3): the
+# checks it makes just before the claim delete (workload at 0, no pod, volume detached, owners
+# held). Not part of the step's identity (`_NOT_IDENTITY`), so a step the landed release created
+# is not run again for it (the plans below stay the same); only this key, only on that step
+# (its id says so), is left out of the comparison: the state the landed release saved has none.
+ADDED_RELEASE_INPUTS = ("window",)
+
 
 def comparable(document: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint document keyed by URN (the order of independent resources is that draw too),
@@ -127,6 +134,10 @@ def comparable(document: dict[str, Any]) -> dict[str, Any]:
     for key in ("resources", "pending_deletes"):
         copied[key] = {r["urn"]: r for r in copied[key]}
         for resource in copied[key].values():
+            if str(resource.get("id", "")).startswith("released-"):
+                for added in ADDED_RELEASE_INPUTS:
+                    for section in ("inputs", "outputs", "property_dependencies"):
+                        (resource.get(section) or {}).pop(added, None)
             for properties in (resource["inputs"], resource["outputs"]):
                 if PROVIDER_KEY in properties:
                     properties[PROVIDER_KEY] = "<pickled provider>"

@@ -72,6 +72,52 @@ def snapshot(ctx: Context, purpose: str, *, after: tuple[str, ...], downtime: bo
     )
 
 
+def _owners(ctx: Context) -> list[dict[str, str]]:
+    """The entry's owners that act during the window, as the gates read them."""
+    return [{"kind": o.kind, "name": o.name, "namespace": o.namespace} for o in ctx.plan.entry.window_owners]
+
+
+def hold_owners(ctx: Context, prefix: str, *, after: tuple[str, ...]) -> tuple[list[Step], tuple[str, ...]]:
+    """Before a stop: with holdOwners, the program holds the owners; then, always, a gate proves
+    them held right before the stop (a controller resumed since is caught). Returns the steps and
+    what the stop must wait for (`after` when there is no owner)."""
+    owners = _owners(ctx)
+    if not owners:
+        return [], after
+    steps = []
+    gate_after = after
+    if ctx.plan.entry.hold_owners:
+        steps.append(Step(f"{prefix}hold-owners", "owners-hold", {"owners": owners, "action": "hold"}, after=after))
+        gate_after = (f"{prefix}hold-owners",)
+    steps.append(Step(f"{prefix}owners-held", "owners-held", {"owners": owners}, after=gate_after))
+    return steps, (f"{prefix}owners-held",)
+
+
+def resume_owners(ctx: Context, prefix: str, claim: str, *, after: tuple[str, ...]) -> Step | None:
+    """With holdOwners, the owners resumed once the claim is bound and the workload is back (after
+    its scale-back, which waits for ready pods); the step proves the claim bound first."""
+    owners = _owners(ctx)
+    if not owners or not ctx.plan.entry.hold_owners:
+        return None
+    body = {"owners": owners, "action": "resume", "namespace": ctx.plan.entry.namespace, "claims": [claim]}
+    return Step(f"{prefix}resume-owners", "owners-hold", body, after=after)
+
+
+def window(ctx: Context, *, volume_id: str | None) -> dict[str, object]:
+    """What the release step re-checks right before its delete (preconditions.Window)."""
+    entry = ctx.plan.entry
+    body: dict[str, object] = {}
+    if entry.workload is not None and entry.quiesce == "scale":
+        body["workload"] = {"kind": entry.workload.kind, "name": entry.workload.name}
+    if volume_id:
+        body["volume_id"] = volume_id
+        body["region"] = ctx.region
+    owners = _owners(ctx)
+    if owners:
+        body["owners"] = owners
+    return body
+
+
 def scale(ctx: Context, name: str, replicas: int, *, after: tuple[str, ...]) -> Step | None:
     """A one-way scale of the workload (never a declared `replicas`: `up --refresh` would read
     the live value back and the next `up` apply it again). None when the user stops the app."""
@@ -119,16 +165,21 @@ def release(
     bound_to: str | None = None,
     not_bound_to: str | None = None,
     downtime: bool = False,
+    detached_volume: str | None = None,
 ) -> Step:
     """Deletes one claim of this volume's namespace once its PV is Retain; re-checks what it is
-    bound to, and that its ownership keys are the recorded ones, when it runs."""
-    body = {
+    bound to, and that its ownership keys are the recorded ones, when it runs; and the window:
+    the workload at 0 with no pod on the claim, `detached_volume` still detached, the owners held."""
+    body: dict[str, object] = {
         "namespace": ctx.plan.entry.namespace,
         "claim": claim,
         "timeout_seconds": RELEASE_TIMEOUT_SECONDS,
         "bound_to": bound_to,
         "not_bound_to": not_bound_to,
     }
+    checks = window(ctx, volume_id=detached_volume)
+    if checks:
+        body["window"] = checks
     expected = expected_ownership(ctx, claim)
     if expected is not None:
         body["ownership"] = expected

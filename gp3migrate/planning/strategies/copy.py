@@ -72,9 +72,11 @@ def plan_phase(ctx: Context) -> PhasePlan:
 def _cutover(ctx: Context, final: str) -> list[Step]:
     entry = ctx.plan.entry
     # The downtime window starts here; the pre-copy is done by now (it was the precopy phase).
-    quiesce = common.scale(ctx, "quiesce", 0, after=("precopy-snapshot",))
-    steps = [quiesce] if quiesce else []
-    steps.append(common.detached(ctx, after=("quiesce",) if quiesce else ("precopy-snapshot",)))
+    steps, stop_after = common.hold_owners(ctx, "", after=("precopy-snapshot",))
+    quiesce = common.scale(ctx, "quiesce", 0, after=stop_after)
+    if quiesce:
+        steps.append(quiesce)
+    steps.append(common.detached(ctx, after=("quiesce",) if quiesce else stop_after))
     steps.append(common.snapshot(ctx, final, after=("detached",), downtime=True))
     handle = Ref(f"{final}-snapshot")
     content_name = Ref(f"{final}-snapshot", restore.named_after_snapshot(f"{entry.namespace}-{entry.claim}"))
@@ -98,6 +100,7 @@ def _cutover(ctx: Context, final: str) -> list[Step]:
                 after=("volume-snapshot", "retain"),
                 bound_to=entry.pv,
                 downtime=True,
+                detached_volume=entry.volume_id,
             )
         )
         claim_after += ("release-old-claim",)
@@ -108,6 +111,9 @@ def _cutover(ctx: Context, final: str) -> list[Step]:
         scale_back = common.restart(ctx, "scale-back", after=("claim",))
         if scale_back:
             steps.append(scale_back)
+            resume = common.resume_owners(ctx, "", entry.claim, after=("scale-back",))
+            if resume:
+                steps.append(resume)
     return steps
 
 
@@ -142,9 +148,12 @@ def _rollback(ctx: Context) -> list[Step]:
     after_cutover = common.rolled_back_cutover(ctx)
     steps: list[Step] = []
     restart_after: tuple[str, ...] = ("retain",)
+    held = False
     if entry.delete_restored_claim and after_cutover:
         # The gp3 claim cannot go while a pod uses it (kubernetes.io/pvc-protection).
-        stopped = common.scale(ctx, "rollback-quiesce", 0, after=("retain",))
+        steps, stop_after = common.hold_owners(ctx, "rollback-", after=("retain",))
+        held = bool(steps)
+        stopped = common.scale(ctx, "rollback-quiesce", 0, after=stop_after)
         if stopped:
             steps.append(stopped)
         steps.append(
@@ -152,7 +161,7 @@ def _rollback(ctx: Context) -> list[Step]:
                 ctx,
                 "release-gp3-claim",
                 entry.target_claim_name,
-                after=("rollback-quiesce",) if stopped else ("retain",),
+                after=("rollback-quiesce",) if stopped else stop_after,
                 not_bound_to=entry.pv,
             )
         )
@@ -168,4 +177,10 @@ def _rollback(ctx: Context) -> list[Step]:
     restart = common.restart(ctx, "rollback-scale-back", after=restart_after)
     if restart:
         steps.append(restart)
+    if held and entry.claim_naming == "same-name":
+        resume = common.resume_owners(
+            ctx, "rollback-", entry.claim, after=("rollback-scale-back",) if restart else restart_after
+        )
+        if resume:
+            steps.append(resume)
     return steps

@@ -103,14 +103,20 @@ def _claim(ctx: Context, *, after: tuple[str, ...], downtime: bool = False) -> S
 
 def _cutover(ctx: Context) -> list[Step]:
     entry = ctx.plan.entry
-    steps: list[Step] = []
-    quiesce = common.scale(ctx, "quiesce", 0, after=("volume-modify",))
+    steps, stop_after = common.hold_owners(ctx, "", after=("volume-modify",))
+    quiesce = common.scale(ctx, "quiesce", 0, after=stop_after)
     if quiesce:
         steps.append(quiesce)
-    steps.append(common.detached(ctx, after=("quiesce",) if quiesce else ("volume-modify",)))
+    steps.append(common.detached(ctx, after=("quiesce",) if quiesce else stop_after))
     steps.append(
         common.release(
-            ctx, "release-old-claim", entry.claim, after=("detached", "retain"), bound_to=entry.pv, downtime=True
+            ctx,
+            "release-old-claim",
+            entry.claim,
+            after=("detached", "retain"),
+            bound_to=entry.pv,
+            downtime=True,
+            detached_volume=entry.volume_id,
         )
     )
     steps.append(_csi_pv(ctx, after=("release-old-claim",), downtime=True))
@@ -118,6 +124,9 @@ def _cutover(ctx: Context) -> list[Step]:
     scale_back = common.restart(ctx, "scale-back", after=("claim",))
     if scale_back:
         steps.append(scale_back)
+    resume = common.resume_owners(ctx, "", entry.claim, after=("scale-back",) if scale_back else ("claim",))
+    if resume:
+        steps.append(resume)
     return steps
 
 
@@ -138,7 +147,8 @@ def _rollback(ctx: Context) -> list[Step]:
     steps: list[Step] = []
     restart_after: tuple[str, ...] = ("retain",)
     if common.rolled_back_cutover(ctx):
-        stopped = common.scale(ctx, "rollback-quiesce", 0, after=("retain",))
+        steps, stop_after = common.hold_owners(ctx, "rollback-", after=("retain",))
+        stopped = common.scale(ctx, "rollback-quiesce", 0, after=stop_after)
         if stopped:
             steps.append(stopped)
         steps.append(
@@ -146,7 +156,7 @@ def _rollback(ctx: Context) -> list[Step]:
                 ctx,
                 "release-csi-claim",
                 entry.claim,
-                after=("rollback-quiesce",) if stopped else ("retain",),
+                after=("rollback-quiesce",) if stopped else stop_after,
                 bound_to=csi_pv_name(ctx.plan),
             )
         )
@@ -165,4 +175,10 @@ def _rollback(ctx: Context) -> list[Step]:
     restart = common.restart(ctx, "rollback-scale-back", after=restart_after)
     if restart:
         steps.append(restart)
+    if common.rolled_back_cutover(ctx):
+        resume = common.resume_owners(
+            ctx, "rollback-", entry.claim, after=("rollback-scale-back",) if restart else restart_after
+        )
+        if resume:
+            steps.append(resume)
     return steps
