@@ -99,12 +99,12 @@ def test_the_scan_finds_client_calls_and_list_calls_passed_on():
 
 
 def test_every_kubernetes_call_of_the_program_has_an_entry_and_every_entry_a_call():
-    assert kube_calls(RUNNER_SOURCES) == set(k8s_rbac.CLIENT_CALLS)
+    assert kube_calls(RUNNER_SOURCES) == set(k8s_rbac.CLIENT_CALLS) | set(k8s_rbac.CUSTOM_OBJECT_CALLS)
 
 
 def test_every_kubernetes_call_of_discover_has_an_entry():
     calls = kube_calls(DISCOVERY_SOURCES)
-    assert calls <= set(k8s_rbac.DISCOVERY_CALLS)
+    assert calls <= set(k8s_rbac.DISCOVERY_CALLS) | set(k8s_rbac.DISCOVERY_CUSTOM_OBJECT_CALLS)
     assert set(k8s_rbac.discovery_calls_in_use()) == calls
 
 
@@ -208,3 +208,26 @@ def test_the_command_prints_the_roles_and_refuses_a_bad_stack(tmp_path):
         cwd=PROJECT_DIR,
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+
+
+def test_the_runner_reads_exactly_the_owner_kinds_its_entries_record_and_patches_only_those_it_holds():
+    """Owners held by the user are only read (owners-held gate, the release's re-check); with
+    holdOwners the program patches them too (hold and resume); a stack without owners gets neither."""
+    entry = DEV[f"{KEY}:migrations"][0]
+    argo = {"kind": "Application", "name": "shop", "namespace": "argocd"}
+    keda = {"kind": "ScaledObject", "name": "web", "namespace": entry["namespace"]}
+    held_by_user = settings_of({**DEV, f"{KEY}:migrations": [{**entry, "owners": [argo]}]})
+    held_by_program = settings_of(
+        {**DEV, f"{KEY}:migrations": [{**entry, "owners": [keda], "holdOwners": True, "claimNaming": "same-name"}]}
+    )
+
+    assert [(r.group, r.resource, r.verbs) for r in k8s_rbac.owner_rules(held_by_user)] == [
+        ("argoproj.io", "applications", ("get",))
+    ]
+    assert [(r.group, r.resource, r.verbs) for r in k8s_rbac.owner_rules(held_by_program)] == [
+        ("keda.sh", "scaledobjects", ("get", "patch"))
+    ]
+    assert k8s_rbac.owner_rules(settings_of(DEV)) == []
+    runner = k8s_rbac.documents(held_by_program)[0]
+    assert {"apiGroups": ["keda.sh"], "resources": ["scaledobjects"], "verbs": ["get", "patch"]} in runner["rules"]
+    assert not any("argoproj.io" in rule["apiGroups"] for rule in runner["rules"])

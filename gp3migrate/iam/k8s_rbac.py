@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from gp3migrate.config import window_owners
 from gp3migrate.config.settings import Settings
 from gp3migrate.iam.runner_policy import StackFileError, read_stack_settings
 from gp3migrate.versions import DRIVER_NAMESPACE
@@ -79,7 +80,19 @@ CLIENT_CALLS: dict[str, Rule] = {
         namespace=DRIVER_NAMESPACE,
         source="checks/driver_readiness.py (the driver's identity)",
     ),
+    "list_namespaced_pod": Rule(
+        "", "pods", ("list",), source="checks/preconditions.py (the release's window: no pod on the claim)"
+    ),
 }
+# CustomObjectsApi: one method serves every owner kind (gp3migrate/config/window_owners.py
+# RESOURCES), so the rules come from the owners a stack records, not from the method's path: `get`
+# for the owners-held gate and the release's re-check, `patch` for holdOwners' hold and resume.
+CUSTOM_OBJECT_CALLS: dict[str, tuple[str, ...]] = {
+    "get_namespaced_custom_object": ("get",),
+    "patch_namespaced_custom_object": ("patch",),
+}
+# Discovery lists each owner kind whose CRD exists (gp3migrate/discovery/inventory.py).
+DISCOVERY_CUSTOM_OBJECT_CALLS: dict[str, tuple[str, ...]] = {"list_cluster_custom_object": ("list",)}
 # The driver check also reads the controller Deployment, in the driver's namespace only; the
 # quiesce reads Deployments anywhere, so the cluster-wide `get` above covers it.
 
@@ -176,8 +189,19 @@ def registered_kinds(settings: Settings) -> set[str]:
     return kinds
 
 
+def owner_rules(settings: Settings) -> list[Rule]:
+    """Read (and, with holdOwners, patch) exactly the owner kinds the stack's entries record."""
+    rules = []
+    for entry in settings.migrations:
+        for owner in entry.window_owners:
+            where = window_owners.RESOURCES[owner.kind]
+            verbs = ("get", "patch") if entry.hold_owners else ("get",)
+            rules.append(Rule(where.group, where.plural, verbs, source=f"owners of {entry.key}"))
+    return rules
+
+
 def runner_rules(settings: Settings) -> list[Rule]:
-    rules = list(CLIENT_CALLS.values())
+    rules = [*CLIENT_CALLS.values(), *owner_rules(settings)]
     for kind in sorted(registered_kinds(settings)):
         if kind in KINDS:
             group, resource, verbs = KINDS[kind]
@@ -220,9 +244,11 @@ def documents(settings: Settings | None) -> list[dict[str, Any]]:
         if settings.driver.install == "present" and namespaced:
             docs.append(_role("Role", f"{NAME}-runner", namespaced, DRIVER_NAMESPACE))
     used = discovery_calls_in_use()
-    cluster_wide = [DISCOVERY_CALLS[c] for c in used if not DISCOVERY_CALLS[c].namespace]
+    cluster_wide = [DISCOVERY_CALLS[c] for c in used if c in DISCOVERY_CALLS and not DISCOVERY_CALLS[c].namespace]
+    if set(used) & set(DISCOVERY_CUSTOM_OBJECT_CALLS):
+        cluster_wide += [Rule(r.group, r.plural, ("list",)) for r in window_owners.RESOURCES.values()]
     docs.append(_role("ClusterRole", f"{NAME}-discover", cluster_wide))
-    namespaced = [DISCOVERY_CALLS[c] for c in used if DISCOVERY_CALLS[c].namespace]
+    namespaced = [DISCOVERY_CALLS[c] for c in used if c in DISCOVERY_CALLS and DISCOVERY_CALLS[c].namespace]
     if namespaced:
         docs.append(_role("Role", f"{NAME}-discover", namespaced, DRIVER_NAMESPACE))
     return docs
@@ -231,7 +257,7 @@ def documents(settings: Settings | None) -> list[dict[str, Any]]:
 def discovery_calls_in_use() -> list[str]:
     """The entries of DISCOVERY_CALLS the discovery code makes now (one of the two Secret reads)."""
     source = "\n".join(p.read_text() for p in sorted((Path(__file__).parents[1] / "discovery").glob("*.py")))
-    return sorted(call for call in DISCOVERY_CALLS if f".{call}" in source)
+    return sorted(call for call in (*DISCOVERY_CALLS, *DISCOVERY_CUSTOM_OBJECT_CALLS) if f".{call}" in source)
 
 
 def add_subcommand(commands: Any) -> None:
