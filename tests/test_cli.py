@@ -127,6 +127,8 @@ def test_a_stack_file_that_is_not_yaml(capsys, files, tmp_path):
     ("argv", "line"),
     [
         (["--stack", "dev/x"], "'dev/x' is not a stack name, --stack, letters, digits, '-', '_' and '.'"),
+        # A trailing newline passed `$` with re.match (issue 23): the file would be "Pulumi.dev\n.yaml".
+        (["--stack", "dev\n"], "'dev\\n' is not a stack name, --stack, letters, digits, '-', '_' and '.'"),
         (["--region", REGION, "--dry-run"], "--dry-run only applies to a write, --dry-run, add --write"),
         (["--region", REGION, "--write"], "--write needs the stack to write, --write, add --stack <stack>"),
         (

@@ -62,7 +62,7 @@ from gp3migrate.volume_types.prices import MonthlyCost
 from gp3migrate.volume_types.sizing import PerformancePolicy
 
 PROG = "gp3migrate discover"
-_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # fullmatch: `$` lets a trailing newline through
 
 
 def _platform_default(key: str) -> Any:
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_flags(args: argparse.Namespace) -> None:
-    if args.stack is not None and not _STACK_NAME.match(args.stack):
+    if args.stack is not None and not _STACK_NAME.fullmatch(args.stack):
         raise DiscoverError(f"{args.stack!r} is not a stack name", "--stack", "letters, digits, '-', '_' and '.'")
     for flag, needs_write in (("--dry-run", args.dry_run), ("--prune", args.prune), ("--create", args.create)):
         if needs_write and not args.write:
