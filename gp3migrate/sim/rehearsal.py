@@ -129,26 +129,14 @@ INVARIANTS = (
     invariants.PHASE_COMPLETES,
     invariants.NO_CHANGE_ON_RERUN,
 )
-# After a failed `up` these still hold for what it left: a failure must lose nothing.
-HOLD_AFTER_FAILURE = (
-    invariants.NO_WRITE_LOST,
-    invariants.NO_ONLY_COPY_DELETED,
-    invariants.SERVED_BY_SOURCE,
-    invariants.OWN_FILESYSTEM,
-    invariants.RETAIN_BEFORE_ONE_WAY,
-    invariants.KEPT_WHEN_LET_GO,
-    invariants.ONE_DEFAULT_CLASS,
-    invariants.SOURCE_KEPT_UNTIL_COPY_IN_USE,
-    invariants.RESTORE_KEPT_UNTIL_COPY_BOUND,
-    invariants.ONLY_OWN_CLAIMS_DELETED,
-    invariants.PV_IN_VOLUME_ZONE,
-)
 NOT_CHECKED_AFTER_FAILURE = {
     invariants.WORKLOAD_RUNS: "the up failed: a failed cutover may leave the workload stopped",
     invariants.NO_CHANGE_ON_RERUN: "the up failed: the next up has work left to do",
     invariants.DRIVER_CAN_MANAGE: "the up failed: it may have stopped before tagging the volume for the driver",
     invariants.PHASE_COMPLETES: "checked by --walk only: a refusal of this stack file may be by design",
 }
+# After a failed `up` the others still hold for what it left: a failure must lose nothing.
+HOLD_AFTER_FAILURE = tuple(name for name in INVARIANTS if name not in NOT_CHECKED_AFTER_FAILURE)
 
 
 def strategy_path(entry: dict[str, Any]) -> tuple[str, ...]:
