@@ -152,6 +152,9 @@ def test_a_keda_scaled_statefulset_whose_events_come_mid_window_is_refused_befor
         result = up(sim, "cutover", faults=at)
         caught(sim, result, by=f"ScaledObject {ns}/db scales the workload (it is not paused)")
         assert not at.done
+        # Refused before the stop, not after it: the StatefulSet still runs its replica.
+        assert replicas(sim) == 1
+        assert [s.name for s in result.steps if s.name.endswith("-quiesce") and s.op == "create"] == []
 
 
 def test_an_argocd_self_healing_deployment_is_refused_before_the_stop_naming_argocd() -> None:
@@ -176,11 +179,18 @@ def test_an_argocd_self_healing_deployment_held_by_the_program_passes_and_is_res
         assert up(sim, "precopy", holdOwners=True).ok
         result = up(sim, "cutover", holdOwners=True)
         assert problems(sim, result) == []
-        names = [s.name for s in result.steps if s.op == "create"]
-        assert any(n.endswith("-hold-owners") for n in names), names
-        assert any(n.endswith("-resume-owners") for n in names), names
+        held_around_the_window(result)
         app = live(sim, "Application", "argocd", "app")
         assert window_owners.ARGO_SKIP_RECONCILE not in (app["metadata"].get("annotations") or {})
+
+
+def held_around_the_window(result: Any) -> None:
+    """The program's hold comes first and is checked before the stop; the resume only after the
+    workload was started again on its claim (a resume mid-window would let the owner undo it)."""
+    started = [s.name.removeprefix("migrate-default-ebs-gp2-claim-") for s in result.steps if s.op == "create"]
+    order = [n for n in ("hold-owners", "owners-held", "quiesce", "scale-back", "resume-owners") if n in started]
+    assert order == ["hold-owners", "owners-held", "quiesce", "scale-back", "resume-owners"], started
+    assert [started.index(n) for n in order] == sorted(started.index(n) for n in order), started
 
 
 def caught(sim: Simulation, result: Any, *, by: str) -> None:
@@ -284,6 +294,7 @@ def test_a_keda_scaled_deployment_held_by_the_program_passes_and_is_resumed_afte
         assert up(sim, "precopy", holdOwners=True).ok
         result = up(sim, "cutover", holdOwners=True)
         assert problems(sim, result) == []
+        held_around_the_window(result)
         scaled = live(sim, "ScaledObject", ns, "app")
         assert window_owners.KEDA_PAUSED_REPLICAS not in (scaled["metadata"].get("annotations") or {})
 
