@@ -100,8 +100,9 @@ pulumi.export("fleetMonthlySaving", fleet_monthly_saving(plans))
 after_cutover = [p for p in plans if p.entry.phase in ("cutover", "finalize", "cleanup")]
 pulumi.export("followUp", {p.entry.key: follow_up(OwnerFacts.of(p.entry, p.storage_class)) for p in after_cutover})
 for plan in after_cutover:
-    if plan.entry.phase == "finalize":
-        # No owner is held or resumed by this program yet: every GitOps owner is named.
+    # With holdOwners the program resumed the owners itself (resume-owners, after the scale-back);
+    # otherwise the user held them, and the program cannot know they were resumed.
+    if plan.entry.phase == "finalize" and not plan.entry.hold_owners:
         for warning in unresumed_warnings(OwnerFacts.of(plan.entry, plan.storage_class)):
             pulumi.log.warn(warning)
 # Read by the next run (phase transitions) and by stacks promoted from this one.

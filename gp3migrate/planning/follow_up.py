@@ -54,7 +54,8 @@ class OwnerFacts:
         workload, recorded = entry.workload, entry.claim_metadata
         return cls(
             namespace=entry.namespace,
-            claim=entry.claim,
+            # The claim that names the new class: a renamed copy's new claim, else the same name.
+            claim=entry.target_claim_name,
             serving_class=serving_class,
             source_class=entry.pv_storage_class,
             workload_kind=workload.kind if workload else None,
