@@ -46,6 +46,7 @@ APIS = (
     kubernetes.client.StorageV1Api,
     kubernetes.client.ApiextensionsV1Api,
     kubernetes.client.CustomObjectsApi,
+    kubernetes.client.AutoscalingV2Api,
 )
 METHODS = {name: api for api in APIS for name in dir(api) if not name.startswith("_")}
 RUNNER_SOURCES = [PROJECT_DIR / "gp3migrate" / "checks", PROJECT_DIR / "components"]

@@ -105,6 +105,9 @@ DISCOVERY_CALLS: dict[str, Rule] = {
     "list_daemon_set_for_all_namespaces": Rule("apps", "daemonsets", ("list",)),
     "list_storage_class": Rule("storage.k8s.io", "storageclasses", ("list",)),
     "list_csi_driver": Rule("storage.k8s.io", "csidrivers", ("list",)),
+    "list_horizontal_pod_autoscaler_for_all_namespaces": Rule(
+        "autoscaling", "horizontalpodautoscalers", ("list",), source="discovery/inventory.py (owners)"
+    ),
     "read_custom_resource_definition": Rule(
         "apiextensions.k8s.io", "customresourcedefinitions", ("get",), source="discovery (snapshot CRDs present?)"
     ),
