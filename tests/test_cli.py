@@ -89,7 +89,7 @@ def test_swapped_exports_are_recognised(capsys, files, tmp_path):
     )
     assert error_of(capsys, *swapped) == (
         "gp3migrate discover: error: this is an EBS volume list (describe-volumes output), not a Kubernetes export, "
-        f"--kube-json {tmp_path}/volumes.json, give `kubectl get pv,pvc,pods,deploy,sts,ds,sc,csidriver -A -o json` "
+        f"--kube-json {tmp_path}/volumes.json, give `kubectl get pv,pvc,pods,deploy,rs,sts,ds,sc,csidriver,hpa -A -o json` "
         "output (see README)\n"
     )
     kube_as_volumes = with_file(files, "--volumes-json", tmp_path / "kube.json")

@@ -296,7 +296,7 @@ class StackConfig(Keys):
     ] = Field(description="Its AWS region, e.g. `eu-central-1`.")
     kubernetes_version: Annotated[str | None, text(check=_k8s_minor_problem)] = Field(
         default=None,
-        description="The cluster's Kubernetes minor version, e.g. `1.31` (`gp3migrate discover` proposes it): "
+        description="The cluster's Kubernetes minor version, e.g. `1.31` (set it by hand: `kubectl version`): "
         f"`migrations[].finalReclaimPolicy: Delete` needs {HONOR_RECLAIM_POLICY_SINCE} or later and is refused "
         "without it.",
     )

@@ -27,7 +27,7 @@ _VOLUMES_PAGE = 500
 KUBE_PAGE = 500
 ADDONS = (EBS_CSI_ADDON_NAME, SNAPSHOT_CONTROLLER_ADDON_NAME)
 
-KUBE_EXPORT = "`kubectl get pv,pvc,pods,deploy,sts,ds,sc,csidriver -A -o json` output (see README)"
+KUBE_EXPORT = "`kubectl get pv,pvc,pods,deploy,rs,sts,ds,sc,csidriver,hpa -A -o json` output (see README)"
 VOLUMES_EXPORT = "`aws ec2 describe-volumes --output json` output"
 ADDONS_EXPORT = "`aws eks describe-addon --output json` outputs, one after another (see README)"
 
