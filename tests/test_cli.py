@@ -71,7 +71,7 @@ def test_a_missing_file_names_the_flag_and_what_to_give(capsys, files, tmp_path)
     argv = with_file(files, "--kube-json", tmp_path / "nope.json")
     assert error_of(capsys, *argv) == (
         f"gp3migrate discover: error: no such file, --kube-json {tmp_path}/nope.json, give `kubectl get "
-        "pv,pvc,pods,deploy,sts,ds,sc,csidriver -A -o json` output (see README)\n"
+        "pv,pvc,pods,deploy,rs,sts,ds,sc,csidriver,hpa -A -o json` output (see README)\n"
     )
 
 
@@ -89,8 +89,8 @@ def test_swapped_exports_are_recognised(capsys, files, tmp_path):
     )
     assert error_of(capsys, *swapped) == (
         "gp3migrate discover: error: this is an EBS volume list (describe-volumes output), not a Kubernetes export, "
-        f"--kube-json {tmp_path}/volumes.json, give `kubectl get pv,pvc,pods,deploy,rs,sts,ds,sc,csidriver,hpa -A -o json` "
-        "output (see README)\n"
+        f"--kube-json {tmp_path}/volumes.json, give `kubectl get pv,pvc,pods,deploy,rs,sts,ds,sc,csidriver,hpa -A "
+        "-o json` output (see README)\n"
     )
     kube_as_volumes = with_file(files, "--volumes-json", tmp_path / "kube.json")
     assert error_of(capsys, *kube_as_volumes) == (
