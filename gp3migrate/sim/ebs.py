@@ -47,6 +47,7 @@ from gp3migrate.config.problems import ConfigError
 from gp3migrate.config.settings import load_settings, project_values
 from gp3migrate.iam import runner_policy
 from gp3migrate.iam.policy_evaluation import Request, evaluate
+from gp3migrate.sim import durations
 from gp3migrate.sim.clock import DAY_TICKS, TICK_SECONDS
 from gp3migrate.sim.program import runtime_config
 
@@ -56,10 +57,10 @@ PENDING_SNAPSHOTS_PER_VOLUME = 5
 GP3_BASE_IOPS, GP3_BASE_THROUGHPUT = 3000, 125
 GP3_MAX_IOPS, GP3_MAX_THROUGHPUT = 80_000, 2000
 GP3_IOPS_PER_GIB, GP3_MIBPS_PER_IOPS = 500, 0.25
-# How long the simulated operations take, in ticks (drawn from the world's rng).
-SNAPSHOT_TICKS = (2, 6)
-MODIFYING_TICKS = (1, 2)
-OPTIMIZING_TICKS = (2, 6)
+# How long the simulated operations take, in ticks (drawn from the world's rng), from the table of
+# gp3migrate/sim/durations.py (each entry's source there).
+MODIFYING_TICKS = durations.tick_range(durations.MODIFY_MODIFYING)
+OPTIMIZING_TICKS = durations.tick_range(durations.MODIFY_OPTIMIZING)
 
 
 def client_error(code: str, message: str, operation: str) -> ClientError:
@@ -615,11 +616,16 @@ class Ebs:
             )
 
     def _track_snapshot(self, snapshot_id: str, volume_id: str, size: int) -> None:
+        # Incremental (durations.py SNAPSHOT_BASE): the first snapshot of a volume copies it whole.
+        first = volume_id not in self.snapshot_source.values()
+        extra = size * durations.SNAPSHOT_FIRST_SECONDS_PER_GIB if first else 0.0
         self.snapshot_content[snapshot_id] = list(self.content.get(volume_id, []))
         self.snapshot_filesystem[snapshot_id] = self.filesystem.get(volume_id)
         self.snapshot_source[snapshot_id] = volume_id
         self.snapshot_size[snapshot_id] = size
-        self._snapshot_ready_at[snapshot_id] = self._now() + self.rng.randint(*SNAPSHOT_TICKS)
+        self._snapshot_ready_at[snapshot_id] = self._now() + durations.draw_ticks(
+            self.rng, durations.SNAPSHOT_BASE, extra
+        )
         self._backend().snapshots[snapshot_id].status = "pending"
 
     def snapshot_state(self, snapshot_id: str) -> str:

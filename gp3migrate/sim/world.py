@@ -38,6 +38,7 @@ from moto import mock_aws
 from moto.ec2.models import ec2_backends
 from moto.moto_api._internal import mock_random
 
+from gp3migrate.sim import durations
 from gp3migrate.sim import kube as k8s
 from gp3migrate.sim.clock import TICK_SECONDS
 from gp3migrate.sim.ebs import Ebs, driver_policy_allows
@@ -55,9 +56,10 @@ from gp3migrate.sim.kube import (
 from gp3migrate.sim.kube.cluster_state import Node
 from gp3migrate.sim.kube_api import FakeAppsV1Api, FakeCoreV1Api, FakeCustomObjectsApi
 
-ATTACH_TICKS = (1, 2)  # AttachVolume until the volume is attached
-DETACH_TICKS = (1, 4)  # from the pod being gone to the volume being detached
-GRACE_TICKS = (1, 3)  # a deleted pod keeps running (and writing) this long
+# In ticks, from the table of gp3migrate/sim/durations.py (each entry's source there).
+ATTACH_TICKS = durations.tick_range(durations.VOLUME_ATTACH)  # AttachVolume until the volume is attached
+DETACH_TICKS = durations.tick_range(durations.VOLUME_DETACH)  # from the pod being gone to the volume detached
+GRACE_TICKS = durations.tick_range(durations.POD_TERMINATION)  # a deleted pod keeps running (and writing)
 AMI = "ami-12c6146b"  # any image id: moto does not validate it (EC2_ENABLE_AMI_VALIDATION is off)
 SEED_MANAGER = "kubectl-client-side-apply"  # how the seeded objects came to be (kubectl apply)
 USER_AGENT_MANAGER = "OpenAPI-Generator"  # the kubernetes Python client's default field manager
