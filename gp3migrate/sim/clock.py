@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -53,3 +54,19 @@ def wait_until(world: Any, ready: Callable[[], bool]) -> None:
         return
     while not ready():
         world.tick()
+
+
+class BotocoreTime:
+    """Stands for the `time` module in `botocore.endpoint`, whose retry handler sleeps the retry's
+    delay with `time.sleep` (botocore `endpoint.py` Endpoint._needs_retry; the delay is the legacy
+    mode's `retryhandler.py` delay_exponential or the standard mode's `retries/standard.py`
+    ExponentialBackoff): the sleep passes on the simulated clock, at least one tick."""
+
+    def __init__(self, world: Any):
+        self.world = world
+
+    def sleep(self, seconds: float) -> None:
+        sleep(self.world, seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)

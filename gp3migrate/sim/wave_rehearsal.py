@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import statistics
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -95,14 +95,24 @@ class WaveDowntime:
         return max(self.seconds.values())
 
 
-def measure(n: int, *, per_up: int | None, seed: int = 0, driver: str = "addon") -> WaveDowntime:
+def measure(
+    n: int,
+    *,
+    per_up: int | None,
+    seed: int = 0,
+    driver: str = "addon",
+    prepare: Callable[[Simulation], None] | None = None,
+) -> WaveDowntime:
     """Precopy of n cloned workloads in one `up`, then their cutover: in one `up` (`per_up` None)
     or in `up`s of at most `per_up` whole workloads. Each `up` is `apply_up`'s: preview, `up`,
-    the invariants; a failed `up` or a broken invariant is listed in `problems`."""
+    the invariants; a failed `up` or a broken invariant is listed in `problems`. `prepare` sets the
+    world up before the first `up` (e.g. EC2's throttling)."""
     config = cloned_config(n)
     seconds: dict[str, int] = {}
     problems: list[str] = []
     with Simulation(config, stack="dev", seed=seed, driver=driver) as sim:  # type: ignore[arg-type]
+        if prepare is not None:
+            prepare(sim)
         current = copy.deepcopy(sim.config)
         report = apply_up(sim, current, "precopy")
         problems += _problems("precopy", report)
