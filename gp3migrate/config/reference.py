@@ -19,8 +19,8 @@ from pydantic.fields import FieldInfo
 
 from gp3migrate.config.migration_entry import MigrationSettings, Workload, WorkloadOwner
 from gp3migrate.config.settings import PROJECT, SECRET_KEYS, StackConfig
-from gp3migrate.config.waves import WaveSelector, WaveSettings
 from gp3migrate.config.stack_file import MODELINE, SCHEMA_FILE
+from gp3migrate.config.waves import WaveSelector, WaveSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = ROOT / SCHEMA_FILE

@@ -760,7 +760,10 @@ def _in_waves(
                 # The entry was valid with its own phase: every problem is the wave's phase's.
                 problems += _details(
                     [
-                        ((index, *line["loc"]), f"{line['ctx']['problem']} (phase from waves[{position}] ({wave.name!r}))")
+                        (
+                            (index, *line["loc"]),
+                            f"{line['ctx']['problem']} (phase from waves[{position}] ({wave.name!r}))",
+                        )
                         for line in err.errors(include_url=False)
                         if line["type"] == PROBLEM
                     ]

@@ -24,7 +24,7 @@ keeps its own phase.
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, get_args
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -34,7 +34,7 @@ from gp3migrate.config.migration_entry import MigrationSettings, WorkloadKind
 from gp3migrate.config.phases import Phase
 from gp3migrate.config.problems import show
 
-_KINDS = WorkloadKind.__args__
+_KINDS: tuple[str, ...] = get_args(WorkloadKind)
 _WORKLOAD = re.compile(rf"^([^/]+)/({'|'.join(_KINDS)})/([^/]+)$")
 _CLAIM = re.compile(r"^([^/]+)/([^/]+)$")
 
