@@ -181,8 +181,9 @@ def next_phase(
     region: str = "",
 ) -> NextStep:
     """What the next run does for `entry`: apply the phase the file asks for when the last `up`
-    has not, else move its whole workload (every claim it mounts advances together) one phase on,
-    with the program's refusals of that move (may_advance), only those naming these entries."""
+    has not (checked as the file stands), else move its whole workload (every claim it mounts
+    advances together) one phase on; with the program's refusals (may_advance), only those naming
+    these entries or no entry."""
     previous = history.get(entry.key)
     applied = previous.phase if previous else None
     if entry.phase != applied:
@@ -192,7 +193,9 @@ def next_phase(
         if step is None or (entry.strategy == "modify" and applied == "precopy"):
             return NextStep(None, pending=False)
         to, pending = step, False
-    group = {other.key for other in migrations if _same_workload(entry, other)}
+    # A pending phase is the file as it is (the next `up` applies just that); a step forward moves
+    # the whole workload, as `advance` edits it.
+    group = {entry.key} if pending else {other.key for other in migrations if _same_workload(entry, other)}
     ours = tuple(f"migrations[{i}]" for i, other in enumerate(migrations) if other.key in group)
     problems = may_advance(migrations, history, group, to, region=region)
     mine = tuple(p for p in problems if p.startswith(ours) or not p.startswith("migrations["))
