@@ -83,7 +83,7 @@ def status(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, st
     return code, captured.out, captured.err
 
 
-EXPECTED_ROWS = [
+EXPECTED_ROWS: list[tuple[Any, ...]] = [
     ("shop/cache", "Deployment/cache", "canary", "rehome", "cutover", "precopy", "cutover", True, []),
     ("billing/ledger-a", "Deployment/ledger", "billing", "rehome", "precopy", "precopy", "cutover", False, []),
     ("billing/ledger-b", "Deployment/ledger", "billing", "rehome", "precopy", "precopy", "cutover", False, []),
@@ -140,12 +140,8 @@ def test_the_table_through_a_fake_workspace(capsys, project, applied_outputs, mo
     header = next(line for line in lines if line.strip().startswith("volume"))
     assert header.split() == ["volume", "workload", "wave", "strategy", "asked", "applied", "next", "downtime"]
     rows = {line.split()[0]: line.split() for line in lines if line.strip().startswith(("shop/", "billing/", "tools/"))}
-    assert rows["shop/cache"] == ["shop/cache", "Deployment/cache", "canary", "rehome", "cutover", "precopy"] + [
-        "up",
-        "applies",
-        "cutover",
-        "—",
-    ]
+    canary = ["shop/cache", "Deployment/cache", "canary", "rehome", "cutover", "precopy", "up", "applies", "cutover"]
+    assert rows["shop/cache"] == [*canary, "—"]
     assert rows["billing/ledger-b"][-4:] == ["advance", "to", "cutover", "—"]
     assert rows["tools/scratch"][1:3] == ["—", "—"]
     wave_header = next(line for line in lines if line.strip().startswith("wave "))
@@ -259,10 +255,8 @@ def test_a_stack_the_backend_does_not_know(capsys, project, monkeypatch):
     monkeypatch.setattr(stack_outputs.shutil, "which", lambda name: "/usr/bin/pulumi")
     code, _, err = status(capsys, "--stack", "small", "--project-dir", str(project))
     assert code == 2
-    assert (
-        err
-        == f"gp3migrate status: error: no stack 'small' in the Pulumi backend (pulumi stack ls, in {project.resolve()})\n"
-    )
+    where = project.resolve()
+    assert err == f"gp3migrate status: error: no stack 'small' in the Pulumi backend (pulumi stack ls, in {where})\n"
 
 
 def test_a_stack_file_the_program_refuses(capsys, project, tmp_path):
