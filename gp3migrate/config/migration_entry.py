@@ -111,6 +111,15 @@ class ClaimRetention(Keys):
     )
 
 
+def _sync_options(raw: Any) -> Any:
+    value = structured(raw)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise refuse(f"{show(value)} is not a list of sync options (strings such as Replace=true)")
+    return tuple(value)
+
+
 class Owner(Keys):
     """Another controller that acts on the claim or its workload (gp3migrate/config/window_owners.py)."""
 
@@ -134,6 +143,18 @@ class Owner(Keys):
     suspended: Annotated[bool | None, flag()] = Field(
         default=None, description="(Kustomization, HelmRelease) Whether it was suspended, when discovery read it."
     )
+    sync_options: Annotated[tuple[str, ...], BeforeValidator(_sync_options)] = Field(
+        default=(),
+        description="(Application) Its sync options that apply to the claim (the Application's and the claim's "
+        "`argocd.argoproj.io/sync-options`), when discovery read them. With `Replace=true` or `Force=true` "
+        "holdOwners leaves it held after the cutover.",
+    )
+    force: Annotated[bool | None, flag()] = Field(
+        default=None,
+        description="(Kustomization) Whether it force-applies the claim (`spec.force`, or the claim's "
+        "`kustomize.toolkit.fluxcd.io/force: enabled`), when discovery read it. If true, holdOwners leaves it held "
+        "after the cutover.",
+    )
 
     @property
     def acts_in_window(self) -> bool:
@@ -141,6 +162,11 @@ class Owner(Keys):
 
     def label(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
+
+    @property
+    def resume_recreates_claim(self) -> str | None:
+        """The recorded setting that makes resuming it delete and recreate the claim, or None."""
+        return window_owners.recreates_claim(self.kind, sync_options=self.sync_options, force=bool(self.force))
 
 
 def _owners(raw: Any) -> Any:

@@ -17,6 +17,7 @@ cluster, no Pulumi.
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from gp3migrate.config import window_owners
 from gp3migrate.config.migration_entry import MigrationSettings
 
 HELM_RELEASE_NAME = "meta.helm.sh/release-name"
@@ -48,6 +49,8 @@ class OwnerFacts:
     template_class: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # Owners holdOwners holds but does not resume: (owner, the setting why, the command to resume it).
+    left_held: tuple[tuple[str, str, str], ...] = ()
 
     @classmethod
     def of(cls, entry: MigrationSettings, serving_class: str) -> "OwnerFacts":
@@ -63,6 +66,11 @@ class OwnerFacts:
             template_class=workload.template_storage_class if workload else None,
             labels=dict(recorded.labels) if recorded else {},
             annotations=dict(recorded.annotations) if recorded else {},
+            left_held=tuple(
+                (o.label(), str(o.resume_recreates_claim), window_owners.resume_command(o.kind, o.name, o.namespace))
+                for o in (entry.window_owners if entry.hold_owners else ())
+                if o.resume_recreates_claim
+            ),
         )
 
 
@@ -169,6 +177,7 @@ def follow_up(facts: OwnerFacts) -> list[dict[str, str]]:
     if facts.workload_kind == "StatefulSet" and facts.template_class == facts.serving_class:
         found = [o for o in found if o.kind != "StatefulSet"]
     items = [{"owner": o.ref, "foundBy": o.how, "change": _change(o, facts)} for o in found]
+    items += [{"owner": owner, "foundBy": why, "change": text} for owner, why, text in _left_held(facts)]
     if not found:
         items.append(
             {
@@ -179,6 +188,25 @@ def follow_up(facts: OwnerFacts) -> list[dict[str, str]]:
             }
         )
     return items
+
+
+def _left_held(facts: OwnerFacts) -> list[tuple[str, str, str]]:
+    return [
+        (
+            owner,
+            why,
+            f"left held by holdOwners, not resumed: with {why} a sync while its source still names the old class "
+            f"deletes claim {facts.claim} and creates it again from that source, a new, empty volume under the "
+            f"claim's name (window_owners.recreates_claim). Set its source to the claim's "
+            f"{_claim_fields(facts)} (or drop {why}), then resume it yourself: `{command}`",
+        )
+        for owner, why, command in facts.left_held
+    ]
+
+
+def left_held_warnings(facts: OwnerFacts) -> list[str]:
+    """From the cutover on, while holdOwners left an owner held: one line each, with the command."""
+    return [f"{facts.namespace}/{facts.claim}: {owner} {text}" for owner, _, text in _left_held(facts)]
 
 
 def unresumed_warnings(facts: OwnerFacts, resumed: Collection[str] = ()) -> list[str]:
