@@ -247,6 +247,7 @@ class TerminatingCore(Core):
 
     def __init__(self, labels: dict[str, str] | None, annotations: dict[str, str] | None, *, reads: int = 2):
         super().__init__(labels, annotations)
+        assert self.claim.metadata is not None
         self.claim.metadata.deletion_timestamp = datetime(2024, 1, 1, tzinfo=UTC)
         self.reads = reads
         self.pods: list[Any] = []
