@@ -182,7 +182,9 @@ class Core:
         self.gone = True
 
 
-def release(core: Core, ownership: dict[str, dict[str, str]] | None) -> str | None:
+def release(
+    core: Core, ownership: dict[str, dict[str, str]] | None, window: preconditions.Window | None = None
+) -> str | None:
     return preconditions.release_claim(
         core,
         namespace="apps",
@@ -190,6 +192,7 @@ def release(core: Core, ownership: dict[str, dict[str, str]] | None) -> str | No
         timeout_seconds=10,
         bound_to=PV,
         ownership=ownership,
+        window=window,
         sleep=lambda _s: None,
     )
 
@@ -275,17 +278,7 @@ class Apps:
 
 
 def release_terminating(core: TerminatingCore, apps: Apps) -> str | None:
-    window = preconditions.Window(workload={"kind": "Deployment", "name": "db"}, apps=apps)
-    return preconditions.release_claim(
-        core,
-        namespace="apps",
-        claim="data-db-0",
-        timeout_seconds=10,
-        bound_to=PV,
-        ownership=OWNERSHIP,
-        window=window,
-        sleep=lambda _s: None,
-    )
+    return release(core, OWNERSHIP, preconditions.Window(workload={"kind": "Deployment", "name": "db"}, apps=apps))
 
 
 def test_a_claim_already_terminating_from_an_earlier_attempt_is_let_go_whatever_its_keys_say():

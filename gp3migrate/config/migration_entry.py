@@ -9,6 +9,7 @@ become a planned delete.
 """
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -111,13 +112,18 @@ class ClaimRetention(Keys):
     )
 
 
-def _sync_options(raw: Any) -> Any:
-    value = structured(raw)
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise refuse(f"{show(value)} is not a list of sync options (strings such as Replace=true)")
-    return tuple(value)
+def _strings(what: str) -> Callable[[Any], Any]:
+    """A list of non-empty strings (`what` names them in the refusal), read as a tuple."""
+
+    def read(raw: Any) -> Any:
+        value = structured(raw)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise refuse(f"{show(value)} is not a list of {what}")
+        return tuple(value)
+
+    return read
 
 
 class Owner(Keys):
@@ -143,7 +149,7 @@ class Owner(Keys):
     suspended: Annotated[bool | None, flag()] = Field(
         default=None, description="(Kustomization, HelmRelease) Whether it was suspended, when discovery read it."
     )
-    sync_options: Annotated[tuple[str, ...], BeforeValidator(_sync_options)] = Field(
+    sync_options: Annotated[tuple[str, ...], BeforeValidator(_strings("sync options (such as Replace=true)"))] = Field(
         default=(),
         description="(Application) Its sync options that apply to the claim (the Application's and the claim's "
         "`argocd.argoproj.io/sync-options`), when discovery read them. With `Replace=true` or `Force=true` "
@@ -243,15 +249,6 @@ class ClaimMetadata(Keys):
         return claim_identity.ownership(self.labels, self.annotations)
 
 
-def _mount_options(raw: Any) -> Any:
-    value = structured(raw)
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise refuse(f"{show(value)} is not a list of mount options (strings)")
-    return tuple(value)
-
-
 def _zone(zone: str, info: ValidationInfo) -> str:
     region = region_of(info)
     problem = naming.zone_problem(zone, region) if region else None
@@ -333,7 +330,7 @@ class MigrationSettings(Keys):
     read_only: Annotated[bool, flag()] = Field(
         default=False, description="The in-tree PV's `awsElasticBlockStore.readOnly`; the CSI PV keeps it."
     )
-    mount_options: Annotated[tuple[str, ...], BeforeValidator(_mount_options)] = Field(
+    mount_options: Annotated[tuple[str, ...], BeforeValidator(_strings("mount options (strings)"))] = Field(
         default=(), description="The in-tree PV's `spec.mountOptions`; the CSI PV keeps them."
     )
     access_modes: Annotated[tuple[Annotated[AccessMode, one_of(AccessMode)], ...], BeforeValidator(_access_modes)] = (
