@@ -19,7 +19,7 @@ from components.volume_migration import VolumeMigration, declare_migrations
 from gp3migrate.config.phases import applied_record
 from gp3migrate.config.promotion import platform_versions, proven_phases
 from gp3migrate.config.waves import unmatched_warnings
-from gp3migrate.planning.follow_up import OwnerFacts, follow_up, unresumed_warnings
+from gp3migrate.planning.follow_up import OwnerFacts, follow_up, left_held_warnings, unresumed_warnings
 from gp3migrate.planning.plan import fleet_monthly_saving, plan_all, tiers
 
 # Most of an evaluation's time went to the cyclic collector re-scanning a heap that only grows
@@ -108,6 +108,8 @@ for plan in after_cutover:
     if plan.entry.phase == "finalize" and not plan.entry.hold_owners:
         for warning in unresumed_warnings(OwnerFacts.of(plan.entry, plan.storage_class)):
             pulumi.log.warn(warning)
+    for warning in left_held_warnings(OwnerFacts.of(plan.entry, plan.storage_class)):
+        pulumi.log.warn(warning)
 # Read by the next run (phase transitions) and by stacks promoted from this one.
 pulumi.export("migrationPhases", {key: once_done(m, applied_record(m.applied)) for key, m in migrations.items()})
 versions = platform_versions(settings)

@@ -8,6 +8,7 @@ kubernetes client's own model objects, and one program run under mocks for what 
 Not proven here: what Helm, Argo CD or Flux then do with the claim (the simulation's part).
 """
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -181,7 +182,9 @@ class Core:
         self.gone = True
 
 
-def release(core: Core, ownership: dict[str, dict[str, str]] | None) -> str | None:
+def release(
+    core: Core, ownership: dict[str, dict[str, str]] | None, window: preconditions.Window | None = None
+) -> str | None:
     return preconditions.release_claim(
         core,
         namespace="apps",
@@ -189,6 +192,7 @@ def release(core: Core, ownership: dict[str, dict[str, str]] | None) -> str | No
         timeout_seconds=10,
         bound_to=PV,
         ownership=ownership,
+        window=window,
         sleep=lambda _s: None,
     )
 
@@ -238,6 +242,62 @@ def test_without_a_record_the_release_refuses_a_claim_an_owner_manages():
     assert core.calls == []
     plain = Core({"app": "db"}, {"note": "x"})
     assert release(plain, None) == PV
+
+
+class TerminatingCore(Core):
+    """The claim as this step's earlier attempt left it: deleted, held by pvc-protection until its
+    pod goes; it is gone after `reads` more reads. Pods and the workload for the window re-check."""
+
+    def __init__(self, labels: dict[str, str] | None, annotations: dict[str, str] | None, *, reads: int = 2):
+        super().__init__(labels, annotations)
+        assert self.claim.metadata is not None
+        self.claim.metadata.deletion_timestamp = datetime(2024, 1, 1, tzinfo=UTC)
+        self.reads = reads
+        self.pods: list[Any] = []
+
+    def read_namespaced_persistent_volume_claim(self, name: str, namespace: str) -> Any:
+        self.reads -= 1
+        if self.reads < 0:
+            raise ApiException(status=404)
+        return self.claim
+
+    def list_namespaced_pod(self, namespace: str) -> Any:
+        return k8s.V1PodList(items=self.pods)
+
+
+class Apps:
+    def __init__(self, replicas: int):
+        self.replicas = replicas
+
+    def read_namespaced_deployment(self, name: str, namespace: str) -> Any:
+        return k8s.V1Deployment(
+            spec=k8s.V1DeploymentSpec(
+                replicas=self.replicas, selector=k8s.V1LabelSelector(), template=k8s.V1PodTemplateSpec()
+            )
+        )
+
+
+def release_terminating(core: TerminatingCore, apps: Apps) -> str | None:
+    return release(core, OWNERSHIP, preconditions.Window(workload={"kind": "Deployment", "name": "db"}, apps=apps))
+
+
+def test_a_claim_already_terminating_from_an_earlier_attempt_is_let_go_whatever_its_keys_say():
+    """The step's own delete ran, the `up` stopped before the claim was gone: a label written since
+    (a Flux Kustomization adopting it) must not strand the step half way, with the claim going and
+    no claim to replace it."""
+    drifted = TerminatingCore({**HELM_LABELS, "kustomize.toolkit.fluxcd.io/name": "apps"}, {**HELM_ANNOTATIONS, **ARGO})
+    assert release_terminating(drifted, Apps(0)) == PV
+    assert drifted.calls == [f"patch {PV}"]  # Retain again, no second delete
+
+
+def test_a_claim_already_terminating_still_waits_for_a_still_window():
+    """Scaled up meanwhile: the claim goes anyway, but the step stops rather than let the claim
+    step race a StatefulSet or a GitOps owner recreating it on an empty volume."""
+    core = TerminatingCore(HELM_LABELS, {**HELM_ANNOTATIONS, **ARGO})
+    with pytest.raises(GateError, match="was scaled to 2 during the window") as refused:
+        release_terminating(core, Apps(2))
+    assert "already being deleted by an earlier attempt" in str(refused.value)
+    assert "Nothing was deleted" not in str(refused.value)
 
 
 def test_a_recorded_ownership_changed_after_the_release_does_not_run_it_again():

@@ -12,6 +12,17 @@ from gp3migrate.config.settings import load_settings
 from gp3migrate.planning.follow_up import OwnerFacts, follow_up, owners, unresumed_warnings
 
 HELM = {"meta.helm.sh/release-name": "db", "meta.helm.sh/release-namespace": "apps"}
+BASE = {"clusterName": "dev-eks", "region": "eu-central-1"}
+ENTRY = {
+    "namespace": "apps",
+    "claim": "data-db-0",
+    "pv": "pvc-1",
+    "volumeId": "vol-0123456789abcdef0",
+    "zone": "eu-central-1a",
+    "sizeGiB": 10,
+}
+# The owner discovery records for HELM on the claim (gp3migrate/discovery/other_owners.py).
+HELM_OWNER = {"kind": "Helm", "name": "db", "namespace": "apps", "foundBy": "meta.helm.sh/release-name on the claim"}
 LABELS = {"app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/instance": "db"}
 
 
@@ -98,28 +109,19 @@ def test_finalize_warns_of_each_gitops_owner_not_resumed_and_not_of_helm():
 
 
 def test_facts_are_read_from_a_recorded_entry():
-    settings = load_settings(
-        {
-            "clusterName": "dev-eks",
-            "region": "eu-central-1",
-            "migrations": [
-                {
-                    "namespace": "apps",
-                    "claim": "data-db-0",
-                    "pv": "pvc-1",
-                    "volumeId": "vol-0123456789abcdef0",
-                    "zone": "eu-central-1a",
-                    "sizeGiB": 10,
-                    "pvStorageClass": "gp2",
-                    "workload": {"kind": "StatefulSet", "name": "db", "replicas": 1, "templateStorageClass": "gp2"},
-                    "claimMetadata": {"labels": LABELS, "annotations": HELM},
-                }
-            ],
-        }
+    read = recorded(
+        pvStorageClass="gp2",
+        workload={"kind": "StatefulSet", "name": "db", "replicas": 1, "templateStorageClass": "gp2"},
+        claimMetadata={"labels": LABELS, "annotations": HELM},
+        owners=[HELM_OWNER],
     )
-    read = OwnerFacts.of(settings.migrations[0], "gp3")
     assert read == facts(
-        workload_kind="StatefulSet", workload_name="db", template_class="gp2", labels=LABELS, annotations=HELM
+        workload_kind="StatefulSet",
+        workload_name="db",
+        template_class="gp2",
+        labels=LABELS,
+        annotations=HELM,
+        recorded=(("Helm", "db", "apps", "meta.helm.sh/release-name on the claim"),),
     )
     assert [i["owner"] for i in follow_up(read)] == ["Helm release apps/db", "StatefulSet apps/db"]
 
@@ -127,25 +129,31 @@ def test_facts_are_read_from_a_recorded_entry():
 def test_the_program_publishes_the_follow_up_once_the_claim_is_cut_over():
     from tests.mock_cloud import advance
 
-    config = {
-        "clusterName": "dev-eks",
-        "region": "eu-central-1",
-        "migrations": [
-            {
-                "namespace": "apps",
-                "claim": "data-db-0",
-                "pv": "pvc-1",
-                "volumeId": "vol-0123456789abcdef0",
-                "zone": "eu-central-1a",
-                "sizeGiB": 10,
-                "pvStorageClass": "gp2",
-                "claimMetadata": {"labels": LABELS, "annotations": HELM},
-            }
-        ],
-    }
+    raw = {**ENTRY, "pvStorageClass": "gp2", "claimMetadata": {"labels": LABELS, "annotations": HELM}}
+    config = {**BASE, "migrations": [{**raw, "owners": [HELM_OWNER]}]}
     precopy, cutover = advance(config, ["precopy", "cutover"])
     assert precopy.outputs["followUp"] == {}
     serving = cutover.outputs["migrations"]["apps/data-db-0"]["storageClass"]
     (item,) = cutover.outputs["followUp"]["apps/data-db-0"]
     assert item["owner"] == "Helm release apps/db"
     assert f"storageClassName (it says gp2) to {serving} before" in item["change"]
+
+
+def test_an_application_outside_argocd_namespace_is_the_one_the_entry_recorded():
+    """Argo CD's apps-in-any-namespace tracking id `<namespace>_<name>`: discovery recorded the
+    Application `shop` in namespace `team-a`; the follow-up names that one, not `team-a_shop`."""
+    tracked = {"argocd.argoproj.io/tracking-id": "team-a_shop:/PersistentVolumeClaim:apps/data-db-0"}
+    app = {"kind": "Application", "name": "shop", "namespace": "team-a", "foundBy": "x"}
+    read = recorded(claimMetadata={"annotations": tracked}, owners=[app])
+    assert [o.ref for o in owners(read)] == ["Argo CD Application team-a/shop"]
+    assert unresumed_warnings(read)[0].startswith(
+        "apps/data-db-0: finalize while its owner Argo CD Application team-a/shop is not recorded as resumed"
+    )
+    # What discovery did not record is not guessed from the claim's metadata.
+    assert [o.ref for o in owners(recorded(claimMetadata={"annotations": tracked}))] == []
+
+
+def recorded(**extra) -> OwnerFacts:
+    """The facts of one entry as the stack file records it."""
+    settings = load_settings({**BASE, "migrations": [{**ENTRY, **extra}]})
+    return OwnerFacts.of(settings.migrations[0], "gp3")

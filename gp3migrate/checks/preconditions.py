@@ -155,17 +155,30 @@ def release_claim(
         )
     if not_bound_to and pv_name == not_bound_to:
         raise GateError(f"refusing to delete {namespace}/{claim}: it is bound to the source volume's PV {not_bound_to}")
-    _check_ownership(pvc, namespace, claim, ownership)
+    # Terminating: this step's own delete from an earlier attempt (the binding check above proved it
+    # is the claim this step releases). The delete cannot be taken back, so its keys decide nothing
+    # any more; what still matters is that nothing acts while it goes (the window, below).
+    terminating = pvc.metadata.deletion_timestamp is not None
+    _check_ownership(pvc, namespace, claim, ownership, terminating=terminating)
     if pv_name:
         core.patch_persistent_volume(pv_name, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}})
         pv = core.read_persistent_volume(pv_name)
         if pv.spec.persistent_volume_reclaim_policy != "Retain":
             raise GateError(f"PV {pv_name} of {namespace}/{claim} is not Retain; refusing to delete the claim")
-    if window is not None and pvc.metadata.deletion_timestamp is None:
-        wait_for_still_window(
-            core, window, namespace=namespace, claim=claim, timeout_seconds=timeout_seconds, sleep=sleep
-        )
-    if pvc.metadata.deletion_timestamp is None:
+    if window is not None:
+        try:
+            wait_for_still_window(
+                core, window, namespace=namespace, claim=claim, timeout_seconds=timeout_seconds, sleep=sleep
+            )
+        except GateError as refused:
+            if not terminating:
+                raise
+            raise GateError(
+                f"{str(refused).removesuffix(' Nothing was deleted.')} The claim was already being deleted by an "
+                "earlier attempt of this step: once the window is still, `pulumi up` again lets it go and creates "
+                "it again bound to the volume."
+            ) from None
+    if not terminating:
         core.delete_namespaced_persistent_volume_claim(claim, namespace)
     waited = 0.0
     while waited < timeout_seconds:
@@ -355,11 +368,21 @@ def hold_owners(
     return patched
 
 
-def _check_ownership(pvc: Any, namespace: str, claim: str, recorded: Mapping[str, Mapping[str, str]] | None) -> None:
+def _check_ownership(
+    pvc: Any,
+    namespace: str,
+    claim: str,
+    recorded: Mapping[str, Mapping[str, str]] | None,
+    *,
+    terminating: bool = False,
+) -> None:
     """Refuse, naming each key, when the live claim's ownership keys differ from the record: the
     claim created in its place would carry the recorded ones, and its owner would no longer
     recognise it (Helm: "invalid ownership metadata" on the next upgrade), or an owner the plan does
-    not know about now manages it."""
+    not know about now manages it. Not for a `terminating` claim: it is already being deleted, and
+    refusing would leave it half gone without the claim that replaces it."""
+    if terminating:
+        return
     metadata = getattr(pvc, "metadata", None)
     live = claim_identity.ownership(getattr(metadata, "labels", None), getattr(metadata, "annotations", None))
     differences = claim_identity.ownership_differences(recorded or {}, live)

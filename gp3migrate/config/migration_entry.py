@@ -9,6 +9,7 @@ become a planned delete.
 """
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -111,6 +112,20 @@ class ClaimRetention(Keys):
     )
 
 
+def _strings(what: str) -> Callable[[Any], Any]:
+    """A list of non-empty strings (`what` names them in the refusal), read as a tuple."""
+
+    def read(raw: Any) -> Any:
+        value = structured(raw)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise refuse(f"{show(value)} is not a list of {what}")
+        return tuple(value)
+
+    return read
+
+
 class Owner(Keys):
     """Another controller that acts on the claim or its workload (gp3migrate/config/window_owners.py)."""
 
@@ -134,6 +149,18 @@ class Owner(Keys):
     suspended: Annotated[bool | None, flag()] = Field(
         default=None, description="(Kustomization, HelmRelease) Whether it was suspended, when discovery read it."
     )
+    sync_options: Annotated[tuple[str, ...], BeforeValidator(_strings("sync options (such as Replace=true)"))] = Field(
+        default=(),
+        description="(Application) Its sync options that apply to the claim (the Application's and the claim's "
+        "`argocd.argoproj.io/sync-options`), when discovery read them. With `Replace=true` or `Force=true` "
+        "holdOwners leaves it held after the cutover.",
+    )
+    force: Annotated[bool | None, flag()] = Field(
+        default=None,
+        description="(Kustomization) Whether it force-applies the claim (`spec.force`, or the claim's "
+        "`kustomize.toolkit.fluxcd.io/force: enabled`), when discovery read it. If true, holdOwners leaves it held "
+        "after the cutover.",
+    )
 
     @property
     def acts_in_window(self) -> bool:
@@ -141,6 +168,11 @@ class Owner(Keys):
 
     def label(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
+
+    @property
+    def resume_recreates_claim(self) -> str | None:
+        """The recorded setting that makes resuming it delete and recreate the claim, or None."""
+        return window_owners.recreates_claim(self.kind, sync_options=self.sync_options, force=bool(self.force))
 
 
 def _owners(raw: Any) -> Any:
@@ -215,15 +247,6 @@ class ClaimMetadata(Keys):
 
     def ownership(self) -> dict[str, dict[str, str]]:
         return claim_identity.ownership(self.labels, self.annotations)
-
-
-def _mount_options(raw: Any) -> Any:
-    value = structured(raw)
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise refuse(f"{show(value)} is not a list of mount options (strings)")
-    return tuple(value)
 
 
 def _zone(zone: str, info: ValidationInfo) -> str:
@@ -307,7 +330,7 @@ class MigrationSettings(Keys):
     read_only: Annotated[bool, flag()] = Field(
         default=False, description="The in-tree PV's `awsElasticBlockStore.readOnly`; the CSI PV keeps it."
     )
-    mount_options: Annotated[tuple[str, ...], BeforeValidator(_mount_options)] = Field(
+    mount_options: Annotated[tuple[str, ...], BeforeValidator(_strings("mount options (strings)"))] = Field(
         default=(), description="The in-tree PV's `spec.mountOptions`; the CSI PV keeps them."
     )
     access_modes: Annotated[tuple[Annotated[AccessMode, one_of(AccessMode)], ...], BeforeValidator(_access_modes)] = (

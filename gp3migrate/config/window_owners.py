@@ -24,7 +24,7 @@ minReplicas != 0 { // Autoscaling is disabled for this resource ... rescale = fa
 ScalingDisabled). An operator (the workload's controller) is recorded as `workload.owner`.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,6 +39,11 @@ ARGO_NAMESPACE = "argocd"
 KEDA_PAUSED_REPLICAS = "autoscaling.keda.sh/paused-replicas"
 HELM_RELEASE_NAME = "meta.helm.sh/release-name"
 HELM_RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
+# Sync options on the Application (spec.syncPolicy.syncOptions) or on the object itself (this
+# annotation, comma-separated); Flux's per-object force (kustomize-controller PR 787).
+ARGO_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+FLUX_FORCE = "kustomize.toolkit.fluxcd.io/force"
+RECREATING_SYNC_OPTIONS = ("Replace=true", "Force=true")
 FLUX_LABELS = {
     "Kustomization": ("kustomize.toolkit.fluxcd.io/name", "kustomize.toolkit.fluxcd.io/namespace"),
     "HelmRelease": ("helm.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/namespace"),
@@ -135,6 +140,52 @@ def resume_patch(kind: str) -> dict[str, Any]:
     if kind in FLUX_LABELS:
         return {"spec": {"suspend": False}}
     return {"metadata": {"annotations": {KEDA_PAUSED_REPLICAS: None}}}
+
+
+def sync_options(application: Mapping[str, Any] | None, managed: Mapping[str, Any]) -> list[str]:
+    """The Argo CD sync options that apply to an object: the Application's and the object's own
+    annotation (Argo CD user guide "Sync Options": options set as the annotation apply to that
+    resource), in order, each once."""
+    found = list(((application or {}).get("spec") or {}).get("syncPolicy", {}).get("syncOptions") or [])
+    found += str(_annotations(managed).get(ARGO_SYNC_OPTIONS) or "").split(",")
+    return list(dict.fromkeys(option.strip() for option in found if option.strip()))
+
+
+def flux_force(kustomization: Mapping[str, Any] | None, managed: Mapping[str, Any]) -> bool:
+    """Whether Flux force-applies the object: the Kustomization's `spec.force`, or the object's own
+    `kustomize.toolkit.fluxcd.io/force: enabled` (label or annotation)."""
+    meta = managed.get("metadata") or {}
+    own = {**(meta.get("labels") or {}), **(meta.get("annotations") or {})}.get(FLUX_FORCE)
+    return ((kustomization or {}).get("spec") or {}).get("force") is True or str(own).lower() == "enabled"
+
+
+def recreates_claim(kind: str, *, sync_options: Iterable[str] = (), force: bool = False) -> str | None:
+    """The recorded setting (key and value) with which resuming this owner, while its source still
+    names the old class, deletes the cut-over claim and creates it again from that source — a new,
+    empty volume under the claim's name — or None when a resume is safe.
+
+    A plain apply of the old claim spec fails on the immutable field and touches nothing (a claim's
+    spec is immutable but for resources.requests and volumeAttributesClassName), so resuming is safe
+    then. Not with:
+    - Argo CD `Replace=true` (Argo CD user guide "Sync Options", "Replace Resource Instead Of Applying
+      Changes": it syncs with `kubectl replace`/`create`, and the guide warns the resource may be
+      deleted and recreated) and `Force=true` (same page, "Force Sync": `--force`, which deletes and
+      re-creates the resource when the patch fails; the guide warns it is destructive);
+    - Flux Kustomization `spec.force: true` (kustomize-controller API docs, Kustomization `.spec.force`:
+      "recreate resources on the cluster when patching fails due to an immutable field change"), or
+      the object's `kustomize.toolkit.fluxcd.io/force: enabled` (kustomize-controller PR 787).
+
+    With holdOwners the program then leaves such an owner held rather than resume it (see
+    gp3migrate/planning/strategies/common.py resume_owners): held is the state the window proved
+    safe, the user must edit the source before any resume anyway, and a refusal at preview would
+    only make the user hold the owner by hand to reach the same state.
+    """
+    if kind == "Application":
+        found = [option for option in sync_options if option in RECREATING_SYNC_OPTIONS]
+        return f"syncOptions {', '.join(found)}" if found else None
+    if kind == "Kustomization" and force:
+        return "force: true"
+    return None
 
 
 # A StatefulSet's persistentVolumeClaimRetentionPolicy (apps/v1; kubernetes pkg/controller/statefulset

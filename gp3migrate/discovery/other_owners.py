@@ -14,8 +14,9 @@ Found from what each writes on the objects it manages, on the claim and on its w
 - KEDA and the HPA: the ScaledObject or HorizontalPodAutoscaler whose `spec.scaleTargetRef` names the
   workload.
 The owner objects, when the export or the cluster has them, add what they say: an Application's
-automated sync, a Flux object's `spec.suspend`. An operator (the workload's controller) is
-`workload.owner` (gp3migrate/discovery/workload_owners.py).
+automated sync and sync options, a Flux object's `spec.suspend` and a Kustomization's `spec.force`
+(with the object's own sync-options annotation or force label, what makes a resume recreate it).
+An operator (the workload's controller) is `workload.owner` (gp3migrate/discovery/workload_owners.py).
 
 Pure: the input is exported or listed objects.
 """
@@ -113,6 +114,10 @@ def _from_metadata(item: Mapping[str, Any], where: str, index: OwnerIndex, notes
         application = index.named("Application", *app)
         if application is not None:
             owner["autoSync"] = wo.auto_sync(application)
+        # Replace=true / Force=true make a resume delete and recreate the claim (window_owners.recreates_claim).
+        options = wo.sync_options(application, item)
+        if options:
+            owner["syncOptions"] = options
         found.append(owner)
     for kind, (name_label, namespace_label) in wo.FLUX_LABELS.items():
         if labels.get(name_label):
@@ -125,6 +130,8 @@ def _from_metadata(item: Mapping[str, Any], where: str, index: OwnerIndex, notes
             flux = index.named(kind, owner["namespace"], owner["name"])
             if flux is not None:
                 owner["suspended"] = (flux.get("spec") or {}).get("suspend") is True
+            if kind == "Kustomization" and wo.flux_force(flux, item):
+                owner["force"] = True
             found.append(owner)
     return found
 

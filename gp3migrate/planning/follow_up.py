@@ -9,14 +9,16 @@ so the owner's next apply of the old spec fails; a StatefulSet's volumeClaimTemp
 change at all (ValidateStatefulSetUpdate), so new replicas keep getting the old class until the
 StatefulSet is created again.
 
-Owners are read from what an entry records today: the workload's kind and the claim's labels and
-annotations (`claimMetadata`, gp3migrate/config/claim_identity.py OWNERSHIP_KEYS). Pure: no
-cluster, no Pulumi.
+Owners are the entry's recorded `owners` (what discovery found, gp3migrate/discovery/other_owners.py,
+with the Application's own namespace from an Argo CD tracking id `<namespace>_<name>`) and its
+workload's kind; facts built without an entry fall back to the claim's labels and annotations
+(`claimMetadata`, gp3migrate/config/claim_identity.py OWNERSHIP_KEYS). Pure: no cluster, no Pulumi.
 """
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from gp3migrate.config import window_owners
 from gp3migrate.config.migration_entry import MigrationSettings
 
 HELM_RELEASE_NAME = "meta.helm.sh/release-name"
@@ -26,6 +28,14 @@ INSTANCE = "app.kubernetes.io/instance"
 ARGOCD_TRACKING_ID = "argocd.argoproj.io/tracking-id"
 FLUX_KUSTOMIZATION = ("kustomize.toolkit.fluxcd.io/name", "kustomize.toolkit.fluxcd.io/namespace")
 FLUX_HELM_RELEASE = ("helm.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/namespace")
+# The entry's owner kinds (gp3migrate/config/window_owners.py) whose source names the claim's
+# class, as this module names them; an autoscaler's source does not.
+RECORDED_KINDS = {
+    "Helm": "Helm release",
+    "Application": "Argo CD Application",
+    "Kustomization": "Flux Kustomization",
+    "HelmRelease": "Flux HelmRelease",
+}
 # Owners that apply their source again on their own, and so must be resumed after a hold.
 GITOPS_KINDS = ("Argo CD Application", "Flux Kustomization", "Flux HelmRelease")
 
@@ -48,6 +58,10 @@ class OwnerFacts:
     template_class: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # Owners holdOwners holds but does not resume: (owner, the setting why, the command to resume it).
+    left_held: tuple[tuple[str, str, str], ...] = ()
+    # The entry's recorded owners (kind, name, namespace, found by); None: not from an entry.
+    recorded: tuple[tuple[str, str, str, str], ...] | None = None
 
     @classmethod
     def of(cls, entry: MigrationSettings, serving_class: str) -> "OwnerFacts":
@@ -63,6 +77,12 @@ class OwnerFacts:
             template_class=workload.template_storage_class if workload else None,
             labels=dict(recorded.labels) if recorded else {},
             annotations=dict(recorded.annotations) if recorded else {},
+            recorded=tuple((o.kind, o.name, o.namespace, o.found_by or "") for o in entry.owners),
+            left_held=tuple(
+                (o.label(), str(o.resume_recreates_claim), window_owners.resume_command(o.kind, o.name, o.namespace))
+                for o in (entry.window_owners if entry.hold_owners else ())
+                if o.resume_recreates_claim
+            ),
         )
 
 
@@ -84,7 +104,26 @@ def _either(facts: OwnerFacts, key: str) -> str | None:
 
 
 def owners(facts: OwnerFacts) -> list[Owner]:
-    """Every owner the claim's metadata and workload name, in a fixed order."""
+    """Every owner the entry recorded (or, without an entry, the claim's metadata names) and the
+    workload, in a fixed order."""
+    found = _from_metadata(facts) if facts.recorded is None else _recorded(facts.recorded)
+    if any(o.kind == "Flux HelmRelease" for o in found):
+        # Flux's helm-controller runs the release's upgrades: its HelmRelease is the source to change.
+        found = [o for o in found if o.kind != "Helm release"]
+    if facts.workload_kind == "StatefulSet" and facts.workload_name:
+        found.append(Owner("StatefulSet", facts.workload_name, facts.namespace, "workload"))
+    return found
+
+
+def _recorded(recorded: tuple[tuple[str, str, str, str], ...]) -> list[Owner]:
+    return [
+        Owner(RECORDED_KINDS[kind], name, namespace, how)
+        for kind, name, namespace, how in recorded
+        if kind in RECORDED_KINDS
+    ]
+
+
+def _from_metadata(facts: OwnerFacts) -> list[Owner]:
     found: list[Owner] = []
     release = _either(facts, HELM_RELEASE_NAME)
     if release:
@@ -106,11 +145,6 @@ def owners(facts: OwnerFacts) -> list[Owner]:
         name = _either(facts, name_key)
         if name:
             found.append(Owner(kind, name, _either(facts, namespace_key) or facts.namespace, name_key))
-    if any(o.kind == "Flux HelmRelease" for o in found):
-        # Flux's helm-controller runs the release's upgrades: its HelmRelease is the source to change.
-        found = [o for o in found if o.kind != "Helm release"]
-    if facts.workload_kind == "StatefulSet" and facts.workload_name:
-        found.append(Owner("StatefulSet", facts.workload_name, facts.namespace, "workload"))
     return found
 
 
@@ -169,6 +203,7 @@ def follow_up(facts: OwnerFacts) -> list[dict[str, str]]:
     if facts.workload_kind == "StatefulSet" and facts.template_class == facts.serving_class:
         found = [o for o in found if o.kind != "StatefulSet"]
     items = [{"owner": o.ref, "foundBy": o.how, "change": _change(o, facts)} for o in found]
+    items += [{"owner": owner, "foundBy": why, "change": text} for owner, why, text in _left_held(facts)]
     if not found:
         items.append(
             {
@@ -179,6 +214,25 @@ def follow_up(facts: OwnerFacts) -> list[dict[str, str]]:
             }
         )
     return items
+
+
+def _left_held(facts: OwnerFacts) -> list[tuple[str, str, str]]:
+    return [
+        (
+            owner,
+            why,
+            f"left held by holdOwners, not resumed: with {why} a sync while its source still names the old class "
+            f"deletes claim {facts.claim} and creates it again from that source, a new, empty volume under the "
+            f"claim's name (window_owners.recreates_claim). Set its source to the claim's "
+            f"{_claim_fields(facts)} (or drop {why}), then resume it yourself: `{command}`",
+        )
+        for owner, why, command in facts.left_held
+    ]
+
+
+def left_held_warnings(facts: OwnerFacts) -> list[str]:
+    """From the cutover on, while holdOwners left an owner held: one line each, with the command."""
+    return [f"{facts.namespace}/{facts.claim}: {owner} {text}" for owner, _, text in _left_held(facts)]
 
 
 def unresumed_warnings(facts: OwnerFacts, resumed: Collection[str] = ()) -> list[str]:

@@ -22,7 +22,8 @@
   claim name that now serves another volume is someone else's data);
 - the EBS CSI driver may manage every volume and snapshot the migration hands it, under either
   managed IAM policy (their tag conditions);
-- every PV pins pods to the zone its volume is in.
+- every PV pins pods to the zone its volume is in;
+- every volume is mounted as its in-tree PV said: read-only when it was, with its mount options.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ SOURCE_KEPT_UNTIL_COPY_IN_USE = "the source volume is handed to deletion only on
 ONLY_OWN_CLAIMS_DELETED = "a migration deletes only claims bound to its source volume or a copy of it"
 DRIVER_CAN_MANAGE = "the EBS CSI driver may manage every volume and snapshot the migration hands it"
 PV_IN_VOLUME_ZONE = "every PV pins pods to the zone its volume is in"
+MOUNTED_AS_SAID = "every volume is mounted as its in-tree PV said (readOnly, mountOptions)"
 # Liveness: the runbook's promise that each phase is one `up` (README "Runbook"). Checked where the
 # world is healthy and no fault is injected (a walk of the runbook, a generated world's fault-free
 # moves): there a refusal or a wait that runs out is a defect, not a finding about the world.
@@ -104,6 +106,29 @@ def after_step(sim: Simulated, step: Step) -> list[Violation]:
     found += only_copies_kept(sim, where=f"after {step.op} {step.name}")
     found += own_filesystems(sim, where=f"after {step.op} {step.name}")
     found += pvs_in_volume_zones(sim, where=f"after {step.op} {step.name}")
+    found += mounted_as_said(sim, where=f"after {step.op} {step.name}")
+    return found
+
+
+def mounted_as_said(sim: Simulated, *, where: str) -> list[Violation]:
+    """Each mounted volume keeps what its in-tree PV asked of a mount: the driver mounts read-only
+    only when the PV says `readOnly` and passes only the PV's `mountOptions` (aws-ebs-csi-driver
+    pkg/driver/node.go NodePublishVolume, collectMountOptions; kube/node_stage.py), so a PV that
+    dropped them serves a read-only volume writable, without the options the owner chose."""
+    found = []
+    for namespace, pod, volume, mounted in sim.world.mounts_of_running_pods():
+        said = sim.world.disk_facts(volume)
+        lost = [option for option in said.mount_options if option not in mounted.flags]
+        if said.read_only and not mounted.read_only:
+            lost.insert(0, "readOnly")
+        if lost:
+            found.append(
+                Violation(
+                    MOUNTED_AS_SAID,
+                    f"{where}: pod {namespace}/{pod} mounts {volume} without {', '.join(lost)} "
+                    f"(mounted with: {', '.join(mounted.flags) or 'no options'})",
+                )
+            )
     return found
 
 
@@ -394,6 +419,7 @@ def after_phase(sim: Simulated, config: dict[str, Any]) -> list[Violation]:
     found += served_by_source(sim, config)
     found += own_filesystems(sim, where="after the phase")
     found += pvs_in_volume_zones(sim, where="after the phase")
+    found += mounted_as_said(sim, where="after the phase")
     found += driver_can_manage(sim, config)
     found += only_copies_kept(sim, where="after the phase")
     defaults = sim.world.default_storage_classes()

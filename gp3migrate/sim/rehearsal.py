@@ -135,6 +135,7 @@ INVARIANTS = (
     invariants.ONLY_OWN_CLAIMS_DELETED,
     invariants.DRIVER_CAN_MANAGE,
     invariants.PV_IN_VOLUME_ZONE,
+    invariants.MOUNTED_AS_SAID,
     invariants.PHASE_COMPLETES,
     invariants.NO_CHANGE_ON_RERUN,
 )

@@ -178,6 +178,10 @@ class Simulation:
                 volume_mode=entry.get("volumeMode", "Filesystem"),
                 encrypted=bool(entry.get("encrypted", False)),
                 kms_key_id=entry.get("kmsKeyId"),
+                # What discovery read from the in-tree PV (gp3migrate/discovery/volumes.py).
+                partition=int(entry.get("partition") or 0),
+                read_only=bool(entry.get("readOnly", False)),
+                mount_options=tuple(entry.get("mountOptions") or ()),
             )
             entry["volumeId"] = volume_id
             self.volume_ids[(entry["namespace"], entry["claim"])] = volume_id

@@ -55,6 +55,7 @@ from gp3migrate.sim.kube import (
     helm,
 )
 from gp3migrate.sim.kube.cluster_state import Node
+from gp3migrate.sim.kube.node_stage import DiskFacts, Mount, mount_request, stage_problem
 from gp3migrate.sim.kube_api import FakeAppsV1Api, FakeCoreV1Api, FakeCustomObjectsApi
 
 # In ticks, from the table of gp3migrate/sim/durations.py (each entry's source there).
@@ -91,9 +92,11 @@ class Write:
 
 @dataclass
 class _PodRuntime:
-    """What a kubelet knows of its pod: the volume mounted for each claim, when it will be gone."""
+    """What a kubelet knows of its pod: the volume mounted for each claim, how each volume was
+    mounted, when it will be gone."""
 
     mounted: dict[str, str] = field(default_factory=dict)
+    mounts: dict[str, Mount] = field(default_factory=dict)  # by volume id
     gone_at: int | None = None
 
 
@@ -172,6 +175,8 @@ class World:
         self.keda_active: set[tuple[str, str]] = set()
         self.helm_releases: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._pods: dict[str, _PodRuntime] = {}  # by pod uid
+        # What each in-tree PV said about its volume (kube/node_stage.py), by volume id.
+        self.disks: dict[str, DiskFacts] = {}
         self._attaching: dict[tuple[str, str], int] = {}  # (volume, node) -> tick it attaches
         self._attached: dict[str, str] = {}  # volume -> node, as this world's nodes attached them
         self._detaching: dict[str, int] = {}  # volume -> tick it detaches
@@ -387,8 +392,16 @@ class World:
         csi_migrated: bool = True,
         encrypted: bool = False,
         kms_key_id: str | None = None,
+        partition: int = 0,
+        read_only: bool = False,
+        mount_options: tuple[str, ...] = (),
     ) -> str:
         """A volume the in-tree aws-ebs provisioner made, with its PV and bound claim; returns its id.
+
+        `partition` is where the volume's filesystem lives (0: the whole disk), `read_only` and
+        `mount_options` what its PV asks of every mount; the PV says all three
+        (`awsElasticBlockStore.partition|readOnly`, `spec.mountOptions`) and the world keeps them as
+        the volume's facts (kube/node_stage.py), which a PV serving it later must match.
 
         Tags as the in-tree provisioner set them (aws-ebs-csi-driver pkg/driver/constants.go PVCNameTag
         etc.; the legacy cloud provider's cluster tags); a filesystem volume holds `fs_type` already.
@@ -449,7 +462,10 @@ class World:
                     "awsElasticBlockStore": {
                         "volumeID": volume_id_format.format(zone=zone, id=volume_id),
                         **({"fsType": fs_type} if volume_mode == "Filesystem" else {}),
+                        **({"partition": partition} if partition else {}),
+                        **({"readOnly": True} if read_only else {}),
                     },
+                    **({"mountOptions": list(mount_options)} if mount_options else {}),
                     "capacity": {"storage": f"{size_gib}Gi"},
                     "accessModes": list(access_modes),
                     "volumeMode": volume_mode,
@@ -467,8 +483,32 @@ class World:
             },
             k8s.CONTROLLER_MANAGER,
         )
+        self.disks[volume_id] = DiskFacts(partition, read_only, tuple(mount_options))
         k8s.pv_controller(self)  # the claim is bound as the world starts, not a tick later
         return volume_id
+
+    def disk_facts(self, volume_id: str) -> DiskFacts:
+        """The volume's facts, or those of the volume it was restored from: a snapshot copies every
+        block, the partition table too (EBS CreateSnapshot is of the whole device)."""
+        seen = {volume_id}
+        current: str | None = volume_id
+        while current is not None:
+            if current in self.disks:
+                return self.disks[current]
+            current = self.ebs.restored_from(current)
+            if current in seen:
+                break
+            seen.add(str(current))
+        return DiskFacts()
+
+    def mounts_of_running_pods(self) -> list[tuple[str, str, str, Mount]]:
+        """(namespace, pod, volume id, how it is mounted) for every mounted volume of every pod."""
+        out = []
+        for pod in self.kube.view("Pod"):
+            runtime = self._pods.get(pod["metadata"]["uid"])
+            for volume_id, mounted in sorted((runtime.mounts if runtime else {}).items()):
+                out.append((pod["metadata"]["namespace"], pod["metadata"]["name"], volume_id, mounted))
+        return out
 
     def add_workload(
         self,
@@ -856,10 +896,12 @@ class World:
 
     def _kubelets(self) -> None:
         """Each node's kubelet: a pod starts once every volume is attached to its node and mounted
-        (MountDevice formats only a blank device, mount-utils formatAndMountSensitive: a filesystem
-        other than the PV's fsType fails the mount); a running pod writes one record per tick to
-        each volume; a deleted pod keeps running and writing for its grace period, then is gone
-        (pkg/kubelet: the pod's containers stop, then the API object is removed)."""
+        (the driver's NodeStage rules for fsType and partition, kube/node_stage.py; MountDevice
+        formats only a blank device, mount-utils formatAndMountSensitive: a filesystem other than the
+        PV's fsType fails the mount); a running pod writes one record per tick to each volume
+        mounted read-write (a write to a read-only mount fails: EROFS, nothing acknowledged); a deleted
+        pod keeps running and writing for its grace period, then is gone (pkg/kubelet: the pod's
+        containers stop, then the API object is removed)."""
         for namespace, name in self.kube.names("Pod"):
             pod = self.kube.peek("Pod", namespace, name)
             if pod is None or not pod["spec"].get("nodeName"):
@@ -880,12 +922,17 @@ class World:
     def _mount(self, pod: dict[str, Any], runtime: _PodRuntime) -> None:
         namespace, name, node = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["spec"]["nodeName"]
         mounted: dict[str, str] = {}
+        mounts: dict[str, Mount] = {}
         for claim, pv in self._pod_volumes(pod):
             volume_id = k8s.pv_volume_id(pv) if pv is not None else None
             if pv is None or volume_id is None or self._attached.get(volume_id) != node:
                 return  # ContainerCreating: waiting for the volume to be attached
             problem = self._driver_problem(pv, volume_id, None)
-            if not problem and (pv.get("spec") or {}).get("volumeMode", "Filesystem") == "Filesystem":
+            filesystem = (pv.get("spec") or {}).get("volumeMode", "Filesystem") == "Filesystem"
+            if not problem and filesystem:
+                # node.go NodeStageVolume: fsType, then the partition's device (kube/node_stage.py).
+                problem = stage_problem(pv, self.disk_facts(volume_id), through_driver=k8s.needs_csi_driver(pv))
+            if not problem and filesystem:
                 wanted, found = k8s.pv_fs_type(pv), self.ebs.filesystem.get(volume_id)
                 if found is None:
                     self.ebs.filesystem[volume_id] = wanted  # formatAndMount: a blank device is formatted
@@ -898,7 +945,9 @@ class World:
                 self.event("Pod", namespace, name, "FailedMount", problem)
                 return
             mounted[claim] = volume_id
+            mounts[volume_id] = mount_request(pv)
         runtime.mounted = mounted
+        runtime.mounts = mounts
         with self.kube.edit("Pod", namespace, name, k8s.KUBELET) as started:
             started["status"] = {
                 "phase": "Running",
@@ -909,6 +958,8 @@ class World:
     def _write(self, pod: dict[str, Any], runtime: _PodRuntime) -> None:
         namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         for claim, volume_id in sorted(runtime.mounted.items()):
+            if volume_id in runtime.mounts and runtime.mounts[volume_id].read_only:
+                continue  # EROFS: the app's write fails, nothing is acknowledged
             record = f"{namespace}/{name}/{claim}@{self.ticks}"
             self.ebs.write(volume_id, record)
             self.writes.append(Write(self.ticks, namespace, claim, name, record, volume_id))

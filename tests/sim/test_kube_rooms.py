@@ -18,6 +18,8 @@ ALLOWED = {
     "store": {"names", "fields", "crd_rules", "validation", "objects"},
     # The world as the controllers see it (a Protocol over the store).
     "cluster_state": {"store"},
+    # The node plugin's mount rules: pure functions of a PV and its volume's facts.
+    "node_stage": set(),
     **{
         controller: {"names", "fields", "objects", "cluster_state"}
         for controller in (

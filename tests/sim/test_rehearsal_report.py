@@ -43,6 +43,7 @@ def test_a_failed_precopy_checks_what_it_left_says_what_it_did_not_check_and_cou
                 "the up failed: it may have stopped before tagging the volume for the driver",
             ),
             (invariants.PV_IN_VOLUME_ZONE, "ok", "checked against what the failed up left"),
+            (invariants.MOUNTED_AS_SAID, "ok", "checked against what the failed up left"),
             (
                 invariants.PHASE_COMPLETES,
                 "not checked",

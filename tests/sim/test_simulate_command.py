@@ -130,6 +130,7 @@ def test_a_rollback_after_a_cutover_is_rehearsed(project: Path) -> None:
         "[ok] a migration deletes only claims bound to its source volume or a copy of it",
         "[ok] the EBS CSI driver may manage every volume and snapshot the migration hands it",
         "[ok] every PV pins pods to the zone its volume is in",
+        "[ok] every volume is mounted as its in-tree PV said (readOnly, mountOptions)",
         "[ok] every phase of a healthy world completes in one up",
         "[ok] a second up with no edit plans no change",
     ]

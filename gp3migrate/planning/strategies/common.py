@@ -72,9 +72,14 @@ def snapshot(ctx: Context, purpose: str, *, after: tuple[str, ...], downtime: bo
     )
 
 
-def _owners(ctx: Context) -> list[dict[str, str]]:
-    """The entry's owners that act during the window, as the gates read them."""
-    return [{"kind": o.kind, "name": o.name, "namespace": o.namespace} for o in ctx.plan.entry.window_owners]
+def _owners(ctx: Context, *, resumable_only: bool = False) -> list[dict[str, str]]:
+    """The entry's owners that act during the window, as the gates read them; `resumable_only`:
+    without those a resume would let delete and recreate the claim (window_owners.recreates_claim)."""
+    return [
+        {"kind": o.kind, "name": o.name, "namespace": o.namespace}
+        for o in ctx.plan.entry.window_owners
+        if not (resumable_only and o.resume_recreates_claim)
+    ]
 
 
 def hold_owners(ctx: Context, prefix: str, *, after: tuple[str, ...]) -> tuple[list[Step], tuple[str, ...]]:
@@ -95,8 +100,10 @@ def hold_owners(ctx: Context, prefix: str, *, after: tuple[str, ...]) -> tuple[l
 
 def resume_owners(ctx: Context, prefix: str, claim: str, *, after: tuple[str, ...]) -> Step | None:
     """With holdOwners, the owners resumed once the claim is bound and the workload is back (after
-    its scale-back, which waits for ready pods); the step proves the claim bound first."""
-    owners = _owners(ctx)
+    its scale-back, which waits for ready pods); the step proves the claim bound first. An owner
+    whose recorded sync options would delete and recreate the claim from its old source is left
+    held (window_owners.recreates_claim says why; the followUp output and a warning name it)."""
+    owners = _owners(ctx, resumable_only=True)
     if not owners or not ctx.plan.entry.hold_owners:
         return None
     body = {"owners": owners, "action": "resume", "namespace": ctx.plan.entry.namespace, "claims": [claim]}

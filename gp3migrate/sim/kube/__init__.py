@@ -13,7 +13,9 @@
 - `gitops`: the cluster's GitOps owners (Argo CD's application controller, Flux's
   kustomize-controller), applying what their git holds;
 - `autoscalers`: KEDA's ScaledObjects and the HorizontalPodAutoscaler controller;
-- `helm`: `helm upgrade` as a user runs it (not a controller: a scenario calls it).
+- `helm`: `helm upgrade` as a user runs it (not a controller: a scenario calls it);
+- `node_stage`: the EBS CSI driver's node plugin as a kubelet meets it when it mounts a volume
+  (fsType, partition, readOnly, mount options); the world's kubelets call it.
 
 The controllers are functions of the world, run once per tick by `World.tick` in a fixed order:
 the garbage collector, Deployment and StatefulSet controllers, the scheduler's volume binding, the
