@@ -217,3 +217,17 @@ def test_bad_selection_is_a_clear_error(tmp_path: Path, select: list[str], messa
     fake = FakeStack(path, applied(phases_in(path)))
     with pytest.raises(SelectionError, match=message):
         run(tmp_path, fake, "cutover", select=select)
+
+
+def test_edit_only_writes_the_edit_and_runs_nothing(tmp_path: Path) -> None:
+    path = fleet_stack(tmp_path, 2)
+    fake = FakeStack(path, applied(phases_in(path)))
+    code, said = run(tmp_path, fake, "cutover", select=["workload=app-0"], edit_only=True)
+    assert code == 0, said
+    assert phases_in(path) == {"default/data-0-0": "cutover", "default/data-1-0": "precopy"}
+    assert fake.previews == [] and fake.ups == []
+    # Applied later (on merge): the file already asks, so no edit, and the up runs.
+    code, said = run(tmp_path, fake, "cutover", select=["workload=app-0"])
+    assert code == 0, said
+    assert "the stack file already asks for this phase: no edit" in said
+    assert len(fake.ups) == 1

@@ -50,6 +50,8 @@ class Request:
     to: str
     selection: Selection
     dry_run: bool = False
+    # Check and write the edit, preview and apply nothing (a pull request's edit, applied on merge).
+    edit_only: bool = False
     yes: bool = False
     # A written reason to cut a later wave over before an earlier one finalized.
     force_wave: str | None = None
@@ -138,6 +140,9 @@ def advance(project_dir: Path, request: Request, runner: StackRunner, console: C
         return EXIT_DONE
 
     write_stack(stack_file)
+    if request.edit_only:
+        say(f"{path.name} written; nothing previewed or applied (run the same command without --edit-only to apply)")
+        return EXIT_DONE
     try:
         verdict = _preview(request, runner, settings, edited_settings, history, outputs, say)
     except RunFailedError as err:

@@ -44,6 +44,11 @@ def add_subcommand(sub: Any) -> None:
         help="namespace=, workload=, claim=, strategy= or label.<key>=; repeat to narrow (values of one key: any)",
     )
     command.add_argument("--dry-run", action="store_true", help="print the edit; write, preview and apply nothing")
+    command.add_argument(
+        "--edit-only",
+        action="store_true",
+        help="check and write the edit; preview and apply nothing (for a pull request, applied on merge)",
+    )
     command.add_argument("--yes", action="store_true", help="apply without asking (CI)")
     command.add_argument("--simulate", action="store_true", help="against the simulation, not Pulumi and AWS")
     command.add_argument(
@@ -77,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         to=args.to,
         selection=selection,
         dry_run=args.dry_run,
+        edit_only=args.edit_only,
         yes=args.yes,
         force_wave=args.force_wave,
         command=command,
@@ -86,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
         read_stack(path)
     except StackFileError as err:
         return _error(f"{path.name}: {err.what}; expected {err.expected}")
-    if not args.yes and not args.dry_run and not sys.stdin.isatty():
+    if args.dry_run and args.edit_only:
+        return _error("--dry-run writes nothing, --edit-only writes the edit: give one")
+    if not (args.yes or args.dry_run or args.edit_only) and not sys.stdin.isatty():
         return _error("not a terminal to confirm on: pass --yes to apply without asking (or --dry-run)")
     runner: Any
     try:
