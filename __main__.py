@@ -18,6 +18,7 @@ from components.stack_config import history_of, read_checked_settings
 from components.volume_migration import VolumeMigration, declare_migrations
 from gp3migrate.config.phases import applied_record
 from gp3migrate.config.promotion import platform_versions, proven_phases
+from gp3migrate.config.waves import unmatched_warnings
 from gp3migrate.planning.follow_up import OwnerFacts, follow_up, unresumed_warnings
 from gp3migrate.planning.plan import fleet_monthly_saving, plan_all, tiers
 
@@ -33,6 +34,8 @@ if not under_mocks or os.environ.get("GP3MIGRATE_TUNE_GC") == "1":
     gc.set_threshold(50_000, 20, 20)
 
 settings, previous_outputs = read_checked_settings()
+for warning in unmatched_warnings(settings.waves, settings.migrations):
+    pulumi.log.warn(warning)
 history = history_of(previous_outputs)
 plans = plan_all(settings, previous_outputs)
 

@@ -417,8 +417,28 @@ class MigrationSettings(Keys):
     performance: Annotated[PerformancePolicy | None, one_of(PerformancePolicy)] = Field(
         default=None, description="`sustained` or `peak`; default the stack's `performance`."
     )
+    # The user's labels for the stack's `waves` selectors (gp3migrate/config/waves.py); not the
+    # claim's Kubernetes labels (claimMetadata), which discovery refreshes.
+    labels: Annotated[dict[str, str], BeforeValidator(_string_map)] = Field(
+        default_factory=dict,
+        description="Labels of your own (key to value) that a wave's `select.labels` matches; the claim's "
+        "Kubernetes labels are not read.",
+    )
     # Why the strategy was chosen, when the program chose it (shown in preview).
     _strategy_reason: str = PrivateAttr("")
+    # The wave that selects the entry (None: no wave), and whether its phase is that wave's
+    # (the entry sets none of its own); set by the stack's `migrations` check (settings.py).
+    _wave: str | None = PrivateAttr(None)
+    _phase_from_wave: bool = PrivateAttr(False)
+
+    @property
+    def wave(self) -> str | None:
+        return self._wave
+
+    @property
+    def phase_from_wave(self) -> bool:
+        """Whether `phase` is the wave's (editing the wave's phase moves it) rather than the entry's own."""
+        return self._phase_from_wave
 
     @property
     def strategy_reason(self) -> str:

@@ -99,10 +99,21 @@ def promotion_problems(settings: Settings, upstream: Mapping[str, Any] | None) -
         )
     proven = proven_phases((upstream or {}).get("provenPhases"), ours, [])
     done = proven.get(ours.fingerprint, [])
+    # A wave's phase is gated once, at the key that moves it (`waves[i].phase`), for all the
+    # entries that take it; an entry with a phase of its own, at its own key, as without waves.
+    unproven: dict[str, tuple[str, list[str]]] = {}
+    wave_index = {wave.name: index for index, wave in enumerate(settings.waves)}
     for index, entry in enumerate(settings.migrations):
         if entry.phase in GATED_PHASES and entry.phase not in done:
-            problems.append(
-                f"migrations[{index}].phase: {entry.phase!r} has not been completed on {name!r} with "
-                f"{ours.fingerprint} (completed there: {', '.join(done) or 'nothing'}): run it there first"
-            )
+            if entry.phase_from_wave and entry.wave is not None:
+                key = f"waves[{wave_index[entry.wave]}].phase"
+            else:
+                key = f"migrations[{index}].phase"
+            unproven.setdefault(key, (entry.phase, []))[1].append(entry.key)
+    for key, (phase, entries) in unproven.items():
+        which = f" ({len(entries)} entries: {', '.join(entries)})" if key.startswith("waves") else ""
+        problems.append(
+            f"{key}: {phase!r}{which} has not been completed on {name!r} with {ours.fingerprint} "
+            f"(completed there: {', '.join(done) or 'nothing'}): run it there first"
+        )
     return problems

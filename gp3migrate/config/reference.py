@@ -20,6 +20,7 @@ from pydantic.fields import FieldInfo
 from gp3migrate.config.migration_entry import MigrationSettings, Workload, WorkloadOwner
 from gp3migrate.config.settings import PROJECT, SECRET_KEYS, StackConfig
 from gp3migrate.config.stack_file import MODELINE, SCHEMA_FILE
+from gp3migrate.config.waves import WaveSelector, WaveSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = ROOT / SCHEMA_FILE
@@ -108,6 +109,11 @@ def config_reference() -> str:
     lines += [_row(key, field) for key, field in _fields(MigrationSettings)]
     lines += [_row(f"workload.{key}", field) for key, field in _fields(Workload)]
     lines += [_row(f"workload.owner.{key}", field) for key, field in _fields(WorkloadOwner)]
+    lines += ["", "A `waves` item (in order, the canary first; an entry is in a wave when it matches any item of "]
+    lines[-1] += "its `select`):"
+    lines += ["", "| key | default | allowed / meaning |", "|---|---|---|"]
+    lines += [_row(key, field) for key, field in _fields(WaveSettings)]
+    lines += [_row(f"select.{key}", field) for key, field in _fields(WaveSelector)]
     return "\n".join(lines)
 
 

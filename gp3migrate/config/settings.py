@@ -39,7 +39,8 @@ from gp3migrate.config.field_readers import (
     whole_number,
 )
 from gp3migrate.config.migration_entry import FsType, MigrationSettings, driver_fs_type, read_entry
-from gp3migrate.config.problems import ConfigError, problems_of, show
+from gp3migrate.config.problems import PROBLEM, ConfigError, problems_of, show
+from gp3migrate.config.waves import WaveSettings, assign
 from gp3migrate.volume_types.sizing import (
     DEFAULT_PERFORMANCE_POLICY,
     GP3_LIMITS,
@@ -270,6 +271,8 @@ class Settings:
     snapshots: SnapshotSettings
     storage: StorageSettings
     migrations: tuple[MigrationSettings, ...]
+    # In order, the canary first (gp3migrate/config/waves.py); each entry names its own (`entry.wave`).
+    waves: tuple[WaveSettings, ...]
     rehearsal: RehearsalSettings | None
     promotion: PromotionSettings | None
     # `<namespace>/<claim>` keys of migrations removed from `migrations` on purpose although their
@@ -465,6 +468,12 @@ class StackConfig(Keys):
         default=None, description="Reason (10+ characters) to go ahead although the gate refuses (logged, published)."
     )
     # --- the volumes -------------------------------------------------------------------------
+    waves: Annotated[tuple[WaveSettings, ...], a_list("waves (maps with name, select and phase)")] = Field(
+        default=(),
+        description="The entries in ordered groups that advance together, the first the canary; each a map "
+        "(below). An entry's phase is its wave's unless it sets its own; an entry in two waves, or a workload "
+        "split between waves, is refused; an entry in none is warned about.",
+    )
     migrations: tuple[MigrationSettings, ...] = Field(
         default=(),
         description="The volumes to migrate, one map per volume (below); `gp3migrate discover --write` proposes them.",
@@ -606,11 +615,25 @@ class StackConfig(Keys):
                 indexed.append((index, read_entry(item, region=region)))
             except ValidationError as err:
                 problems += moved(err, index)
+        indexed, wave_problems = _in_waves(items, indexed, info.data.get("waves"), region)
+        problems += wave_problems
         problems += _shared_by_two(indexed)
         problems += _source_keys(indexed, info.data.get("kms_key_arns"), region, info.data.get("driver_install"))
         problems += _reclaim_delete(indexed, info.data.get("kubernetes_version"))
         raise_all(problems, "migrations")
         return tuple(entry for _, entry in indexed)
+
+    @field_validator("waves")
+    @classmethod
+    def _wave_names_once(cls, value: tuple[WaveSettings, ...]) -> tuple[WaveSettings, ...]:
+        seen: dict[str, int] = {}
+        twice = []
+        for index, wave in enumerate(value):
+            if seen.setdefault(wave.name, index) != index:
+                twice.append(((index, "name"), f"{show(wave.name)} is also the name of waves[{seen[wave.name]}]"))
+        if twice:
+            raise refuse_all(twice, "waves")
+        return value
 
     @field_validator("forget")
     @classmethod
@@ -693,6 +716,7 @@ class StackConfig(Keys):
                 snapshot_class_name=self.snapshot_class_name,
             ),
             migrations=self.migrations,
+            waves=self.waves,
             rehearsal=(
                 RehearsalSettings(
                     region=self.region,
@@ -713,6 +737,43 @@ class StackConfig(Keys):
             forget=self.forget,
             performance=self.performance,
         )
+
+
+def _in_waves(
+    items: list[Any], indexed: list[tuple[int, MigrationSettings]], waves: Any, region: str
+) -> tuple[list[tuple[int, MigrationSettings]], list[InitErrorDetails]]:
+    """Each valid entry with its wave, and its wave's phase when it sets none of its own (read
+    again with it, so every rule of the entry checks the phase it will run). With waves that are
+    not valid (reported at `waves`), entries keep their own phases."""
+    if not waves:
+        return indexed, []
+    membership = assign(waves, indexed)
+    problems = _details(membership.problems)
+    placed: list[tuple[int, MigrationSettings]] = []
+    for index, entry in indexed:
+        position = membership.wave_of.get(index)
+        wave = waves[position] if position is not None else None
+        if wave is not None and wave.phase is not None and "phase" not in entry.model_fields_set:
+            try:
+                entry = read_entry({**items[index], "phase": wave.phase}, region=region)
+            except ValidationError as err:
+                # The entry was valid with its own phase: every problem is the wave's phase's.
+                problems += _details(
+                    [
+                        (
+                            (index, *line["loc"]),
+                            f"{line['ctx']['problem']} (phase from waves[{position}] ({wave.name!r}))",
+                        )
+                        for line in err.errors(include_url=False)
+                        if line["type"] == PROBLEM
+                    ]
+                )
+                continue
+            entry._phase_from_wave = True
+        if wave is not None:
+            entry._wave = wave.name
+        placed.append((index, entry))
+    return placed, problems
 
 
 def _shared_by_two(indexed: list[tuple[int, MigrationSettings]]) -> list[InitErrorDetails]:
