@@ -67,12 +67,12 @@ class FakeStack:
         return copy.deepcopy(self._outputs)
 
     def preview(self, on_step: OnStep) -> None:
-        self.previews.append(phases_in(self.path))
+        self.previews.append(effective_phases(self.path))
         for step in self.preview_steps:
             on_step(step)
 
     def up(self, on_step: OnStep) -> dict[str, Any]:
-        asked = phases_in(self.path)
+        asked = effective_phases(self.path)
         self.ups.append(asked)
         if self.fail_up == len(self.ups):
             raise RunFailedError("a gate timed out")
@@ -80,3 +80,22 @@ class FakeStack:
         for key, phase in asked.items():
             record[key] = {"phase": phase, "strategy": "rehome"}
         return self.outputs()
+
+
+def with_waves(path: Path, waves: list[dict[str, Any]], *, drop_entry_phases: bool = True) -> None:
+    """Adds `waves` to the stack file; entries' own `phase` keys dropped so the waves' phases count."""
+    document = yaml.safe_load(path.read_text())
+    document["config"][f"{PROJECT}:waves"] = waves
+    if drop_entry_phases:
+        for entry in document["config"][MIGRATIONS]:
+            entry.pop("phase", None)
+    path.write_text("# the fleet under test\n" + yaml.safe_dump(document, sort_keys=False))
+
+
+def effective_phases(path: Path) -> dict[str, str]:
+    """Each entry's phase as the program reads it (its own, else its wave's)."""
+    from gp3migrate.config.settings import load_settings
+    from gp3migrate.config.stack_file import read_stack
+
+    settings = load_settings(read_stack(path).project_values())
+    return {e.key: e.phase for e in settings.migrations}

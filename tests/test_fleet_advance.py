@@ -9,7 +9,7 @@ import pytest
 from gp3migrate.fleet import advance as advancing
 from gp3migrate.fleet.selection import Selection, SelectionError
 from gp3migrate.fleet.stack_runner import StepEvent
-from tests.fleet_fixtures import FakeStack, applied, fleet_stack, phases_in
+from tests.fleet_fixtures import FakeStack, applied, effective_phases, fleet_stack, phases_in, with_waves
 
 URN = "urn:pulumi:dev::eks-gp3-migration::{type}::{name}"
 
@@ -231,3 +231,75 @@ def test_edit_only_writes_the_edit_and_runs_nothing(tmp_path: Path) -> None:
     assert code == 0, said
     assert "the stack file already asks for this phase: no edit" in said
     assert len(fake.ups) == 1
+
+
+CANARY = {"name": "canary", "select": {"claims": ["default/data-0-0"]}, "phase": "precopy"}
+REST = {"name": "rest", "select": {"namespaces": ["default"]}, "phase": "precopy"}
+
+
+def waved(tmp_path: Path, workloads: int, canary: str = "precopy") -> Path:
+    path = fleet_stack(tmp_path, workloads)
+    # The canary by claim, the rest by workload: an entry belongs to one wave only.
+    rest = {**REST, "select": {"workloads": [f"default/Deployment/app-{i}" for i in range(1, workloads)]}}
+    with_waves(path, [{**CANARY, "phase": canary}, rest])
+    return path
+
+
+def test_a_whole_wave_moves_by_its_phase_key(tmp_path: Path) -> None:
+    path = waved(tmp_path, 3)
+    fake = FakeStack(path, applied(effective_phases(path)))
+    code, said = run_wave(tmp_path, fake, "cutover", "canary")
+    assert code == 0, said
+    text = path.read_text()
+    assert "phase: cutover" in text and text.count("phase:") == 2  # the two waves' keys, no entry's
+    assert effective_phases(path) == {
+        "default/data-0-0": "cutover",
+        "default/data-1-0": "precopy",
+        "default/data-2-0": "precopy",
+    }
+
+
+def test_a_later_wave_waits_for_the_canary_to_finalize(tmp_path: Path) -> None:
+    path = waved(tmp_path, 3, canary="cutover")
+    fake = FakeStack(path, applied(effective_phases(path)))
+    before = path.read_text()
+    with pytest.raises(advancing.UsageError, match=r"default/data-0-0 \(wave canary, applied: cutover\)"):
+        run_wave(tmp_path, fake, "cutover", "rest")
+    assert path.read_text() == before and fake.ups == []
+
+
+def test_force_wave_records_its_reason_in_the_file(tmp_path: Path) -> None:
+    path = waved(tmp_path, 3, canary="cutover")
+    fake = FakeStack(path, applied(effective_phases(path)))
+    code, said = run_wave(tmp_path, fake, "cutover", "rest", force_wave="the canary's app is retired")
+    assert code == 0, said
+    line = next(line for line in path.read_text().splitlines() if "force-wave" in line)
+    assert "phase: cutover" in line and "the canary's app is retired" in line
+    assert effective_phases(path)["default/data-2-0"] == "cutover"
+
+
+def test_a_finalized_canary_lets_the_next_wave_cut_over(tmp_path: Path) -> None:
+    path = waved(tmp_path, 3, canary="finalize")
+    fake = FakeStack(path, applied(effective_phases(path)))
+    code, said = run_wave(tmp_path, fake, "cutover", "rest")
+    assert code == 0, said
+
+
+def test_unknown_wave_names_the_waves(tmp_path: Path) -> None:
+    path = waved(tmp_path, 2)
+    fake = FakeStack(path, applied(effective_phases(path)))
+    with pytest.raises(SelectionError, match="no such wave; waves: canary, rest"):
+        run_wave(tmp_path, fake, "cutover", "canry")
+
+
+def run_wave(tmp_path: Path, fake: FakeStack, to: str, wave: str, **options: object) -> tuple[int, list[str]]:
+    said: list[str] = []
+    request = advancing.Request(
+        stack="dev",
+        to=to,
+        selection=Selection.parse(wave=wave, select=[]),
+        yes=True,
+        **options,  # type: ignore[arg-type]
+    )
+    code = advancing.advance(tmp_path, request, fake, advancing.Console(say=said.append, confirm=lambda q: False))
+    return code, "\n".join(said).splitlines()

@@ -30,14 +30,15 @@ from typing import Any
 from gp3migrate.config.migration_entry import MigrationSettings
 from gp3migrate.config.phases import PHASES, Applied, parse_history
 from gp3migrate.config.problems import ConfigError
-from gp3migrate.config.settings import Settings, load_settings
+from gp3migrate.config.settings import PROJECT, Settings, load_settings
 from gp3migrate.config.stack_file import StackFile, read_stack, stack_path, write_stack
 from gp3migrate.config.transitions import check_transitions
 from gp3migrate.fleet import declared_steps, preview_guard, up_batches
-from gp3migrate.fleet.selection import Selection
+from gp3migrate.fleet.selection import Selection, unfinished_earlier_waves
 from gp3migrate.fleet.stack_runner import RunFailedError, StackRunner, StepEvent
 
 EXIT_DONE, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+WAVES_KEY = f"{PROJECT}:waves"
 
 
 class UsageError(Exception):
@@ -84,12 +85,46 @@ def settings_of(stack_file: StackFile) -> Settings:
         raise UsageError("\n".join(f"{stack_file.path.name}: {p}" for p in err.problems)) from None
 
 
+def _items(stack_file: StackFile, keys: Sequence[str]) -> list[Any]:
+    wanted = set(keys)
+    return [item for item in stack_file.migrations() if f"{item.get('namespace')}/{item.get('claim')}" in wanted]
+
+
 def set_phases(stack_file: StackFile, keys: Sequence[str], phase: str) -> None:
     """Each listed migration's own `phase` key set, in place, leaving every other line as it was."""
-    wanted = set(keys)
-    for item in stack_file.migrations():
-        if f"{item.get('namespace')}/{item.get('claim')}" in wanted:
-            item["phase"] = phase
+    for item in _items(stack_file, keys):
+        item["phase"] = phase
+
+
+def _wave_item(stack_file: StackFile, name: str) -> Any:
+    for item in stack_file.config.get(WAVES_KEY) or []:
+        if item.get("name") == name:
+            return item
+    raise UsageError(f"waves: no wave named {name!r} in {stack_file.path.name}")
+
+
+def final_edit(stack_file: StackFile, selection: Selection, todo: Sequence[MigrationSettings], phase: str) -> None:
+    """The edit as the file keeps it: a whole wave moves by its `phase` key, its entries' own
+    `phase` keys dropped (the wave's now says it); a selection sets each entry's own `phase`."""
+    if selection.whole_wave and selection.wave is not None:
+        _wave_item(stack_file, selection.wave)["phase"] = phase
+        for item in _items(stack_file, [e.key for e in todo]):
+            item.pop("phase", None)
+    else:
+        set_phases(stack_file, [e.key for e in todo], phase)
+
+
+def record_force(stack_file: StackFile, request: Request, todo: Sequence[MigrationSettings], behind: int) -> None:
+    """The override, where the next reader of the file sees it: on the wave (or each entry) moved."""
+    note = (
+        f"advance --force-wave {datetime.date.today().isoformat()}: {request.to} while {behind} migration(s) "
+        f"of earlier waves had not finalized: {request.force_wave}"
+    )
+    if request.selection.whole_wave and request.selection.wave is not None:
+        _wave_item(stack_file, request.selection.wave).yaml_add_eol_comment(note, "phase")
+    else:
+        for item in _items(stack_file, [e.key for e in todo]):
+            item.yaml_add_eol_comment(note, "phase")
 
 
 def _check(
@@ -120,19 +155,27 @@ def advance(project_dir: Path, request: Request, runner: StackRunner, console: C
     settings = settings_of(stack_file)
     outputs = runner.outputs()
     history = parse_history(outputs.get("migrationPhases"))
-    selected = request.selection.entries(settings, history, request.to)
+    selected = request.selection.entries(settings)
     # Entries already applied at the phase are done; a failed `up` left the rest to do.
     todo = [e for e in selected if not (history.get(e.key) and history[e.key].phase == request.to)]
     if not todo:
         say(f"every selected migration ({len(selected)}) is already applied at {request.to}: nothing to do")
         return EXIT_DONE
-    request.selection.check_order(settings, history, request.to, todo, request.force_wave)
+    behind = unfinished_earlier_waves(settings, history, request.to, todo)
+    if behind and not request.force_wave:
+        raise UsageError(
+            "refused before anything was changed: an earlier wave has not finalized, and a later wave's cutover "
+            "waits for it (the canary proves the path first): "
+            + ", ".join(behind[:10])
+            + (f" and {len(behind) - 10} more" if len(behind) > 10 else "")
+            + "; finalize it first, or pass --force-wave REASON (recorded in the stack file)"
+        )
     edited_settings = _check(settings, todo, request.to, history)
 
     original = stack_file.original
-    set_phases(stack_file, [e.key for e in todo], request.to)
-    if request.force_wave:
-        request.selection.record_force(stack_file, request.force_wave, datetime.date.today().isoformat())
+    final_edit(stack_file, request.selection, todo, request.to)
+    if behind and request.force_wave:
+        record_force(stack_file, request, todo, len(behind))
     diff = stack_file.diff()
     say("\n".join(diff) if diff else "the stack file already asks for this phase: no edit")
     if request.dry_run:
@@ -161,7 +204,7 @@ def advance(project_dir: Path, request: Request, runner: StackRunner, console: C
         path.write_text(original)
         say(f"not applied; {path.name} restored as it was")
         return EXIT_FAILED
-    return _apply(path, original, request, runner, ups, say)
+    return _apply(path, original, stack_file, request, runner, ups, say)
 
 
 def _preview(
@@ -192,6 +235,7 @@ def _preview(
 def _apply(
     path: Path,
     original: str,
+    final: StackFile,
     request: Request,
     runner: StackRunner,
     ups: list[list[MigrationSettings]],
@@ -202,7 +246,8 @@ def _apply(
     base = read_stack_from_text(path, original)
     for number, batch in enumerate(ups, start=1):
         set_phases(base, [e.key for e in batch], request.to)
-        write_stack(base)
+        # The last `up` runs on the edit as previewed and kept (a wave's phase key, not per entry).
+        write_stack(final if number == len(ups) else base)
         names = ", ".join(e.key for e in batch)
         say(f"up {number}/{len(ups)}: {names}")
         progress = Progress()

@@ -59,6 +59,10 @@ def matches(entry: MigrationSettings, filters: Mapping[str, Sequence[str]], labe
     return True
 
 
+# Phases already past a cutover: an earlier wave in one of them has finalized.
+_FINALIZED = ("finalize", "cleanup")
+
+
 @dataclass(frozen=True)
 class Selection:
     filters: Mapping[str, Sequence[str]]
@@ -70,26 +74,47 @@ class Selection:
             raise SelectionError("say which migrations: --wave W or --select KEY=VALUE (e.g. namespace=shop)")
         return cls(parse_filters(select), wave)
 
-    def entries(self, settings: Settings, history: Mapping[str, Applied], to: str) -> list[MigrationSettings]:
-        chosen = [e for e in settings.migrations if matches(e, self.filters, entry_labels(e))]
+    @property
+    def whole_wave(self) -> bool:
+        """A wave with no filter: its `phase` key is what moves."""
+        return self.wave is not None and not self.filters
+
+    def entries(self, settings: Settings) -> list[MigrationSettings]:
+        candidates = list(settings.migrations)
+        if self.wave is not None:
+            names = [w.name for w in settings.waves]
+            if self.wave not in names:
+                allowed = ", ".join(names) if names else "none (the stack file has no waves)"
+                raise SelectionError(f"--wave {self.wave!r}: no such wave; waves: {allowed}")
+            candidates = [e for e in candidates if e.wave == self.wave]
+        chosen = [e for e in candidates if matches(e, self.filters, e.labels)]
         if not chosen:
-            shown = " ".join(f"{k}={v}" for k, vs in self.filters.items() for v in vs)
-            raise SelectionError(f"--select {shown}: matches no migration of the stack")
+            shown = " ".join(
+                [
+                    *([f"--wave {self.wave}"] if self.wave else []),
+                    *(f"--select {k}={v}" for k, vs in self.filters.items() for v in vs),
+                ]
+            )
+            raise SelectionError(f"{shown}: matches no migration of the stack")
         return chosen
 
-    def check_order(
-        self,
-        settings: Settings,
-        history: Mapping[str, Applied],
-        to: str,
-        todo: Sequence[MigrationSettings],
-        force_reason: str | None,
-    ) -> None:
-        return None
 
-    def record_force(self, stack_file: object, reason: str, today: str) -> None:
-        return None
-
-
-def entry_labels(entry: MigrationSettings) -> Mapping[str, str]:
-    return getattr(entry, "labels", None) or {}
+def unfinished_earlier_waves(
+    settings: Settings, history: Mapping[str, Applied], to: str, todo: Sequence[MigrationSettings]
+) -> list[str]:
+    """For a cutover: the migrations of waves before the latest wave in `todo` that have not been
+    finalized (the canary proves the path before the next wave stops anything)."""
+    if to != "cutover" or not settings.waves:
+        return []
+    order = {wave.name: index for index, wave in enumerate(settings.waves)}
+    latest = max((order[e.wave] for e in todo if e.wave is not None), default=None)
+    if latest is None:
+        return []
+    behind = []
+    for entry in settings.migrations:
+        if entry.wave is None or order[entry.wave] >= latest:
+            continue
+        applied = history.get(entry.key)
+        if applied is None or applied.phase not in _FINALIZED:
+            behind.append(f"{entry.key} (wave {entry.wave}, applied: {applied.phase if applied else 'nothing'})")
+    return behind

@@ -13,11 +13,24 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from gp3migrate.config.settings import load_settings
+from gp3migrate.config.stack_file import read_stack, stack_path
 from gp3migrate.fleet.stack_runner import OnStep, RunFailedError, StepEvent
 from gp3migrate.sim import follow
 from gp3migrate.sim.clock import TICK_SECONDS
 from gp3migrate.sim.rehearsal import apply_up, repoint_renamed_workloads
 from gp3migrate.sim.scenario import DriverSetup, Simulation, stack_file_config
+
+
+def effective_config(project_dir: Path, stack: str) -> dict[str, Any]:
+    """The stack file's config with each entry's phase as the program reads it (its own, else its
+    wave's) written into the entry: the simulation's reports and invariants read entries' phases."""
+    config = stack_file_config(stack, project_dir)
+    settings = load_settings(read_stack(stack_path(project_dir, stack)).project_values())
+    phases = {entry.key: entry.phase for entry in settings.migrations}
+    for entry in config.get("migrations") or []:
+        entry["phase"] = phases.get(f"{entry['namespace']}/{entry['claim']}", entry.get("phase"))
+    return config
 
 
 class SimulatedStack:
@@ -41,7 +54,7 @@ class SimulatedStack:
         (it seeds its own volumes: gp3migrate/sim/follow.py _WORLD_FACTS), so that the program's
         checks compare the file with itself, as they do against a real stack's outputs."""
         outputs = copy.deepcopy(self.record.outputs)
-        current = stack_file_config(self.stack, self.project_dir)
+        current = effective_config(self.project_dir, self.stack)
         file_ids = {f"{e['namespace']}/{e['claim']}": e.get("volumeId") for e in current.get("migrations") or []}
         for key, record in (outputs.get("migrationPhases") or {}).items():
             facts = record.get("facts") if isinstance(record, dict) else None
@@ -67,7 +80,7 @@ class SimulatedStack:
             self._sim = None
 
     def preview(self, on_step: OnStep) -> None:
-        current = stack_file_config(self.stack, self.project_dir)
+        current = effective_config(self.project_dir, self.stack)
         sim = self._world(current)
         result = sim.preview(sim.localized(current))
         for step in result.changes():
@@ -76,7 +89,7 @@ class SimulatedStack:
             raise RunFailedError(f"preview failed: {result.error}")
 
     def up(self, on_step: OnStep) -> dict[str, Any]:
-        current = stack_file_config(self.stack, self.project_dir)
+        current = effective_config(self.project_dir, self.stack)
         sim = self._world(current)
         config = sim.localized(current)
         phases = sorted({str(e.get("phase")) for e in current.get("migrations") or []})

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gp3migrate import cli
-from tests.fleet_fixtures import fleet_stack, phases_in
+from tests.fleet_fixtures import fleet_stack, phases_in, with_waves
 
 
 def advance(tmp_path: Path, *args: str) -> int:
@@ -44,3 +44,25 @@ def test_a_refused_transition_is_exit_2_and_touches_nothing(tmp_path: Path, caps
     assert "'cutover' skips 'precopy'" in err
     assert path.read_text() == before
     assert not (tmp_path / ".gp3migrate").exists()
+
+
+def test_a_canary_wave_then_the_rest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = fleet_stack(tmp_path, 3)
+    with_waves(
+        path,
+        [
+            {"name": "canary", "select": {"claims": ["default/data-0-0"]}, "phase": "precopy"},
+            {"name": "rest", "select": {"workloads": ["default/Deployment/app-1", "default/Deployment/app-2"]}},
+        ],
+    )
+    assert advance(tmp_path, "--to", "precopy", "--wave", "rest") == 0
+    assert advance(tmp_path, "--to", "precopy", "--wave", "canary") == 0
+    assert advance(tmp_path, "--to", "cutover", "--wave", "canary") == 0
+    # The rest waits for the canary to finalize.
+    assert advance(tmp_path, "--to", "cutover", "--wave", "rest") == 2
+    assert "wave canary, applied: cutover" in capsys.readouterr().err
+    assert advance(tmp_path, "--to", "finalize", "--wave", "canary") == 0
+    assert advance(tmp_path, "--to", "cutover", "--wave", "rest") == 0
+    record = json.loads((tmp_path / ".gp3migrate" / "rehearsals" / "dev.json").read_text())
+    applied = {k: v["phase"] for k, v in record["outputs"]["migrationPhases"].items()}
+    assert applied == {"default/data-0-0": "finalize", "default/data-1-0": "cutover", "default/data-2-0": "cutover"}
