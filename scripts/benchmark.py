@@ -12,6 +12,9 @@
    `up` each) on stack files of 10 / 30 / 100 / 300 volumes: the whole command's wall time per
    volume. A size that runs longer than --sim-limit (600 s) is stopped, and the larger ones skipped.
 3. Discovery on moto for 10 / 100 / 1000 volumes: DescribeVolumes calls and wall time.
+4. Downtime per workload (`downtime`, not in the default run): the dev stack's entry cloned into
+   1 / 10 / 40 / 100 Deployments, all cut over, (a) in one `up`, (b) in `up`s of at most 4 whole
+   workloads (gp3migrate/sim/wave_rehearsal.py): median and max window in simulated seconds.
 
 Timings are of this machine and of mocks, not of a real `pulumi up` (the engine and providers are
 not here); they show how the cost grows, which is the point. Run `make bench` (everything: about
@@ -50,6 +53,8 @@ from tests.stacks import STACKS_DIR
 SIZES = (10, 100, 1000)
 SIM_SIZES = (10, 30, 100, 300)
 PARTS = ("evaluation", "simulation", "discovery")
+EXTRA_PARTS = ("downtime",)
+WAVE_SIZES = (1, 10, 40, 100)
 ROOT = Path(__file__).resolve().parent.parent
 TRACES = ROOT / "bench-results" / "traces"
 PROJECT = "eks-gp3-migration"
@@ -276,6 +281,28 @@ def bench_discoveries() -> None:
         print(f"| {n} | {calls} | {elapsed:.2f} |", flush=True)
 
 
+# -- 4. downtime per workload by wave size ----------------------------------------------------------
+
+
+def bench_downtime() -> None:
+    from gp3migrate.sim.wave_rehearsal import WORKLOADS_PER_UP, measure
+
+    print("Downtime per workload, simulated seconds (stop to pods running again), all cut over:")
+    print(f"| workloads | one `up`: median | max | `up`s of <= {WORKLOADS_PER_UP}: median | max | ups | wall (s) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for n in WAVE_SIZES:
+        start = time.perf_counter()
+        together, split = measure(n, per_up=None), measure(n, per_up=WORKLOADS_PER_UP)
+        problems = together.problems + split.problems
+        if problems:
+            raise SystemExit(f"{n} workloads: " + "; ".join(problems[:5]))
+        print(
+            f"| {n} | {together.median:.0f} | {together.max} | {split.median:.0f} | {split.max} | {split.ups} "
+            f"| {time.perf_counter() - start:.0f} |",
+            flush=True,
+        )
+
+
 # -- the report ----------------------------------------------------------------------------------
 
 
@@ -295,7 +322,11 @@ def machine() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", nargs="*", help=f"what to measure: any of {', '.join(PARTS)} (default: all)")
+    parser.add_argument(
+        "part",
+        nargs="*",
+        help=f"what to measure: any of {', '.join(PARTS + EXTRA_PARTS)} (default: {', '.join(PARTS)})",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of floor, program, tuned program (default 3)")
     parser.add_argument("--sim-limit", type=float, default=600, help="seconds before a simulation size is stopped")
     child_modes = parser.add_mutually_exclusive_group()
@@ -304,8 +335,9 @@ def main() -> int:
     child_modes.add_argument("--capture", type=int, metavar="N", help="child: write and check N's trace")
     parser.add_argument("--cold", action="store_true", help="child: no warm-up; imports are in the figure")
     args = parser.parse_args()
-    if set(args.part) - set(PARTS):
-        parser.error(f"unknown part {sorted(set(args.part) - set(PARTS))}: give any of {', '.join(PARTS)}")
+    if set(args.part) - set(PARTS + EXTRA_PARTS):
+        unknown = sorted(set(args.part) - set(PARTS + EXTRA_PARTS))
+        parser.error(f"unknown part {unknown}: give any of {', '.join(PARTS + EXTRA_PARTS)}")
     if args.capture is not None:
         _capture_child(args.capture)
         return 0
@@ -325,6 +357,9 @@ def main() -> int:
         print()
     if "discovery" in parts:
         bench_discoveries()
+        print()
+    if "downtime" in parts:
+        bench_downtime()
         print()
     # Other work on the machine slows every figure; the ratios, taken round by round, less so.
     print(f"Load average (1 min) at the start {load_at_start:.1f}, at the end {os.getloadavg()[0]:.1f}.")

@@ -2,7 +2,7 @@
 
 In the simulation (no AWS, cluster or Pulumi CLI), the world is brought to where the stack last
 was, then Pulumi.<stack>.yaml is applied as it is now: the plan in `pulumi preview`'s terms, the
-program's refusals, each workload's downtime in simulated steps, and the invariants' verdicts.
+program's refusals, each workload's downtime in simulated seconds, and the invariants' verdicts.
 Where the stack last was comes from this command's record of earlier rehearsals of the stack
 (.gp3migrate/rehearsals/<stack>.json beside the stack files; --fresh starts from nothing
 applied), or from the real stack's outputs (--outputs FILE, `pulumi stack output --json`).

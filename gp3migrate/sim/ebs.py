@@ -17,6 +17,17 @@ what moto lacks, so that code under test reading EC2 through boto3 sees the same
 - A volume attaches to one instance, in its own zone; DeleteVolume fails while attached (EC2 API
   errors VolumeInUse, InvalidVolume.ZoneMismatch).
 - At most 5 snapshots of one volume may be pending at once (EC2 API throttling docs, DESIGN Facts).
+- EC2 throttles the program's calls (issue 24 item 5): per account and Region each API has its own
+  token bucket, one token a request, refilled every second up to its size; a request with no token
+  left fails with `RequestLimitExceeded` (EC2 developer guide, "Request throttling for the Amazon
+  EC2 API", docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html: "each API is evaluated
+  individually", DescribeHosts as the non-mutating example, 100 tokens refilled 20 a second). The
+  buckets refill on the simulated clock. The refusal is an HTTP 503 response, as EC2 sends it, so
+  botocore's retry handler sees it (legacy mode retries EC2's `RequestLimitExceeded` on 503:
+  botocore `data/_retry.json` "ec2" `request_limit_exceeded`; standard and adaptive mode count it
+  as throttling: `retries/standard.py` _THROTTLED_ERROR_CODES) and its retry sleep passes simulated
+  time (gp3migrate/sim/clock.py `BotocoreTime`). Only the program's own client (`World.ec2()`, the
+  gates) is counted; the driver's, the controllers' and pulumi-aws's calls are not.
 - `fail_next(operation, code, message)` makes the next call of that EC2 operation fail once, whether
   the world makes it or code under test does through `World.ec2()`; what code under test creates,
   modifies or deletes through that client enters this model too (botocore event hooks).
@@ -40,13 +51,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from botocore.exceptions import ClientError
+from moto.core.botocore_stubber import MockRawResponse
 from moto.ec2.models.elastic_block_store import VolumeModification
 
 from gp3migrate.config.problems import ConfigError
 from gp3migrate.config.settings import load_settings, project_values
 from gp3migrate.iam import runner_policy
 from gp3migrate.iam.policy_evaluation import Request, evaluate
+from gp3migrate.sim import durations
 from gp3migrate.sim.clock import DAY_TICKS, TICK_SECONDS
 from gp3migrate.sim.program import runtime_config
 
@@ -56,10 +71,43 @@ PENDING_SNAPSHOTS_PER_VOLUME = 5
 GP3_BASE_IOPS, GP3_BASE_THROUGHPUT = 3000, 125
 GP3_MAX_IOPS, GP3_MAX_THROUGHPUT = 80_000, 2000
 GP3_IOPS_PER_GIB, GP3_MIBPS_PER_IOPS = 500, 0.25
-# How long the simulated operations take, in ticks (drawn from the world's rng).
-SNAPSHOT_TICKS = (2, 6)
-MODIFYING_TICKS = (1, 2)
-OPTIMIZING_TICKS = (2, 6)
+# How long the simulated operations take, in ticks (drawn from the world's rng), from the table of
+# gp3migrate/sim/durations.py (each entry's source there).
+MODIFYING_TICKS = durations.tick_range(durations.MODIFY_MODIFYING)
+OPTIMIZING_TICKS = durations.tick_range(durations.MODIFY_OPTIMIZING)
+
+
+# Token buckets (size, refill per second) by kind of action, from the EC2 throttling page above: the
+# non-mutating figures are its example's; the mutating and CreateSnapshot (resource-intensive) ones
+# are its table's as issue 24 quotes it (the table was not in the excerpt read here).
+NON_MUTATING_BUCKET = (100, 20.0)
+MUTATING_BUCKET = (50, 5.0)
+CREATE_SNAPSHOT_BUCKET = (100, 5.0)
+THROTTLED_URL = "https://throttled.ec2.invalid/"
+
+
+def bucket_of(operation: str) -> tuple[int, float]:
+    if operation.startswith(("Describe", "Get", "List")):
+        return NON_MUTATING_BUCKET
+    if operation in ("CreateSnapshot", "CreateSnapshots"):
+        return CREATE_SNAPSHOT_BUCKET
+    return MUTATING_BUCKET
+
+
+@dataclass
+class TokenBucket:
+    size: int
+    refill_per_second: float
+    tokens: float
+    at: float  # simulated seconds of the last refill
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(float(self.size), self.tokens + (now - self.at) * self.refill_per_second)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 def client_error(code: str, message: str, operation: str) -> ClientError:
@@ -161,6 +209,12 @@ class Ebs:
         self._devices: dict[str, set[str]] = {}  # instance -> device names in use
         self._failures: dict[str, tuple[str, str]] = {}
         self.calls: Counter[str] = Counter()
+        # EC2's request throttling of the program's calls (None: off), and the refused attempts.
+        self.buckets: dict[str, TokenBucket] | None = {}
+        # The part of each bucket the program gets: below 1, the account's other callers (the
+        # driver, autoscalers, monitoring) take the rest (a scenario's assumption).
+        self.bucket_share = 1.0
+        self.throttled: Counter[str] = Counter()
         # The runner policy the runner's calls are evaluated against while `runner()` is active;
         # `planted_policy`, when a test sets it, replaces the printed one.
         self._runner_policy: dict[str, Any] | None = None
@@ -287,6 +341,35 @@ class Ebs:
                 )
             )
         context["gp3migrate_sim_params"] = dict(params)
+
+    def allow_request(self, operation: str) -> bool:
+        """Take a token of `operation`'s bucket at the simulated now; False: throttled."""
+        if self.buckets is None:
+            return True
+        now = float(self._now() * TICK_SECONDS)
+        bucket = self.buckets.get(operation)
+        if bucket is None:
+            size, refill = bucket_of(operation)
+            size, refill = max(1, round(size * self.bucket_share)), refill * self.bucket_share
+            bucket = self.buckets[operation] = TokenBucket(size, refill, float(size), now)
+        return bucket.take(now)
+
+    def before_send(self, request: Any, event_name: str, **_: Any) -> Any:
+        """botocore `before-send.ec2`, once per attempt (retries included): a throttled request gets
+        EC2's 503 RequestLimitExceeded. Registered before moto's stubber, which runs too (every
+        before-send handler does: botocore `endpoint.py` _do_get_response), so the request is
+        pointed away from moto's URLs: EC2 does nothing with a throttled request."""
+        operation = event_name.rsplit(".", 1)[-1]
+        if self.allow_request(operation):
+            return None
+        self.throttled[operation] += 1
+        request.url = THROTTLED_URL
+        body = (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>RequestLimitExceeded</Code>'
+            b"<Message>Request limit exceeded.</Message></Error></Errors>"
+            b"<RequestID>00000000-0000-4000-8000-000000000000</RequestID></Response>"
+        )
+        return AWSResponse(THROTTLED_URL, 503, HTTPHeaders(), MockRawResponse(body))
 
     def after_call(
         self, http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
@@ -615,11 +698,16 @@ class Ebs:
             )
 
     def _track_snapshot(self, snapshot_id: str, volume_id: str, size: int) -> None:
+        # Incremental (durations.py SNAPSHOT_BASE): the first snapshot of a volume copies it whole.
+        first = volume_id not in self.snapshot_source.values()
+        extra = size * durations.SNAPSHOT_FIRST_SECONDS_PER_GIB if first else 0.0
         self.snapshot_content[snapshot_id] = list(self.content.get(volume_id, []))
         self.snapshot_filesystem[snapshot_id] = self.filesystem.get(volume_id)
         self.snapshot_source[snapshot_id] = volume_id
         self.snapshot_size[snapshot_id] = size
-        self._snapshot_ready_at[snapshot_id] = self._now() + self.rng.randint(*SNAPSHOT_TICKS)
+        self._snapshot_ready_at[snapshot_id] = self._now() + durations.draw_ticks(
+            self.rng, durations.SNAPSHOT_BASE, extra
+        )
         self._backend().snapshots[snapshot_id].status = "pending"
 
     def snapshot_state(self, snapshot_id: str) -> str:

@@ -215,6 +215,7 @@ class _Flight:
         self.back = threading.Event()
         self.world: Any = None
         self.wake_at: int | None = None  # the world's tick it may go on at; None: not waiting
+        self.ready: Callable[[], bool] | None = None  # or what it waits for (a provider worker)
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -224,7 +225,7 @@ class _Flight:
     def _main(self, context: contextvars.Context, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.go.wait()
         self.go.clear()
-        clock.set_yield(self._wait)
+        clock.set_yield(self._wait, self._wait_until)
         try:
             self.result = context.run(func, *args)
         except BaseException as err:
@@ -240,7 +241,16 @@ class _Flight:
         self.go.clear()
         self.wake_at = None
 
+    def _wait_until(self, world: Any, ready: Callable[[], bool]) -> None:
+        self.world, self.ready = world, ready
+        self.back.set()
+        self.go.wait()
+        self.go.clear()
+        self.ready = None
+
     def runnable(self) -> bool:
+        if self.ready is not None:
+            return self.ready()
         return self.wake_at is not None and self.world.ticks >= self.wake_at
 
     def run(self) -> None:

@@ -27,7 +27,10 @@
   updated (tags only, no wait) by the next `up`.
 - Dynamic resources (pulumi `sdk/python/lib/pulumi/dynamic/__main__.py`): the project's own provider
   object, unpickled from `__provider` with dill, is called as the dynamic-provider host calls it —
-  `diff(id, olds, news)` with the old *outputs* as `olds` (provider.proto DiffRequest).
+  `diff(id, olds, news)` with the old *outputs* as `olds` (provider.proto DiffRequest) — and each
+  call holds one of the host's 4 gRPC workers while it runs (`main()`:
+  `grpc.server(futures.ThreadPoolExecutor(max_workers=4))`): a fifth call waits for one, in the
+  order the calls came (the executor's queue), while the engine's own steps run unbounded.
 - Other AWS resources (IAM) are plain records: inputs become outputs, name changes replace.
 """
 
@@ -37,10 +40,12 @@ import base64
 import copy
 import hashlib
 import re
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from gp3migrate.sim import clock
+from gp3migrate.sim import clock, durations
 from gp3migrate.sim.engine import UNKNOWN, Diff, PartialFailure, Provider, Resource, StepFailed
 from gp3migrate.sim.program import ACCOUNT
 
@@ -137,7 +142,7 @@ class SimProviders:
         self._helm = HelmReleaseProvider(world)
         self._addon = EksAddonProvider(world)
         self._snapshot = EbsSnapshotProvider(world)
-        self._dynamic = DynamicProvider()
+        self._dynamic = DynamicProvider(world)
         self._config_group = ConfigGroupProvider(world)
         self._record = RecordProvider(self.records)
 
@@ -721,10 +726,46 @@ class RecordProvider:
 # -- dynamic resources -----------------------------------------------------------------------
 
 
+class WorkerPool:
+    """The dynamic-provider host's thread pool: `workers` calls run at once, the others wait in
+    the order they came (`concurrent.futures.ThreadPoolExecutor` takes work from one FIFO queue;
+    pulumi `dynamic/__main__.py` main() gives the gRPC server 4 workers). A waiting call lets the
+    simulated time pass for the others (gp3migrate/sim/clock.py `wait_until`)."""
+
+    def __init__(self, world: Any, workers: int | None = None):
+        self.world = world
+        self.free = durations.DYNAMIC_PROVIDER_WORKERS if workers is None else workers
+        self.queue: deque[list[bool]] = deque()
+        self.waited = 0  # calls that had to wait for a worker
+
+    @contextmanager
+    def worker(self) -> Iterator[None]:
+        if self.free and not self.queue:
+            self.free -= 1
+        else:
+            granted = [False]
+            self.queue.append(granted)
+            self.waited += 1
+            clock.wait_until(self.world, lambda: granted[0])
+        try:
+            yield
+        finally:
+            if self.queue:
+                self.queue.popleft()[0] = True  # handed over: the next call in line runs
+            else:
+                self.free += 1
+
+
 class DynamicProvider:
-    """The project's own ResourceProvider, called as pulumi's dynamic-provider host calls it."""
+    """The project's own ResourceProvider, called as pulumi's dynamic-provider host calls it; every
+    call holds a worker of the host's pool (`WorkerPool`). The engine calls Check before Diff or
+    Create, on the same pool; it takes no simulated time, so it is the first moment of the Diff's
+    or Create's hold here (a replacement's Create after its Diff queues again)."""
 
     KEY = "__provider"
+
+    def __init__(self, world: Any):
+        self.pool = WorkerPool(world)
 
     def _provider(self, props: dict[str, Any]) -> Any:
         import dill
@@ -734,7 +775,8 @@ class DynamicProvider:
     def diff(self, old: Resource, news: dict[str, Any], ignore_changes: list[str]) -> Diff:
         provider = self._provider(news if news.get(self.KEY) not in (None, UNKNOWN) else old.outputs)
         # dynamic/__main__.py Diff: olds are the old *outputs* (provider.proto DiffRequest.olds).
-        result = provider.diff(old.id, copy.deepcopy(old.outputs), copy.deepcopy(news))
+        with self.pool.worker():
+            result = provider.diff(old.id, copy.deepcopy(old.outputs), copy.deepcopy(news))
         changed = tuple(
             sorted(k for k in set(old.outputs) | set(news) if k != self.KEY and old.outputs.get(k) != news.get(k))
         )
@@ -750,9 +792,11 @@ class DynamicProvider:
 
     def create(self, new: Resource, *, preview: bool) -> tuple[str, dict[str, Any]]:
         if preview:
-            return "", copy.deepcopy(new.inputs)
+            with self.pool.worker():  # the preview's Check
+                return "", copy.deepcopy(new.inputs)
         try:
-            result = self._provider(new.inputs).create(copy.deepcopy(new.inputs))
+            with self.pool.worker():
+                result = self._provider(new.inputs).create(copy.deepcopy(new.inputs))
         except Exception as err:
             raise StepFailed(f"{new.name}: {err}") from err
         outputs = dict(result.outs or {})
@@ -765,7 +809,8 @@ class DynamicProvider:
     def update(self, old: Resource, new: Resource) -> dict[str, Any]:
         provider = self._provider(new.inputs)
         try:
-            result = provider.update(old.id, copy.deepcopy(old.outputs), copy.deepcopy(new.inputs))
+            with self.pool.worker():
+                result = provider.update(old.id, copy.deepcopy(old.outputs), copy.deepcopy(new.inputs))
         except Exception as err:
             raise StepFailed(f"{new.name}: {err}") from err
         outputs = dict(getattr(result, "outs", None) or new.inputs)
@@ -774,12 +819,14 @@ class DynamicProvider:
 
     def delete(self, old: Resource) -> None:
         try:
-            self._provider(old.outputs).delete(old.id, copy.deepcopy(old.outputs))
+            with self.pool.worker():
+                self._provider(old.outputs).delete(old.id, copy.deepcopy(old.outputs))
         except Exception as err:
             raise StepFailed(f"deleting {old.name}: {err}") from err
 
     def read(self, old: Resource) -> dict[str, Any] | None:
-        result = self._provider(old.outputs).read(old.id, copy.deepcopy(old.outputs))
+        with self.pool.worker():
+            result = self._provider(old.outputs).read(old.id, copy.deepcopy(old.outputs))
         outputs = dict(result.outs or old.outputs)
         outputs[self.KEY] = old.outputs.get(self.KEY)
         return outputs

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gp3migrate.sim import invariants
+from gp3migrate.sim.clock import TICK_SECONDS
 from gp3migrate.sim.engine import Step
 from gp3migrate.sim.scenario import DriverSetup, Faults, Simulation, UpResult
 
@@ -21,7 +22,8 @@ class PhaseReport:
     phase: str
     plan: list[Step]
     result: UpResult
-    downtime_ticks: dict[str, int]
+    # Per workload: simulated seconds from its stop to its pods running again (DowntimeMeter).
+    downtime_seconds: dict[str, int]
     violations: list[invariants.Violation]
     # GiB restored from snapshots into new volumes during this `up` (0 for rehome and modify).
     copied_gib: int = 0
@@ -49,7 +51,10 @@ class DowntimeMeter:
     """Counts, per workload, the ticks with fewer running pods than it should have, from the tick
     something first stopped it (its `spec.replicas` below what it runs with) in this `up`: pods
     that are not up for another reason are the "workload runs" invariant's business, not downtime
-    a step caused."""
+    a step caused. `seconds`: the same in simulated seconds — the window from the stop (its pods
+    terminating) to its pods Running again, on the new claim after a cutover. Steps run in
+    parallel on the simulated clock (gp3migrate/sim/program.py) and take the durations of
+    gp3migrate/sim/durations.py, so this is the time the window would last, to the tick (5 s)."""
 
     def __init__(self, sim: Simulation, config: dict[str, Any]):
         self.sim = sim
@@ -89,6 +94,10 @@ class DowntimeMeter:
 
     def __exit__(self, *exc: object) -> None:
         self.sim.world.tick = self._original  # type: ignore[method-assign]
+
+    @property
+    def seconds(self) -> dict[str, int]:
+        return {workload: ticks * TICK_SECONDS for workload, ticks in self.ticks.items()}
 
 
 def repoint_renamed_workloads(sim: Simulation, config: dict[str, Any]) -> list[str]:
@@ -189,7 +198,7 @@ def apply_up(
         label,
         plan.changes() if plan.ok else [],
         result,
-        dict(meter.ticks),
+        meter.seconds,
         violations,
         user_actions=actions,
         copied_gib=copied,
@@ -252,8 +261,8 @@ def render_up(number: int, report: PhaseReport, tick_seconds: int) -> list[str]:
         lines.append(f"  warning: {warning}")
     for action in report.user_actions:
         lines.append(f"  {action}")
-    for workload, ticks in sorted(report.downtime_ticks.items()):
-        lines.append(f"  downtime {workload}: {ticks} steps ({ticks * tick_seconds} s simulated)")
+    for workload, seconds in sorted(report.downtime_seconds.items()):
+        lines.append(f"  downtime {workload}: {seconds} s simulated, from its stop to its pods running again")
     for key, out in sorted(report.migrations.items()):
         # No price for a region outside the dated table (volume_types/prices.py): say so, not $0.
         gp2, gp3 = out.get("monthlyPriceGp2"), out.get("monthlyPriceGp3")
@@ -274,7 +283,9 @@ def render_up(number: int, report: PhaseReport, tick_seconds: int) -> list[str]:
 
 
 def render(rehearsal: Rehearsal, tick_seconds: int, *, header: list[str] | None = None) -> str:
-    lines = [f"Simulated rehearsal of stack {rehearsal.stack!r} (seed {rehearsal.seed}); one step = {tick_seconds} s"]
+    lines = [
+        f"Simulated rehearsal of stack {rehearsal.stack!r} (seed {rehearsal.seed}); clock ticks of {tick_seconds} s"
+    ]
     lines += header or []
     for number, report in enumerate(rehearsal.phases, 1):
         lines += render_up(number, report, tick_seconds)

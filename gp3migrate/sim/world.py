@@ -32,14 +32,16 @@ from typing import Any, Literal
 from unittest import mock
 
 import boto3
+import botocore.endpoint
 import botocore.session
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.ec2.models import ec2_backends
 from moto.moto_api._internal import mock_random
 
+from gp3migrate.sim import durations
 from gp3migrate.sim import kube as k8s
-from gp3migrate.sim.clock import TICK_SECONDS
+from gp3migrate.sim.clock import TICK_SECONDS, BotocoreTime
 from gp3migrate.sim.ebs import Ebs, driver_policy_allows
 from gp3migrate.sim.kube import (
     CSI_DRIVER,
@@ -55,12 +57,15 @@ from gp3migrate.sim.kube import (
 from gp3migrate.sim.kube.cluster_state import Node
 from gp3migrate.sim.kube_api import FakeAppsV1Api, FakeCoreV1Api, FakeCustomObjectsApi
 
-ATTACH_TICKS = (1, 2)  # AttachVolume until the volume is attached
-DETACH_TICKS = (1, 4)  # from the pod being gone to the volume being detached
-GRACE_TICKS = (1, 3)  # a deleted pod keeps running (and writing) this long
+# In ticks, from the table of gp3migrate/sim/durations.py (each entry's source there).
+ATTACH_TICKS = durations.tick_range(durations.VOLUME_ATTACH)  # AttachVolume until the volume is attached
+DETACH_TICKS = durations.tick_range(durations.VOLUME_DETACH)  # from the pod being gone to the volume detached
+GRACE_TICKS = durations.tick_range(durations.POD_TERMINATION)  # a deleted pod keeps running (and writing)
 AMI = "ami-12c6146b"  # any image id: moto does not validate it (EC2_ENABLE_AMI_VALIDATION is off)
 SEED_MANAGER = "kubectl-client-side-apply"  # how the seeded objects came to be (kubectl apply)
 USER_AGENT_MANAGER = "OpenAPI-Generator"  # the kubernetes Python client's default field manager
+# botocore's endpoint module, whose `time.sleep` is the retry sleep (clock.BotocoreTime).
+_ENDPOINT: Any = botocore.endpoint
 
 
 @functools.cache
@@ -136,6 +141,10 @@ class World:
         events = self._ec2.meta.events
         events.register("before-parameter-build.ec2", self.ebs.before_call, unique_id="gp3migrate-sim-before")
         events.register("after-call.ec2", self.ebs.after_call, unique_id="gp3migrate-sim-after")
+        events.register_first("before-send.ec2", self.ebs.before_send, unique_id="gp3migrate-sim-throttle")
+        # botocore's retry sleeps (EC2 throttling) pass on this world's clock.
+        self._endpoint_time = _ENDPOINT.time
+        _ENDPOINT.time = BotocoreTime(self)
         self.kube = Cluster(lambda: self.ticks)
         # AmazonEBSCSIDriverPolicy ("v1") or AmazonEBSCSIDriverPolicyV2 ("v2") on the driver's role.
         self.driver_policy: str = driver_policy
@@ -176,6 +185,12 @@ class World:
             self._closed = True
             self._ec2.meta.events.unregister("before-parameter-build.ec2", unique_id="gp3migrate-sim-before")
             self._ec2.meta.events.unregister("after-call.ec2", unique_id="gp3migrate-sim-after")
+            self._ec2.meta.events.unregister("before-send.ec2", unique_id="gp3migrate-sim-throttle")
+            _ENDPOINT.time = self._endpoint_time
+            if self.ebs.throttled:
+                # The client's standard-mode retry quota (botocore retries/quota.py) spent on
+                # throttles would carry over into the next world's: give it a fresh client.
+                _ec2_clients.cache_clear()
             self._mock.stop()
             self._env.stop()
 

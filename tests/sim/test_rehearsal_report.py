@@ -51,7 +51,7 @@ def test_a_failed_precopy_checks_what_it_left_says_what_it_did_not_check_and_cou
             (invariants.NO_CHANGE_ON_RERUN, "not checked", "the up failed: the next up has work left to do"),
         ]
         # No step stopped the app: no downtime, though the up failed.
-        assert report.downtime_ticks == {APP: 0}
+        assert report.downtime_seconds == {APP: 0}
         text = render(Rehearsal("dev", 3, [report]), 5)
         assert "  [not checked] a second up with no edit plans no change (the up failed: " in text
         assert "  [ok] a second up with no edit plans no change\n" not in text
@@ -77,6 +77,7 @@ def test_downtime_counts_from_the_stop_not_from_pods_down_for_another_reason() -
             sim.world.tick(10)
         assert len(sim.world.running_pods(namespace, app)) == 1
         assert meter.ticks[APP] == 4  # up again within the tick it was scaled back
+        assert meter.seconds[APP] == 4 * 5  # in simulated seconds, as the report shows it
 
 
 def test_a_copy_cutovers_preview_lists_every_create_the_up_then_makes() -> None:

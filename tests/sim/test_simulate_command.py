@@ -88,7 +88,7 @@ def test_the_next_up_follows_the_file_from_what_the_last_rehearsal_applied(proje
     assert "== up 1: the stack file as it is now (phase cutover) ==" in out
     assert "+ create   PersistentVolume             migrate-default-ebs-gp2-claim-csi-pv" in out
     assert "Snapshot                     migrate-default-ebs-gp2-claim-safety-snapshot" not in out
-    assert "downtime default/app-gp2-in-tree: 0 steps" not in out
+    assert "downtime default/app-gp2-in-tree: 0 s simulated" not in out
     assert "== up 2" not in out
 
     # WHEN the user then edits a fact the cutover's objects were made with

@@ -65,7 +65,7 @@ def test_rehome_downtime_is_the_detach_wait_and_object_steps_only() -> None:
         with Simulation(dev(**extra), seed=102, driver=DRIVER) as sim:
             report = walk(sim, ("precopy", "cutover"))
             assert all(p.result.ok for p in report.phases), [p.result.error for p in report.phases]
-            windows[name] = report.phases[1].downtime_ticks["default/app-gp2-in-tree"]
+            windows[name] = report.phases[1].downtime_seconds["default/app-gp2-in-tree"]
             steps = sim.checkpoint.outputs["migrations"][KEY]["downtimeSteps"]
             if name == "rehome":
                 assert steps == ["detached", "release-old-claim", "csi-pv", "claim"]
@@ -82,7 +82,7 @@ def test_modify_makes_the_volume_gp3_in_place_without_stopping_the_app() -> None
         assert [p.result.error for p in report.phases] == [None]
         assert [str(v) for p in report.phases for v in p.violations] == []
         assert report.phases[0].copied_gib == 0
-        assert report.phases[0].downtime_ticks == {"default/app-gp2-in-tree": 0}
+        assert report.phases[0].downtime_seconds == {"default/app-gp2-in-tree": 0}
         volume = sim.world.ebs.volume(entry["volumeId"])
         assert volume["VolumeType"] == "gp3"
         # The PV stays in-tree, untouched by the program.
