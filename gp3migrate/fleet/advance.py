@@ -33,7 +33,8 @@ from gp3migrate.config.problems import ConfigError
 from gp3migrate.config.settings import PROJECT, Settings, load_settings
 from gp3migrate.config.stack_file import StackFile, read_stack, stack_path, write_stack
 from gp3migrate.config.transitions import check_transitions
-from gp3migrate.fleet import declared_steps, preview_guard, up_batches
+from gp3migrate.fleet import declared_steps, preview_guard
+from gp3migrate.planning import up_batches
 from gp3migrate.fleet.selection import Selection, unfinished_earlier_waves
 from gp3migrate.fleet.stack_runner import RunFailedError, StackRunner, StepEvent
 

@@ -17,7 +17,6 @@ from gp3migrate.config.settings import load_settings
 from gp3migrate.config.stack_file import read_stack, stack_path
 from gp3migrate.fleet.stack_runner import OnStep, RunFailedError, StepEvent
 from gp3migrate.sim import follow
-from gp3migrate.sim.clock import TICK_SECONDS
 from gp3migrate.sim.rehearsal import apply_up, repoint_renamed_workloads
 from gp3migrate.sim.scenario import DriverSetup, Simulation, stack_file_config
 
@@ -97,7 +96,7 @@ class SimulatedStack:
         # The simulation reports steps once they ran: each as done, in the order they completed.
         for step in report.result.changes():
             on_step(StepEvent("done", step.op, step.urn, step.type))
-        self.last_downtime = {k: float(t * TICK_SECONDS) for k, t in report.downtime_ticks.items() if t}
+        self.last_downtime = {k: float(s) for k, s in report.downtime_seconds.items() if s}
         changed_world = report.result.error is not None and bool(report.result.changes())
         if report.result.ok or changed_world:
             if not report.result.ok:

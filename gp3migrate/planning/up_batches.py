@@ -16,9 +16,12 @@ Phases without a window (precopy, finalize, cleanup) run as one `up`: their step
 workers too, but no application is stopped while they do.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from gp3migrate.config.migration_entry import MigrationSettings
+
+T = TypeVar("T")
 
 DYNAMIC_PROVIDER_WORKERS = 4
 WINDOW_PHASES = ("cutover", "rollback")
@@ -32,18 +35,25 @@ def workload_of(entry: MigrationSettings) -> str:
 
 
 def split(
-    entries: Sequence[MigrationSettings], to_phase: str, *, size: int = DYNAMIC_PROVIDER_WORKERS
-) -> list[list[MigrationSettings]]:
-    """The entries in `up`s, in the order given: for a phase with a window, whole workloads packed
-    into `up`s of at most `size` volumes (a larger workload alone); otherwise one `up`."""
+    entries: Sequence[T],
+    to_phase: str,
+    *,
+    size: int = DYNAMIC_PROVIDER_WORKERS,
+    unit: Callable[[T], str] = workload_of,  # type: ignore[assignment]
+) -> list[list[T]]:
+    """The entries (one per volume) in `up`s, in the order given: for a phase with a window, whole
+    workloads (`unit`) packed into `up`s of at most `size` volumes (a larger workload alone);
+    otherwise one `up`."""
+    if size < 1:
+        raise ValueError(f"size must be at least 1, not {size}")
     if not entries:
         return []
     if to_phase not in WINDOW_PHASES:
         return [list(entries)]
-    groups: dict[str, list[MigrationSettings]] = {}
+    groups: dict[str, list[T]] = {}
     for entry in entries:
-        groups.setdefault(workload_of(entry), []).append(entry)
-    ups: list[list[MigrationSettings]] = []
+        groups.setdefault(unit(entry), []).append(entry)
+    ups: list[list[T]] = []
     for group in groups.values():
         if ups and len(ups[-1]) + len(group) <= size:
             ups[-1].extend(group)
