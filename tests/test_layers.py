@@ -25,6 +25,7 @@ LAYERED = (
     "gp3migrate.iam",
     "gp3migrate.discovery",
     "gp3migrate.sim",
+    "gp3migrate.fleet",
     "components",
 )
 # Foundation modules every layer may use; they use nothing of the project.

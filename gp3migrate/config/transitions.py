@@ -1,11 +1,15 @@
-"""Checks each migration's requested phase against what the stack last applied."""
+"""Checks each migration's requested phase against what the stack last applied, and what the
+next run would do for each (`next_phase`, `may_advance`: one check for `status` and `advance`)."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from pydantic import ValidationError
 
 from gp3migrate.config.entry_facts import add_fact_problems
-from gp3migrate.config.migration_entry import MigrationSettings
-from gp3migrate.config.phases import Applied, transition_problem
-from gp3migrate.config.problems import Problems
+from gp3migrate.config.migration_entry import MigrationSettings, read_entry
+from gp3migrate.config.phases import Applied, Phase, transition_problem
+from gp3migrate.config.problems import ConfigError, Problems, problems_of
 
 
 def check_transitions(migrations: Sequence[MigrationSettings], history: Mapping[str, Applied]) -> None:
@@ -103,3 +107,96 @@ def check_forgotten(
                 "(already let go of, or misspelt)",
             )
     problems.raise_if_any()
+
+
+# The phase each applied phase leads to when a migration moves forward (rollback is a choice, not
+# a next step); strategy modify ends at precopy (migration_entry.py, _strategy_rules).
+_FORWARD: Mapping[Phase | None, Phase | None] = {
+    None: "precopy",
+    "precopy": "cutover",
+    "cutover": "finalize",
+    "finalize": "cleanup",
+    "cleanup": None,
+    "rollback": "precopy",
+}
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What the next `up` (or `advance`) does for one entry."""
+
+    # The phase it applies; None: nothing left (cleanup applied, or modify's precopy).
+    to: Phase | None
+    # The file asks for `to` already; only an `up` is missing.
+    pending: bool
+    # Why the program would refuse it (empty: it may go ahead).
+    problems: tuple[str, ...] = ()
+
+
+def may_advance(
+    migrations: Sequence[MigrationSettings],
+    history: Mapping[str, Applied],
+    keys: Collection[str],
+    to: Phase,
+    *,
+    region: str = "",
+) -> list[str]:
+    """Every problem the program would refuse the run with (before registering anything) if the
+    entries named by `keys` asked for `to` and the others stayed as they are: each moved entry's
+    own rules checked again with the new phase, then the transition rules above (check_transitions)
+    over the whole list. The one check behind `gp3migrate status`'s next column and `advance`."""
+    problems: list[str] = []
+    moved: list[MigrationSettings] = []
+    for index, entry in enumerate(migrations):
+        if entry.key in keys and entry.phase != to:
+            raw = entry.model_dump(mode="json", by_alias=True, include=entry.model_fields_set, exclude_none=True)
+            try:
+                changed = read_entry({**raw, "phase": to}, region=region)
+            except ValidationError as err:
+                problems += [f"migrations[{index}].{line}" for line in problems_of(err, MigrationSettings)]
+                continue
+            changed._wave, changed._phase_from_wave = entry.wave, entry.phase_from_wave
+            entry = changed
+        moved.append(entry)
+    if problems:
+        return problems
+    try:
+        check_transitions(moved, history)
+    except ConfigError as err:
+        return list(err.problems)
+    return []
+
+
+def _same_workload(entry: MigrationSettings, other: MigrationSettings) -> bool:
+    if entry.workload is None or other.workload is None or entry.namespace != other.namespace:
+        return entry.key == other.key
+    return (entry.workload.kind, entry.workload.name) == (other.workload.kind, other.workload.name)
+
+
+def next_phase(
+    migrations: Sequence[MigrationSettings],
+    history: Mapping[str, Applied],
+    entry: MigrationSettings,
+    *,
+    region: str = "",
+) -> NextStep:
+    """What the next run does for `entry`: apply the phase the file asks for when the last `up`
+    has not (checked as the file stands), else move its whole workload (every claim it mounts
+    advances together) one phase on; with the program's refusals (may_advance), only those naming
+    these entries or no entry."""
+    previous = history.get(entry.key)
+    applied = previous.phase if previous else None
+    if entry.phase != applied:
+        to, pending = entry.phase, True
+    else:
+        step = _FORWARD[applied]
+        if step is None or (entry.strategy == "modify" and applied == "precopy"):
+            return NextStep(None, pending=False)
+        to, pending = step, False
+    # A pending phase is the file as it is (the next `up` applies just that); a step forward moves
+    # the whole workload, as `advance` edits it.
+    group = {entry.key} if pending else {other.key for other in migrations if _same_workload(entry, other)}
+    ours = tuple(f"migrations[{i}]" for i, other in enumerate(migrations) if other.key in group)
+    problems = may_advance(migrations, history, group, to, region=region)
+    mine = tuple(p for p in problems if p.startswith(ours) or not p.startswith("migrations["))
+    return NextStep(to, pending=pending, problems=mine)

@@ -81,13 +81,19 @@ class PulumiStack:
         from pulumi import automation
 
         self.stack_name = stack
+        self.project_dir = project_dir
         try:
             self._stack = automation.select_stack(stack_name=stack, work_dir=str(project_dir))
         except automation.errors.CommandError as err:
             raise StackUnavailableError(f"pulumi cannot select stack {stack!r}: {_first_line(err)}") from None
 
     def outputs(self) -> dict[str, Any]:
-        return _plain_outputs(self._stack.outputs())
+        from gp3migrate.fleet.stack_outputs import OutputsError, automation_outputs
+
+        try:
+            return automation_outputs(self.stack_name, self.project_dir, lambda **_: self._stack)
+        except OutputsError as err:
+            raise StackUnavailableError(str(err)) from None
 
     def _events(self, on_step: OnStep) -> Callable[[Any], None]:
         def on_event(event: Any) -> None:
