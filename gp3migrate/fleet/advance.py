@@ -32,11 +32,11 @@ from gp3migrate.config.phases import PHASES, Applied, parse_history
 from gp3migrate.config.problems import ConfigError
 from gp3migrate.config.settings import PROJECT, Settings, load_settings
 from gp3migrate.config.stack_file import StackFile, read_stack, stack_path, write_stack
-from gp3migrate.config.transitions import check_transitions
+from gp3migrate.config.transitions import may_advance
 from gp3migrate.fleet import declared_steps, preview_guard
-from gp3migrate.planning import up_batches
 from gp3migrate.fleet.selection import Selection, unfinished_earlier_waves
 from gp3migrate.fleet.stack_runner import RunFailedError, StackRunner, StepEvent
+from gp3migrate.planning import up_batches
 
 EXIT_DONE, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 WAVES_KEY = f"{PROJECT}:waves"
@@ -128,21 +128,20 @@ def record_force(stack_file: StackFile, request: Request, todo: Sequence[Migrati
             item.yaml_add_eol_comment(note, "phase")
 
 
-def _check(
-    settings: Settings, selected: Sequence[MigrationSettings], to: str, history: Mapping[str, Applied]
-) -> Settings:
-    """The settings as they will be after the edit, refused (UsageError) by the program's own rules."""
-    chosen = {e.key for e in selected}
-    edited = tuple(e.model_copy(update={"phase": to}) if e.key in chosen else e for e in settings.migrations)
-    try:
-        check_transitions(edited, history)
-    except ConfigError as err:
+def _check(settings: Settings, todo: Sequence[MigrationSettings], to: str, history: Mapping[str, Applied]) -> Settings:
+    """The settings as they will be after the edit, refused (UsageError) by the program's own rules:
+    `may_advance`, the check `status` shows and `pulumi preview` runs (each moved entry read again
+    with the new phase, then the transition rules over the whole list)."""
+    chosen = {e.key for e in todo}
+    problems = may_advance(settings.migrations, history, chosen, to, region=settings.cluster.region)
+    if problems:
         names = {f"migrations[{i}]": e.key for i, e in enumerate(settings.migrations)}
         lines = []
-        for problem in err.problems:
+        for problem in problems:
             index = problem.split(".", 1)[0].split(":", 1)[0]
-            lines.append(f"{names.get(index, index)}: {problem}" if index in names else problem)
-        raise UsageError("refused before anything was changed:\n  " + "\n  ".join(lines)) from None
+            lines.append(f"{names[index]}: {problem}" if index in names else problem)
+        raise UsageError("refused before anything was changed:\n  " + "\n  ".join(lines))
+    edited = tuple(e.model_copy(update={"phase": to}) if e.key in chosen else e for e in settings.migrations)
     return dataclasses.replace(settings, migrations=edited)
 
 

@@ -11,10 +11,10 @@ dynamic-provider worker (gp3migrate/sim/providers.py `WorkerPool`).
 
 from __future__ import annotations
 
-from gp3migrate.planning import up_batches
 import math
 import random
 
+from gp3migrate.planning import up_batches
 from gp3migrate.sim.clock import TICK_SECONDS
 
 Range = tuple[float, float]

@@ -28,6 +28,7 @@ from gp3migrate.sim.program import PROJECT_DIR
 from gp3migrate.sim.rehearsal import apply_up
 from gp3migrate.sim.scenario import Simulation, stack_file_config
 
+
 def workload_key(entry: dict[str, Any]) -> str:
     """namespace/name of the entry's workload (an entry without one stands alone)."""
     workload = entry.get("workload") or {}
