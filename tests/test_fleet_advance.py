@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gp3migrate.config.phases import Phase
 from gp3migrate.fleet import advance as advancing
 from gp3migrate.fleet.selection import Selection, SelectionError
 from gp3migrate.fleet.stack_runner import StepEvent
@@ -14,7 +15,7 @@ from tests.fleet_fixtures import FakeStack, applied, effective_phases, fleet_sta
 URN = "urn:pulumi:dev::eks-gp3-migration::{type}::{name}"
 
 
-def run(tmp_path: Path, fake: FakeStack, to: str, *, select: list[str], **options: object) -> tuple[int, list[str]]:
+def run(tmp_path: Path, fake: FakeStack, to: Phase, *, select: list[str], **options: object) -> tuple[int, list[str]]:
     said: list[str] = []
     request = advancing.Request(
         stack="dev",
@@ -292,7 +293,7 @@ def test_unknown_wave_names_the_waves(tmp_path: Path) -> None:
         run_wave(tmp_path, fake, "cutover", "canry")
 
 
-def run_wave(tmp_path: Path, fake: FakeStack, to: str, wave: str, **options: object) -> tuple[int, list[str]]:
+def run_wave(tmp_path: Path, fake: FakeStack, to: Phase, wave: str, **options: object) -> tuple[int, list[str]]:
     said: list[str] = []
     request = advancing.Request(
         stack="dev",

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from gp3migrate.config.migration_entry import MigrationSettings
-from gp3migrate.config.phases import PHASES, Applied, parse_history
+from gp3migrate.config.phases import PHASES, Applied, Phase, parse_history
 from gp3migrate.config.problems import ConfigError
 from gp3migrate.config.settings import PROJECT, Settings, load_settings
 from gp3migrate.config.stack_file import StackFile, read_stack, stack_path, write_stack
@@ -49,7 +49,7 @@ class UsageError(Exception):
 @dataclass(frozen=True)
 class Request:
     stack: str
-    to: str
+    to: Phase
     selection: Selection
     dry_run: bool = False
     # Check and write the edit, preview and apply nothing (a pull request's edit, applied on merge).
@@ -128,7 +128,9 @@ def record_force(stack_file: StackFile, request: Request, todo: Sequence[Migrati
             item.yaml_add_eol_comment(note, "phase")
 
 
-def _check(settings: Settings, todo: Sequence[MigrationSettings], to: str, history: Mapping[str, Applied]) -> Settings:
+def _check(
+    settings: Settings, todo: Sequence[MigrationSettings], to: Phase, history: Mapping[str, Applied]
+) -> Settings:
     """The settings as they will be after the edit, refused (UsageError) by the program's own rules:
     `may_advance`, the check `status` shows and `pulumi preview` runs (each moved entry read again
     with the new phase, then the transition rules over the whole list)."""

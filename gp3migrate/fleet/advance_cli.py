@@ -6,9 +6,9 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from gp3migrate.config.phases import PHASES
+from gp3migrate.config.phases import PHASES, Phase
 
 EXAMPLES = """examples:
   venv/bin/gp3migrate advance --stack dev --to precopy --select namespace=shop --dry-run
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     command = "gp3migrate " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     request = advance.Request(
         stack=args.stack,
-        to=args.to,
+        to=cast(Phase, args.to),  # argparse's choices are PHASES
         selection=selection,
         dry_run=args.dry_run,
         edit_only=args.edit_only,
