@@ -32,6 +32,20 @@ def effective_config(project_dir: Path, stack: str) -> dict[str, Any]:
     return config
 
 
+def as_filed(outputs: dict[str, Any], project_dir: Path, stack: str) -> dict[str, Any]:
+    """A rehearsal's outputs with the stack file's volume ids where the world used its own (it
+    seeds its own volumes: gp3migrate/sim/follow.py _WORLD_FACTS), so that the program's checks
+    compare the file with itself, as they do against a real stack's outputs."""
+    outputs = copy.deepcopy(outputs)
+    current = stack_file_config(stack, project_dir)
+    file_ids = {f"{e['namespace']}/{e['claim']}": e.get("volumeId") for e in current.get("migrations") or []}
+    for key, record in (outputs.get("migrationPhases") or {}).items():
+        facts = record.get("facts") if isinstance(record, dict) else None
+        if isinstance(facts, dict) and "volumeId" in facts and file_ids.get(key):
+            facts["volumeId"] = file_ids[key]
+    return outputs
+
+
 class SimulatedStack:
     def __init__(self, project_dir: Path, stack: str, *, driver: DriverSetup, seed: int = 0):
         self.project_dir = project_dir
@@ -49,17 +63,7 @@ class SimulatedStack:
         return self.path.relative_to(self.project_dir)
 
     def outputs(self) -> dict[str, Any]:
-        """The record's outputs, with the stack file's volume ids where the world used its own
-        (it seeds its own volumes: gp3migrate/sim/follow.py _WORLD_FACTS), so that the program's
-        checks compare the file with itself, as they do against a real stack's outputs."""
-        outputs = copy.deepcopy(self.record.outputs)
-        current = effective_config(self.project_dir, self.stack)
-        file_ids = {f"{e['namespace']}/{e['claim']}": e.get("volumeId") for e in current.get("migrations") or []}
-        for key, record in (outputs.get("migrationPhases") or {}).items():
-            facts = record.get("facts") if isinstance(record, dict) else None
-            if isinstance(facts, dict) and "volumeId" in facts and file_ids.get(key):
-                facts["volumeId"] = file_ids[key]
-        return outputs
+        return as_filed(self.record.outputs, self.project_dir, self.stack)
 
     def _world(self, current: dict[str, Any]) -> Simulation:
         if self._sim is None:

@@ -66,3 +66,11 @@ def test_a_canary_wave_then_the_rest(tmp_path: Path, capsys: pytest.CaptureFixtu
     record = json.loads((tmp_path / ".gp3migrate" / "rehearsals" / "dev.json").read_text())
     applied = {k: v["phase"] for k, v in record["outputs"]["migrationPhases"].items()}
     assert applied == {"default/data-0-0": "finalize", "default/data-1-0": "cutover", "default/data-2-0": "cutover"}
+    # status --simulate reads the same record: the canary done, the rest cut over and ready to finalize.
+    capsys.readouterr()
+    assert cli.main(["status", "--stack", "dev", "--simulate", "--json", "--project-dir", str(tmp_path)]) == 0
+    status = json.loads(capsys.readouterr().out)
+    rows = {row["volume"]: row for row in status["volumes"]}
+    assert rows["default/data-0-0"]["applied"] == "finalize"
+    assert rows["default/data-1-0"]["applied"] == "cutover"
+    assert rows["default/data-1-0"]["next"] == "advance to finalize"
