@@ -56,7 +56,7 @@ def add_subcommand(commands: Any) -> None:
     command.add_argument(
         "--simulate",
         action="store_true",
-        help="where the stack's rehearsal stands (`advance --simulate`, `simulate`: .gp3migrate/rehearsals/<stack>.json)",
+        help="where the rehearsal stands (`advance --simulate`, `simulate`: .gp3migrate/rehearsals/<stack>.json)",
     )
     command.add_argument("--json", action="store_true", help="print the status as JSON, for scripts")
     command.set_defaults(run=run, parser=command)
