@@ -151,7 +151,7 @@ def test_preview_shows_each_volumes_changes(tmp_path: Path) -> None:
     )
     code, said = run(tmp_path, fake, "cutover", select=["claim=data-0-0"])
     assert code == 0
-    assert "  default/data-0-0: create migrate-default-data-0-0-quiesce, migrate-default-data-0-0-csi-pv" in said
+    assert "  default/data-0-0: create quiesce, csi-pv" in said
     assert "  platform: update gp3" in said
 
 

@@ -52,8 +52,8 @@ def test_a_longer_migration_name_keeps_its_own_steps() -> None:
         resource_names={"migrate-ns-data": "ns/data", "migrate-ns-data-2": "ns/data-2"},
         expected_deletes=set(),
     )
-    assert verdict.per_volume["ns/data"].created == ["migrate-ns-data-quiesce"]
-    assert verdict.per_volume["ns/data-2"].created == ["migrate-ns-data-2-quiesce"]
+    assert verdict.per_volume["ns/data"].created == ["quiesce"]
+    assert verdict.per_volume["ns/data-2"].created == ["quiesce"]
 
 
 def test_an_expected_delete_of_a_snapshot_passes_and_an_unexpected_one_does_not() -> None:

@@ -279,13 +279,6 @@ def read_stack_from_text(path: Path, text: str) -> StackFile:
     return read_stack(path)
 
 
-def _owner(event: StepEvent, batch: Sequence[MigrationSettings]) -> str | None:
-    for entry in sorted(batch, key=lambda e: -len(e.resource_name)):
-        if event.name.startswith(entry.resource_name + "-"):
-            return entry.key
-    return None
-
-
 # The steps that open and close a workload's window (gp3migrate/planning/steps.py WORKLOAD_STEPS).
 _WINDOW_OPENS = ("-quiesce", "-rollback-quiesce")
 _WINDOW_CLOSES = ("-scale-back", "-rollback-scale-back")
@@ -294,9 +287,10 @@ _WINDOW_CLOSES = ("-scale-back", "-rollback-scale-back")
 def _on_step(
     event: StepEvent, progress: Progress, batch: Sequence[MigrationSettings], say: Callable[[str], None]
 ) -> None:
-    key = _owner(event, batch)
-    if key is None or event.op in ("same", "read", "refresh"):
+    found = preview_guard.owner(event.name, {e.resource_name: e.key for e in batch})
+    if found is None or event.op in ("same", "read", "refresh"):
         return
+    key, step = found
     if event.status == "pre" and event.name.endswith(_WINDOW_OPENS):
         progress.window_opened[key] = event.timestamp
     elapsed = ""
@@ -305,7 +299,7 @@ def _on_step(
     if event.status == "done" and event.name.endswith(_WINDOW_CLOSES) and key in progress.window_opened:
         progress.done.append(f"{key}={event.timestamp - progress.window_opened.pop(key):.0f}")
     verb = {"pre": "…", "done": "done", "failed": "FAILED"}[event.status]
-    say(f"  {key}: {event.op} {event.name} {verb}{elapsed}")
+    say(f"  {key}: {event.op} {step} {verb}{elapsed}")
 
 
 def _downtime(progress: Progress) -> dict[str, float]:

@@ -80,41 +80,43 @@ class PreviewVerdict:
         return bool(self.refusals)
 
 
-def _owner(name: str, prefixes: Mapping[str, str]) -> str | None:
-    """The migration key whose resource-name prefix the step's name starts with (longest wins:
-    `web-data` must not claim `web-data-2`'s steps)."""
+def owner(name: str, prefixes: Mapping[str, str]) -> tuple[str, str] | None:
+    """(migration key, step name) of a step resource named `<migration resource name>-<step>`; the
+    longest prefix wins (`migrate-ns-data` must not claim `migrate-ns-data-2`'s steps)."""
     best: tuple[int, str] | None = None
     for prefix, key in prefixes.items():
         if name.startswith(prefix + "-") and (best is None or len(prefix) > best[0]):
             best = (len(prefix), key)
-    return best[1] if best else None
+    return (best[1], name[best[0] + 1 :]) if best else None
 
 
 def judge(
     steps: Iterable[PlannedStep], *, resource_names: Mapping[str, str], expected_deletes: Collection[str]
 ) -> PreviewVerdict:
     """`resource_names`: migration resource name (the component's) -> its key (`namespace/claim`).
-    `expected_deletes`: the step resource names the transition itself stops declaring."""
+    `expected_deletes`: the step resource names the transition itself stops declaring. Per volume,
+    steps are named without the migration's prefix; refusals name the whole resource."""
     per_volume: dict[str, VolumeChanges] = {}
     platform: list[str] = []
     refusals: list[str] = []
     for step in steps:
         if step.op not in CHANGING:
             continue
-        owner = _owner(step.name, resource_names)
-        if owner is None:
+        found = owner(step.name, resource_names)
+        if found is None:
             platform.append(f"{step.op} {step.name}")
         else:
-            changes = per_volume.setdefault(owner, VolumeChanges())
+            key, name = found
+            changes = per_volume.setdefault(key, VolumeChanges())
             if step.op in DELETING:
-                changes.deleted.append(step.name)
+                changes.deleted.append(name)
             elif step.op in REPLACING:
-                if step.name not in changes.replaced:
-                    changes.replaced.append(step.name)
+                if name not in changes.replaced:
+                    changes.replaced.append(name)
             elif step.op == "update":
-                changes.updated.append(step.name)
+                changes.updated.append(name)
             else:
-                changes.created.append(step.name)
+                changes.created.append(name)
         if step.type not in DATA_TYPES:
             continue
         if step.op in REPLACING:
