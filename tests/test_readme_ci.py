@@ -22,9 +22,11 @@ def workflow() -> dict[str, Any]:
     return parsed
 
 
-def triggers(flow: dict[str, Any]) -> dict[str, Any]:
+def triggers(flow: dict[Any, Any]) -> dict[str, Any]:
     # YAML 1.1 reads a bare `on` key as True.
-    return flow.get("on") or flow[True]
+    found = flow.get("on") or flow.get(True)
+    assert isinstance(found, dict)
+    return found
 
 
 def steps(flow: dict[str, Any], event: str) -> list[dict[str, Any]]:
