@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from gp3migrate.discovery import cli as discovery_cli
+from gp3migrate.fleet import advance_cli
 from gp3migrate.fleet import cli as fleet_cli
 from gp3migrate.iam import k8s_rbac, runner_policy
 from gp3migrate.sim import cli as simulate
@@ -27,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     k8s_rbac.add_subcommand(sub)
     simulate.add_subcommand(sub)
     fleet_cli.add_subcommand(sub)
+    advance_cli.add_subcommand(sub)
     return parser
 
 

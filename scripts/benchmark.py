@@ -285,7 +285,8 @@ def bench_discoveries() -> None:
 
 
 def bench_downtime() -> None:
-    from gp3migrate.sim.wave_rehearsal import WORKLOADS_PER_UP, measure
+    from gp3migrate.planning.up_batches import DYNAMIC_PROVIDER_WORKERS as WORKLOADS_PER_UP
+    from gp3migrate.sim.wave_rehearsal import measure
 
     print("Downtime per workload, simulated seconds (stop to pods running again), all cut over:")
     print(f"| workloads | one `up`: median | max | `up`s of <= {WORKLOADS_PER_UP}: median | max | ups | wall (s) |")

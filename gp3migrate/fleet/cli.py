@@ -53,6 +53,11 @@ def add_subcommand(commands: Any) -> None:
         help="the stack's outputs as `pulumi stack output --json --show-secrets` printed them, instead of asking "
         "Pulumi (needed without the pulumi CLI)",
     )
+    command.add_argument(
+        "--simulate",
+        action="store_true",
+        help="where the rehearsal stands (`advance --simulate`, `simulate`: .gp3migrate/rehearsals/<stack>.json)",
+    )
     command.add_argument("--json", action="store_true", help="print the status as JSON, for scripts")
     command.set_defaults(run=run, parser=command)
 
@@ -86,12 +91,35 @@ def _status(args: argparse.Namespace, select: SelectStack | None) -> Status:
     except StackFileError as err:
         raise StatusArgumentError(f"{path}: {err.what}; expected {err.expected}") from None
     settings = load_settings(stack_file.project_values())
-    outputs = read_outputs(args.stack, args.project_dir.resolve(), args.outputs, select=select)
+    if args.simulate and args.outputs:
+        raise StatusArgumentError("--simulate reads the rehearsal record, --outputs a real stack's outputs: give one")
+    if args.simulate:
+        outputs = _rehearsed_outputs(args.project_dir.resolve(), args.stack)
+    else:
+        outputs = read_outputs(args.stack, args.project_dir.resolve(), args.outputs, select=select)
     try:
         return stack_status(args.stack, settings, outputs)
     except StatusError as err:
         source = args.outputs or f"stack {args.stack}'s outputs"
         raise StatusError(f"{source}: {err}") from None
+
+
+def _rehearsed_outputs(project_dir: Path, stack: str) -> dict[str, Any]:
+    """The outputs the stack's last rehearsed `up` left (gp3migrate/sim/follow.py's record)."""
+    from gp3migrate.sim import follow
+
+    path = follow.record_path(project_dir, stack)
+    if not path.exists():
+        raise StatusArgumentError(
+            f"{path.relative_to(project_dir)}: no rehearsal of stack {stack} yet "
+            f"(gp3migrate advance --stack {stack} --simulate ..., or gp3migrate simulate --stack {stack})"
+        )
+    from gp3migrate.fleet.simulated_stack import as_filed
+
+    try:
+        return as_filed(follow.load_record(path).outputs, project_dir, stack)
+    except follow.RehearsalInputError as err:
+        raise StatusArgumentError(str(err)) from None
 
 
 def _or_none(value: object) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import random
 
+from gp3migrate.planning import up_batches
 from gp3migrate.sim.clock import TICK_SECONDS
 
 Range = tuple[float, float]
@@ -57,7 +58,8 @@ PVC_BIND: Range = (0, TICK_SECONDS)
 
 # The dynamic-provider host's gRPC server: `grpc.server(futures.ThreadPoolExecutor(max_workers=4))`
 # (pulumi `sdk/python/lib/pulumi/dynamic/__main__.py` main(), 3.272.0): a fifth call waits for one.
-DYNAMIC_PROVIDER_WORKERS = 4
+# One constant with the runner's, which sizes its `up`s by it (gp3migrate/planning/up_batches.py).
+DYNAMIC_PROVIDER_WORKERS = up_batches.DYNAMIC_PROVIDER_WORKERS
 
 
 def ticks(seconds: float) -> int:

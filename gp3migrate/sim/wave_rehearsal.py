@@ -5,8 +5,9 @@ and every call of a dynamic resource holds one of the dynamic-provider host's 4 
 runs (gp3migrate/sim/providers.py `WorkerPool`; pulumi `dynamic/__main__.py` main()). With N
 workloads cut over in one `up`, a workload's gate may wait for a worker while others' detach waits
 hold all four, and its workload stays down meanwhile. The runner's answer (issue 24 item 4): run a
-wave's cutover as successive `up`s of at most 4 whole workloads each (`windows_per_up`), so a
-workload's gates never queue behind another workload's.
+wave's cutover as successive `up`s of at most 4 volumes, whole workloads together, split by the
+function `gp3migrate advance` uses (gp3migrate/planning/up_batches.py `split`), so a workload's
+gates never queue behind another workload's.
 
 `measure` clones the dev stack's entry into N Deployments and runs the precopy, then the cutover
 one way or the other, and returns each workload's downtime in simulated seconds.
@@ -16,29 +17,16 @@ from __future__ import annotations
 
 import copy
 import statistics
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from gp3migrate.planning import up_batches
 from gp3migrate.sim import invariants
 from gp3migrate.sim.program import PROJECT_DIR
 from gp3migrate.sim.rehearsal import apply_up
 from gp3migrate.sim.scenario import Simulation, stack_file_config
-
-W = TypeVar("W", bound=Hashable)
-
-# Whole workloads per `up` such that no gate waits for a dynamic-provider worker.
-WORKLOADS_PER_UP = 4
-
-
-def windows_per_up(workloads: Sequence[W], size: int = WORKLOADS_PER_UP) -> list[list[W]]:
-    """The wave's workloads, in order and each once, in consecutive groups of at most `size`: one
-    `up` each."""
-    if size < 1:
-        raise ValueError(f"size must be at least 1, not {size}")
-    unique = list(dict.fromkeys(workloads))
-    return [unique[i : i + size] for i in range(0, len(unique), size)]
 
 
 def workload_key(entry: dict[str, Any]) -> str:
@@ -116,8 +104,9 @@ def measure(
         current = copy.deepcopy(sim.config)
         report = apply_up(sim, current, "precopy")
         problems += _problems("precopy", report)
-        keys = [workload_key(e) for e in current["migrations"]]
-        groups = [keys] if per_up is None else windows_per_up(keys, per_up)
+        entries = current["migrations"]
+        batches = [entries] if per_up is None else up_batches.split(entries, "cutover", size=per_up, unit=workload_key)
+        groups = [list(dict.fromkeys(workload_key(e) for e in batch)) for batch in batches]
         pool = sim.providers._dynamic.pool
         waited_before = pool.waited
         done: set[str] = set()

@@ -10,15 +10,7 @@ from __future__ import annotations
 import pytest
 
 from gp3migrate.sim import providers
-from gp3migrate.sim.wave_rehearsal import measure, windows_per_up
-
-
-def test_windows_per_up_keeps_order_and_whole_workloads() -> None:
-    assert windows_per_up(["a", "b", "a", "c", "d", "e"], 2) == [["a", "b"], ["c", "d"], ["e"]]
-    assert windows_per_up([], 4) == []
-    assert windows_per_up(list(range(9))) == [[0, 1, 2, 3], [4, 5, 6, 7], [8]]
-    with pytest.raises(ValueError, match="at least 1"):
-        windows_per_up(["a"], 0)
+from gp3migrate.sim.wave_rehearsal import measure
 
 
 def test_a_wave_cut_over_four_workloads_per_up_keeps_each_window_near_a_lone_workloads() -> None:
