@@ -87,6 +87,8 @@ def _window(props: dict[str, Any]) -> preconditions.Window | None:
         apps=_apps_api(kubeconfig, context) if checks.get("workload") else None,
         ec2=preconditions.RUNTIME.ec2(checks["region"]) if checks.get("volumeId") else None,
         custom=_custom_api(kubeconfig, context) if owners else None,
+        poller=preconditions.RUNTIME.poller,
+        clock=preconditions.RUNTIME.clock,
     )
 
 
@@ -148,6 +150,7 @@ class _DetachedProvider(OneWayStep):
             timeout_seconds=int(props["timeoutSeconds"]),
             sleep=runtime.sleep,
             clock=runtime.clock,
+            poller=runtime.poller,
         )
         return CreateResult(id_=f"detached-{props['volumeId']}", outs={**props, "state": volume["State"]})
 

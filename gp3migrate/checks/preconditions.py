@@ -16,9 +16,11 @@
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from gp3migrate.checks import aws_clients
+from gp3migrate.checks.volume_poller import VolumePoller
 from gp3migrate.config import claim_identity, window_owners
 
 
@@ -27,9 +29,7 @@ class GateError(RuntimeError):
 
 
 def _boto3_ec2(region: str) -> Any:
-    import boto3
-
-    return boto3.client("ec2", region_name=region)
+    return aws_clients.client("ec2", region)
 
 
 @dataclass
@@ -50,6 +50,8 @@ class Runtime:
     iam: Callable[[str], Any] | None = None
     # A CustomObjectsApi from (kubeconfig, context), for Argo CD, Flux and KEDA objects; None: from the kubeconfig.
     custom_api: Callable[[str, str | None], Any] | None = None
+    # The process's waits on volumes, batched into one DescribeVolumes (volume_poller.py).
+    poller: VolumePoller = field(default_factory=VolumePoller)
 
 
 RUNTIME = Runtime()
@@ -63,21 +65,27 @@ def wait_until_detached(
     poll_seconds: float = 10.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    poller: VolumePoller | None = None,
 ) -> dict[str, Any]:
-    """Return the volume once it is `available`; raise GateError naming what still holds it."""
-    deadline = clock() + timeout_seconds
-    while True:
-        volume = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
-        if volume["State"] == "available":
-            return dict(volume)
-        if clock() >= deadline:
-            holders = ", ".join(a.get("InstanceId", "?") for a in volume.get("Attachments", [])) or "none listed"
-            raise GateError(
-                f"{volume_id} is still {volume['State']} (attached to: {holders}) after {timeout_seconds}s: "
-                "the workload has not released it. Check for pods still terminating or another mount, "
-                "then run `pulumi up` again; nothing after this step has been done."
-            )
-        sleep(poll_seconds)
+    """Return the volume once it is `available`; raise GateError naming what still holds it. Polls
+    through `poller`, with the other waits of the process (None: a poller of its own)."""
+    start = clock()
+    deadline = start + timeout_seconds
+    with (poller or VolumePoller()).watch(ec2, volume_id, now=start) as watch:
+        while True:
+            volume = watch.look(clock)
+            if volume is None:
+                raise GateError(f"{volume_id} does not exist in this region; nothing after this step has been done")
+            if volume["State"] == "available":
+                return dict(volume)
+            if clock() >= deadline:
+                holders = ", ".join(a.get("InstanceId", "?") for a in volume.get("Attachments", [])) or "none listed"
+                raise GateError(
+                    f"{volume_id} is still {volume['State']} (attached to: {holders}) after {timeout_seconds}s: "
+                    "the workload has not released it. Check for pods still terminating or another mount, "
+                    "then run `pulumi up` again; nothing after this step has been done."
+                )
+            sleep(poll_seconds)
 
 
 def restored_volume_in_use(
@@ -206,6 +214,9 @@ class Window:
     apps: Any = None
     ec2: Any = None
     custom: Any = None
+    # Reads the volume with the process's other waits (None: a poller of its own), on this clock.
+    poller: VolumePoller | None = None
+    clock: Callable[[], float] = time.monotonic
 
 
 def release_claim(
@@ -355,9 +366,7 @@ def wait_for_still_window(
                     "person), hold it, scale the workload to 0, then run `pulumi up` again. Nothing was deleted."
                 )
         pods = _claim_pods(core, namespace, claim)
-        state = None
-        if window.volume_id and window.ec2 is not None:
-            state = window.ec2.describe_volumes(VolumeIds=[window.volume_id])["Volumes"][0]["State"]
+        state = _window_volume_state(window)
         if not pods and state in (None, "available"):
             return
         if waited >= timeout_seconds:
@@ -372,6 +381,16 @@ def wait_for_still_window(
             )
         sleep(poll_seconds)
         waited += poll_seconds
+
+
+def _window_volume_state(window: Window) -> str | None:
+    """The window's volume's state, read with the process's other waits; None: no volume to check."""
+    if not window.volume_id or window.ec2 is None:
+        return None
+    now = window.clock()
+    with (window.poller or VolumePoller()).watch(window.ec2, window.volume_id, now=now) as watch:
+        volume = watch.look(window.clock)
+    return str(volume["State"]) if volume is not None else "not found"
 
 
 def _owner_object(custom: Any, owner: Mapping[str, Any]) -> Mapping[str, Any] | None:
