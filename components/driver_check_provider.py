@@ -16,17 +16,15 @@ import pulumi
 from pulumi.dynamic import CreateResult
 
 from components.gate_providers import OneWayStep, _apps_api, _core_api
-from gp3migrate.checks import driver_readiness, preconditions
+from gp3migrate.checks import aws_clients, driver_readiness, preconditions
 
 
 def _boto3(service: str, region: str) -> Any:
-    import boto3
-
     # Literal service names: tests/test_runner_policy.py finds the runner's calls by them.
     clients = {
-        "iam": lambda: boto3.client("iam", region_name=region),
-        "kms": lambda: boto3.client("kms", region_name=region),
-        "eks": lambda: boto3.client("eks", region_name=region),
+        "iam": lambda: aws_clients.client("iam", region),
+        "kms": lambda: aws_clients.client("kms", region),
+        "eks": lambda: aws_clients.client("eks", region),
     }
     return clients[service]()
 

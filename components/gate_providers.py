@@ -17,8 +17,9 @@ from gp3migrate.checks import preconditions
 # A refreshed token or a reformatted kubeconfig must not re-run a one-way step; nor may what a step
 # only checks before it acts (a claim's recorded ownership), changed after it acted.
 # The window a release re-checks is a check too: stacks applied before it was added must not run
-# their release again.
-_NOT_IDENTITY = ("kubeconfig", "context", "ownership", "window")
+# their release again; so is what the in-use gate proves (`proof`): a gate passed before the source
+# was handed to deletion must not run again once the source is gone.
+_NOT_IDENTITY = ("kubeconfig", "context", "ownership", "window", "proof")
 
 
 class OneWayStep(ResourceProvider):
@@ -86,6 +87,8 @@ def _window(props: dict[str, Any]) -> preconditions.Window | None:
         apps=_apps_api(kubeconfig, context) if checks.get("workload") else None,
         ec2=preconditions.RUNTIME.ec2(checks["region"]) if checks.get("volumeId") else None,
         custom=_custom_api(kubeconfig, context) if owners else None,
+        poller=preconditions.RUNTIME.poller,
+        clock=preconditions.RUNTIME.clock,
     )
 
 
@@ -147,6 +150,7 @@ class _DetachedProvider(OneWayStep):
             timeout_seconds=int(props["timeoutSeconds"]),
             sleep=runtime.sleep,
             clock=runtime.clock,
+            poller=runtime.poller,
         )
         return CreateResult(id_=f"detached-{props['volumeId']}", outs={**props, "state": volume["State"]})
 
@@ -154,8 +158,20 @@ class _DetachedProvider(OneWayStep):
 class _InUseProvider(OneWayStep):
     def create(self, props: dict[str, Any]) -> CreateResult:
         ec2 = preconditions.RUNTIME.ec2(props["region"])
-        volume_id = preconditions.restored_volume_in_use(ec2, namespace=props["namespace"], claim=props["claim"])
-        return CreateResult(id_=f"in-use-{volume_id}", outs={**props, "restoredVolumeId": volume_id})
+        core = _core_api(props["kubeconfig"], props.get("context") or None)
+        proof = props["proof"]
+        volume_id = preconditions.restored_volume_in_use(
+            ec2,
+            core=core,
+            namespace=props["namespace"],
+            claim=props["claim"],
+            snapshot_id=proof["snapshotId"],
+            source_volume_id=proof["sourceVolumeId"],
+        )
+        # Last, right before the Delete patch that waits for this step.
+        source_pv = preconditions.source_pv_released(core, pv=proof["sourcePv"], volume_id=proof["sourceVolumeId"])
+        outs = {**props, "restoredVolumeId": volume_id, "sourcePvPhase": source_pv}
+        return CreateResult(id_=f"in-use-{volume_id}", outs=outs)
 
 
 class _ClaimReleaseProvider(OneWayStep):
@@ -230,10 +246,33 @@ class DetachedGate(pulumi.dynamic.Resource):
 
 
 class InUseGate(pulumi.dynamic.Resource):
-    """Succeeds only when the restored gp3 volume of a claim is attached to a node."""
+    """Succeeds only when the volume serving the claim is the one restored from `snapshot_id`, not
+    the source, and attached to a node, and the source PV is Released
+    (preconditions.restored_volume_in_use, source_pv_released)."""
 
-    def __init__(self, name: str, *, namespace: str, claim: str, region: str, opts: pulumi.ResourceOptions):
-        props = {"namespace": namespace, "claim": claim, "region": region}
+    def __init__(
+        self,
+        name: str,
+        *,
+        namespace: str,
+        claim: str,
+        region: str,
+        snapshot_id: pulumi.Input[str],
+        source_volume_id: str,
+        source_pv: str,
+        kubeconfig: pulumi.Input[Any],
+        context: str | None,
+        opts: pulumi.ResourceOptions,
+    ):
+        props = {
+            "namespace": namespace,
+            "claim": claim,
+            "region": region,
+            # What it proves before the source is handed to deletion: checks, not identity (above).
+            "proof": {"snapshotId": snapshot_id, "sourcePv": source_pv, "sourceVolumeId": source_volume_id},
+            "kubeconfig": pulumi.Output.secret(kubeconfig),
+            "context": context,
+        }
         super().__init__(_InUseProvider(), name, props, opts)
 
 

@@ -102,7 +102,7 @@ class StepBuilder:
         return gate_providers.ClaimBound(name, **body, **self._kube(), opts=opts)
 
     def _in_use(self, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        return gate_providers.InUseGate(name, **body, opts=opts)
+        return gate_providers.InUseGate(name, **body, **self._kube(), opts=opts)
 
     def _tags(self, name: str, body: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
         return gate_providers.VolumeTags(name, **body, opts=opts)

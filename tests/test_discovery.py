@@ -292,6 +292,11 @@ def test_zones(zone, problem):
     assert zone_problem(zone, REGION) == problem
 
 
+def test_a_zone_with_a_trailing_newline_is_not_an_availability_zone():
+    """`re.match` with `...$` let `eu-central-1a\n` through (`$` matches before a final newline)."""
+    assert zone_problem("eu-central-1a\n", REGION) == "zone 'eu-central-1a\\n' is not an availability zone name"
+
+
 def test_local_and_wavelength_zones_of_other_regions_are_told_apart():
     assert (zone_problem("us-west-2-lax-1a", "us-west-2") or "").startswith("in Local Zone us-west-2-lax-1a:")
     assert (zone_problem("us-east-1-wl1-bos-wlz-1", "us-east-1") or "").startswith(

@@ -1,10 +1,13 @@
 """The cutover's proof steps, their boto3 logic on moto and the claim release against a fake
 Kubernetes API. Not proven: the real detach timing of EBS or the PVC protection finalizer."""
 
+from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any
 
 import boto3
 import pytest
+from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from moto import mock_aws
 
@@ -76,32 +79,203 @@ def test_volume_detached_while_waiting_proceeds(ec2):
     assert volume["State"] == "available" and len(clock.sleeps) == 2
 
 
-def test_in_use_gate_finds_the_attached_restored_volume(ec2):
-    restored = ec2.create_volume(
-        AvailabilityZone="eu-central-1a",
-        Size=1,
-        VolumeType="gp3",
-        TagSpecifications=[
-            {
-                "ResourceType": "volume",
-                "Tags": [
-                    {"Key": "kubernetes.io/created-for/pvc/name", "Value": "data-gp3"},
-                    {"Key": "kubernetes.io/created-for/pvc/namespace", "Value": "apps"},
-                ],
+CLAIM_TAGS = [
+    {"Key": "kubernetes.io/created-for/pvc/name", "Value": "data-gp3"},
+    {"Key": "kubernetes.io/created-for/pvc/namespace", "Value": "apps"},
+]
+
+
+class FakeClaims:
+    """read_namespaced_persistent_volume_claim / read_persistent_volume over a few PVs and claims,
+    as the in-use gate reads them (kubernetes client models)."""
+
+    def __init__(self) -> None:
+        self.claims: dict[tuple[str, str], str | None] = {}  # (namespace, name) -> bound PV
+        self.pvs: dict[str, k8s.V1PersistentVolume] = {}
+
+    def bind(self, namespace: str, claim: str, pv: str | None) -> None:
+        self.claims[(namespace, claim)] = pv
+
+    def add_pv(self, name: str, volume: str, *, phase: str = "Bound", holder: str | None = None, csi: bool = True):
+        source = (
+            {"csi": k8s.V1CSIPersistentVolumeSource(driver="ebs.csi.aws.com", volume_handle=volume)}
+            if csi
+            else {
+                "aws_elastic_block_store": k8s.V1AWSElasticBlockStoreVolumeSource(volume_id=f"aws://{REGION}a/{volume}")
             }
-        ],
-    )["VolumeId"]
-    with pytest.raises(preconditions.GateError, match=f"not mounted by any node \\({restored}=available\\)"):
-        preconditions.restored_volume_in_use(ec2, namespace="apps", claim="data-gp3")
+        )
+        ref = None
+        if holder:
+            namespace, claim = holder.split("/")
+            ref = k8s.V1ObjectReference(namespace=namespace, name=claim)
+        self.pvs[name] = k8s.V1PersistentVolume(
+            metadata=k8s.V1ObjectMeta(name=name),
+            spec=k8s.V1PersistentVolumeSpec(persistent_volume_reclaim_policy="Retain", claim_ref=ref, **source),
+            status=k8s.V1PersistentVolumeStatus(phase=phase),
+        )
+
+    def read_namespaced_persistent_volume_claim(self, name, namespace):
+        if (namespace, name) not in self.claims:
+            raise ApiException(status=404)
+        return k8s.V1PersistentVolumeClaim(
+            spec=k8s.V1PersistentVolumeClaimSpec(volume_name=self.claims[(namespace, name)])
+        )
+
+    def read_persistent_volume(self, name):
+        if name not in self.pvs:
+            raise ApiException(status=404)
+        return self.pvs[name]
+
+
+def node(ec2) -> str:
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    ec2.attach_volume(VolumeId=restored, InstanceId=instance, Device="/dev/sdg")
-    assert preconditions.restored_volume_in_use(ec2, namespace="apps", claim="data-gp3") == restored
+    placement = {"AvailabilityZone": "eu-central-1a"}
+    return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, Placement=placement)["Instances"][0]["InstanceId"]
 
 
-def test_in_use_gate_without_any_restored_volume(ec2):
-    with pytest.raises(preconditions.GateError, match="no gp3 volume found"):
-        preconditions.restored_volume_in_use(ec2, namespace="apps", claim="data-gp3")
+def gp3_volume(ec2, *, snapshot: str | None = None, attach_to: str | None = None, device: str = "/dev/sdg") -> str:
+    """A gp3 volume tagged as the CSI driver tags what it provisions for apps/data-gp3."""
+    extra = {"SnapshotId": snapshot} if snapshot else {"Size": 1}
+    volume = ec2.create_volume(
+        AvailabilityZone="eu-central-1a",
+        VolumeType="gp3",
+        TagSpecifications=[{"ResourceType": "volume", "Tags": CLAIM_TAGS}],
+        **extra,
+    )["VolumeId"]
+    if attach_to:
+        ec2.attach_volume(VolumeId=volume, InstanceId=attach_to, Device=device)
+    return volume
+
+
+@dataclass
+class CopyWorld:
+    """A copy after its cutover: the source (in-tree PV pv-source, Released), its final snapshot, and
+    the claim apps/data-gp3 bound to pv-restored, on the volume restored from that snapshot."""
+
+    ec2: Any
+    core: FakeClaims
+    source: str
+    snapshot: str
+    restored: str
+    instance: str
+
+    def in_use(self) -> str:
+        return preconditions.restored_volume_in_use(
+            self.ec2,
+            core=self.core,
+            namespace="apps",
+            claim="data-gp3",
+            snapshot_id=self.snapshot,
+            source_volume_id=self.source,
+        )
+
+
+@pytest.fixture
+def copy_world(ec2) -> CopyWorld:
+    source = create_in_tree_volume(ec2, size=1, pv="pv-source", namespace="apps", claim_name="data")
+    snapshot = ec2.create_snapshot(VolumeId=source)["SnapshotId"]
+    instance = node(ec2)
+    restored = gp3_volume(ec2, snapshot=snapshot, attach_to=instance)
+    core = FakeClaims()
+    core.add_pv("pv-source", source, phase="Released", holder="apps/data", csi=False)
+    core.add_pv("pv-restored", restored, holder="apps/data-gp3")
+    core.bind("apps", "data-gp3", "pv-restored")
+    return CopyWorld(ec2, core, source, snapshot, restored, instance)
+
+
+def test_in_use_gate_passes_for_the_attached_volume_restored_from_the_final_snapshot(copy_world):
+    assert copy_world.in_use() == copy_world.restored
+    assert preconditions.source_pv_released(copy_world.core, pv="pv-source", volume_id=copy_world.source) == "Released"
+
+
+def test_in_use_gate_refuses_the_copy_while_no_node_mounts_it(copy_world):
+    ec2 = copy_world.ec2
+    ec2.detach_volume(VolumeId=copy_world.restored, InstanceId=copy_world.instance)
+    with pytest.raises(GateError, match=f"not mounted by any node \\({copy_world.restored} is available\\)"):
+        copy_world.in_use()
+
+
+def test_in_use_gate_refuses_an_unbound_or_missing_claim(copy_world):
+    copy_world.core.bind("apps", "data-gp3", None)
+    with pytest.raises(GateError, match="apps/data-gp3 is not bound, so it is not mounted by any node"):
+        copy_world.in_use()
+    del copy_world.core.claims[("apps", "data-gp3")]
+    with pytest.raises(GateError, match="the restored claim apps/data-gp3 does not exist"):
+        copy_world.in_use()
+
+
+def test_in_use_gate_refuses_a_look_alike_gp3_volume_with_the_claims_tags(copy_world):
+    """The claim created again under its name (a restore from backup, a GitOps sync): the driver
+    provisions a new, empty gp3 volume with the same tags, attached; the copy is left detached."""
+    ec2, core = copy_world.ec2, copy_world.core
+    ec2.detach_volume(VolumeId=copy_world.restored, InstanceId=copy_world.instance)
+    look_alike = gp3_volume(ec2, attach_to=copy_world.instance, device="/dev/sdh")
+    core.add_pv("pv-new", look_alike, holder="apps/data-gp3")
+    core.bind("apps", "data-gp3", "pv-new")
+    with pytest.raises(GateError) as caught:
+        copy_world.in_use()
+    message = str(caught.value)
+    assert f"refusing to hand the source volume {copy_world.source} to deletion" in message
+    assert f"served by {look_alike} (PV pv-new), which was created empty, from no snapshot" in message
+    assert f"not from this migration's final snapshot {copy_world.snapshot}" in message
+
+
+def test_in_use_gate_refuses_a_volume_restored_from_another_snapshot_of_the_source(copy_world):
+    """The pre-copy snapshot is of the source too, but misses what was written before the final one."""
+    ec2, core = copy_world.ec2, copy_world.core
+    earlier = ec2.create_snapshot(VolumeId=copy_world.source)["SnapshotId"]
+    ec2.detach_volume(VolumeId=copy_world.restored, InstanceId=copy_world.instance)
+    other = gp3_volume(ec2, snapshot=earlier, attach_to=copy_world.instance, device="/dev/sdh")
+    core.add_pv("pv-other", other, holder="apps/data-gp3")
+    core.bind("apps", "data-gp3", "pv-other")
+    with pytest.raises(GateError, match=f"{other} \\(PV pv-other\\), which was created from {earlier}, not from"):
+        copy_world.in_use()
+
+
+def test_in_use_gate_refuses_when_the_claim_is_served_by_the_source_itself(copy_world):
+    copy_world.core.add_pv("pv-static", copy_world.source, holder="apps/data-gp3")
+    copy_world.core.bind("apps", "data-gp3", "pv-static")
+    with pytest.raises(
+        GateError, match="apps/data-gp3 is served by the source volume itself \\(through PV pv-static\\)"
+    ):
+        copy_world.in_use()
+
+
+def test_in_use_gate_refuses_a_pv_pointing_at_a_volume_ec2_does_not_know(copy_world):
+    copy_world.core.add_pv("pv-stale", "vol-0123456789abcdef0", holder="apps/data-gp3")
+    copy_world.core.bind("apps", "data-gp3", "pv-stale")
+    with pytest.raises(GateError, match="points at vol-0123456789abcdef0, which does not exist in this region"):
+        copy_world.in_use()
+
+
+@pytest.mark.parametrize(
+    ("phase", "holder", "expected"),
+    [
+        ("Bound", "apps/data", "it is Bound to apps/data, not Released: a claim still holds the source"),
+        ("Available", "apps/data", "it is Available and reserved for apps/data, not Released"),
+        ("Available", None, "it is Available, not Released: a claim may bind it"),
+        ("Failed", "apps/data", "it is Failed, not Released"),
+    ],
+)
+def test_the_source_pv_must_be_released_before_it_turns_delete(copy_world, phase, expected, holder):
+    copy_world.core.add_pv("pv-source", copy_world.source, phase=phase, holder=holder, csi=False)
+    with pytest.raises(GateError, match=f"refusing to set the source PV pv-source to Delete: {expected}"):
+        preconditions.source_pv_released(copy_world.core, pv="pv-source", volume_id=copy_world.source)
+
+
+def test_the_source_pv_must_still_point_at_the_source(copy_world):
+    copy_world.core.add_pv("pv-source", copy_world.restored, phase="Released", holder="apps/data")
+    with pytest.raises(
+        GateError, match=f"it points at {copy_world.restored}, not the source volume {copy_world.source}"
+    ):
+        preconditions.source_pv_released(copy_world.core, pv="pv-source", volume_id=copy_world.source)
+
+
+def test_a_source_pv_already_gone_has_nothing_left_to_hand_over(copy_world):
+    del copy_world.core.pvs["pv-source"]
+    assert (
+        preconditions.source_pv_released(copy_world.core, pv="pv-source", volume_id=copy_world.source) == "already gone"
+    )
 
 
 class FakeCore:

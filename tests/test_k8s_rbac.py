@@ -21,6 +21,7 @@ import kubernetes.client
 import pytest
 import yaml
 
+from gp3migrate.config import window_owners
 from gp3migrate.iam import k8s_rbac
 from tests import rehearsal_mocks
 from tests.mock_cloud import PROJECT_DIR, STACKS_DIR, run_program, stack_name
@@ -139,40 +140,131 @@ def configs() -> list[tuple[str, dict[str, Any], list[str]]]:
     ]
 
 
+def stacks_walked(label, config, lifecycles):
+    """(settings, kinds registered) of the stack a config's walk is, and for dev also the stack of
+    every strategy's entries (rehome and modify besides copy, through each of their phases)."""
+    walked = [(settings_of(config), kinds_registered(label, config, lifecycles))]
+    if label == "dev":
+        every = {**config, f"{KEY}:migrations": entries_of_every_strategy("eu-central-1c")}
+        walked.append((settings_of(every), kinds_of_every_strategy(every)))
+    return walked
+
+
 @pytest.mark.parametrize(("label", "config", "lifecycles"), configs(), ids=[c[0] for c in configs()])
 def test_every_kind_the_program_registers_is_covered(label, config, lifecycles):
-    settings = settings_of(config)
+    for settings, seen in stacks_walked(label, config, lifecycles):
+        assert seen, "the program registered no Kubernetes object: the walk is broken"
+        assert seen <= k8s_rbac.registered_kinds(settings), label
+        docs = k8s_rbac.documents(settings)
+        for kind in seen:
+            if kind in k8s_rbac.KINDS:
+                group, resource, verbs = k8s_rbac.KINDS[kind]
+                assert all(allows(docs, group, resource, v, "default") for v in verbs), kind
+        # And every call of the program's code, in the namespace it makes it in.
+        for method, rule in k8s_rbac.CLIENT_CALLS.items():
+            if rule.namespace is None or settings.driver.install == "present":
+                for verb in rule.verbs:
+                    assert allows(docs, rule.group, rule.resource, verb, rule.namespace or "default"), method
+
+
+def printed_rights(docs: list[dict[str, Any]]) -> set[tuple[str, str, str, str | None]]:
+    """(group, resource, verb, namespace or None) of every right the documents grant."""
+    return {
+        (group, resource, verb, doc["metadata"].get("namespace"))
+        for doc in docs
+        for rule in doc["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def rights_of(rules: list[k8s_rbac.Rule]) -> set[tuple[str, str, str, str | None]]:
+    return {(r.group, r.resource, v, r.namespace) for r in rules for v in r.verbs}
+
+
+def runner_rights_used(settings, seen_kinds: set[str], calls: set[str]) -> set[tuple[str, str, str, str | None]]:
+    """What the runner's code and the kinds it registered use: the calls the scan finds (the driver
+    check's namespaced read only where that check runs), what pulumi-kubernetes does for each kind
+    registered and what each install bundle registered creates, the owners the entries record."""
+    rules = [
+        rule
+        for method, rule in k8s_rbac.CLIENT_CALLS.items()
+        if method in calls and (rule.namespace is None or settings.driver.install == "present")
+    ]
+    for kind in seen_kinds:
+        if kind in k8s_rbac.KINDS:
+            group, resource, verbs = k8s_rbac.KINDS[kind]
+            rules.append(k8s_rbac.Rule(group, resource, verbs))
+        rules += [k8s_rbac.Rule(g, r, k8s_rbac._INSTALL_VERBS) for g, r in k8s_rbac.INSTALLS.get(kind, ())]
+    if calls & set(k8s_rbac.CUSTOM_OBJECT_CALLS):
+        rules += k8s_rbac.owner_rules(settings)
+    return rights_of(rules)
+
+
+def kinds_registered(label: str, config: dict[str, Any], lifecycles: list[str]) -> set[str]:
+    """Every pulumi-kubernetes type the program registers for this config across its lifecycles."""
     stack = label if label in ("prod", "rehearsal") else "dev"
     # prod is promoted from dev: its gate reads dev's outputs.
     others = {stack_name("dev"): walk(DEV, LIFECYCLES["rename"])[-1].outputs} if label == "prod" else None
-    seen = {
+    return {
         r.type
         for lifecycle in lifecycles
         for run in walk(config, LIFECYCLES[lifecycle], stack=stack, other_stacks=others)
         for r in run.registrations
         if r.type.startswith("kubernetes:") and r.type != "pulumi:providers:kubernetes"
     }
-    if label == "dev":  # rehome and modify besides copy, through each of their phases
-        every = {**config, f"{KEY}:migrations": entries_of_every_strategy("eu-central-1c")}
-        for lifecycle in EVERY_STRATEGY_LIFECYCLES.values():
-            previous: dict[str, Any] = {}
-            for phases in lifecycle:
-                run = run_program(with_phases(every, phases), previous_outputs=previous)
-                assert run.error is None, run.error
-                previous = run.outputs
-                seen |= {r.type for r in run.registrations if r.type.startswith("kubernetes:")}
-    assert seen, "the program registered no Kubernetes object: the walk is broken"
-    assert seen <= k8s_rbac.registered_kinds(settings), label
-    docs = k8s_rbac.documents(settings)
-    for kind in seen:
-        if kind in k8s_rbac.KINDS:
-            group, resource, verbs = k8s_rbac.KINDS[kind]
-            assert all(allows(docs, group, resource, v, "default") for v in verbs), kind
-    # And every call of the program's code, in the namespace it makes it in.
-    for method, rule in k8s_rbac.CLIENT_CALLS.items():
-        if rule.namespace is None or settings.driver.install == "present":
-            for verb in rule.verbs:
-                assert allows(docs, rule.group, rule.resource, verb, rule.namespace or "default"), method
+
+
+def kinds_of_every_strategy(every: dict[str, Any]) -> set[str]:
+    seen: set[str] = set()
+    for lifecycle in EVERY_STRATEGY_LIFECYCLES.values():
+        previous: dict[str, Any] = {}
+        for phases in lifecycle:
+            run = run_program(with_phases(every, phases), previous_outputs=previous)
+            assert run.error is None, run.error
+            previous = run.outputs
+            seen |= {r.type for r in run.registrations if r.type.startswith("kubernetes:")}
+    return seen
+
+
+@pytest.mark.parametrize(("label", "config", "lifecycles"), configs(), ids=[c[0] for c in configs()])
+def test_every_right_the_runner_is_granted_is_used(label, config, lifecycles):
+    """The other way round: a right printed that no call of the code and no kind registered uses is
+    more than the runner needs (least privilege), and fails here naming it."""
+    calls = kube_calls(RUNNER_SOURCES)
+    for settings, seen in stacks_walked(label, config, lifecycles):
+        used = runner_rights_used(settings, seen, calls)
+        runner_docs = [d for d in k8s_rbac.documents(settings) if d["metadata"]["name"].endswith("runner")]
+        assert sorted(printed_rights(runner_docs) - used, key=str) == [], label
+
+
+def test_every_right_discover_is_granted_is_used():
+    calls = kube_calls(DISCOVERY_SOURCES)
+    rules = [k8s_rbac.DISCOVERY_CALLS[c] for c in calls if c in k8s_rbac.DISCOVERY_CALLS]
+    if calls & set(k8s_rbac.DISCOVERY_CUSTOM_OBJECT_CALLS):
+        rules += [k8s_rbac.Rule(r.group, r.plural, ("list",)) for r in window_owners.RESOURCES.values()]
+    docs = [d for d in k8s_rbac.documents(None) if d["metadata"]["name"].endswith("discover")]
+    assert sorted(printed_rights(docs) - rights_of(rules), key=str) == []
+
+
+def test_a_right_no_call_uses_is_found(monkeypatch):
+    """The check above can fail: a kind listed that the program never registers (a
+    Namespace), and a call the code no longer makes, each show as unused."""
+    settings = settings_of(DEV)
+    seen = kinds_registered("rename-only", DEV, ["rename"])
+    calls = kube_calls(RUNNER_SOURCES)
+    real = k8s_rbac.registered_kinds
+    namespace = "kubernetes:core/v1:Namespace"
+    monkeypatch.setitem(k8s_rbac.KINDS, namespace, ("", "namespaces", ("create", "get")))
+    monkeypatch.setattr(k8s_rbac, "registered_kinds", lambda s: real(s) | {namespace})
+    monkeypatch.setitem(
+        k8s_rbac.CLIENT_CALLS, "delete_collection_namespaced_pod", k8s_rbac.Rule("", "pods", ("deletecollection",))
+    )
+    runner_docs = [d for d in k8s_rbac.documents(settings) if d["metadata"]["name"].endswith("runner")]
+    unused = printed_rights(runner_docs) - runner_rights_used(settings, seen, calls)
+    assert ("", "namespaces", "create", None) in unused
+    assert ("", "pods", "deletecollection", None) in unused
 
 
 def test_no_escalation_rights_and_no_wildcards():

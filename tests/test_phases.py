@@ -193,11 +193,19 @@ def test_finalize_deletes_the_source_only_with_opt_in_after_the_in_use_gate():
     finalize = run_program(with_phase(DEV, "finalize", deleteSource=True), previous_outputs=cutover.outputs)
     assert finalize.error is None, finalize.error
     gate = finalize.named(f"{P}-in-use")
-    assert {k: v for k, v in gate.inputs.items() if k != "__provider"} == {
+    entry = DEV["eks-gp3-migration:migrations"][0]
+    assert {k: v for k, v in gate.inputs.items() if k not in ("__provider", "kubeconfig")} == {
         "namespace": "default",
         "claim": "ebs-gp2-claim-gp3",
         "region": "eu-central-1",
+        # What it proves: the claim's volume restored from the final snapshot the cutover took.
+        "proof": {
+            "snapshotId": cutover.outputs["migrations"]["default/ebs-gp2-claim"]["finalSnapshotId"],
+            "sourceVolumeId": entry["volumeId"],
+            "sourcePv": entry["pv"],
+        },
     }
+    assert finalize.depends_on(f"{P}-in-use", f"{P}-final-snapshot")
     retain = finalize.named(f"{P}-retain")
     assert retain.inputs["spec"] == {"persistentVolumeReclaimPolicy": "Delete"}
     assert finalize.depends_on(f"{P}-retain", f"{P}-in-use")

@@ -196,6 +196,12 @@ def test_tier_names_are_kubernetes_names_and_differ_whenever_the_fields_do(a, b)
     assert (tier_class_name(a) == tier_class_name(b)) == (ClassFields.of(a) == ClassFields.of(b))
 
 
+def test_a_tier_name_with_a_trailing_newline_is_not_of_the_tier_form():
+    name = tier_class_name(ClassParameters(iops=3000, throughput=125, fs_type="ext4", encrypted=True))
+    assert has_tier_form(name) and has_tier_form(f"{name}-xfs")
+    assert not has_tier_form(f"{name}\n") and not has_tier_form(f"{name}x")
+
+
 @given(class_parameters, st.data())
 def test_changing_any_one_field_changes_the_tier_name(params, data):
     """Random pairs rarely share all but one field: change exactly one, each in turn."""

@@ -2,9 +2,10 @@
 
 - Detached: a scaled-down workload is not proof that nothing writes (terminating pods still hold
   the mount); the EBS volume being `available`, as AWS reports it, is (DESIGN "Facts").
-- In use: before the source may be deleted, the restored gp3 volume must be attached to a node,
-  which means the new claim is bound and mounted. The CSI driver tags the volumes it creates with
-  the claim's name and namespace (`extraCreateMetadata`, default true in the chart).
+- In use: before the source may be deleted, the volume serving the new claim (claim -> PV ->
+  volume) must be the one restored from this migration's final snapshot, and attached to a node;
+  and the source PV must be Released. Tags prove nothing: the CSI driver tags every volume it
+  creates with the claim's name and namespace (`extraCreateMetadata`, default true in the chart).
 - Claim release: deletes a claim only after making sure its volume survives (Retain), and that
   nothing can use the claim's name meanwhile: the workload still at 0 with no pod on the claim,
   the volume still detached, its GitOps owners and autoscaler still held (issue 22 item 3).
@@ -15,9 +16,11 @@
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from gp3migrate.checks import aws_clients
+from gp3migrate.checks.volume_poller import VolumePoller
 from gp3migrate.config import claim_identity, window_owners
 
 
@@ -26,9 +29,7 @@ class GateError(RuntimeError):
 
 
 def _boto3_ec2(region: str) -> Any:
-    import boto3
-
-    return boto3.client("ec2", region_name=region)
+    return aws_clients.client("ec2", region)
 
 
 @dataclass
@@ -49,6 +50,8 @@ class Runtime:
     iam: Callable[[str], Any] | None = None
     # A CustomObjectsApi from (kubeconfig, context), for Argo CD, Flux and KEDA objects; None: from the kubeconfig.
     custom_api: Callable[[str, str | None], Any] | None = None
+    # The process's waits on volumes, batched into one DescribeVolumes (volume_poller.py).
+    poller: VolumePoller = field(default_factory=VolumePoller)
 
 
 RUNTIME = Runtime()
@@ -62,41 +65,141 @@ def wait_until_detached(
     poll_seconds: float = 10.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    poller: VolumePoller | None = None,
 ) -> dict[str, Any]:
-    """Return the volume once it is `available`; raise GateError naming what still holds it."""
-    deadline = clock() + timeout_seconds
-    while True:
-        volume = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
-        if volume["State"] == "available":
-            return dict(volume)
-        if clock() >= deadline:
-            holders = ", ".join(a.get("InstanceId", "?") for a in volume.get("Attachments", [])) or "none listed"
+    """Return the volume once it is `available`; raise GateError naming what still holds it. Polls
+    through `poller`, with the other waits of the process (None: a poller of its own)."""
+    start = clock()
+    deadline = start + timeout_seconds
+    with (poller or VolumePoller()).watch(ec2, volume_id, now=start) as watch:
+        while True:
+            volume = watch.look(clock)
+            if volume is None:
+                raise GateError(f"{volume_id} does not exist in this region; nothing after this step has been done")
+            if volume["State"] == "available":
+                return dict(volume)
+            if clock() >= deadline:
+                holders = ", ".join(a.get("InstanceId", "?") for a in volume.get("Attachments", [])) or "none listed"
+                raise GateError(
+                    f"{volume_id} is still {volume['State']} (attached to: {holders}) after {timeout_seconds}s: "
+                    "the workload has not released it. Check for pods still terminating or another mount, "
+                    "then run `pulumi up` again; nothing after this step has been done."
+                )
+            sleep(poll_seconds)
+
+
+def restored_volume_in_use(
+    ec2: Any, *, core: Any, namespace: str, claim: str, snapshot_id: str, source_volume_id: str
+) -> str:
+    """The id of the volume now serving the claim, proved to be this migration's copy; GateError
+    naming what differs otherwise. Read when the step runs, right before the source PV turns Delete:
+    the claim -> the PV it is bound to -> that PV's EBS volume, which must be created from
+    `snapshot_id` (the last cutover's final snapshot, the id in the stack's state), not the source,
+    and attached to a node (so the new claim is mounted).
+
+    Tags prove nothing: the EBS CSI driver tags every volume it provisions with the claim's name and
+    namespace (`extraCreateMetadata`), so a claim deleted and created again under the same name (a
+    restore from backup, a GitOps sync) is served by a new, empty volume with the very same tags.
+    """
+    from botocore.exceptions import ClientError
+    from kubernetes.client.exceptions import ApiException
+
+    where = f"refusing to hand the source volume {source_volume_id} to deletion"
+    try:
+        pvc = core.read_namespaced_persistent_volume_claim(claim, namespace)
+    except ApiException as err:
+        if err.status == 404:
             raise GateError(
-                f"{volume_id} is still {volume['State']} (attached to: {holders}) after {timeout_seconds}s: "
-                "the workload has not released it. Check for pods still terminating or another mount, "
-                "then run `pulumi up` again; nothing after this step has been done."
-            )
-        sleep(poll_seconds)
-
-
-def restored_volume_in_use(ec2: Any, *, namespace: str, claim: str) -> str:
-    """The id of the in-use gp3 volume created for the claim; GateError when there is none."""
-    pages = ec2.get_paginator("describe_volumes").paginate(
-        Filters=[
-            {"Name": "tag:kubernetes.io/created-for/pvc/name", "Values": [claim]},
-            {"Name": "tag:kubernetes.io/created-for/pvc/namespace", "Values": [namespace]},
-            {"Name": "volume-type", "Values": ["gp3"]},
-        ]
-    )
-    volumes = [v for page in pages for v in page.get("Volumes", [])]
-    in_use = sorted(v["VolumeId"] for v in volumes if v["State"] == "in-use")
-    if not in_use:
-        states = ", ".join(f"{v['VolumeId']}={v['State']}" for v in volumes) or "no gp3 volume found"
+                f"{where}: the restored claim {namespace}/{claim} does not exist. Nothing was changed."
+            ) from err
+        raise
+    pv_name = pvc.spec.volume_name if pvc.spec else None
+    if not pv_name:
         raise GateError(
-            f"the restored claim {namespace}/{claim} is not mounted by any node ({states}): start the "
-            "workload on it and verify the data before deleting the source"
+            f"{where}: the restored claim {namespace}/{claim} is not bound, so it is not mounted by any node: start "
+            "the workload on it and verify the data, then run `pulumi up` again. Nothing was changed."
         )
-    return in_use[0]
+    try:
+        serving = _pv_volume(core.read_persistent_volume(pv_name))
+    except ApiException as err:
+        if err.status == 404:
+            raise GateError(
+                f"{where}: {namespace}/{claim}'s PV {pv_name} does not exist. Nothing was changed."
+            ) from err
+        raise
+    if serving is None:
+        raise GateError(f"{where}: {namespace}/{claim}'s PV {pv_name} points at no EBS volume. Nothing was changed.")
+    if serving == _bare_volume_id(source_volume_id):
+        raise GateError(
+            f"{where}: {namespace}/{claim} is served by the source volume itself (through PV {pv_name}), not by "
+            f"its copy restored from {snapshot_id}. Nothing was changed."
+        )
+    try:
+        volume = ec2.describe_volumes(VolumeIds=[serving])["Volumes"][0]
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "InvalidVolume.NotFound":
+            raise GateError(
+                f"{where}: {namespace}/{claim}'s PV {pv_name} points at {serving}, which does not exist in this "
+                "region. Nothing was changed."
+            ) from err
+        raise
+    restored_from = volume.get("SnapshotId") or ""
+    if restored_from != snapshot_id:
+        raise GateError(
+            f"{where}: {namespace}/{claim} is served by {serving} (PV {pv_name}), which was "
+            f"{f'created from {restored_from}' if restored_from else 'created empty, from no snapshot'}, not from "
+            f"this migration's final snapshot {snapshot_id}: the claim no longer holds the copy this migration "
+            "made. Check what replaced it and where its data is; nothing was changed."
+        )
+    if volume["State"] != "in-use":
+        raise GateError(
+            f"{where}: the restored claim {namespace}/{claim} is not mounted by any node ({serving} is "
+            f"{volume['State']}): start the workload on it and verify the data, then run `pulumi up` again. "
+            "Nothing was changed."
+        )
+    return serving
+
+
+def source_pv_released(core: Any, *, pv: str, volume_id: str) -> str:
+    """Right before the source PV's reclaim policy becomes Delete (deleteSource): the PV must point at
+    the source volume and be Released, its claim gone. The PV controller deletes a Released PV's
+    volume once its policy is Delete (pv_controller.go reclaimVolume), and a Bound or Available PV
+    with Delete loses it as soon as its claim goes: a claim that still holds the source (the old
+    claim of a `rename` copy), or one that may bind it, would have its data deleted later. Returns
+    the PV's phase, or "already gone" (nothing left to hand over)."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        found = core.read_persistent_volume(pv)
+    except ApiException as err:
+        if err.status == 404:
+            return "already gone"
+        raise
+    where = f"refusing to set the source PV {pv} to Delete"
+    points_at, source = _pv_volume(found), _bare_volume_id(volume_id)
+    if points_at != source:
+        raise GateError(
+            f"{where}: it points at {points_at or 'no EBS volume'}, not the source volume {source}. "
+            "Nothing was changed."
+        )
+    phase = found.status.phase if found.status else None
+    if phase == "Released":
+        return phase
+    ref = found.spec.claim_ref
+    holder = f"{ref.namespace}/{ref.name}" if ref is not None and ref.name else None
+    if phase == "Bound" and holder:
+        why = (
+            f"it is Bound to {holder}, not Released: a claim still holds the source. Once nothing uses {holder}, "
+            f"delete it (the PV is Retain, the volume stays), then run `pulumi up` again"
+        )
+    elif phase == "Available":
+        why = (
+            f"it is Available{f' and reserved for {holder}' if holder else ''}, not Released: a claim may bind it. "
+            "Find out why it was freed before deleting its volume"
+        )
+    else:
+        why = f"it is {phase or 'without a phase'}, not Released"
+    raise GateError(f"{where}: {why}. Nothing was changed.")
 
 
 @dataclass(frozen=True)
@@ -111,6 +214,9 @@ class Window:
     apps: Any = None
     ec2: Any = None
     custom: Any = None
+    # Reads the volume with the process's other waits (None: a poller of its own), on this clock.
+    poller: VolumePoller | None = None
+    clock: Callable[[], float] = time.monotonic
 
 
 def release_claim(
@@ -273,9 +379,7 @@ def wait_for_still_window(
                     "person), hold it, scale the workload to 0, then run `pulumi up` again. Nothing was deleted."
                 )
         pods = _claim_pods(core, namespace, claim)
-        state = None
-        if window.volume_id and window.ec2 is not None:
-            state = window.ec2.describe_volumes(VolumeIds=[window.volume_id])["Volumes"][0]["State"]
+        state = _window_volume_state(window)
         if not pods and state in (None, "available"):
             return
         if waited >= timeout_seconds:
@@ -290,6 +394,16 @@ def wait_for_still_window(
             )
         sleep(poll_seconds)
         waited += poll_seconds
+
+
+def _window_volume_state(window: Window) -> str | None:
+    """The window's volume's state, read with the process's other waits; None: no volume to check."""
+    if not window.volume_id or window.ec2 is None:
+        return None
+    now = window.clock()
+    with (window.poller or VolumePoller()).watch(window.ec2, window.volume_id, now=now) as watch:
+        volume = watch.look(window.clock)
+    return str(volume["State"]) if volume is not None else "not found"
 
 
 def _owner_object(custom: Any, owner: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gp3migrate import naming
+from gp3migrate.checks import aws_clients as clients
 from gp3migrate.config.problems import ConfigError
 from gp3migrate.config.settings import Settings, load_settings
 from gp3migrate.config.stack_file import (
@@ -292,7 +293,8 @@ def aws_clients(region: str) -> tuple[Any, Any]:
             "configure credentials (AWS_PROFILE, aws configure, aws sso login) or give exported files "
             "(--kube-json and --volumes-json)",
         )
-    return session.client("ec2"), session.client("eks")
+    # Discovery's own credentials, with the retries every client of the program gets.
+    return clients.client("ec2", region, session=session), clients.client("eks", region, session=session)
 
 
 @contextmanager

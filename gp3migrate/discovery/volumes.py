@@ -24,8 +24,9 @@ from gp3migrate.versions import CSI_DRIVER, IN_TREE_PROVISIONER
 MIGRATED_TO_ANNOTATION = "pv.kubernetes.io/migrated-to"
 # Volume ids as in-tree PVs hold them: `aws://<zone>/vol-…`, `aws:///vol-…` (no zone), `vol-…`,
 # each possibly with a trailing `/` (the API server accepts it; the in-tree plugin strips it).
-_VOLUME_ID = re.compile(r"^(?:aws://(?P<zone>[^/]*)/)?(?P<id>vol-[0-9a-f]{8}(?:[0-9a-f]{9})?)/?$")
-_ZONE = re.compile(r"^(?P<region>[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d)(?P<rest>.*)$")
+# Used with fullmatch: with match, `$` also matches before a trailing newline.
+_VOLUME_ID = re.compile(r"(?:aws://(?P<zone>[^/]*)/)?(?P<id>vol-[0-9a-f]{8}(?:[0-9a-f]{9})?)/?")
+_ZONE = re.compile(r"(?P<region>[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d)(?P<rest>.*)")
 _USABLE_STATES = ("in-use", "available")
 _DIGITS = re.compile(r"([0-9]+)")
 NaturalKey = tuple[tuple[str | int, ...], str]
@@ -71,7 +72,7 @@ def natural_key(text: str) -> NaturalKey:
 
 def parse_volume_id(raw: str) -> tuple[str, str | None] | None:
     """(vol-…, the zone the id names or None) for every form an in-tree PV may hold; None otherwise."""
-    match = _VOLUME_ID.match(raw.strip())
+    match = _VOLUME_ID.fullmatch(raw.strip())
     if match is None:
         return None
     return match["id"], match["zone"] or None
@@ -82,7 +83,7 @@ def zone_problem(zone: str | None, region: str | None) -> str | None:
     Wavelength Zone (named `<region>-<location>-…`; gp3 is not offered in every one of them)."""
     if not zone:
         return "no availability zone is known for it"
-    match = _ZONE.match(zone)
+    match = _ZONE.fullmatch(zone)
     if match is None:
         return f"zone {zone!r} is not an availability zone name"
     if region and match["region"] != region:
@@ -373,7 +374,7 @@ def drop_refused(result: Discovery, region: str) -> None:
         except ConfigError as err:
             refused: dict[int, list[str]] = {}
             for problem in err.problems:
-                match = re.match(r"^migrations\[(\d+)\]\.(.*)$", problem)
+                match = re.fullmatch(r"migrations\[(\d+)\]\.(.+)", problem, re.DOTALL)
                 if match is None:
                     raise  # not about one entry: a bug in discovery, not an odd volume
                 refused.setdefault(int(match[1]), []).append(match[2])

@@ -141,8 +141,6 @@ KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         _OWNED,
     ),
     "kubernetes:apps/v1:Deployment": ("apps", "deployments", _OWNED),
-    "kubernetes:apps/v1:StatefulSet": ("apps", "statefulsets", _OWNED),
-    "kubernetes:core/v1:Namespace": ("", "namespaces", _OWNED),
 }
 
 # What an install bundle creates and later upgrades and removes: the EBS CSI driver chart 2.x
@@ -175,7 +173,6 @@ def registered_kinds(settings: Settings) -> set[str]:
     """The pulumi-kubernetes types a stack with these settings registers in any phase."""
     kinds = {
         "kubernetes:core/v1:PersistentVolumeClaim",
-        "kubernetes:core/v1:PersistentVolume",
         "kubernetes:core/v1:PersistentVolumePatch",
         "kubernetes:storage.k8s.io/v1:StorageClass",
         "kubernetes:storage.k8s.io/v1:StorageClassPatch",
@@ -183,12 +180,17 @@ def registered_kinds(settings: Settings) -> set[str]:
         "kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotContent",
         "kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotClass",
     }
+    # Only rehome creates a PV object (the static CSI one of the same volume); copy and modify
+    # patch the PVs that exist: no `create` on PVs for a stack without a rehome entry.
+    if any(entry.strategy == "rehome" for entry in settings.migrations):
+        kinds.add("kubernetes:core/v1:PersistentVolume")
     if settings.driver.install == "helm":
         kinds.add("kubernetes:helm.sh/v3:Release")
     if settings.snapshots.support == "manifests":
         kinds.add("kubernetes:yaml/v2:ConfigGroup")
     if settings.rehearsal is not None:
-        kinds |= {"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:core/v1:Namespace"}
+        # The demo workload's writer (components/demo_workload.py).
+        kinds.add("kubernetes:apps/v1:Deployment")
     return kinds
 
 

@@ -69,7 +69,8 @@ FSTYPE_PARAMETER = "csi.storage.k8s.io/fstype"
 # Tier classes are named after what they fix, from a prefix of their own, so that renaming the
 # main class (gp3ClassName) renames none of them.
 TIER_CLASS_PREFIX = "gp3"
-_TIER_NAME = re.compile(rf"^{TIER_CLASS_PREFIX}-\d+iops-\d+mibs(-|$)")
+# A prefix match: `\Z`, since `$` also matches before a trailing newline.
+_TIER_NAME = re.compile(rf"{TIER_CLASS_PREFIX}-\d+iops-\d+mibs(-|\Z)")
 _DEFAULT_FS_TYPE = "ext4"
 _KEY_DIGEST_LENGTH = 8
 RECLAIM_POLICY = "Delete"

@@ -141,6 +141,8 @@ def test_a_copy_handed_over_before_it_is_in_use_breaks_source_kept_until_copy_in
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(preconditions, "restored_volume_in_use", lambda ec2, **kw: "vol-unchecked")
+    # Its second part too: a `rename` copy's source PV is still Bound to the old claim.
+    monkeypatch.setattr(preconditions, "source_pv_released", lambda core, **kw: "Released")
     with Simulation(dev(**variant("copy-rename")), seed=237) as sim:
         source = sim.config["migrations"][0]["volumeId"]
         assert up(sim, "precopy").ok

@@ -5,7 +5,8 @@ zone, encrypting an unencrypted volume). The data moves to a new volume through 
     cutover:  + quiesce -> detached -> final snapshot -> content -> VolumeSnapshot
                 -> [release old claim] -> gp3 claim -> [scale-back]
     finalize: claim bound? -> restore objects removed; snapshots unprotected
-              deleteSource: in use? -> reclaim policy Delete
+              deleteSource: claim served by the final snapshot's copy, in use, source PV Released?
+                -> reclaim policy Delete
     cleanup:  snapshots leave the stack (deleted, or kept with keepSnapshots)
     rollback: [quiesce -> release gp3 claim -> rebind PV -> old claim] -> scale-back
 """
@@ -30,13 +31,22 @@ def plan_phase(ctx: Context) -> PhasePlan:
     steps: list[Step] = []
     published: dict[str, str] = {}
 
+    cutovers = common.cutover_count(ctx)
     in_use = None
     if phase == "finalize" and entry.delete_source:
-        # The restored volume must be attached before the source may be deleted.
+        # Before the source may be deleted: the claim is served by the volume restored from the last
+        # cutover's final snapshot (its id from the state), attached to a node; the source PV Released.
         in_use = Step(
             "in-use",
             "in-use",
-            {"namespace": entry.namespace, "claim": entry.target_claim_name, "region": ctx.region},
+            {
+                "namespace": entry.namespace,
+                "claim": entry.target_claim_name,
+                "region": ctx.region,
+                "snapshot_id": Ref(f"{final_purpose(cutovers)}-snapshot"),
+                "source_volume_id": entry.volume_id,
+                "source_pv": entry.pv,
+            },
         )
         steps.append(in_use)
     # With deleteSource, Delete once the restored volume is in use: the PV controller then deletes
@@ -45,13 +55,16 @@ def plan_phase(ctx: Context) -> PhasePlan:
 
     # Snapshots stay declared (protected) until finalize unprotects them; cleanup lets go of them
     # (Pulumi refuses to delete a resource protected in its state: two edits).
-    cutovers = common.cutover_count(ctx)
     if phase != "cleanup":
         steps.append(common.snapshot(ctx, "precopy", after=("retain",)))
         published["precopySnapshotId"] = "precopy-snapshot"
         # Each cutover's final snapshot stays declared (protected) until finalize.
         for generation in range(1, cutovers + (0 if phase == "cutover" else 1)):
-            steps.append(common.snapshot(ctx, final_purpose(generation), after=("retain",)))
+            # The in-use gate reads the last one's id, so that one cannot wait for the patch the
+            # gate guards (it exists since its cutover; finalize only unprotects it).
+            read_by_gate = in_use is not None and generation == cutovers
+            after = () if read_by_gate else ("retain",)
+            steps.append(common.snapshot(ctx, final_purpose(generation), after=after))
             published[final_key(generation)] = f"{final_purpose(generation)}-snapshot"
 
     claim = entry.target_claim_name
