@@ -15,7 +15,7 @@ from components.demo_workload import DemoWorkload, DemoWorkloadArgs
 from components.platform import EbsCsiPlatform, EbsCsiPlatformArgs
 from components.rehearsal_cluster import RehearsalCluster, RehearsalClusterArgs
 from components.stack_config import history_of, read_checked_settings
-from components.volume_migration import VolumeMigration, declare_migrations
+from components.volume_migration import VolumeMigration, declare_migrations, measured_downtime
 from gp3migrate.config.phases import applied_record
 from gp3migrate.config.promotion import platform_versions, proven_phases
 from gp3migrate.config.waves import unmatched_warnings
@@ -78,6 +78,7 @@ migrations = declare_migrations(
     settings=settings,
     stack=pulumi.get_stack(),
     history=history,
+    previous_downtime=measured_downtime(previous_outputs),
     platform_for={plan.storage_class: platform.ready_for(plan.storage_class) for plan in plans},
     kubeconfig=access.kubeconfig,
     kube_context=access.kube_context,

@@ -19,7 +19,7 @@ from gp3migrate.checks import preconditions
 # The window a release re-checks is a check too: stacks applied before it was added must not run
 # their release again; so is what the in-use gate proves (`proof`): a gate passed before the source
 # was handed to deletion must not run again once the source is gone.
-_NOT_IDENTITY = ("kubeconfig", "context", "ownership", "window", "proof")
+_NOT_IDENTITY = ("kubeconfig", "context", "ownership", "window", "proof", "startedAt", "completedAt")
 
 
 class OneWayStep(ResourceProvider):
@@ -117,6 +117,9 @@ class _OwnersHoldProvider(OneWayStep):
 
 class _ScaleProvider(OneWayStep):
     def create(self, props: dict[str, Any]) -> CreateResult:
+        # When the scale began and when it was done (the pods gone, or back and ready): a stop's
+        # start and a start's end bound the workload's downtime (components/volume_migration.py).
+        started = preconditions.RUNTIME.now()
         found = preconditions.scale_workload(
             _apps_api(props["kubeconfig"], props.get("context") or None),
             kind=props["kind"],
@@ -128,7 +131,10 @@ class _ScaleProvider(OneWayStep):
             clock=preconditions.RUNTIME.clock,
         )
         resource_id = f"scaled-{props['namespace']}-{props['name']}-{int(props['replicas'])}"
-        return CreateResult(id_=resource_id, outs={**props, "replicasFound": found})
+        done = preconditions.RUNTIME.now()
+        return CreateResult(
+            id_=resource_id, outs={**props, "replicasFound": found, "startedAt": started, "completedAt": done}
+        )
 
 
 class _ClaimBoundProvider(OneWayStep):
@@ -361,6 +367,9 @@ class OwnersHold(pulumi.dynamic.Resource):
 class WorkloadScale(pulumi.dynamic.Resource):
     """Sets a Deployment's or StatefulSet's replicas once (and waits for them when above zero)."""
 
+    startedAt: pulumi.Output[float]  # noqa: N815 - the output's wire name
+    completedAt: pulumi.Output[float]  # noqa: N815
+
     def __init__(
         self,
         name: str,
@@ -382,6 +391,9 @@ class WorkloadScale(pulumi.dynamic.Resource):
             "kubeconfig": pulumi.Output.secret(kubeconfig),
             "context": context,
             "timeoutSeconds": timeout_seconds,
+            # Outputs only (set by the provider; not inputs: _NOT_IDENTITY).
+            "startedAt": None,
+            "completedAt": None,
         }
         super().__init__(_ScaleProvider(), name, props, opts)
 

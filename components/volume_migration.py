@@ -11,10 +11,12 @@ volume's steps, so volumes of different workloads migrate in parallel.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
 from components import type_token
+from components.gate_providers import WorkloadScale
 from components.step_resources import StepBuilder
 from gp3migrate.config.phases import Applied
 from gp3migrate.config.settings import Settings
@@ -32,6 +34,16 @@ class VolumeMigrationArgs:
     stack: str
     # What the last `up` applied for this volume (None: never applied).
     previous: Applied | None = None
+    # The downtime the last cutover or rollback measured (the stack's outputs), kept by phases
+    # without a window.
+    previous_downtime: float | None = None
+
+
+def _seconds_between(moments: list[Any]) -> float | None:
+    began, ended = moments
+    if not isinstance(began, int | float) or not isinstance(ended, int | float):
+        return None  # a step recorded before it kept the time (an earlier release's state)
+    return float(round(ended - began))
 
 
 class VolumeMigration(pulumi.ComponentResource):
@@ -77,6 +89,16 @@ class VolumeMigration(pulumi.ComponentResource):
                 resource=self,
             )
 
+    def _downtime(self, steps: Sequence[pulumi.CustomResource]) -> pulumi.Output[float | None] | float | None:
+        """Seconds from the workload's stop starting to its start being done (both scale steps
+        record when: components/gate_providers.py _ScaleProvider); a phase without a window keeps
+        the last one measured."""
+        for stop_name, start_name in (("rollback-quiesce", "rollback-scale-back"), ("quiesce", "scale-back")):
+            stop, start = _window_step(steps, stop_name), _window_step(steps, start_name)
+            if stop is not None and start is not None:
+                return pulumi.Output.all(stop.startedAt, start.completedAt).apply(_seconds_between)
+        return self.args.previous_downtime
+
     def publish(self, steps: list[pulumi.CustomResource], by_name: Mapping[str, pulumi.CustomResource]) -> None:
         plan, entry = self.args.plan, self.args.plan.entry
         self.steps = steps
@@ -99,8 +121,32 @@ class VolumeMigration(pulumi.ComponentResource):
             "bytesCopied": entry.size_gib * GIB if entry.strategy == "copy" else 0,
             # The steps of this phase inside the workload's downtime window (between stop and start).
             "downtimeSteps": self.phase_plan.downtime_steps(),
+            "downtimeSeconds": self._downtime(steps),
         }
         self.register_outputs(self.outputs)
+
+
+def _window_step(steps: Sequence[pulumi.CustomResource], step_name: str) -> WorkloadScale | None:
+    """The workload's scale step of that name (shared: owned by the workload's first migration)."""
+    for step in steps:
+        name = step._name
+        rollback_twin = not step_name.startswith("rollback-") and name.endswith(f"-rollback-{step_name}")
+        if isinstance(step, WorkloadScale) and name.endswith(f"-{step_name}") and not rollback_twin:
+            return step
+    return None
+
+
+def measured_downtime(previous_outputs: Mapping[str, Any]) -> dict[str, float]:
+    """Migration key -> the downtime the stack's outputs last recorded for it."""
+    recorded = previous_outputs.get("migrations")
+    if not isinstance(recorded, Mapping):
+        return {}
+    found = {}
+    for key, outputs in recorded.items():
+        value = outputs.get("downtimeSeconds") if isinstance(outputs, Mapping) else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            found[str(key)] = float(value)
+    return found
 
 
 def declare_migrations(
@@ -109,6 +155,7 @@ def declare_migrations(
     settings: Settings,
     stack: str,
     history: Mapping[str, Applied],
+    previous_downtime: Mapping[str, float] | None = None,
     platform_for: Mapping[str, Sequence[pulumi.Resource]],
     kubeconfig: pulumi.Input[str],
     kube_context: str | None,
@@ -119,7 +166,13 @@ def declare_migrations(
     migrations = {
         plan.entry.key: VolumeMigration(
             plan.entry.resource_name,
-            VolumeMigrationArgs(settings, plan, stack=stack, previous=history.get(plan.entry.key)),
+            VolumeMigrationArgs(
+                settings,
+                plan,
+                stack=stack,
+                previous=history.get(plan.entry.key),
+                previous_downtime=(previous_downtime or {}).get(plan.entry.key),
+            ),
             opts=opts,
         )
         for plan in plans

@@ -41,6 +41,9 @@ class Runtime:
     ec2: Callable[[str], Any] = _boto3_ec2
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    # Seconds since the epoch, for what a step records of when it ran (a workload's stop and start:
+    # its downtime); the simulation's clock in the simulation.
+    now: Callable[[], float] = time.time
     # Build a CoreV1Api / AppsV1Api from (kubeconfig, context); None: from the kubeconfig
     # (components/gate_providers.py).
     core_api: Callable[[str, str | None], Any] | None = None

@@ -384,6 +384,7 @@ class Simulation:
             ec2=lambda region: world.ec2(),
             sleep=lambda seconds: clock.sleep(world, seconds),
             clock=world.clock,
+            now=world.clock,
             core_api=lambda kubeconfig, context: world.core_api(),
             apps_api=lambda kubeconfig, context: world.apps_api(),
             custom_api=lambda kubeconfig, context: world.custom_api(),

@@ -39,6 +39,7 @@ from moto import mock_aws
 from moto.ec2.models import ec2_backends
 from moto.moto_api._internal import mock_random
 
+from gp3migrate.checks import aws_clients
 from gp3migrate.sim import durations
 from gp3migrate.sim import kube as k8s
 from gp3migrate.sim.clock import TICK_SECONDS, BotocoreTime
@@ -75,7 +76,9 @@ def _ec2_clients(region: str) -> tuple[Any, Any]:
     botocore client takes tens of milliseconds to build. They are made inside the first world, so
     they carry its fake credentials; moto answers them whenever a world is open."""
     session = boto3.session.Session(botocore_session=botocore.session.get_session(), region_name=region)
-    return session.client("ec2"), session.client("ec2")
+    # The one handed to the program carries the program's retry configuration (gp3migrate/checks/
+    # aws_clients.py), so a throttled call meets the retries a real run has.
+    return session.client("ec2"), aws_clients.client("ec2", region, session=session)
 
 
 @dataclass(frozen=True)
