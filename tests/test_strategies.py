@@ -134,10 +134,17 @@ def test_rehome_rollback_after_a_cutover_serves_the_volume_in_tree_again():
         ("rollback-claim", ("rebind",)),
         ("rollback-scale-back", ("rollback-claim",)),
     ]
-    # From precopy there is nothing to undo but the app is started whatever happened.
+    # From precopy the app is started whatever happened, and a CSI PV a cutover stopped before its
+    # release left reserved for the claim's name is deleted (only while Retain and not Bound).
     assert runbook("rollback", Applied(phase="precopy", strategy="rehome"))[4:] == [
-        ("rollback-scale-back", ("retain",))
+        ("csi-pv-delete", ("retain",)),
+        ("rollback-scale-back", ("retain",)),
     ]
+    unused = strategies.plan_phase(context(Applied(phase="precopy", strategy="rehome"), phase="rollback"))
+    assert unused.step("csi-pv-delete").body == {
+        "pv": "pvc-00000000-0000-4000-8000-000000000000-csi",
+        "volume_id": "vol-00000000000000001",
+    }
 
 
 def test_modify_is_only_the_in_place_change():

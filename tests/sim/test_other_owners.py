@@ -430,3 +430,27 @@ def test_after_the_already_exists_the_documented_recovery_finishes_the_cutover()
         assert sim.world.claim_volume(ns, name) == source and ebs_volumes(sim) == volumes
         assert broken(sim, finished) == []
         assert sim.world.running_pods(ns, workload)
+
+
+def test_a_rollback_after_a_cutover_refused_at_its_release_lets_the_next_cutover_pass() -> None:
+    """The refused release leaves the CSI PV (created before it) unused and reserved for the
+    claim's name; the rollback, planned as from precopy (nothing recorded), deletes it (Retain,
+    not Bound), so the next cutover can create it again instead of failing on AlreadyExists."""
+    with owned(dev(), 61, lambda sim, objs: argocd(sim, objs, skip_reconcile=True)) as sim:
+        assert up(sim, "precopy").ok
+        entry = sim.config["migrations"][0]
+        source, csi_pv = sim.world.claim_volume(entry["namespace"], entry["claim"]), f"{entry['pv']}-csi"
+        at = AtStep(f"migrate-default-{entry['claim']}-release-old-claim", resume_argocd(sim))
+        caught(sim, up(sim, "cutover", faults=at), by="Application argocd/app syncs automatically")
+        assert live(sim, "PersistentVolume", "", csi_pv)["status"]["phase"] == "Available"
+
+        app = {"metadata": {"annotations": {window_owners.ARGO_SKIP_RECONCILE: "true"}}}
+        sim.world.kube.patch("argoproj.io/v1alpha1", "Application", "argocd", "app", app, "kubectl")
+        rollback = up(sim, "rollback")
+        assert rollback.ok, rollback.error
+        assert sim.world.kube.peek("PersistentVolume", "", csi_pv) is None
+        assert broken(sim, rollback) == []
+        assert up(sim, "precopy").ok
+        cutover = up(sim, "cutover")
+        assert cutover.ok, cutover.error
+        assert broken(sim, cutover) == [] and sim.world.claim_volume(entry["namespace"], entry["claim"]) == source

@@ -150,6 +150,18 @@ def _finalize(ctx: Context) -> list[Step]:
     ]
 
 
+def _unused_csi_pv_delete(ctx: Context) -> Step:
+    """A cutover that stopped after its CSI PV (a release refused by its re-check) records nothing,
+    so this rollback plans as from precopy and lets go of that PV kept (retain_on_delete): reserved
+    for the claim's name, it would fail the next cutover's create (AlreadyExists). Deleted here
+    only while Retain and not Bound (preconditions.delete_retained_pv); absent, nothing is done.
+    A PV bound to a claim recreated after a release is refused: the app may run on it."""
+    entry = ctx.plan.entry
+    return Step(
+        "csi-pv-delete", "pv-delete", {"pv": csi_pv_name(ctx.plan), "volume_id": entry.volume_id}, after=("retain",)
+    )
+
+
 def _rollback(ctx: Context) -> list[Step]:
     entry = ctx.plan.entry
     steps: list[Step] = []
@@ -180,6 +192,8 @@ def _rollback(ctx: Context) -> list[Step]:
         )
         steps += common.rollback_claim(ctx, after=("csi-pv-delete",))
         restart_after = ("rollback-claim",)
+    else:
+        steps.append(_unused_csi_pv_delete(ctx))
     restart = common.restart(ctx, "rollback-scale-back", after=restart_after)
     if restart:
         steps.append(restart)
