@@ -83,8 +83,12 @@ class VolumeMigration(pulumi.ComponentResource):
         if entry.phase == "rollback" and previous is not None and previous.phase == "precopy":
             # A cutover that failed part-way records nothing (issue 9 item 7), so this rollback
             # plans for a precopy: it would not undo what such a cutover created.
+            does = "restarts the workload only"
+            if entry.strategy == "rehome":
+                # rehome._unused_csi_pv_delete: the one thing such a cutover leaves that is undone here.
+                does = "restarts the workload and deletes the CSI PV a cutover left unused, nothing else"
             pulumi.log.warn(
-                f"{entry.key}: rolling back from precopy restarts the workload only. If a cutover failed "
+                f"{entry.key}: rolling back from precopy {does}. If a cutover failed "
                 "part-way since, set phase: cutover and run `pulumi up` to finish it first, then roll back.",
                 resource=self,
             )

@@ -72,19 +72,21 @@ def test_rehome_without_a_safety_snapshot():
     ]
 
 
-def test_rehome_cutover_releases_the_old_claim_then_binds_the_same_name_to_a_csi_pv():
+def test_rehome_cutover_reserves_a_csi_pv_then_releases_the_old_claim_and_binds_the_same_name():
     steps = runbook("cutover", Applied(phase="precopy", strategy="rehome"))
+    # The CSI PV, pre-bound to the claim's name, exists before the old claim is deleted: a claim of
+    # that name recreated by anyone in between binds it, not a new, empty volume.
     assert steps[4:] == [
         ("quiesce", ("volume-modify",)),
         ("detached", ("quiesce",)),
-        ("release-old-claim", ("detached", "retain")),
-        ("csi-pv", ("release-old-claim",)),
-        ("claim", ("csi-pv",)),
+        ("csi-pv", ("detached",)),
+        ("release-old-claim", ("detached", "csi-pv", "retain")),
+        ("claim", ("release-old-claim", "csi-pv")),
         ("scale-back", ("claim",)),
     ]
     plan = strategies.plan_phase(context(Applied(phase="precopy", strategy="rehome"), phase="cutover"))
     # The window: what runs while the app is stopped. No snapshot, no copy.
-    assert plan.downtime_steps() == ["detached", "release-old-claim", "csi-pv", "claim"]
+    assert plan.downtime_steps() == ["detached", "csi-pv", "release-old-claim", "claim"]
     release = plan.step("release-old-claim")
     assert release.body["bound_to"] == "pvc-00000000-0000-4000-8000-000000000000"
     pv = plan.step("csi-pv")
@@ -132,10 +134,17 @@ def test_rehome_rollback_after_a_cutover_serves_the_volume_in_tree_again():
         ("rollback-claim", ("rebind",)),
         ("rollback-scale-back", ("rollback-claim",)),
     ]
-    # From precopy there is nothing to undo but the app is started whatever happened.
+    # From precopy the app is started whatever happened, and a CSI PV a cutover stopped before its
+    # release left reserved for the claim's name is deleted (only while Retain and not Bound).
     assert runbook("rollback", Applied(phase="precopy", strategy="rehome"))[4:] == [
-        ("rollback-scale-back", ("retain",))
+        ("csi-pv-delete", ("retain",)),
+        ("rollback-scale-back", ("retain",)),
     ]
+    unused = strategies.plan_phase(context(Applied(phase="precopy", strategy="rehome"), phase="rollback"))
+    assert unused.step("csi-pv-delete").body == {
+        "pv": "pvc-00000000-0000-4000-8000-000000000000-csi",
+        "volume_id": "vol-00000000000000001",
+    }
 
 
 def test_modify_is_only_the_in_place_change():

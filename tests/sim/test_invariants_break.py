@@ -82,9 +82,10 @@ def test_a_csi_pv_with_the_default_fstype_on_an_xfs_volume_breaks_own_filesystem
     with Simulation(dev(fsType="xfs"), seed=233) as sim:
         assert up(sim, "precopy").ok
         result = up(sim, "cutover")
-        # Found at the step after the CSI PV was created, not only once the app failed to mount.
+        # Found at the step after the CSI PV was created (the release), not only once the app failed
+        # to mount.
         found = named(result.violations, invariants.OWN_FILESYSTEM)
-    assert found and found[0].startswith(f"after create {NAME}-claim: PV ")
+    assert found and found[0].startswith(f"after create {NAME}-release-old-claim: PV ")
     assert found[0].endswith("as ext4, but it holds xfs")
 
 
@@ -224,7 +225,7 @@ def test_a_modify_of_a_volume_outside_the_planned_zone_breaks_pv_in_volume_zone(
         assert up(sim, "precopy").ok
         result = up(sim, "cutover")
         found = named(result.violations, invariants.PV_IN_VOLUME_ZONE)
-    assert found and found[0].startswith(f"after create {NAME}-claim: PV ")
+    assert found and found[0].startswith(f"after create {NAME}-release-old-claim: PV ")
     volume = sim.config["migrations"][0]["volumeId"]
     assert found[0].endswith(f"-csi pins pods to eu-central-1a, but its volume {volume} is in {actual}")
 

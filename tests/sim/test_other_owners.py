@@ -5,8 +5,10 @@ each entry's `owners` recorded as discovery writes them (gp3migrate/discovery/ot
 on the world's objects): the owners-held gate refuses an owner that would act in the window,
 `holdOwners` holds and resumes it, the release re-checks the window right before its delete.
 
-Where the program still loses, the scenario is a strict xfail naming what is left of issue 22
-item 3: fixing it turns the test red until the marker goes.
+An owner acting right after the release (the old claim deleted, the program's claim not yet
+created) recreates the claim; it binds the CSI PV, created before the release and pre-bound to the
+claim's name, so it is served by the same volume, and the program's claim step stops on
+AlreadyExists with nothing lost (`RightAfterTheRelease`).
 """
 
 from __future__ import annotations
@@ -27,10 +29,6 @@ from gp3migrate.sim.scenario import Faults, Simulation
 from tests.sim.test_scenarios import broken, dev, statefulset, up
 
 
-def item3(what: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"issue 22 item 3: {what}")
-
-
 class AtStep(Faults):
     """Something outside the program acts once, as the step named `step` starts (a step boundary of
     the window): a person, a controller resumed, an autoscaler. The world then moves one tick before
@@ -40,15 +38,33 @@ class AtStep(Faults):
     def __init__(self, step: str, action: Callable[[], None]):
         super().__init__()
         self.step, self.action, self.done = step, action, False
+        self.at = ""  # the step it fired at
+
+    def due(self, resource: Resource) -> bool:
+        return resource.name == self.step
 
     def __call__(self, world: Any) -> Callable[[Resource, Any], None]:
         def hook(resource: Resource, op: Any) -> None:
-            if not self.done and resource.name == self.step and op != "delete":
-                self.done = True
+            if not self.done and op != "delete" and self.due(resource):
+                self.done, self.at = True, resource.name
                 self.action()
                 clock.wait(world, 1)
 
         return hook
+
+
+class RightAfterTheRelease(AtStep):
+    """Fires as the first step after the release of the entry's old claim starts (the claim is gone
+    and the program's claim not there yet), whichever step that is in the plan's order: the boundary
+    where anything that recreates the claim used to get a new, empty volume."""
+
+    def __init__(self, sim: Simulation, action: Callable[[], None]):
+        super().__init__("", action)
+        self.sim, self.entry = sim, sim.config["migrations"][0]
+
+    def due(self, resource: Resource) -> bool:
+        claim = (self.entry["namespace"], self.entry["claim"])
+        return self.sim.world.kube.peek("PersistentVolumeClaim", *claim) is None
 
 
 # What discovery lists to find the owners (gp3migrate/discovery/inventory.py): the owner kinds,
@@ -148,7 +164,7 @@ def test_a_keda_scaled_statefulset_whose_events_come_mid_window_is_refused_befor
         ns = entry["namespace"]
         assert [o["kind"] for o in entry["owners"]] == ["ScaledObject"]
         assert up(sim, "precopy").ok
-        at = AtStep(f"migrate-{ns}-{entry['claim']}-csi-pv", lambda: sim.world.keda_active.add((ns, "db")))
+        at = AtStep(f"migrate-{ns}-{entry['claim']}-claim", lambda: sim.world.keda_active.add((ns, "db")))
         result = up(sim, "cutover", faults=at)
         caught(sim, result, by=f"ScaledObject {ns}/db scales the workload (it is not paused)")
         assert not at.done
@@ -201,29 +217,50 @@ def caught(sim: Simulation, result: Any, *, by: str) -> None:
     assert by in str(result.error), result.error
 
 
+def recreated_on_the_csi_pv(sim: Simulation, result: Any, at: AtStep, *, source: str, volumes: set[str]) -> None:
+    """Something recreated the claim right after the release, from a source naming the in-tree
+    class. It bound the CSI PV, pre-bound to the claim's name before the release (the PV controller
+    matches a pre-bound PV before any class check: component-helpers pv_helpers.go
+    FindMatchingVolume), so the app runs on its own volume; the program's claim step stopped on
+    AlreadyExists; no volume was provisioned; nothing broke (SERVED_BY_SOURCE, NO_WRITE_LOST...)."""
+    entry = sim.config["migrations"][0]
+    ns, name = entry["namespace"], entry["claim"]
+    # pulumi-kubernetes await.go Creation: a create of an existing object fails (no upsert). What
+    # broke first shows here (a new, empty volume: SERVED_BY_SOURCE).
+    caught(sim, result, by=f"creating PersistentVolumeClaim {ns}/{name}: AlreadyExists")
+    claim = live(sim, "PersistentVolumeClaim", ns, name)
+    pv = live(sim, "PersistentVolume", "", claim["spec"]["volumeName"])
+    assert claim["spec"]["storageClassName"] == "gp2" != pv["spec"]["storageClassName"]
+    assert claim["status"]["phase"] == "Bound" and pv["metadata"]["name"] == f"{entry['pv']}-csi"
+    assert pv["spec"]["csi"]["volumeHandle"] == source == sim.world.claim_volume(ns, name)
+    assert ebs_volumes(sim) == volumes, "a volume was provisioned for the recreated claim"
+    # The boundary right after the release is the program's own claim (the CSI PV exists already).
+    assert at.done and at.at == f"migrate-{ns}-{name}-claim", at.at
+
+
+def ebs_volumes(sim: Simulation) -> set[str]:
+    return {v["VolumeId"] for v in sim.world.ec2().describe_volumes()["Volumes"]}
+
+
 # The release's window re-check (gp3migrate/checks/preconditions.py wait_for_still_window) runs as
-# the release starts; an owner resumed after it, before the program's claim exists, recreates the
-# released claim from git: the provisioner gives it a new, empty volume, and the program's claim step
-# fails with AlreadyExists only after that claim already serves the app.
-AFTER_THE_RELEASE = pytest.param(
-    "csi-pv",
-    marks=item3(
-        "an owner resumed (or a scale-up) after the release's re-check and before the program's claim: the "
-        "released claim is recreated (from git, or from the StatefulSet's template) on a new, empty volume and "
-        "the claim is no longer served by its source (SERVED_BY_SOURCE); no check runs between the release and "
-        "the claim step"
-    ),
-)
-
-
-@pytest.mark.parametrize("boundary", ["release-old-claim", AFTER_THE_RELEASE])
+# the release starts and refuses an owner resumed by then; one resumed right after the release
+# recreates the claim from git (the in-tree class, no volumeName), and it binds the CSI PV.
+@pytest.mark.parametrize("boundary", ["release-old-claim", "right after the release"])
 def test_argocd_resumed_by_a_person_mid_window_loses_nothing(boundary: str) -> None:
     with owned(dev(), 61, lambda sim, objs: argocd(sim, objs, skip_reconcile=True)) as sim:
         assert up(sim, "precopy").ok
-        at = AtStep(f"migrate-default-{sim.config['migrations'][0]['claim']}-{boundary}", resume_argocd(sim))
+        entry = sim.config["migrations"][0]
+        source, volumes = sim.world.claim_volume(entry["namespace"], entry["claim"]), ebs_volumes(sim)
+        if boundary == "release-old-claim":
+            at = AtStep(f"migrate-default-{entry['claim']}-{boundary}", resume_argocd(sim))
+            result = up(sim, "cutover", faults=at)
+            assert at.done
+            caught(sim, result, by="Application argocd/app syncs automatically")
+            return
+        at = RightAfterTheRelease(sim, resume_argocd(sim))
         result = up(sim, "cutover", faults=at)
-        assert at.done
-        caught(sim, result, by="Application argocd/app syncs automatically")
+        assert source is not None
+        recreated_on_the_csi_pv(sim, result, at, source=source, volumes=volumes)
 
 
 def test_an_argocd_application_held_by_skip_reconcile_lets_the_cutover_pass() -> None:
@@ -310,27 +347,110 @@ def test_a_paused_keda_scaled_object_lets_the_cutover_pass() -> None:
         assert problems(sim, result) == []
 
 
-@pytest.mark.parametrize(
-    ("boundary", "by"),
-    [
-        ("release-old-claim", "StatefulSet db was scaled to 1 during the window"),
-        pytest.param(*AFTER_THE_RELEASE.values, "AlreadyExists", marks=AFTER_THE_RELEASE.marks),
-        ("claim", "AlreadyExists"),
-    ],
-)
-def test_a_one_off_scale_up_in_the_window_is_caught_and_loses_nothing(boundary: str, by: str) -> None:
-    """A person scales the StatefulSet up once: as the release starts, its re-check refuses; as the
-    program's claim is created (the CSI PV already waits for it), the controller's claim of the same
-    name binds that PV and the claim step stops on AlreadyExists, with the source's data served."""
+def rehomed_statefulset() -> dict[str, Any]:
     config = statefulset(replicas=1)
     for entry in config["migrations"]:
         for key in ("strategy", "claimNaming"):
             entry.pop(key, None)
-    with owned(config, 67, lambda sim, objs: None) as sim:
+    return config
+
+
+def test_a_one_off_scale_up_as_the_release_starts_is_refused_by_its_re_check() -> None:
+    with owned(rehomed_statefulset(), 67, lambda sim, objs: None) as sim:
         entry = sim.config["migrations"][0]
         assert up(sim, "precopy").ok
         scale = lambda: sim.world.scale_up_once(entry["namespace"], "db", 1, who="someone")  # noqa: E731
-        at = AtStep(f"migrate-{entry['namespace']}-{entry['claim']}-{boundary}", scale)
+        at = AtStep(f"migrate-{entry['namespace']}-{entry['claim']}-release-old-claim", scale)
         result = up(sim, "cutover", faults=at)
         assert at.done
-        caught(sim, result, by=by)
+        caught(sim, result, by="StatefulSet db was scaled to 1 during the window")
+
+
+@pytest.mark.parametrize("seed", [67, 69])
+def test_a_statefulset_scaled_up_by_a_person_right_after_the_release_keeps_its_volume(seed: int) -> None:
+    """The StatefulSet controller creates the missing claim from its volumeClaimTemplate, which
+    still names the in-tree class (kubernetes pkg/controller/statefulset
+    createMissingPersistentVolumeClaims); it binds the CSI PV, not a new volume."""
+    with owned(rehomed_statefulset(), seed, lambda sim, objs: None) as sim:
+        entry = sim.config["migrations"][0]
+        ns = entry["namespace"]
+        templates = live(sim, "StatefulSet", ns, "db")["spec"]["volumeClaimTemplates"]
+        assert [t["spec"]["storageClassName"] for t in templates] == ["gp2"]
+        assert up(sim, "precopy").ok
+        source, volumes = sim.world.claim_volume(ns, entry["claim"]), ebs_volumes(sim)
+        assert source is not None
+        at = RightAfterTheRelease(sim, lambda: sim.world.scale_up_once(ns, "db", 1, who="someone"))
+        result = up(sim, "cutover", faults=at)
+        recreated_on_the_csi_pv(sim, result, at, source=source, volumes=volumes)
+        assert sim.world.running_pods(ns, "db") == ["db-0"]
+
+
+def test_after_the_already_exists_the_documented_recovery_finishes_the_cutover() -> None:
+    """What the user does next (README, "A cutover that stopped on AlreadyExists"). Re-running the
+    cutover alone fails the same way: every step before the claim completed and is not run again,
+    so only the claim's create runs, and the claim is there. The owner's claim is given back: hold
+    the owner, stop the workload, wait for the detach, delete the claim (the CSI PV is Retain: the
+    volume stays), clear the uid from the CSI PV's claimRef (Released -> Available, reserved for the
+    name again: pv_controller.go syncVolume); then the unchanged cutover creates the program's
+    claim, starts the workload and every invariant holds."""
+    with owned(dev(), 61, lambda sim, objs: argocd(sim, objs, skip_reconcile=True)) as sim:
+        assert up(sim, "precopy").ok
+        entry = sim.config["migrations"][0]
+        ns, name, workload = entry["namespace"], entry["claim"], entry["workload"]["name"]
+        source, volumes = sim.world.claim_volume(ns, name), ebs_volumes(sim)
+        assert source is not None
+        at = RightAfterTheRelease(sim, resume_argocd(sim))
+        recreated_on_the_csi_pv(sim, up(sim, "cutover", faults=at), at, source=source, volumes=volumes)
+
+        again = up(sim, "cutover")
+        assert [s.name.rsplit("-", 1)[-1] for s in again.steps if s.op == "create"] == ["claim"]
+        caught(sim, again, by=f"creating PersistentVolumeClaim {ns}/{name}: AlreadyExists")
+
+        csi_pv = live(sim, "PersistentVolumeClaim", ns, name)["spec"]["volumeName"]
+        app = {"metadata": {"annotations": {window_owners.ARGO_SKIP_RECONCILE: "true"}}}
+        sim.world.kube.patch("argoproj.io/v1alpha1", "Application", "argocd", "app", app, "kubectl")
+        sim.world.scale_workload(ns, workload, 0)
+        waited = 0
+        while sim.world.ebs.attached_to(source) is not None:
+            sim.world.tick()
+            waited += 1
+            assert waited < 100, "the volume never detached"
+        sim.world.kube.delete("v1", "PersistentVolumeClaim", ns, name)
+        sim.world.tick(2)
+        assert sim.world.kube.peek("PersistentVolumeClaim", ns, name) is None
+        clear = {"spec": {"claimRef": {"uid": None, "resourceVersion": None}}}
+        sim.world.kube.patch("v1", "PersistentVolume", "", csi_pv, clear, "kubectl")
+        sim.world.tick()
+        assert live(sim, "PersistentVolume", "", csi_pv)["status"]["phase"] == "Available"
+
+        finished = up(sim, "cutover")
+        assert finished.ok, finished.error
+        claim = live(sim, "PersistentVolumeClaim", ns, name)
+        assert claim["spec"]["volumeName"] == csi_pv and claim["spec"]["storageClassName"] != "gp2"
+        assert sim.world.claim_volume(ns, name) == source and ebs_volumes(sim) == volumes
+        assert broken(sim, finished) == []
+        assert sim.world.running_pods(ns, workload)
+
+
+def test_a_rollback_after_a_cutover_refused_at_its_release_lets_the_next_cutover_pass() -> None:
+    """The refused release leaves the CSI PV (created before it) unused and reserved for the
+    claim's name; the rollback, planned as from precopy (nothing recorded), deletes it (Retain,
+    not Bound), so the next cutover can create it again instead of failing on AlreadyExists."""
+    with owned(dev(), 61, lambda sim, objs: argocd(sim, objs, skip_reconcile=True)) as sim:
+        assert up(sim, "precopy").ok
+        entry = sim.config["migrations"][0]
+        source, csi_pv = sim.world.claim_volume(entry["namespace"], entry["claim"]), f"{entry['pv']}-csi"
+        at = AtStep(f"migrate-default-{entry['claim']}-release-old-claim", resume_argocd(sim))
+        caught(sim, up(sim, "cutover", faults=at), by="Application argocd/app syncs automatically")
+        assert live(sim, "PersistentVolume", "", csi_pv)["status"]["phase"] == "Available"
+
+        app = {"metadata": {"annotations": {window_owners.ARGO_SKIP_RECONCILE: "true"}}}
+        sim.world.kube.patch("argoproj.io/v1alpha1", "Application", "argocd", "app", app, "kubectl")
+        rollback = up(sim, "rollback")
+        assert rollback.ok, rollback.error
+        assert sim.world.kube.peek("PersistentVolume", "", csi_pv) is None
+        assert broken(sim, rollback) == []
+        assert up(sim, "precopy").ok
+        cutover = up(sim, "cutover")
+        assert cutover.ok, cutover.error
+        assert broken(sim, cutover) == [] and sim.world.claim_volume(entry["namespace"], entry["claim"]) == source

@@ -104,9 +104,10 @@ def test_a_snapshot_beside_a_polling_gate_loses_writes_under_every_seed_with_ove
 
 @pytest.fixture
 def release_without_detach(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The missing edge: rehome's release of the old claim waits for the scale to 0, not for the
-    detach gate, so the release, the CSI PV, the claim and the scale-back may run while it polls.
-    The whole defect: the release's own re-check that the volume is still detached (its window's
+    """The missing edges: rehome's CSI PV and release of the old claim wait for the scale to 0, not
+    for the detach gate, so the CSI PV, the release, the claim and the scale-back may run while it
+    polls (with the CSI PV's edge kept, the claim would still wait for the gate through it). The
+    whole defect: the release's own re-check that the volume is still detached (its window's
     `volumeId`, issue 22 item 3) goes too, or it would refuse before the gate is outrun."""
     from gp3migrate.planning.strategies import rehome
 
@@ -120,7 +121,14 @@ def release_without_detach(monkeypatch: pytest.MonkeyPatch) -> None:
         return dataclasses.replace(step, after=("quiesce", "retain"), body=body)
 
     def cutover_steps(ctx: Any) -> list[Any]:
-        return [without_detach(s) if s.name == "release-old-claim" else s for s in original(ctx)]
+        return [
+            without_detach(s)
+            if s.name == "release-old-claim"
+            else dataclasses.replace(s, after=("quiesce",))
+            if s.name == "csi-pv"
+            else s
+            for s in original(ctx)
+        ]
 
     monkeypatch.setattr(rehome, "_cutover", cutover_steps)
 

@@ -60,7 +60,7 @@ def test_the_installed_command_walks_every_phase_from_another_directory(project:
     assert "[BROKEN]" not in out and out.count("[ok] no acknowledged write lost") == 4
     # The dev example migrates by rehome: the same volume under a CSI PV, nothing copied.
     assert "+ create   PersistentVolume             migrate-default-ebs-gp2-claim-csi-pv" in out
-    assert "downtime steps: detached, release-old-claim, csi-pv, claim" in out
+    assert "downtime steps: detached, csi-pv, release-old-claim, claim" in out
     assert "Snapshot                     migrate-default-ebs-gp2-claim-final-snapshot" not in out
     assert "in all: 0 bytes copied" in out
     assert out.rstrip().endswith("all invariants held")

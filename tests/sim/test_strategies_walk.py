@@ -68,7 +68,7 @@ def test_rehome_downtime_is_the_detach_wait_and_object_steps_only() -> None:
             windows[name] = report.phases[1].downtime_seconds["default/app-gp2-in-tree"]
             steps = sim.checkpoint.outputs["migrations"][KEY]["downtimeSteps"]
             if name == "rehome":
-                assert steps == ["detached", "release-old-claim", "csi-pv", "claim"]
+                assert steps == ["detached", "csi-pv", "release-old-claim", "claim"]
             else:
                 assert "final-snapshot" in steps
     assert 0 < windows["rehome"] < windows["copy"], windows

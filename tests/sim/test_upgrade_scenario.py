@@ -123,6 +123,22 @@ ADDED_OUTPUTS = ("followUp",)
 ADDED_RELEASE_INPUTS = ("window",)
 
 
+# Rehome's cutover creates its CSI PV before it releases the old claim (issue 22 item 3: the PV,
+# pre-bound to the claim's name, catches a claim recreated after the release). What that changes in
+# the state: the dependencies of the CSI PV, the release and the claim, and the order of the
+# entry's `downtimeSteps` output. A change of dependencies alone is no diff (the engine saves the
+# new ones with a same step: pulumi step_generator.go), and the plans compared below stay the same.
+REORDERED_STEPS = ("-csi-pv", "-release-old-claim")
+
+
+def _reordered(urn: str, urns: set[str]) -> bool:
+    name = urn.rsplit("::", 1)[-1]
+    if name.endswith(REORDERED_STEPS):
+        return True
+    # The claim of a rehome entry: the one whose migration has a CSI PV.
+    return name.endswith("-claim") and any(u.endswith(f"::{name.removesuffix('-claim')}-csi-pv") for u in urns)
+
+
 def comparable(document: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint document keyed by URN (the order of independent resources is that draw too),
     without what the API server numbered, and with every `__provider` string blanked: that is where
@@ -131,9 +147,15 @@ def comparable(document: dict[str, Any]) -> dict[str, Any]:
     # Stack outputs this release adds: new keys, read by people (no later run reads them).
     for added in ADDED_OUTPUTS:
         (copied.get("outputs") or {}).pop(added, None)
+    for migration in ((copied.get("outputs") or {}).get("migrations") or {}).values():
+        if isinstance(migration, dict) and isinstance(migration.get("downtimeSteps"), list):
+            migration["downtimeSteps"] = sorted(migration["downtimeSteps"])
     for key in ("resources", "pending_deletes"):
         copied[key] = {r["urn"]: r for r in copied[key]}
+        urns = set(copied[key])
         for resource in copied[key].values():
+            if _reordered(resource["urn"], urns):
+                resource.pop("dependencies", None)
             if str(resource.get("id", "")).startswith("released-"):
                 for added in ADDED_RELEASE_INPUTS:
                     for section in ("inputs", "outputs", "property_dependencies"):

@@ -2,7 +2,8 @@
 claim name. Zero bytes copied; the downtime is one pod restart.
 
     precopy (prepare): Retain patch -> [safety snapshot] -> driver tags -> ModifyVolume to gp3
-    cutover:  + quiesce -> detached -> old claim released -> CSI PV -> claim (same name) -> scale-back
+    cutover:  + quiesce -> detached -> CSI PV (pre-bound) -> old claim released -> claim (same name) ->
+              scale-back
     finalize: claim bound? -> old in-tree PV object deleted (only while Retain); safety snapshot
               unprotected; the CSI PV's reclaim policy as asked (finalReclaimPolicy)
     cleanup:  the safety snapshot leaves the stack (deleted, or kept with keepSnapshots)
@@ -108,19 +109,26 @@ def _cutover(ctx: Context) -> list[Step]:
     if quiesce:
         steps.append(quiesce)
     steps.append(common.detached(ctx, after=("quiesce",) if quiesce else stop_after))
+    # The CSI PV comes before the release: it is pre-bound (claimRef with no uid), and the PV
+    # controller hands a pre-bound PV to any claim of that namespace/name before it looks at the
+    # class (component-helpers storage/volume/pv_helpers.go FindMatchingVolume; pv_controller.go
+    # syncUnboundClaim). So a claim recreated by its owner after the release (git, a
+    # volumeClaimTemplate) binds this same volume rather than a new, empty one; the program's claim
+    # then fails with AlreadyExists and nothing is lost. Until the release it stays Available: the
+    # old claim is bound to the in-tree PV (pv_controller.go syncVolume).
+    steps.append(_csi_pv(ctx, after=("detached",), downtime=True))
     steps.append(
         common.release(
             ctx,
             "release-old-claim",
             entry.claim,
-            after=("detached", "retain"),
+            after=("detached", "csi-pv", "retain"),
             bound_to=entry.pv,
             downtime=True,
             detached_volume=entry.volume_id,
         )
     )
-    steps.append(_csi_pv(ctx, after=("release-old-claim",), downtime=True))
-    steps.append(_claim(ctx, after=("csi-pv",), downtime=True))
+    steps.append(_claim(ctx, after=("release-old-claim", "csi-pv"), downtime=True))
     scale_back = common.restart(ctx, "scale-back", after=("claim",))
     if scale_back:
         steps.append(scale_back)
@@ -140,6 +148,18 @@ def _finalize(ctx: Context) -> list[Step]:
         # Retain, checked right before the delete.
         Step("old-pv-delete", "pv-delete", {"pv": entry.pv, "volume_id": entry.volume_id}, after=("claim-bound",)),
     ]
+
+
+def _unused_csi_pv_delete(ctx: Context) -> Step:
+    """A cutover that stopped after its CSI PV (a release refused by its re-check) records nothing,
+    so this rollback plans as from precopy and lets go of that PV kept (retain_on_delete): reserved
+    for the claim's name, it would fail the next cutover's create (AlreadyExists). Deleted here
+    only while Retain and not Bound (preconditions.delete_retained_pv); absent, nothing is done.
+    A PV bound to a claim recreated after a release is refused: the app may run on it."""
+    entry = ctx.plan.entry
+    return Step(
+        "csi-pv-delete", "pv-delete", {"pv": csi_pv_name(ctx.plan), "volume_id": entry.volume_id}, after=("retain",)
+    )
 
 
 def _rollback(ctx: Context) -> list[Step]:
@@ -172,6 +192,8 @@ def _rollback(ctx: Context) -> list[Step]:
         )
         steps += common.rollback_claim(ctx, after=("csi-pv-delete",))
         restart_after = ("rollback-claim",)
+    else:
+        steps.append(_unused_csi_pv_delete(ctx))
     restart = common.restart(ctx, "rollback-scale-back", after=restart_after)
     if restart:
         steps.append(restart)

@@ -109,9 +109,13 @@ def mismatch_reason(pv: dict[str, Any], claim: dict[str, Any]) -> str:
 def find_matching_volume(
     volumes: Iterable[dict[str, Any]], claim: dict[str, Any], delay_binding: bool, zone: str | None = None
 ) -> dict[str, Any] | None:
-    """FindMatchingVolume (component-helpers pv_helpers.go): a PV pre-bound to the claim wins; else the
-    smallest Available PV of the claim's class that fits (not in the PV controller's path while
-    binding waits for the first consumer: the scheduler, `zone` set, binds those)."""
+    """FindMatchingVolume (component-helpers storage/volume/pv_helpers.go) over the PVs whose access
+    modes cover the claim's (pv_controller's index.go findByClaim lists them by access modes): a PV
+    pre-bound to the claim (claimRef namespace/name, no uid or the claim's) wins once its size fits,
+    checked before the phase and the class, and also while binding waits for the first consumer
+    ("prebound PVs are still returned as a match"); else the smallest Available PV of the claim's
+    class that fits (not in the PV controller's path while binding waits: the scheduler, `zone`
+    set, binds those)."""
     request, mode, modes = claim_request(claim), volume_mode(claim), set(claim["spec"].get("accessModes") or [])
     best: dict[str, Any] | None = None
     best_capacity = 0
