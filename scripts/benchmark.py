@@ -252,9 +252,11 @@ def _fleet_child(n: int) -> None:
     """One fleet rehearsal of n volumes (gp3migrate/sim/fleet_world.py): every group through every
     phase, one `up` per group and phase; prints wall and CPU seconds, peak RSS and the verdict."""
     from gp3migrate.sim import fleet_world
+    from gp3migrate.sim.cli import tune_collector
     from gp3migrate.sim.rehearsal import walk_ups
     from gp3migrate.sim.scenario import Simulation
 
+    tune_collector()  # as `gp3migrate simulate` runs
     config, groups = fleet_world.fleet_config(n)
     start, cpu = time.perf_counter(), time.process_time()
     with Simulation(config, stack=f"fleet-{n}", seed=1, driver="addon") as sim:

@@ -27,6 +27,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -282,15 +283,81 @@ def writes_kept(sim: Simulated, namespace: str, claims: list[str]) -> list[Viola
     return found
 
 
+class RecordCount:
+    """How many volumes and snapshots hold each record, kept up to date from what changed since the
+    last look, so `only_copies_kept` after every step costs what the step changed, not every record
+    ever written (which made each step's check grow with the run, and the run quadratic).
+
+    A volume's or snapshot's records change only by appends (a pod's write), and go only with the
+    volume or snapshot (EBS model: restores and snapshots copy a list, deletes drop it): a list seen
+    before is counted from where it was left; one gone or replaced is uncounted as it was counted.
+    Anything else (a list that shrank, writes that shrank) counts everything again from nothing."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.count: dict[str, int] = {}
+        # ("volume" | "snapshot", id) -> (the list, how much of it is counted)
+        self.seen: dict[tuple[str, str], tuple[list[str], int]] = {}
+        self.written: set[str] = set()
+        self.writes_seen = 0
+        # Records written whose count fell to (or stayed at) zero: lost unless held again.
+        self.zero: set[str] = set()
+
+    def lost(self, world: World) -> set[str]:
+        if not self._update(world):
+            self._reset()
+            self._update(world)
+        return {r for r in self.zero if r in self.written and not self.count.get(r)}
+
+    def _update(self, world: World) -> bool:
+        ebs = world.ebs
+        current: dict[tuple[str, str], list[str]] = {("volume", k): v for k, v in ebs.content.items()}
+        current |= {("snapshot", k): v for k, v in ebs.snapshot_content.items()}
+        count, zero = self.count, self.zero
+        for key, (records, counted) in list(self.seen.items()):
+            now = current.get(key)
+            if len(records) < counted:
+                return False
+            if now is records:
+                continue
+            for record in records[:counted]:
+                count[record] -= 1
+                if not count[record]:
+                    zero.add(record)
+            del self.seen[key]
+        for key, records in current.items():
+            before = self.seen.get(key)
+            for record in records[before[1] if before is not None else 0 :]:
+                count[record] = count.get(record, 0) + 1
+            self.seen[key] = (records, len(records))
+        writes = world.writes
+        if len(writes) < self.writes_seen:
+            return False
+        for write in writes[self.writes_seen :]:
+            self.written.add(write.record)
+            if not count.get(write.record):
+                zero.add(write.record)
+        self.writes_seen = len(writes)
+        return True
+
+
+_RECORD_COUNTS: weakref.WeakKeyDictionary[Any, RecordCount] = weakref.WeakKeyDictionary()
+
+
 def only_copies_kept(sim: Simulated, *, where: str) -> list[Violation]:
-    written = {w.record for w in sim.world.writes}
-    if not written:
-        return []
-    held = sim.world.ebs.all_records()
-    lost = sorted(written - held)
+    """Every record written is still on some volume or snapshot (counted incrementally: RecordCount)."""
+    tracker = _RECORD_COUNTS.setdefault(sim.world.ebs, RecordCount())
+    lost = tracker.lost(sim.world)
     if not lost:
         return []
     return [Violation(NO_ONLY_COPY_DELETED, f"{where}: {len(lost)} records are on no volume or snapshot any more")]
+
+
+def only_copies_kept_from_scratch(sim: Simulated) -> set[str]:
+    """The same question asked of every record at once: what RecordCount must agree with."""
+    return {w.record for w in sim.world.writes} - sim.world.ebs.all_records()
 
 
 def parsed_entries(config: dict[str, Any]) -> list[MigrationSettings | None]:
