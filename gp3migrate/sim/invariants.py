@@ -97,6 +97,55 @@ PHASE_COMPLETES = "every phase of a healthy world completes in one up"
 RESTORE_KEPT_UNTIL_COPY_BOUND = "a copy's snapshots are let go only once its claim is bound to its restored volume"
 
 
+@dataclass(frozen=True)
+class PvFacts:
+    volume: str | None
+    fs_type: str
+    zones: frozenset[str] | None
+    filesystem_mode: bool
+
+
+class PvReader:
+    """What the per-step checks read of each PV, parsed once per version of it: the store writes a
+    new object on every change (`Cluster._store`), so an object seen before reads the same. With
+    every step checking every PV, parsing them all again each step made the checks grow with the
+    square of the fleet. Volume zones are read once per volume (an EBS volume never moves)."""
+
+    def __init__(self) -> None:
+        self.parsed: dict[str, tuple[dict[str, Any], PvFacts]] = {}
+        self.zones: dict[str, str] = {}
+
+    def facts(self, pv: dict[str, Any]) -> PvFacts:
+        from gp3migrate.sim import kube as k8s
+        from gp3migrate.sim.kube.objects import pv_zones
+
+        name = pv["metadata"]["name"]
+        seen = self.parsed.get(name)
+        if seen is not None and seen[0] is pv:
+            return seen[1]
+        zones = pv_zones(pv)
+        facts = PvFacts(
+            k8s.pv_volume_id(pv),
+            k8s.pv_fs_type(pv),
+            frozenset(zones) if zones is not None else None,
+            (pv.get("spec") or {}).get("volumeMode", "Filesystem") == "Filesystem",
+        )
+        self.parsed[name] = (pv, facts)
+        return facts
+
+    def zone(self, sim: Simulated, volume: str) -> str:
+        if volume not in self.zones:
+            self.zones[volume] = sim.world.ebs.zone(volume)
+        return self.zones[volume]
+
+
+_PV_READERS: weakref.WeakKeyDictionary[Any, PvReader] = weakref.WeakKeyDictionary()
+
+
+def _pv_reader(sim: Simulated) -> PvReader:
+    return _PV_READERS.setdefault(sim.world.kube, PvReader())
+
+
 def after_step(sim: Simulated, step: Step) -> list[Violation]:
     """Cheap checks run after every step of every `up`."""
     found = []
@@ -114,16 +163,14 @@ def pvs_in_volume_zones(sim: Simulated, *, where: str) -> list[Violation]:
     puts its pods (kubernetes pkg/scheduler/framework/plugins/volumebinding, VolumeZone), and EC2
     attaches a volume only to an instance in its own zone (AttachVolume: InvalidVolume.ZoneMismatch):
     a PV naming another zone leaves every pod of its claim Pending or failing to attach."""
-    from gp3migrate.sim import kube as k8s
-    from gp3migrate.sim.kube.objects import pv_zones
-
+    reader = _pv_reader(sim)
     found = []
     for pv in sim.world.kube.view("PersistentVolume"):
-        volume = k8s.pv_volume_id(pv)
-        zones = pv_zones(pv)
+        facts = reader.facts(pv)
+        volume, zones = facts.volume, facts.zones
         if volume is None or zones is None or not sim.world.ebs.exists(volume):
             continue
-        actual = sim.world.ebs.zone(volume)
+        actual = reader.zone(sim, volume)
         if actual not in zones:
             found.append(
                 Violation(
@@ -200,22 +247,21 @@ def own_filesystems(sim: Simulated, *, where: str) -> list[Violation]:
     """A filesystem PV names the filesystem its volume holds: node staging formats only a blank
     device and mounts an existing one as the PV says (mount-utils formatAndMount), so another
     fsType fails the mount, or, for a volume the CSI PV was made for, formats nothing and loses it."""
-    from gp3migrate.sim import kube as k8s
-
+    reader = _pv_reader(sim)
     found = []
     for pv in sim.world.kube.view("PersistentVolume"):
-        if (pv.get("spec") or {}).get("volumeMode", "Filesystem") != "Filesystem":
+        facts = reader.facts(pv)
+        if not facts.filesystem_mode:
             continue
-        volume = k8s.pv_volume_id(pv)
+        volume = facts.volume
         held = sim.world.ebs.filesystem.get(volume) if volume else None
         if held is None or not sim.world.ebs.exists(str(volume)):
             continue
-        if k8s.pv_fs_type(pv) != held:
+        if facts.fs_type != held:
             found.append(
                 Violation(
                     OWN_FILESYSTEM,
-                    f"{where}: PV {pv['metadata']['name']} mounts {volume} as {k8s.pv_fs_type(pv)}, "
-                    f"but it holds {held}",
+                    f"{where}: PV {pv['metadata']['name']} mounts {volume} as {facts.fs_type}, but it holds {held}",
                 )
             )
     return found
@@ -676,12 +722,15 @@ class ClaimsWatch:
         """(namespace, name, uid) -> volume, for every claim bound and not being deleted."""
         from gp3migrate.sim import kube as k8s
 
+        kube, reader = self.sim.world.kube, _pv_reader(self.sim)
         out = {}
-        for claim in self.sim.world.kube.view("PersistentVolumeClaim"):
+        for claim in kube.view("PersistentVolumeClaim"):
             meta = claim["metadata"]
-            if k8s.deleting(claim):
+            if k8s.deleting(claim) or claim["status"].get("phase") != "Bound":
                 continue
-            volume = self.sim.world.claim_volume(meta["namespace"], meta["name"])
+            # World.claim_volume, with the PV read through the reader (this runs after every step).
+            pv = kube.peek("PersistentVolume", "", claim["spec"].get("volumeName", ""))
+            volume = reader.facts(pv).volume if pv is not None else None
             if volume is not None:
                 out[(meta["namespace"], meta["name"], meta["uid"])] = volume
         return out
