@@ -4,8 +4,8 @@ A rehearsal of 10 and of 40 volumes (gp3migrate/sim/fleet_world.py, one group, e
 the work that used to grow with the square of the fleet: objects the kube store sorted (every
 `view` sorted the whole store), nodes deep-copied (every preview's dry-run create copied the whole
 store), records the "no only copy deleted" check looked at (every step looked at every record ever
-written) and dependency checks in the engine's draw of the deletes (every pair, for every pick). 4×
-the volumes must cost at most RATIO× each: linear with the fixed costs is below 4, quadratic 16.
+written) and dependency checks in the engine's draw of the deletes (every pair, for every pick). 4x
+the volumes must cost at most RATIO x each: linear with the fixed costs is below 4, quadratic 16.
 
 The incremental pieces are also checked against what they replace: the store's ordered keys
 against a sort of the whole store, the record count against a count from scratch after every step.
@@ -120,7 +120,7 @@ def test_the_store_keeps_each_kind_in_the_order_a_sort_gives() -> None:
         try:
             if key in cluster._objects:
                 if rng.random() < 0.5:
-                    cluster.delete(obj["apiVersion"], kind, key[1], name)
+                    cluster.delete("v1", kind, key[1], name)
                 if kind == "PersistentVolume":
                     cluster.remove_finalizer(kind, "", name, "kubernetes.io/pv-protection", "test")
                 if kind == "Pod" and rng.random() < 0.5:
@@ -157,7 +157,7 @@ def test_the_record_count_agrees_with_a_count_from_scratch_after_every_step(monk
     config, groups = fleet_world.fleet_config(10)
     assert any(e.get("strategy") == "copy" for e in config["migrations"])
     with Simulation(config, stack="fleet-10", seed=4, driver="addon") as sim:
-        rehearsal = walk_ups(sim, fleet_world.walk_configs(sim.config, [sum(groups, [])]))
+        rehearsal = walk_ups(sim, fleet_world.walk_configs(sim.config, [[key for group in groups for key in group]]))
         assert rehearsal.ok and len(checked) > 100
         # Every holder goes: every record written is reported lost, as a full count finds.
         sim.world.ebs.snapshot_content.clear()

@@ -57,6 +57,9 @@ from gp3migrate.sim.kube.validation import (
     validate_workload,
 )
 
+# A kind's keys in order (`Cluster.list` shadows the builtin inside the class).
+OrderedKeys = list[Key]
+
 
 class Cluster:
     """The API server's object store: plain dicts with wire names, deep-copied in and out."""
@@ -67,7 +70,7 @@ class Cluster:
         # The keys of each kind, and of each kind in one namespace, in order: kept in order as keys
         # come and go, so `view` and `names` neither sort nor scan the whole store on every call
         # (the controllers and the per-step invariants call them many times a tick).
-        self._sorted: dict[tuple[str, str | None], list[Key]] = {}
+        self._sorted: dict[tuple[str, str | None], OrderedKeys] = {}
         self._owners: dict[Key, dict[FieldPath, set[str]]] = {}
         self._uids = 0
         self._version = 0
@@ -117,7 +120,9 @@ class Cluster:
 
     # -- writes through the API -----------------------------------------------------------------
 
-    def create(self, obj: dict[str, Any], manager: str = "pulumi-kubernetes", *, dry_run: bool = False) -> dict[str, Any]:
+    def create(
+        self, obj: dict[str, Any], manager: str = "pulumi-kubernetes", *, dry_run: bool = False
+    ) -> dict[str, Any]:
         """POST: AlreadyExists on an existing name (even terminating); admission, defaults, validation.
         `dry_run` (dryRun=All, apiserver `registry/generic/registry/dryrun.go` DryRunnableStorage.Create):
         every check, and the object as it would be stored, but nothing is stored."""
@@ -271,7 +276,7 @@ class Cluster:
 
     # -- writes by the controllers ---------------------------------------------------------------
 
-    def _keys(self, kind: str, namespace: str | None) -> list[Key]:
+    def _keys(self, kind: str, namespace: str | None) -> OrderedKeys:
         keys = self._sorted.get((kind, namespace))
         if keys is None:
             of_kind = self._sorted.get((kind, None))
