@@ -12,11 +12,15 @@
    `up` each) on stack files of 10 / 30 / 100 / 300 volumes: the whole command's wall time per
    volume. A size that runs longer than --sim-limit (600 s) is stopped, and the larger ones skipped.
 3. Discovery on moto for 10 / 100 / 1000 volumes: DescribeVolumes calls and wall time.
+4. A fleet's rehearsal (gp3migrate/sim/fleet_world.py: 10 / 100 / 300 volumes of mixed workloads in
+   three groups, one `up` per group and phase), each in a fresh process: wall and CPU seconds, CPU
+   per volume (it should stay flat as the fleet grows) and peak RSS. `python -m scripts.profile_sim
+   N` shows where such a rehearsal's time goes.
 
 Timings are of this machine and of mocks, not of a real `pulumi up` (the engine and providers are
 not here); they show how the cost grows, which is the point. Run `make bench` (everything: about
 half an hour on 2 cores, 10 minutes of it the stopped 300-volume simulation), or one part:
-`python -m scripts.benchmark evaluation|simulation|discovery`.
+`python -m scripts.benchmark evaluation|simulation|discovery|fleet`.
 
 The child processes can be run by hand, e.g. to time whole processes with `/usr/bin/time -v`:
 `python -m scripts.benchmark --program 100 --cold` (the program, imports included, no warm-up) and
