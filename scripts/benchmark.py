@@ -12,14 +12,19 @@
    `up` each) on stack files of 10 / 30 / 100 / 300 volumes: the whole command's wall time per
    volume. A size that runs longer than --sim-limit (600 s) is stopped, and the larger ones skipped.
 3. Discovery on moto for 10 / 100 / 1000 volumes: DescribeVolumes calls and wall time.
-4. Downtime per workload (`downtime`, not in the default run): the dev stack's entry cloned into
-   1 / 10 / 40 / 100 Deployments, all cut over, (a) in one `up`, (b) in `up`s of at most 4 whole
-   workloads (gp3migrate/sim/wave_rehearsal.py): median and max window in simulated seconds.
+4. A fleet's rehearsal (gp3migrate/sim/fleet_world.py: 10 / 100 / 300 volumes of mixed workloads in
+   three groups, one `up` per group and phase), each in a fresh process: wall and CPU seconds, CPU
+   per volume (it should stay flat as the fleet grows) and peak RSS. `python -m scripts.profile_sim
+   N` shows where such a rehearsal's time goes.
+5. Downtime per workload (`downtime`, not in the default run): the dev stack's entry cloned into
+   1 / 10 / 40 / 100 Deployments, all cut over, (a) in one `up`, (b) in `up`s of at most 4 volumes
+   (gp3migrate/planning/up_batches.py, as `advance` splits them): median and max window in
+   simulated seconds.
 
 Timings are of this machine and of mocks, not of a real `pulumi up` (the engine and providers are
 not here); they show how the cost grows, which is the point. Run `make bench` (everything: about
 half an hour on 2 cores, 10 minutes of it the stopped 300-volume simulation), or one part:
-`python -m scripts.benchmark evaluation|simulation|discovery`.
+`python -m scripts.benchmark evaluation|simulation|discovery|fleet|downtime`.
 
 The child processes can be run by hand, e.g. to time whole processes with `/usr/bin/time -v`:
 `python -m scripts.benchmark --program 100 --cold` (the program, imports included, no warm-up) and
@@ -52,9 +57,10 @@ from tests.stacks import STACKS_DIR
 
 SIZES = (10, 100, 1000)
 SIM_SIZES = (10, 30, 100, 300)
-PARTS = ("evaluation", "simulation", "discovery")
+PARTS = ("evaluation", "simulation", "discovery", "fleet")
 EXTRA_PARTS = ("downtime",)
 WAVE_SIZES = (1, 10, 40, 100)
+FLEET_SIZES = (10, 100, 300)
 ROOT = Path(__file__).resolve().parent.parent
 TRACES = ROOT / "bench-results" / "traces"
 PROJECT = "eks-gp3-migration"
@@ -249,6 +255,59 @@ def bench_simulation(limit_seconds: float) -> None:
             last = (n, elapsed)
 
 
+# -- 2b. a fleet's rehearsal -------------------------------------------------------------------------
+
+
+def _fleet_child(n: int) -> None:
+    """One fleet rehearsal of n volumes (gp3migrate/sim/fleet_world.py): every group through every
+    phase, one `up` per group and phase; prints wall and CPU seconds, peak RSS and the verdict."""
+    from gp3migrate.sim import fleet_world
+    from gp3migrate.sim.cli import tune_collector
+    from gp3migrate.sim.rehearsal import walk_ups
+    from gp3migrate.sim.scenario import Simulation
+
+    tune_collector()  # as `gp3migrate simulate` runs
+    config, groups = fleet_world.fleet_config(n)
+    start, cpu = time.perf_counter(), time.process_time()
+    with Simulation(config, stack=f"fleet-{n}", seed=1, driver="addon") as sim:
+        rehearsal = walk_ups(sim, fleet_world.walk_configs(sim.config, groups))
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    failed = [f"{p.phase}: {p.result.error}; {[str(v) for v in p.violations][:3]}" for p in rehearsal.phases]
+    figures = {
+        "seconds": elapsed,
+        "cpu": cpu,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "ups": len(rehearsal.phases),
+        "groups": [len(g) for g in groups],
+        "workloads": len({(e["namespace"], e["workload"]["name"]) for e in config["migrations"]}),
+        "ok": rehearsal.ok,
+        "failed": [] if rehearsal.ok else failed,
+    }
+    print(json.dumps(figures))
+
+
+def bench_fleet(sizes: tuple[int, ...]) -> None:
+    """Each size in a fresh process; the time per volume should stay flat as the fleet grows."""
+    print("| volumes | workloads | groups (volumes) | ups | wall (s) | CPU (s) | CPU per volume (s) | peak RSS (MiB) |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        out = subprocess.run(
+            [sys.executable, "-m", "scripts.benchmark", "--fleet", str(n)],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        ).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        if not r["ok"]:
+            raise SystemExit(f"the fleet rehearsal of {n} volumes failed: {r['failed']}")
+        print(
+            f"| {n} | {r['workloads']} | {' / '.join(map(str, r['groups']))} | {r['ups']} | {r['seconds']:.1f} "
+            f"| {r['cpu']:.1f} | {r['cpu'] / n:.3f} | {r['peak_mib']:.0f} |",
+            flush=True,
+        )
+
+
 # -- 3. discovery --------------------------------------------------------------------------------
 
 
@@ -334,6 +393,7 @@ def main() -> int:
     child_modes.add_argument("--program", type=int, metavar="N", help="child: evaluate the program for N migrations")
     child_modes.add_argument("--floor", type=int, metavar="N", help="child: evaluate the floor from N's trace")
     child_modes.add_argument("--capture", type=int, metavar="N", help="child: write and check N's trace")
+    child_modes.add_argument("--fleet", type=int, metavar="N", help="child: rehearse a fleet of N volumes")
     parser.add_argument("--cold", action="store_true", help="child: no warm-up; imports are in the figure")
     args = parser.parse_args()
     if set(args.part) - set(PARTS + EXTRA_PARTS):
@@ -341,6 +401,9 @@ def main() -> int:
         parser.error(f"unknown part {unknown}: give any of {', '.join(PARTS + EXTRA_PARTS)}")
     if args.capture is not None:
         _capture_child(args.capture)
+        return 0
+    if args.fleet is not None:
+        _fleet_child(args.fleet)
         return 0
     if args.program is not None or args.floor is not None:
         n = args.program if args.program is not None else args.floor
@@ -358,6 +421,9 @@ def main() -> int:
         print()
     if "discovery" in parts:
         bench_discoveries()
+        print()
+    if "fleet" in parts:
+        bench_fleet(FLEET_SIZES)
         print()
     if "downtime" in parts:
         bench_downtime()

@@ -19,6 +19,7 @@ program refused the stack file, or an invariant broke, 2 for bad arguments or a 
 """
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,14 @@ def _error(message: str) -> int:
     return 2
 
 
+def tune_collector() -> None:
+    """The first generation collected every 50,000 allocations instead of 700: a rehearsal makes
+    millions of short-lived objects, and the default collects so often that it costs a fifth of
+    the run (docs/benchmark.md; __main__.py tunes a real `up` the same way). No `gc.freeze()`: one
+    process runs the program many times, and frozen objects would never be freed."""
+    gc.set_threshold(50_000, 20, 20)
+
+
 def run(args: argparse.Namespace) -> int:
     from gp3migrate.sim import follow
     from gp3migrate.sim.scenario import stack_file_config
@@ -89,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         return _error("--world-seed and --walk-seed replay a generated world and walk together: give both")
     if generated and args.stack:
         return _error("--world-seed and --walk-seed replay a generated world, not a stack: drop --stack")
+    tune_collector()
     if generated:
         return _generated(args.world_seed, args.walk_seed)
     if not args.stack:

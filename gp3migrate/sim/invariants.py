@@ -28,6 +28,8 @@
 
 from __future__ import annotations
 
+import heapq
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -97,6 +99,55 @@ PHASE_COMPLETES = "every phase of a healthy world completes in one up"
 RESTORE_KEPT_UNTIL_COPY_BOUND = "a copy's snapshots are let go only once its claim is bound to its restored volume"
 
 
+@dataclass(frozen=True)
+class PvFacts:
+    volume: str | None
+    fs_type: str
+    zones: frozenset[str] | None
+    filesystem_mode: bool
+
+
+class PvReader:
+    """What the per-step checks read of each PV, parsed once per version of it: the store writes a
+    new object on every change (`Cluster._store`), so an object seen before reads the same. With
+    every step checking every PV, parsing them all again each step made the checks grow with the
+    square of the fleet. Volume zones are read once per volume (an EBS volume never moves)."""
+
+    def __init__(self) -> None:
+        self.parsed: dict[str, tuple[dict[str, Any], PvFacts]] = {}
+        self.zones: dict[str, str] = {}
+
+    def facts(self, pv: dict[str, Any]) -> PvFacts:
+        from gp3migrate.sim import kube as k8s
+        from gp3migrate.sim.kube.objects import pv_zones
+
+        name = pv["metadata"]["name"]
+        seen = self.parsed.get(name)
+        if seen is not None and seen[0] is pv:
+            return seen[1]
+        zones = pv_zones(pv)
+        facts = PvFacts(
+            k8s.pv_volume_id(pv),
+            k8s.pv_fs_type(pv),
+            frozenset(zones) if zones is not None else None,
+            (pv.get("spec") or {}).get("volumeMode", "Filesystem") == "Filesystem",
+        )
+        self.parsed[name] = (pv, facts)
+        return facts
+
+    def zone(self, sim: Simulated, volume: str) -> str:
+        if volume not in self.zones:
+            self.zones[volume] = sim.world.ebs.zone(volume)
+        return self.zones[volume]
+
+
+_PV_READERS: weakref.WeakKeyDictionary[Any, PvReader] = weakref.WeakKeyDictionary()
+
+
+def _pv_reader(sim: Simulated) -> PvReader:
+    return _PV_READERS.setdefault(sim.world.kube, PvReader())
+
+
 def after_step(sim: Simulated, step: Step) -> list[Violation]:
     """Cheap checks run after every step of every `up`."""
     found = []
@@ -137,16 +188,14 @@ def pvs_in_volume_zones(sim: Simulated, *, where: str) -> list[Violation]:
     puts its pods (kubernetes pkg/scheduler/framework/plugins/volumebinding, VolumeZone), and EC2
     attaches a volume only to an instance in its own zone (AttachVolume: InvalidVolume.ZoneMismatch):
     a PV naming another zone leaves every pod of its claim Pending or failing to attach."""
-    from gp3migrate.sim import kube as k8s
-    from gp3migrate.sim.kube.objects import pv_zones
-
+    reader = _pv_reader(sim)
     found = []
     for pv in sim.world.kube.view("PersistentVolume"):
-        volume = k8s.pv_volume_id(pv)
-        zones = pv_zones(pv)
+        facts = reader.facts(pv)
+        volume, zones = facts.volume, facts.zones
         if volume is None or zones is None or not sim.world.ebs.exists(volume):
             continue
-        actual = sim.world.ebs.zone(volume)
+        actual = reader.zone(sim, volume)
         if actual not in zones:
             found.append(
                 Violation(
@@ -223,22 +272,21 @@ def own_filesystems(sim: Simulated, *, where: str) -> list[Violation]:
     """A filesystem PV names the filesystem its volume holds: node staging formats only a blank
     device and mounts an existing one as the PV says (mount-utils formatAndMount), so another
     fsType fails the mount, or, for a volume the CSI PV was made for, formats nothing and loses it."""
-    from gp3migrate.sim import kube as k8s
-
+    reader = _pv_reader(sim)
     found = []
     for pv in sim.world.kube.view("PersistentVolume"):
-        if (pv.get("spec") or {}).get("volumeMode", "Filesystem") != "Filesystem":
+        facts = reader.facts(pv)
+        if not facts.filesystem_mode:
             continue
-        volume = k8s.pv_volume_id(pv)
+        volume = facts.volume
         held = sim.world.ebs.filesystem.get(volume) if volume else None
         if held is None or not sim.world.ebs.exists(str(volume)):
             continue
-        if k8s.pv_fs_type(pv) != held:
+        if facts.fs_type != held:
             found.append(
                 Violation(
                     OWN_FILESYSTEM,
-                    f"{where}: PV {pv['metadata']['name']} mounts {volume} as {k8s.pv_fs_type(pv)}, "
-                    f"but it holds {held}",
+                    f"{where}: PV {pv['metadata']['name']} mounts {volume} as {facts.fs_type}, but it holds {held}",
                 )
             )
     return found
@@ -285,6 +333,33 @@ def _ancestors(sim: Simulated, volume_id: str) -> list[str]:
         seen.add(source)
 
 
+class WritesByVolume:
+    """The world's writes by volume, in the order they were made: kept up to date from the writes
+    since the last look, so checking every claim's lineage does not read every write per claim
+    (which made each phase's check grow with the square of the fleet)."""
+
+    def __init__(self) -> None:
+        self.by_volume: dict[str, list[tuple[int, str]]] = {}
+        self.seen = 0
+
+    def records(self, world: World, volumes: set[str]) -> list[str]:
+        writes = world.writes
+        if len(writes) < self.seen:
+            self.by_volume, self.seen = {}, 0
+        for number, write in enumerate(writes[self.seen :], self.seen):
+            self.by_volume.setdefault(write.volume_id, []).append((number, write.record))
+        self.seen = len(writes)
+        return [record for _, record in heapq.merge(*(self.by_volume.get(v, []) for v in sorted(volumes)))]
+
+
+_WRITES_BY_VOLUME: weakref.WeakKeyDictionary[Any, WritesByVolume] = weakref.WeakKeyDictionary()
+
+
+def _writes_to(sim: Simulated, volumes: set[str]) -> list[str]:
+    """The records written to any of `volumes`, in the order they were written."""
+    return _WRITES_BY_VOLUME.setdefault(sim.world, WritesByVolume()).records(sim.world, volumes)
+
+
 def writes_kept(sim: Simulated, namespace: str, claims: list[str]) -> list[Violation]:
     """Every record written to the volume a claim is bound to, or to its ancestors, is on it."""
     found = []
@@ -293,7 +368,7 @@ def writes_kept(sim: Simulated, namespace: str, claims: list[str]) -> list[Viola
         if volume is None:
             continue
         lineage = set(_ancestors(sim, volume))
-        expected = [w.record for w in sim.world.writes if w.volume_id in lineage]
+        expected = _writes_to(sim, lineage)
         present = set(sim.world.volume_content(volume))
         missing = [r for r in expected if r not in present]
         if missing:
@@ -307,15 +382,81 @@ def writes_kept(sim: Simulated, namespace: str, claims: list[str]) -> list[Viola
     return found
 
 
+class RecordCount:
+    """How many volumes and snapshots hold each record, kept up to date from what changed since the
+    last look, so `only_copies_kept` after every step costs what the step changed, not every record
+    ever written (which made each step's check grow with the run, and the run quadratic).
+
+    A volume's or snapshot's records change only by appends (a pod's write), and go only with the
+    volume or snapshot (EBS model: restores and snapshots copy a list, deletes drop it): a list seen
+    before is counted from where it was left; one gone or replaced is uncounted as it was counted.
+    Anything else (a list that shrank, writes that shrank) counts everything again from nothing."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.count: dict[str, int] = {}
+        # ("volume" | "snapshot", id) -> (the list, how much of it is counted)
+        self.seen: dict[tuple[str, str], tuple[list[str], int]] = {}
+        self.written: set[str] = set()
+        self.writes_seen = 0
+        # Records written whose count fell to (or stayed at) zero: lost unless held again.
+        self.zero: set[str] = set()
+
+    def lost(self, world: World) -> set[str]:
+        if not self._update(world):
+            self._reset()
+            self._update(world)
+        return {r for r in self.zero if r in self.written and not self.count.get(r)}
+
+    def _update(self, world: World) -> bool:
+        ebs = world.ebs
+        current: dict[tuple[str, str], list[str]] = {("volume", k): v for k, v in ebs.content.items()}
+        current |= {("snapshot", k): v for k, v in ebs.snapshot_content.items()}
+        count, zero = self.count, self.zero
+        for key, (records, counted) in list(self.seen.items()):
+            now = current.get(key)
+            if len(records) < counted:
+                return False
+            if now is records:
+                continue
+            for record in records[:counted]:
+                count[record] -= 1
+                if not count[record]:
+                    zero.add(record)
+            del self.seen[key]
+        for key, records in current.items():
+            before = self.seen.get(key)
+            for record in records[before[1] if before is not None else 0 :]:
+                count[record] = count.get(record, 0) + 1
+            self.seen[key] = (records, len(records))
+        writes = world.writes
+        if len(writes) < self.writes_seen:
+            return False
+        for write in writes[self.writes_seen :]:
+            self.written.add(write.record)
+            if not count.get(write.record):
+                zero.add(write.record)
+        self.writes_seen = len(writes)
+        return True
+
+
+_RECORD_COUNTS: weakref.WeakKeyDictionary[Any, RecordCount] = weakref.WeakKeyDictionary()
+
+
 def only_copies_kept(sim: Simulated, *, where: str) -> list[Violation]:
-    written = {w.record for w in sim.world.writes}
-    if not written:
-        return []
-    held = sim.world.ebs.all_records()
-    lost = sorted(written - held)
+    """Every record written is still on some volume or snapshot (counted incrementally: RecordCount)."""
+    tracker = _RECORD_COUNTS.setdefault(sim.world.ebs, RecordCount())
+    lost = tracker.lost(sim.world)
     if not lost:
         return []
     return [Violation(NO_ONLY_COPY_DELETED, f"{where}: {len(lost)} records are on no volume or snapshot any more")]
+
+
+def only_copies_kept_from_scratch(sim: Simulated) -> set[str]:
+    """The same question asked of every record at once: what RecordCount must agree with."""
+    return {w.record for w in sim.world.writes} - sim.world.ebs.all_records()
 
 
 def parsed_entries(config: dict[str, Any]) -> list[MigrationSettings | None]:
@@ -607,12 +748,15 @@ class ClaimsWatch:
         """(namespace, name, uid) -> volume, for every claim bound and not being deleted."""
         from gp3migrate.sim import kube as k8s
 
+        kube, reader = self.sim.world.kube, _pv_reader(self.sim)
         out = {}
-        for claim in self.sim.world.kube.view("PersistentVolumeClaim"):
+        for claim in kube.view("PersistentVolumeClaim"):
             meta = claim["metadata"]
-            if k8s.deleting(claim):
+            if k8s.deleting(claim) or claim["status"].get("phase") != "Bound":
                 continue
-            volume = self.sim.world.claim_volume(meta["namespace"], meta["name"])
+            # World.claim_volume, with the PV read through the reader (this runs after every step).
+            pv = kube.peek("PersistentVolume", "", claim["spec"].get("volumeName", ""))
+            volume = reader.facts(pv).volume if pv is not None else None
             if volume is not None:
                 out[(meta["namespace"], meta["name"], meta["uid"])] = volume
         return out

@@ -342,8 +342,8 @@ class KubernetesProvider(_KubeBase):
         if _has_unknown(new.inputs):
             return copy.deepcopy(new.inputs)
         try:
-            # The store's own write path on a copy: nothing of it reaches the world.
-            return copy.deepcopy(self.world.kube).create(copy.deepcopy(new.inputs))
+            # The store's own write path, dry run: nothing of it reaches the world.
+            return self.world.kube.create(copy.deepcopy(new.inputs), dry_run=True)
         except Exception as err:
             if getattr(err, "reason", "") in ("AlreadyExists", "NotFound", "Forbidden"):
                 return copy.deepcopy(new.inputs)

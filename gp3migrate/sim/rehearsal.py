@@ -216,11 +216,18 @@ def walk(
 ) -> Rehearsal:
     """Every entry through its strategy's phases (or through `phases`), one `up` each, stopping
     at the first that fails."""
-    rehearsal = Rehearsal(sim.stack, sim.seed)
+    ups = []
     for config in walk_configs(sim.config, phases):
         label = ", ".join(sorted({str(e["phase"]) for e in config.get("migrations") or []})) or "platform"
-        if edit is not None:
-            config = edit(config, label)
+        ups.append((label, edit(config, label) if edit is not None else config))
+    return walk_ups(sim, ups)
+
+
+def walk_ups(sim: Simulation, ups: list[tuple[str, dict[str, Any]]]) -> Rehearsal:
+    """Each (label, config) applied in turn, one `up` each, stopping at the first that fails (a
+    fleet's walk, group by group: gp3migrate/sim/fleet_world.py walk_configs)."""
+    rehearsal = Rehearsal(sim.stack, sim.seed)
+    for label, config in ups:
         report = apply_up(sim, config, label)
         if not report.result.ok:
             # A walk injects no fault into a healthy world: each phase must go through.

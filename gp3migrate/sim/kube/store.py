@@ -25,6 +25,7 @@ for the objects the migration touches (each rule cites its source):
 
 from __future__ import annotations
 
+import bisect
 import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,6 +57,9 @@ from gp3migrate.sim.kube.validation import (
     validate_workload,
 )
 
+# A kind's keys in order (`Cluster.list` shadows the builtin inside the class).
+OrderedKeys = list[Key]
+
 
 class Cluster:
     """The API server's object store: plain dicts with wire names, deep-copied in and out."""
@@ -63,6 +67,10 @@ class Cluster:
     def __init__(self, now: Callable[[], int]):
         self._now = now
         self._objects: dict[Key, dict[str, Any]] = {}
+        # The keys of each kind, and of each kind in one namespace, in order: kept in order as keys
+        # come and go, so `view` and `names` neither sort nor scan the whole store on every call
+        # (the controllers and the per-step invariants call them many times a tick).
+        self._sorted: dict[tuple[str, str | None], OrderedKeys] = {}
         self._owners: dict[Key, dict[FieldPath, set[str]]] = {}
         self._uids = 0
         self._version = 0
@@ -112,8 +120,12 @@ class Cluster:
 
     # -- writes through the API -----------------------------------------------------------------
 
-    def create(self, obj: dict[str, Any], manager: str = "pulumi-kubernetes") -> dict[str, Any]:
-        """POST: AlreadyExists on an existing name (even terminating); admission, defaults, validation."""
+    def create(
+        self, obj: dict[str, Any], manager: str = "pulumi-kubernetes", *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """POST: AlreadyExists on an existing name (even terminating); admission, defaults, validation.
+        `dry_run` (dryRun=All, apiserver `registry/generic/registry/dryrun.go` DryRunnableStorage.Create):
+        every check, and the object as it would be stored, but nothing is stored."""
         obj = copy.deepcopy(obj)
         key = self._key_of(obj)
         if key in self._objects:
@@ -130,10 +142,13 @@ class Cluster:
         self._admit(obj)
         apply_defaults(obj)
         self._validate(obj, None)
-        self._uids += 1
-        metadata["uid"] = f"00000000-0000-4000-8000-{self._uids:012d}"
+        metadata["uid"] = f"00000000-0000-4000-8000-{self._uids + 1:012d}"
         metadata["creationTimestamp"] = self._now()
         metadata["generation"] = 1
+        if dry_run:
+            metadata["resourceVersion"] = str(self._version + 1)
+            return obj
+        self._uids += 1
         self._store(key, obj)
         self._owners[key] = {p: {manager} for p in tracked_leaves(obj)}
         return copy.deepcopy(obj)
@@ -261,12 +276,35 @@ class Cluster:
 
     # -- writes by the controllers ---------------------------------------------------------------
 
+    def _keys(self, kind: str, namespace: str | None) -> OrderedKeys:
+        keys = self._sorted.get((kind, namespace))
+        if keys is None:
+            of_kind = self._sorted.get((kind, None))
+            if of_kind is None:
+                of_kind = self._sorted[(kind, None)] = sorted(k for k in self._objects if k[0] == kind)
+            keys = of_kind if namespace is None else [k for k in of_kind if k[1] == namespace]
+            self._sorted[(kind, namespace)] = keys
+        return keys
+
+    def _key_added(self, key: Key) -> None:
+        for cached in ((key[0], None), (key[0], key[1])):
+            keys = self._sorted.get(cached)
+            if keys is not None:
+                bisect.insort(keys, key)
+
+    def _key_removed(self, key: Key) -> None:
+        for cached in ((key[0], None), (key[0], key[1])):
+            keys = self._sorted.get(cached)
+            if keys is not None:
+                del keys[bisect.bisect_left(keys, key)]
+
     def view(self, kind: str, namespace: str | None = None) -> Objects:
         """The live objects of a kind, by namespace and name. Read-only: controllers write with `edit`."""
-        return [o for (k, ns, _), o in sorted(self._objects.items()) if k == kind and namespace in (None, ns)]
+        objects = self._objects
+        return [objects[k] for k in self._keys(kind, namespace)]
 
     def names(self, kind: str, namespace: str | None = None) -> Names:
-        return [(ns, n) for (k, ns, n) in sorted(self._objects) if k == kind and namespace in (None, ns)]
+        return [(ns, n) for (_, ns, n) in self._keys(kind, namespace)]
 
     def peek(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The live object (read-only)."""
@@ -305,7 +343,8 @@ class Cluster:
 
     def finish_pod(self, namespace: str, name: str) -> None:
         """The kubelet's final delete (grace period 0) of a pod it has stopped."""
-        self._objects.pop(("Pod", namespace, name), None)
+        if self._objects.pop(("Pod", namespace, name), None) is not None:
+            self._key_removed(("Pod", namespace, name))
         self._owners.pop(("Pod", namespace, name), None)
 
     # -- internals ---------------------------------------------------------------------------------
@@ -345,6 +384,8 @@ class Cluster:
     def _store(self, key: Key, obj: dict[str, Any]) -> None:
         self._version += 1
         obj["metadata"]["resourceVersion"] = str(self._version)
+        if key not in self._objects:
+            self._key_added(key)
         self._objects[key] = obj
 
     def _collect(self, key: Key) -> dict[str, Any] | None:
@@ -356,6 +397,7 @@ class Cluster:
         graceful = key[0] == "Pod" and metadata.get("deletionGracePeriodSeconds")
         if metadata.get("deletionTimestamp") is not None and not metadata.get("finalizers") and not graceful:
             del self._objects[key]
+            self._key_removed(key)
             self._owners.pop(key, None)
             return None
         return copy.deepcopy(obj)
@@ -365,3 +407,5 @@ class Cluster:
         for key in [k for k in self._objects if k[0] in kinds]:
             del self._objects[key]
             self._owners.pop(key, None)
+        for cached in [c for c in self._sorted if c[0] in kinds]:
+            del self._sorted[cached]
