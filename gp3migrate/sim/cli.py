@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         upstream = _upstream(args, project_dir, settings.promotion.from_stack if settings.promotion else None)
         if args.walk:
-            return _walk(args, config, driver, upstream)
+            return _walk(args, config, driver, upstream, _wave_groups(settings))
         return _follow(args, project_dir, config, driver, upstream)
     except follow.RehearsalInputError as err:
         return _error(str(err))
@@ -154,17 +154,34 @@ def _upstream(
     return from_stack, record.outputs, f"its rehearsal record {follow.RECORD_DIR / (short + '.json')}"
 
 
-def _walk(args: argparse.Namespace, config: dict[str, Any], driver: DriverSetup, upstream: Any) -> int:
+def _wave_groups(settings: Any) -> list[list[str]]:
+    """The stack's waves as groups of entry keys, in order (entries in no wave last); [] without waves."""
+    if not settings.waves:
+        return []
+    order = [wave.name for wave in settings.waves]
+    groups: list[list[str]] = [[] for _ in range(len(order) + 1)]
+    for entry in settings.migrations:
+        groups[order.index(entry.wave) if entry.wave is not None else len(order)].append(entry.key)
+    return [group for group in groups if group]
+
+
+def _walk(
+    args: argparse.Namespace, config: dict[str, Any], driver: DriverSetup, upstream: Any, groups: list[list[str]]
+) -> int:
+    """Every phase from nothing applied: with waves, wave by wave (one `up` per wave and phase, as
+    `advance` would run them, earlier waves done); without, every migration together per phase."""
     from gp3migrate.sim.clock import TICK_SECONDS
+    from gp3migrate.sim.fleet_world import walk_configs as wave_walk
     from gp3migrate.sim.program import fully_qualified
-    from gp3migrate.sim.rehearsal import render, walk
+    from gp3migrate.sim.rehearsal import render, walk, walk_ups
     from gp3migrate.sim.scenario import Simulation
 
     with Simulation(config, stack=args.stack, seed=args.seed, driver=driver) as sim:
         if upstream is not None:
             sim.other_stacks[fully_qualified(upstream[0])] = upstream[1]
-        report = walk(sim)
-    print(render(report, TICK_SECONDS, header=["every migration through its strategy's phases, from nothing applied"]))
+        report = walk_ups(sim, wave_walk(sim.config, groups)) if groups else walk(sim)
+    what = f"wave by wave ({len(groups)} groups)" if groups else "every migration together"
+    print(render(report, TICK_SECONDS, header=[f"every phase from nothing applied, {what}"]))
     return 0 if report.ok else 1
 
 

@@ -130,9 +130,17 @@ def fleet_config(volumes: int) -> tuple[dict[str, Any], list[list[str]]]:
     return config, [g for g in groups if g]
 
 
+def waves_of(groups: list[list[str]]) -> list[dict[str, Any]]:
+    """The groups as the stack's `waves` (gp3migrate/config/waves.py), the first the canary."""
+    names = ["canary", *(f"wave-{number}" for number in range(2, len(groups) + 1))]
+    return [{"name": name, "select": {"claims": list(keys)}} for name, keys in zip(names, groups, strict=True)]
+
+
 def write_stack_file(volumes: int, folder: Path) -> str:
-    """Pulumi.fleet-<volumes>.yaml in `folder` (for `gp3migrate simulate`); returns the stack name."""
-    config, _ = fleet_config(volumes)
+    """Pulumi.fleet-<volumes>.yaml in `folder`, its groups as `waves` (for `gp3migrate simulate
+    --walk`, which walks them wave by wave); returns the stack name."""
+    config, groups = fleet_config(volumes)
+    config["waves"] = waves_of(groups)
     stack = f"fleet-{volumes}"
     data = {"config": {f"{PROJECT}:{k}": v for k, v in config.items()}}
     (folder / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
