@@ -58,6 +58,7 @@ class Watch:
     volume_id: str
     registered_at: float
     seen_at: float | None = None
+    pause: Callable[[], None] | None = None
 
     def _fresh(self) -> bool:
         group = self.group
@@ -72,7 +73,12 @@ class Watch:
         call is stamped with `clock` once it is this waiter's turn, before it is sent: its answer is
         at least that new."""
         group = self.group
-        with group.calling:
+        if self.pause is None:
+            group.calling.acquire()
+        else:
+            while not group.calling.acquire(blocking=False):
+                self.pause()
+        try:
             with group.state:
                 ids = [] if self._fresh() else sorted({*group.watched, self.volume_id})
                 stamp = clock()
@@ -84,14 +90,20 @@ class Watch:
             with group.state:
                 self.seen_at = group.fetched_at
                 return group.seen[self.volume_id]
+        finally:
+            group.calling.release()
 
 
 class VolumePoller:
-    """The waits of one provider process (preconditions.Runtime holds it)."""
+    """The waits of one provider process (preconditions.Runtime holds it). `pause`: how a waiter
+    waits while another's call is in flight (None: it blocks on the lock, as threads do). The
+    simulation passes a pause that lets simulated time pass: it runs one step at a time, and a step
+    blocked on a lock held by a step it parked (one backing off a throttled call) would stall all."""
 
-    def __init__(self) -> None:
+    def __init__(self, pause: Callable[[], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._groups: dict[int, tuple[Any, _Group]] = {}
+        self._pause = pause
 
     def _group(self, ec2: Any) -> _Group:
         # By client: one client per region and process (aws_clients.py), the world's in the simulation.
@@ -109,7 +121,7 @@ class VolumePoller:
         with group.state:
             group.watched[volume_id] += 1
         try:
-            yield Watch(group, ec2, volume_id, registered_at=now)
+            yield Watch(group, ec2, volume_id, registered_at=now, pause=self._pause)
         finally:
             with group.state:
                 group.watched[volume_id] -= 1

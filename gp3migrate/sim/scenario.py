@@ -21,6 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from gp3migrate.checks import preconditions
+from gp3migrate.checks.volume_poller import VolumePoller
 from gp3migrate.sim import clock, invariants
 from gp3migrate.sim.ebs import printed_runner_policy
 from gp3migrate.sim.engine import (
@@ -385,6 +386,8 @@ class Simulation:
             sleep=lambda seconds: clock.sleep(world, seconds),
             clock=world.clock,
             now=world.clock,
+            # A waiter whose batch call is in flight lets a tick pass (volume_poller.py VolumePoller).
+            poller=VolumePoller(pause=lambda: clock.sleep(world, clock.TICK_SECONDS)),
             core_api=lambda kubeconfig, context: world.core_api(),
             apps_api=lambda kubeconfig, context: world.apps_api(),
             custom_api=lambda kubeconfig, context: world.custom_api(),
