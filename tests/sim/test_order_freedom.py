@@ -78,6 +78,12 @@ def test_a_missing_edge_loses_writes_under_some_seed() -> None:
 
 
 @pytest.mark.usefixtures("final_snapshot_after_quiesce", "sequential")
+@pytest.mark.xfail(
+    strict=True,
+    reason="not shown since issue 24's clock (durations table, the provider host's 4 workers, the batched "
+    "detach poll): in no seed 0-40 does the copy cutover's `content` step come before `detached`, even with "
+    "the detach made 60-120 s; the example needs a pair the new clock still overlaps (left open)",
+)
 def test_a_step_ready_later_may_complete_before_one_ready_earlier() -> None:
     """`content` becomes ready only once the final snapshot completes, after the detach is already
     ready; the real engine may still finish it first (the detach wait is long). Before the loop

@@ -28,6 +28,7 @@ from gp3migrate.sim.rehearsal import walk_ups
 from gp3migrate.sim.scenario import Simulation
 
 RATIO = 6.0
+PER_WRITE_RATIO = 1.5
 
 
 class CountingList(list):  # type: ignore[type-arg]
@@ -83,6 +84,12 @@ def work(volumes: int, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         sim.world.writes = CountingList(sim.world.writes, counts)
         counts.clear()  # the world's set-up is not the walk's
         rehearsal = walk_ups(sim, fleet_world.walk_configs(sim.config, [keys]))
+        # The apps write on every tick they run, and a wave of 40 cut over in one `up` runs longer in
+        # simulated time than one of 10 (its gates queue for the provider host's 4 workers), so the
+        # writes themselves grow faster than the fleet: what must stay flat is how often a check
+        # reads each write (quadratic re-reading would grow this with the fleet too).
+        made = max(len(sim.world.writes), 1)
+        counts["records read per 1,000 writes"] = round(1000 * counts.pop("records read", 0) / made)
     monkeypatch.undo()
     assert rehearsal.ok, [f"{p.phase}: {p.result.error} {p.violations}" for p in rehearsal.phases]
     return counts
@@ -93,7 +100,10 @@ def test_the_work_per_volume_stays_flat_from_10_to_40_volumes(monkeypatch: pytes
     ratios = {what: large[what] / max(small[what], 1) for what in small | large}
     shown = {what: f"{small[what]} -> {large[what]} ({ratios[what]:.1f}x)" for what in sorted(ratios)}
     print(shown)  # the figures behind the bound, for -s
-    assert all(r <= RATIO for r in ratios.values()), shown
+    # Counts of work: at most RATIO for 4x the volumes. Reads per write: flat (a check that re-read
+    # every write per claim or per step, as before issue 24, reads each write 4x as often at 40).
+    bounds = {what: PER_WRITE_RATIO if what.endswith("per 1,000 writes") else RATIO for what in ratios}
+    assert all(ratios[what] <= bounds[what] for what in ratios), shown
 
 
 def test_the_store_keeps_each_kind_in_the_order_a_sort_gives() -> None:

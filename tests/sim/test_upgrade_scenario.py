@@ -130,6 +130,13 @@ ADDED_RELEASE_INPUTS = ("window",)
 # new ones with a same step: pulumi step_generator.go), and the plans compared below stay the same.
 REORDERED_STEPS = ("-csi-pv", "-release-old-claim")
 
+# Issue 24: a workload's scale steps record when they began and ended (outputs only, not part of the
+# step's identity: `_NOT_IDENTITY`), and each migration publishes the downtime they bound. The state
+# the landed release saved has neither; only these keys, only on those steps and outputs, are left
+# out of the comparison.
+ADDED_SCALE_OUTPUTS = ("startedAt", "completedAt")
+ADDED_MIGRATION_OUTPUTS = ("downtimeSeconds",)
+
 
 def _reordered(urn: str, urns: set[str]) -> bool:
     name = urn.rsplit("::", 1)[-1]
@@ -150,12 +157,19 @@ def comparable(document: dict[str, Any]) -> dict[str, Any]:
     for migration in ((copied.get("outputs") or {}).get("migrations") or {}).values():
         if isinstance(migration, dict) and isinstance(migration.get("downtimeSteps"), list):
             migration["downtimeSteps"] = sorted(migration["downtimeSteps"])
+        for added in ADDED_MIGRATION_OUTPUTS:
+            if isinstance(migration, dict):
+                migration.pop(added, None)
     for key in ("resources", "pending_deletes"):
         copied[key] = {r["urn"]: r for r in copied[key]}
         urns = set(copied[key])
         for resource in copied[key].values():
             if _reordered(resource["urn"], urns):
                 resource.pop("dependencies", None)
+            if str(resource.get("id", "")).startswith("scaled-"):
+                for added in ADDED_SCALE_OUTPUTS:
+                    for section in ("inputs", "outputs"):
+                        (resource.get(section) or {}).pop(added, None)
             if str(resource.get("id", "")).startswith("released-"):
                 for added in ADDED_RELEASE_INPUTS:
                     for section in ("inputs", "outputs", "property_dependencies"):
