@@ -33,7 +33,6 @@ program loads; it reads bench-results/traces/program-100.json, written by `--cap
 """
 
 import argparse
-import copy
 import datetime
 import importlib
 import importlib.metadata
@@ -210,21 +209,10 @@ def bench_evaluation(rounds: int) -> None:
 def simulation_stack_file(n: int, folder: Path) -> str:
     """Pulumi.sim-<n>.yaml in `folder`: the dev fixture's platform with n copies of its one
     migration, each its own claim, PV and Deployment (20 namespaces). Returns the stack name."""
-    data = yaml.safe_load((STACKS_DIR / "Pulumi.dev.yaml").read_text())
-    key = f"{PROJECT}:migrations"
-    template = data["config"][key][0]
-    entries = []
-    for i in range(n):
-        entry = copy.deepcopy(template)
-        entry.update(
-            namespace=f"ns-{i % 20}",
-            claim=f"data-{i}",
-            pv=f"pvc-{i:08x}-0000-4000-8000-000000000000",
-            volumeId=f"vol-{i:017x}",
-            workload={"kind": "Deployment", "name": f"app-{i}", "replicas": 1},
-        )
-        entries.append(entry)
-    data["config"][key] = entries
+    from gp3migrate.sim.wave_rehearsal import cloned_config
+
+    config = cloned_config(n, project_dir=STACKS_DIR)
+    data = {"config": {f"{PROJECT}:{key}": value for key, value in config.items()}}
     stack = f"sim-{n}"
     (folder / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return stack
