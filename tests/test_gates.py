@@ -395,3 +395,31 @@ def test_a_gate_is_not_replaced_by_keys_it_added_to_its_outputs():
     outputs = {**inputs, "state": "available"}
     assert OneWayStep().diff("id", outputs, inputs).changes is False
     assert OneWayStep().diff("id", outputs, {**inputs, "volumeId": "vol-2"}).replaces == ["volumeId"]
+
+
+def test_tagging_goes_on_through_throttling_after_botocore_gives_up(monkeypatch):
+    """CreateTags is idempotent: a RequestLimitExceeded after botocore's retries is waited out
+    (preconditions.THROTTLED_FOR_SECONDS), and anything else is raised at once."""
+    from botocore.exceptions import ClientError
+
+    calls = []
+
+    def create_tags(**_: object) -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "slow down"}}, "CreateTags")
+
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr(preconditions, "RUNTIME", preconditions.Runtime(sleep=sleep, clock=lambda: sum(slept)))
+    preconditions._through_throttling(lambda: create_tags())
+    assert len(calls) == 3 and slept == [30, 30]
+
+    def denied(**_: object) -> None:
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "CreateTags")
+
+    with pytest.raises(ClientError, match="UnauthorizedOperation"):
+        preconditions._through_throttling(lambda: denied())

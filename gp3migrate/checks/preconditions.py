@@ -649,8 +649,34 @@ def tag_volume(ec2: Any, volume_id: str, tags: dict[str, str]) -> dict[str, str]
             f"refusing to tag {volume_id}: it has {len(found)} tags and needs {len(missing)} more "
             f"({', '.join(missing)}), over EC2's {MAX_TAGS_PER_RESOURCE} per resource; no tag was changed"
         )
-    ec2.create_tags(Resources=[volume_id], Tags=[{"Key": k, "Value": v} for k, v in missing.items()])
+    _through_throttling(
+        lambda: ec2.create_tags(Resources=[volume_id], Tags=[{"Key": k, "Value": v} for k, v in missing.items()])
+    )
     return missing
+
+
+# How long an idempotent call keeps going through EC2's throttling once botocore's own retries are
+# spent (10 attempts, about two minutes: aws_clients.py): a mutating bucket refills at a few tokens a
+# second shared by the whole account (EC2 "Request throttling"), so a busy account can drain it for
+# longer than one call's retries; a one-way step fails only after this, naming the throttling.
+THROTTLED_FOR_SECONDS = 10 * 60
+THROTTLED_PAUSE_SECONDS = 30
+
+
+def _through_throttling(call: Callable[[], Any]) -> Any:
+    """`call` (idempotent), again after a pause while EC2 answers RequestLimitExceeded."""
+    from botocore.exceptions import ClientError
+
+    runtime = RUNTIME
+    deadline = runtime.clock() + THROTTLED_FOR_SECONDS
+    while True:
+        try:
+            return call()
+        except ClientError as err:
+            throttled = err.response.get("Error", {}).get("Code") == "RequestLimitExceeded"
+            if not throttled or runtime.clock() >= deadline:
+                raise
+        runtime.sleep(THROTTLED_PAUSE_SECONDS)
 
 
 # ModifyVolume (EC2 API reference, and botocore's ec2 service model since 1.3x): "After you initiate
