@@ -76,7 +76,8 @@ class Progress:
 
     started: dict[str, float] = field(default_factory=dict)
     window_opened: dict[str, float] = field(default_factory=dict)
-    done: list[str] = field(default_factory=list)
+    # Workload key -> seconds from its stop starting to its start done, from the events.
+    downtime: dict[str, float] = field(default_factory=dict)
 
 
 def settings_of(stack_file: StackFile) -> Settings:
@@ -266,7 +267,7 @@ def _apply(
             say(f"resume with: {request.command or 'the same gp3migrate advance command'}")
             return EXIT_FAILED
         done += batch
-        downtime = getattr(runner, "last_downtime", None) or _downtime(progress)
+        downtime = getattr(runner, "last_downtime", None) or progress.downtime
         for workload, seconds in sorted(downtime.items()):
             say(f"  {workload}: down {seconds:.0f} s")
     say(f"done: {len(done)} migration(s) at {request.to}")
@@ -297,10 +298,6 @@ def _on_step(
     if key in progress.window_opened and event.timestamp:
         elapsed = f" (window open {event.timestamp - progress.window_opened[key]:.0f} s)"
     if event.status == "done" and event.name.endswith(_WINDOW_CLOSES) and key in progress.window_opened:
-        progress.done.append(f"{key}={event.timestamp - progress.window_opened.pop(key):.0f}")
+        progress.downtime[key] = float(round(event.timestamp - progress.window_opened.pop(key)))
     verb = {"pre": "…", "done": "done", "failed": "FAILED"}[event.status]
     say(f"  {key}: {event.op} {step} {verb}{elapsed}")
-
-
-def _downtime(progress: Progress) -> dict[str, float]:
-    return {k: float(v) for k, v in (item.split("=") for item in progress.done)}
