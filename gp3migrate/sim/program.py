@@ -30,9 +30,10 @@ import pulumi
 from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime._callbacks import _CallbackServicer
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.settings import ROOT, SETTINGS, _shutdown_callbacks, configure
+from pulumi.runtime.settings import ROOT, SETTINGS, configure
 from pulumi.runtime.stack import Stack, wait_for_rpcs
 
 from gp3migrate.sim import clock
@@ -131,6 +132,27 @@ class _NoMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
         raise AssertionError("the simulation monitor answers invokes itself")
+
+
+class _CallbacksWithoutServer(_CallbackServicer):
+    """The SDK's callbacks servicer (transforms, hooks) without its gRPC server. The SDK starts a
+    grpc.aio server on first use (pulumi `runtime/settings.py` _get_callbacks), for the engine to
+    call a transform back; the engine model never calls back (it reads no `transforms` of a
+    request), so the server would only cost a start and a stop per run, and it cannot run at all
+    in a forked copy of the process (gp3migrate/sim/rerun_check.py: grpc's fork support covers
+    no aio server, `fork_posix.cc`). Registering a transform still gives the request its
+    `callback_pb2.Callback` (token and target), as the SDK sends it."""
+
+    def __init__(self, monitor: Any, loop: asyncio.AbstractEventLoop):
+        self._callbacks = {}
+        self._transforms = {}
+        self._state_migrations = {}
+        self._monitor = monitor
+        self._loop = loop
+        self._target = "127.0.0.1:0"
+
+    async def serve(self) -> None:
+        return None
 
 
 class SimMonitor(pulumi_mocks.MockMonitor):
@@ -438,6 +460,7 @@ def run_program(engine: Engine, config: dict[str, Any], *, stack: str, preview: 
         )
     )
     set_all_config(runtime_config(config))
+    SETTINGS.callbacks = _CallbacksWithoutServer(monitor, loop)
     cwd = os.getcwd()
     os.chdir(PROJECT_DIR)
     try:
@@ -455,10 +478,6 @@ def run_program(engine: Engine, config: dict[str, Any], *, stack: str, preview: 
     finally:
         loop.finish_flights()
         os.chdir(cwd)
-        # The SDK's callbacks server (a grpc.aio server, started on first use) lives on this loop:
-        # left running, its futures die at interpreter exit as "Error in sys.excepthook" (pulumi
-        # `runtime/_callbacks.py` `_CallbackServicer.shutdown` stops only the current loop's).
-        loop.run_until_complete(_shutdown_callbacks())
         SETTINGS.callbacks = None
         # Tasks a failed run left waiting (outputs that never resolve) die with this run's loop.
         pending = [t for t in asyncio.all_tasks(loop) if not t.done()]

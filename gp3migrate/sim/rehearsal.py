@@ -12,6 +12,7 @@ from typing import Any
 from gp3migrate.sim import invariants
 from gp3migrate.sim.clock import TICK_SECONDS
 from gp3migrate.sim.engine import Step
+from gp3migrate.sim.rerun_check import RerunChecks
 from gp3migrate.sim.scenario import DriverSetup, Faults, Simulation, UpResult
 
 FORWARD = ("precopy", "cutover", "finalize", "cleanup")
@@ -176,9 +177,12 @@ def apply_up(
     faults: Faults | None = None,
     refresh_first: bool = False,
     user: Callable[[], list[str]] | None = None,
+    rerun_checks: RerunChecks | None = None,
 ) -> PhaseReport:
     """A preview (the plan), the `up` (with `faults` injected; `up --refresh` with `refresh_first`),
-    the user's part (repointing a renamed claim's workload, then `user`), then the invariants."""
+    the user's part (repointing a renamed claim's workload, then `user`), then the invariants. With
+    `rerun_checks`, the rerun previews may still be running when this returns (sim/rerun_check.py):
+    their violations join the report's by the time the checks are drained."""
     plan = sim.preview(config, refresh_first=refresh_first)
     copied_before = sim.world.ebs.copied_gib
     with DowntimeMeter(sim, config) as meter:
@@ -192,7 +196,7 @@ def apply_up(
     if result.ok:
         sim.config = copy.deepcopy(config)
         violations += invariants.after_phase(sim, config)
-        violations += invariants.rerun_plans_nothing(sim, config)
+        (rerun_checks or RerunChecks(background=False)).submit(sim, config, into=violations)
     else:
         violations += [v for v in invariants.after_phase(sim, config) if v.invariant in HOLD_AFTER_FAILURE]
     return PhaseReport(
@@ -227,15 +231,16 @@ def walk_ups(sim: Simulation, ups: list[tuple[str, dict[str, Any]]]) -> Rehearsa
     """Each (label, config) applied in turn, one `up` each, stopping at the first that fails (a
     fleet's walk, group by group: gp3migrate/sim/fleet_world.py walk_configs)."""
     rehearsal = Rehearsal(sim.stack, sim.seed)
-    for label, config in ups:
-        report = apply_up(sim, config, label)
-        if not report.result.ok:
-            # A walk injects no fault into a healthy world: each phase must go through.
-            failed = f"{label}: {report.result.error}"
-            report.violations.append(invariants.Violation(invariants.PHASE_COMPLETES, failed))
-        rehearsal.phases.append(report)
-        if not report.result.ok:
-            break
+    with RerunChecks() as checks:
+        for label, config in ups:
+            report = apply_up(sim, config, label, rerun_checks=checks)
+            if not report.result.ok:
+                # A walk injects no fault into a healthy world: each phase must go through.
+                failed = f"{label}: {report.result.error}"
+                report.violations.append(invariants.Violation(invariants.PHASE_COMPLETES, failed))
+            rehearsal.phases.append(report)
+            if not report.result.ok:
+                break
     return rehearsal
 
 
