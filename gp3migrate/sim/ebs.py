@@ -199,6 +199,10 @@ class Ebs:
         self._now = now
         self.content: dict[str, list[str]] = {}
         self.filesystem: dict[str, str | None] = {}
+        # Bumped by every change of what the per-step invariants read here (volumes and snapshots
+        # come and go, a record written, a filesystem made): equal counts, equal reads
+        # (World.fingerprint).
+        self.version = 0
         self.snapshot_content: dict[str, list[str]] = {}
         self.snapshot_filesystem: dict[str, str | None] = {}
         self.snapshot_source: dict[str, str] = {}  # snapshot -> the volume it was taken of
@@ -448,6 +452,7 @@ class Ebs:
         return size
 
     def _track_volume(self, volume_id: str, snapshot_id: str | None, filesystem: str | None) -> None:
+        self.version += 1
         if snapshot_id is None:
             self.content[volume_id] = []
             self.filesystem[volume_id] = filesystem
@@ -573,12 +578,19 @@ class Ebs:
         self._forget_volume(volume_id)
 
     def _forget_volume(self, volume_id: str) -> None:
+        self.version += 1
         self.content.pop(volume_id, None)
         self.filesystem.pop(volume_id, None)
         self._modifications.pop(volume_id, None)
 
     def write(self, volume_id: str, record: str) -> None:
+        self.version += 1
         self.content[volume_id].append(record)
+
+    def make_filesystem(self, volume_id: str, filesystem: str) -> None:
+        """mkfs on a blank device (the kubelet's formatAndMount)."""
+        self.version += 1
+        self.filesystem[volume_id] = filesystem
 
     def restored_from(self, volume_id: str) -> str | None:
         """The volume whose snapshot this one was created from."""
@@ -699,6 +711,7 @@ class Ebs:
 
     def _track_snapshot(self, snapshot_id: str, volume_id: str, size: int) -> None:
         # Incremental (durations.py SNAPSHOT_BASE): the first snapshot of a volume copies it whole.
+        self.version += 1
         first = volume_id not in self.snapshot_source.values()
         extra = size * durations.SNAPSHOT_FIRST_SECONDS_PER_GIB if first else 0.0
         self.snapshot_content[snapshot_id] = list(self.content.get(volume_id, []))
@@ -756,6 +769,7 @@ class Ebs:
         self._forget_snapshot(snapshot_id)
 
     def _forget_snapshot(self, snapshot_id: str) -> None:
+        self.version += 1
         self.snapshot_content.pop(snapshot_id, None)
         self.snapshot_filesystem.pop(snapshot_id, None)
         self._snapshot_ready_at.pop(snapshot_id, None)

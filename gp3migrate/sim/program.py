@@ -29,10 +29,11 @@ from typing import Any, Protocol
 import pulumi
 from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as sdk_resource
 from pulumi.runtime import rpc
 from pulumi.runtime._callbacks import _CallbackServicer
 from pulumi.runtime.config import set_all_config
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.settings import ROOT, SETTINGS, configure
 from pulumi.runtime.stack import Stack, wait_for_rpcs
 
@@ -153,6 +154,16 @@ class _CallbacksWithoutServer(_CallbackServicer):
 
     async def serve(self) -> None:
         return None
+
+
+def _no_stack_trace() -> source_pb2.StackTrace:
+    """Stands for the SDK's `_get_stack_trace` while the simulation runs the program. The SDK walks
+    the whole call stack of every resource it registers (`traceback.extract_stack`, a stat and a
+    line read per frame) to send the engine a source position (pulumi `runtime/resource.py`
+    register_resource); the engine keeps it for diagnostics only, and the engine model reads
+    neither `sourcePosition` nor `stackTrace` of a request. It was 7% of a fleet rehearsal's CPU
+    (docs/benchmark.md). Empty, as the SDK's own answer when it finds no user frame."""
+    return source_pb2.StackTrace()
 
 
 class SimMonitor(pulumi_mocks.MockMonitor):
@@ -463,6 +474,7 @@ def run_program(engine: Engine, config: dict[str, Any], *, stack: str, preview: 
     SETTINGS.callbacks = _CallbacksWithoutServer(monitor, loop)
     cwd = os.getcwd()
     os.chdir(PROJECT_DIR)
+    sdk_stack_trace, sdk_resource._get_stack_trace = sdk_resource._get_stack_trace, _no_stack_trace
     try:
         root = Stack()
         try:
@@ -477,6 +489,7 @@ def run_program(engine: Engine, config: dict[str, Any], *, stack: str, preview: 
             run.error = run.error or err
     finally:
         loop.finish_flights()
+        sdk_resource._get_stack_trace = sdk_stack_trace
         os.chdir(cwd)
         SETTINGS.callbacks = None
         # Tasks a failed run left waiting (outputs that never resolve) die with this run's loop.

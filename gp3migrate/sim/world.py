@@ -743,6 +743,14 @@ class World:
         """The workload's pods that run and are not being deleted."""
         return sorted(p["metadata"]["name"] for p in self._workload_pods(namespace, workload) if k8s.pod_ready(p))
 
+    def fingerprint(self) -> tuple[int, int, int]:
+        """Equal between two moments when nothing the per-step invariants read has changed: every
+        object write or removal in the store, every tick (controllers, kubelets' mounts and writes,
+        EBS progress) and every change of the EBS model's volumes, snapshots, records and
+        filesystems counts. Most steps of a large `up` change none of it (a resource kept as it
+        is), so the per-step checks are skipped there (invariants.py `after_step`)."""
+        return (self.kube.change_count, self.ticks, self.ebs.version)
+
     def default_storage_classes(self) -> list[str]:
         return [
             c["metadata"]["name"]
@@ -938,7 +946,7 @@ class World:
             if not problem and filesystem:
                 wanted, found = k8s.pv_fs_type(pv), self.ebs.filesystem.get(volume_id)
                 if found is None:
-                    self.ebs.filesystem[volume_id] = wanted  # formatAndMount: a blank device is formatted
+                    self.ebs.make_filesystem(volume_id, wanted)  # formatAndMount: a blank device is formatted
                 elif found != wanted:
                     problem = (
                         f'MountVolume.MountDevice failed for volume "{pv["metadata"]["name"]}" : failed to mount the '

@@ -177,3 +177,56 @@ def test_the_record_count_agrees_with_a_count_from_scratch_after_every_step(monk
         written = {w.record for w in sim.world.writes}
         assert invariants._RECORD_COUNTS[sim.world.ebs].lost(sim.world) == written
         assert f"{len(written)} records" in lost[0].detail
+
+
+def test_the_per_step_checks_skipped_on_an_unchanged_world_find_what_a_full_check_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After every step of a fleet's walk (a copy among them), the per-step checks as the walk runs
+    them (skipped when World.fingerprint has not changed since a clean check) return what running
+    them in full returns, and so does the claims watch; most steps are skipped."""
+    gated_after_step, gated_check = invariants.after_step, invariants.ClaimsWatch.check
+    counts: Counter[str] = Counter()
+    shadows: dict[int, invariants.ClaimsWatch] = {}
+
+    def after_step(sim: Any, step: Any) -> list[invariants.Violation]:
+        skipped = invariants._CLEAN_AT.get(sim.world.kube) == sim.world.fingerprint()
+        found = gated_after_step(sim, step)
+        assert found == invariants._after_step(sim, step), step
+        counts["skipped" if skipped else "checked"] += 1
+        return found
+
+    def check(watch: invariants.ClaimsWatch, *, where: str) -> list[invariants.Violation]:
+        # A watch of its own that reads every claim on every step, from where this one started.
+        shadow = shadows.setdefault(id(watch), copy.copy(watch))
+        shadow.read_at = (-1, -1, -1)
+        full = gated_check(shadow, where=where)
+        found = gated_check(watch, where=where)
+        assert found == full and watch.bound == shadow.bound, where
+        return found
+
+    monkeypatch.setattr(invariants, "after_step", after_step)
+    monkeypatch.setattr(invariants.ClaimsWatch, "check", check)
+    config, groups = fleet_world.fleet_config(10)
+    assert any(e.get("strategy") == "copy" for e in config["migrations"])
+    with Simulation(config, stack="fleet-10", seed=4, driver="addon") as sim:
+        rehearsal = walk_ups(sim, fleet_world.walk_configs(sim.config, groups))
+    assert rehearsal.ok, [f"{p.phase}: {p.result.error} {p.violations}" for p in rehearsal.phases]
+    assert counts["skipped"] > counts["checked"] >= 50, counts
+
+
+def test_a_per_step_check_that_finds_something_runs_again_on_the_next_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A violation is reported after every step it lasts, changed world or not (as before the
+    skip): only a clean check is remembered."""
+    config, _ = fleet_world.fleet_config(10)
+    with Simulation(config, stack="fleet-10", seed=4, driver="addon") as sim:
+        step = engine.Step("same", "urn:x", "test:index:Thing", "thing")
+        assert invariants.after_step(sim, step) == []
+        assert invariants._CLEAN_AT[sim.world.kube] == sim.world.fingerprint()
+        reader = invariants._pv_reader(sim)
+        facts = next(reader.facts(p) for p in sim.world.kube.view("PersistentVolume") if reader.facts(p).volume)
+        assert facts.volume is not None
+        sim.world.ebs.make_filesystem(facts.volume, "xfs" if facts.fs_type != "xfs" else "ext4")
+        first = invariants.after_step(sim, step)
+        assert [v.invariant for v in first] == [invariants.OWN_FILESYSTEM]
+        assert invariants.after_step(sim, step) == first

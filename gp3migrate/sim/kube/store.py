@@ -74,6 +74,9 @@ class Cluster:
         self._owners: dict[Key, dict[FieldPath, set[str]]] = {}
         self._uids = 0
         self._version = 0
+        # Every object written or removed counts (World.fingerprint); resourceVersion counts only
+        # writes, as the API server's does.
+        self.change_count = 0
         self.crds_installed = False
         self.crd_rules = load_crd_rules()
 
@@ -293,6 +296,7 @@ class Cluster:
                 bisect.insort(keys, key)
 
     def _key_removed(self, key: Key) -> None:
+        self.change_count += 1
         for cached in ((key[0], None), (key[0], key[1])):
             keys = self._sorted.get(cached)
             if keys is not None:
@@ -383,6 +387,7 @@ class Cluster:
 
     def _store(self, key: Key, obj: dict[str, Any]) -> None:
         self._version += 1
+        self.change_count += 1
         obj["metadata"]["resourceVersion"] = str(self._version)
         if key not in self._objects:
             self._key_added(key)
@@ -405,6 +410,7 @@ class Cluster:
     def drop_kinds(self, kinds: frozenset[str]) -> None:
         """Deleting a CRD deletes every object of its kind."""
         for key in [k for k in self._objects if k[0] in kinds]:
+            self.change_count += 1
             del self._objects[key]
             self._owners.pop(key, None)
         for cached in [c for c in self._sorted if c[0] in kinds]:
