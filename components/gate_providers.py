@@ -216,6 +216,7 @@ class _VolumeModifyProvider(OneWayStep):
             timeout_seconds=int(props["timeoutSeconds"]),
             sleep=runtime.sleep,
             clock=runtime.clock,
+            poller=runtime.poller,
         )
         outs = {
             **props,

@@ -248,6 +248,15 @@ class Ec2Script:
         )
         return self
 
+    def polled(self, *found: dict[str, Any]) -> Ec2Script:
+        """One poll of the wait, as the process's poller makes it (volume_poller.describe_modifications)."""
+        self.stub.add_response(
+            "describe_volumes_modifications",
+            {"VolumesModifications": list(found)},
+            {"Filters": [{"Name": "volume-id", "Values": [VOLUME]}], "MaxResults": 500},
+        )
+        return self
+
     def never_modified(self) -> Ec2Script:
         self.stub.add_client_error(
             "describe_volumes_modifications",
@@ -295,7 +304,7 @@ class Ec2Script:
 def test_waits_through_modifying_and_returns_at_optimizing() -> None:
     clock = FakeClock()
     script = Ec2Script().volume().never_modified().modify_accepted()
-    script.modifications(modification("modifying")).modifications(modification("optimizing"))
+    script.polled(modification("modifying")).polled(modification("optimizing"))
     result = script.run(clock)
     assert result == {"volumeType": "gp3", "iops": 4000, "throughput": 250, "state": "optimizing", "modified": True}
     assert clock.sleeps == [10]
@@ -304,8 +313,8 @@ def test_waits_through_modifying_and_returns_at_optimizing() -> None:
 def test_a_modification_to_these_values_in_flight_is_waited_for_not_repeated() -> None:
     """A re-run after a timeout: the stubbed order has no ModifyVolume, so one would fail the test."""
     script = Ec2Script().volume(volume_type="gp3", iops=4000, throughput=250)
-    script.modifications(modification("modifying")).modifications(modification("modifying"))
-    script.modifications(modification("completed"))
+    script.modifications(modification("modifying")).polled(modification("modifying"))
+    script.polled(modification("completed"))
     assert script.run()["modified"] is False
 
 
@@ -367,7 +376,7 @@ def test_other_refusals_say_the_volume_was_left_unchanged() -> None:
 
 
 def test_a_failed_modification_names_the_volume() -> None:
-    script = Ec2Script().volume().never_modified().modify_accepted().modifications(modification("failed"))
+    script = Ec2Script().volume().never_modified().modify_accepted().polled(modification("failed"))
     with pytest.raises(GateError, match=rf"the modification of {VOLUME} to gp3 4000 IOPS 250 MiB/s failed"):
         script.run()
 
@@ -375,14 +384,23 @@ def test_a_failed_modification_names_the_volume() -> None:
 def test_a_failed_earlier_attempt_is_retried() -> None:
     """AWS: a `failed` modification is a transient fault, retry it (EBS user guide, monitor progress)."""
     script = Ec2Script().volume().modifications(modification("failed")).modify_accepted()
-    script.modifications(modification("failed", start=T0 - timedelta(hours=1)), modification("optimizing"))
+    script.polled(modification("failed", start=T0 - timedelta(hours=1)), modification("optimizing"))
     assert script.run()["state"] == "optimizing"
+
+
+def test_a_wait_that_finds_no_modification_listed_yet_polls_again() -> None:
+    """EC2's eventual consistency: right after ModifyVolume the filtered answer may be empty."""
+    clock = FakeClock()
+    script = Ec2Script().volume().never_modified().modify_accepted()
+    script.polled().polled(modification("optimizing"))
+    assert script.run(clock)["state"] == "optimizing"
+    assert clock.sleeps == [10]
 
 
 def test_timeout_says_the_modification_goes_on() -> None:
     script = Ec2Script().volume().never_modified().modify_accepted()
     for _ in range(4):
-        script.modifications(modification("modifying"))
+        script.polled(modification("modifying"))
     with pytest.raises(GateError, match="is still modifying after 30s; EC2 carries on with it"):
         script.run(timeout_seconds=30)
 

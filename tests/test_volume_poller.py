@@ -13,17 +13,17 @@ import pytest
 from moto import mock_aws
 
 from gp3migrate.checks import aws_clients, preconditions
-from gp3migrate.checks.volume_poller import IDS_PER_CALL, VolumePoller
+from gp3migrate.checks.volume_poller import IDS_PER_CALL, MODIFICATIONS, VolumePoller
 from tests.kube_fixtures import REGION
 
 
 class Calls:
-    """The DescribeVolumes requests a client sends, with their parameters."""
+    """The DescribeVolumes (or another operation's) requests a client sends, with their parameters."""
 
-    def __init__(self, ec2: Any) -> None:
+    def __init__(self, ec2: Any, operation: str = "DescribeVolumes") -> None:
         self.params: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        ec2.meta.events.register("before-call.ec2.DescribeVolumes", self._on_call)
+        ec2.meta.events.register(f"before-call.ec2.{operation}", self._on_call)
 
     def _on_call(self, params: dict[str, Any], **_: Any) -> None:
         with self._lock:
@@ -79,6 +79,32 @@ def test_a_call_names_at_most_200_volumes_in_its_filter_and_pages_without_volume
         assert body["Filter.1.Name"] == "volume-id" and body["MaxResults"] == 500
     sizes = sorted(sum(1 for key in body if key.startswith("Filter.1.Value.")) for body in calls.params)
     assert sizes == [50, IDS_PER_CALL]
+
+
+def test_modification_waits_share_one_filtered_paged_call_and_a_volume_never_modified_reads_none(ec2):
+    ids = volumes(ec2, IDS_PER_CALL + 50)
+    for volume in ids[1:]:
+        ec2.modify_volume(VolumeId=volume, VolumeType="gp3", Iops=3000, Throughput=125)
+    calls, poller = Calls(ec2, "DescribeVolumesModifications"), VolumePoller()
+    volume_calls = Calls(ec2)
+    watches = [poller.watch(ec2, v, now=0.0, what=MODIFICATIONS) for v in ids]
+    found = [w.__enter__() for w in watches]
+    answers = [w.look(at(0.0)) for w in found]
+    assert answers[0] is None
+    assert all(
+        [m["VolumeId"] for m in a] == [v] and a[0]["TargetVolumeType"] == "gp3"
+        for v, a in zip(ids[1:], answers[1:], strict=True)
+    )
+    assert len(calls) == 2 and len(volume_calls) == 0  # two filters of <= 200 ids; no DescribeVolumes
+    for body in calls.params:
+        assert not any(key.startswith("VolumeId.") for key in body)
+        assert body["Filter.1.Name"] == "volume-id" and body["MaxResults"] == 500
+    # A DescribeVolumes wait on the same client is a group of its own.
+    with poller.watch(ec2, ids[0], now=0.0) as volume_watch:
+        assert volume_watch.look(at(0.0))["VolumeId"] == ids[0]
+    assert len(calls) == 2 and len(volume_calls) == 1
+    for watch in watches:
+        watch.__exit__(None, None, None)
 
 
 def test_a_waiter_never_takes_an_answer_older_than_its_last_one(ec2):

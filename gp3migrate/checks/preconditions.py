@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gp3migrate.checks import aws_clients
-from gp3migrate.checks.volume_poller import VolumePoller
+from gp3migrate.checks.volume_poller import MODIFICATIONS, VolumePoller
 from gp3migrate.config import claim_identity, window_owners
 
 
@@ -707,6 +707,10 @@ def _modifications(ec2: Any, volume_id: str) -> list[dict[str, Any]]:
         if err.response["Error"]["Code"] == "InvalidVolumeModification.NotFound":
             return []
         raise
+    return _oldest_first(found)
+
+
+def _oldest_first(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ordered = sorted(
         enumerate(found), key=lambda pair: (pair[1].get("StartTime") is not None, pair[1].get("StartTime"), pair[0])
     )
@@ -776,9 +780,12 @@ def modify_to_gp3(
     poll_seconds: float = 15.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    poller: VolumePoller | None = None,
 ) -> dict[str, Any]:
     """Make the volume gp3 with exactly these IOPS and throughput, in place (Elastic Volumes), and
-    wait until it serves I/O at them (`optimizing` or `completed`).
+    wait until it serves I/O at them (`optimizing` or `completed`). The wait polls through `poller`,
+    in one DescribeVolumesModifications with the process's other modification waits (None: a
+    poller of its own).
 
     Re-checks the volume when it runs: it exists, lies in `expected_zone` (the PV's node affinity
     names that zone), and is gp2 or already gp3. Met again it does nothing: already gp3 at these
@@ -835,26 +842,34 @@ def modify_to_gp3(
                 f"refused{aws_said}"
             ) from err
         modified = True
-    deadline = clock() + timeout_seconds
-    while True:
-        history = _modifications(ec2, volume_id)
-        current = history[-1] if history else None
-        state = current.get("ModificationState") if current is not None else None
-        if current is not None and state == "failed" and _is_to(current, iops, throughput):
-            raise GateError(
-                f"the modification of {volume_id} to gp3 {iops} IOPS {throughput} MiB/s failed "
-                f"({current.get('StatusMessage') or 'no status message'}); AWS leaves the volume as it was and "
-                "advises a retry: run `pulumi up` again"
-            )
-        if current is not None and state in _USABLE and _is_to(current, iops, throughput):
-            return {"volumeType": "gp3", "iops": iops, "throughput": throughput, "state": state, "modified": modified}
-        if clock() >= deadline:
-            raise GateError(
-                f"the modification of {volume_id} to gp3 {iops} IOPS {throughput} MiB/s is still "
-                f"{state or 'not listed'} after {timeout_seconds}s; EC2 carries on with it. Run `pulumi up` "
-                "again to wait for it; nothing after this step has been done"
-            )
-        sleep(poll_seconds)
+    start = clock()
+    deadline = start + timeout_seconds
+    with (poller or VolumePoller()).watch(ec2, volume_id, now=start, what=MODIFICATIONS) as watch:
+        while True:
+            history = _oldest_first(watch.look(clock) or [])
+            current = history[-1] if history else None
+            state = current.get("ModificationState") if current is not None else None
+            if current is not None and state == "failed" and _is_to(current, iops, throughput):
+                raise GateError(
+                    f"the modification of {volume_id} to gp3 {iops} IOPS {throughput} MiB/s failed "
+                    f"({current.get('StatusMessage') or 'no status message'}); AWS leaves the volume as it was "
+                    "and advises a retry: run `pulumi up` again"
+                )
+            if current is not None and state in _USABLE and _is_to(current, iops, throughput):
+                return {
+                    "volumeType": "gp3",
+                    "iops": iops,
+                    "throughput": throughput,
+                    "state": state,
+                    "modified": modified,
+                }
+            if clock() >= deadline:
+                raise GateError(
+                    f"the modification of {volume_id} to gp3 {iops} IOPS {throughput} MiB/s is still "
+                    f"{state or 'not listed'} after {timeout_seconds}s; EC2 carries on with it. Run `pulumi up` "
+                    "again to wait for it; nothing after this step has been done"
+                )
+            sleep(poll_seconds)
 
 
 def _bare_volume_id(value: str) -> str:

@@ -1,4 +1,5 @@
-"""One DescribeVolumes for every volume the gates of this process are waiting on (issue 24 item 5).
+"""One DescribeVolumes for every volume the gates of this process are waiting on, and one
+DescribeVolumesModifications for every volume whose modification they wait on (issue 24 item 5).
 
 All dynamic resources of a stack run in one provider process, on a gRPC server with 4 worker
 threads (pulumi SDK `pulumi/dynamic/__main__.py` main()), and a wave's gates wait there side by
@@ -18,6 +19,13 @@ same request"; the sentence as the EC2 service model carried it, e.g. in the AWS
 Ruby; botocore 1.44's copy of the model leaves it out). A volume the filter does not return does not
 exist (or not yet: EC2's eventual consistency), and is reported as None.
 
+DescribeVolumesModifications is batched the same way (`watch(..., what=MODIFICATIONS)`): a
+`volume-id` filter of up to 200 values, paged with MaxResults (5 to 500) and NextToken (EC2 API
+reference, DescribeVolumesModifications). With a filter, a volume never modified is simply not in
+the answer (with VolumeIds AWS answers InvalidVolumeModification.NotFound: aws-ebs-csi-driver
+pkg/cloud isAWSErrorModificationNotFound), and the look returns None for it. Each volume's
+modifications come in the order EC2 listed them.
+
 A waiter never waits for another thread: it takes the group's lock, and whoever holds it makes the
 call under it. In the simulation, where only one gate thread runs at a time and a gate lets
 simulated time pass only through its own `sleep` (gp3migrate/sim/clock.py), the lock is never held
@@ -33,7 +41,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 IDS_PER_CALL = 200  # EC2 API reference, "Filter": up to 200 values in one filter
-PAGE_SIZE = 500  # DescribeVolumes MaxResults: 5 to 500
+PAGE_SIZE = 500  # DescribeVolumes and DescribeVolumesModifications MaxResults: 5 to 500
+VOLUMES = "volumes"
+MODIFICATIONS = "modifications"
 
 
 @dataclass
@@ -42,10 +52,11 @@ class _Group:
     the fields and is held only briefly; `calling` is held across the call, so one call at a time
     is made and a waiter that registers meanwhile is not held up."""
 
+    describe: Callable[[Any, list[str]], dict[str, Any]]  # the call: DESCRIBE's
     state: threading.Lock = field(default_factory=threading.Lock)
     calling: threading.Lock = field(default_factory=threading.Lock)
     watched: Counter[str] = field(default_factory=Counter)
-    seen: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by volume id; None: not found
+    seen: dict[str, Any] = field(default_factory=dict)  # by volume id; None: not found
     fetched_at: float = -math.inf
 
 
@@ -67,7 +78,7 @@ class Watch:
         # The first look takes an answer given since it registered; a later one, a newer answer.
         return group.fetched_at >= self.registered_at if self.seen_at is None else group.fetched_at > self.seen_at
 
-    def look(self, clock: Callable[[], float]) -> dict[str, Any] | None:
+    def look(self, clock: Callable[[], float]) -> Any:
         """The volume (None: EC2 does not know it), from the last call made for the group if that is
         fresh for this waiter, else from a call made now for every volume the group waits on. The
         call is stamped with `clock` once it is this waiter's turn, before it is sent: its answer is
@@ -83,7 +94,7 @@ class Watch:
                 ids = [] if self._fresh() else sorted({*group.watched, self.volume_id})
                 stamp = clock()
             if ids:
-                found = describe(self.ec2, ids)
+                found = group.describe(self.ec2, ids)
                 with group.state:
                     group.seen = {v: found.get(v) for v in ids}
                     group.fetched_at = stamp
@@ -102,22 +113,24 @@ class VolumePoller:
 
     def __init__(self, pause: Callable[[], None] | None = None) -> None:
         self._lock = threading.Lock()
-        self._groups: dict[int, tuple[Any, _Group]] = {}
+        self._groups: dict[tuple[int, str], tuple[Any, _Group]] = {}
         self._pause = pause
 
-    def _group(self, ec2: Any) -> _Group:
+    def _group(self, ec2: Any, what: str) -> _Group:
         # By client: one client per region and process (aws_clients.py), the world's in the simulation.
         with self._lock:
-            found = self._groups.get(id(ec2))
+            found = self._groups.get((id(ec2), what))
             if found is None or found[0] is not ec2:
-                found = (ec2, _Group())
-                self._groups[id(ec2)] = found
+                found = (ec2, _Group(describe=DESCRIBE[what]))
+                self._groups[(id(ec2), what)] = found
             return found[1]
 
     @contextmanager
-    def watch(self, ec2: Any, volume_id: str, *, now: float) -> Iterator[Watch]:
-        """While inside, `volume_id` is in every call made through `ec2` in this process."""
-        group = self._group(ec2)
+    def watch(self, ec2: Any, volume_id: str, *, now: float, what: str = VOLUMES) -> Iterator[Watch]:
+        """While inside, `volume_id` is in every call made through `ec2` in this process: its
+        volume (VOLUMES: the volume, or None) or its modifications (MODIFICATIONS: a list, or None
+        for a volume never modified)."""
+        group = self._group(ec2, what)
         with group.state:
             group.watched[volume_id] += 1
         try:
@@ -144,3 +157,25 @@ def describe(ec2: Any, volume_ids: list[str]) -> dict[str, dict[str, Any]]:
             for volume in page.get("Volumes", []):
                 found[str(volume["VolumeId"])] = dict(volume)
     return found
+
+
+def describe_modifications(ec2: Any, volume_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The modifications EC2 lists for each of `volume_ids` that has any, in the order listed:
+    `volume-id` filters of up to 200 values, each paged."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    paginator = ec2.get_paginator("describe_volumes_modifications")
+    for start in range(0, len(volume_ids), IDS_PER_CALL):
+        chunk = volume_ids[start : start + IDS_PER_CALL]
+        pages = paginator.paginate(
+            Filters=[{"Name": "volume-id", "Values": chunk}], PaginationConfig={"PageSize": PAGE_SIZE}
+        )
+        for page in pages:
+            for modification in page.get("VolumesModifications", []):
+                found.setdefault(str(modification["VolumeId"]), []).append(dict(modification))
+    return found
+
+
+DESCRIBE: dict[str, Callable[[Any, list[str]], dict[str, Any]]] = {
+    VOLUMES: describe,
+    MODIFICATIONS: describe_modifications,
+}
