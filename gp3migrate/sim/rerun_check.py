@@ -20,9 +20,11 @@ one, and both are orders the real world allows.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import pickle
+import signal
 import sys
 import traceback
 from dataclasses import dataclass
@@ -56,6 +58,13 @@ class _Running:
         if verdict != "ok":
             raise RerunCheckError(f"the rerun check failed in its process:\n{value}")
         self.into.extend(value)
+
+    def abandon(self) -> None:
+        """Stop the copy and reap it, reading nothing (the walk is failing already)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        os.close(self.read_end)
 
 
 def _child(sim: Simulation, config: dict[str, Any], write_end: int) -> None:
@@ -109,5 +118,11 @@ class RerunChecks:
     def __enter__(self) -> RerunChecks:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.drain()
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            self.drain()
+            return
+        # An interrupt or a failure of the walk: its own error is the one to see, not the copy's.
+        running, self._running = self._running, None
+        if running is not None:
+            running.abandon()

@@ -7,12 +7,13 @@ model's previews stand in).
 """
 
 import os
+import time
 from typing import Any
 
 import pytest
 
 from components import gate_providers
-from gp3migrate.sim import invariants, rerun_check
+from gp3migrate.sim import invariants, rehearsal, rerun_check
 from gp3migrate.sim.rehearsal import walk
 from gp3migrate.sim.scenario import Simulation
 from tests.stacks import dev_config
@@ -103,3 +104,31 @@ def test_a_check_that_fails_in_its_copy_stops_the_walk_with_its_traceback(monkey
         walk(sim, ("precopy",))
     assert "the rerun check failed in its process" in str(raised.value)
     assert "ValueError: planted failure in the rerun check" in str(raised.value)
+
+
+def test_a_walk_that_fails_stops_its_copy_and_raises_its_own_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (or any error) during the next `up`: the copy still running is stopped and reaped, and
+    the walk's own error is what the caller sees."""
+    started: list[int] = []
+    real_fork, real_apply = os.fork, rehearsal.apply_up
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid == 0:
+            time.sleep(60)  # a check that would still be running
+        started.append(pid)
+        return pid
+
+    def apply_up(*args: Any, **kwargs: Any) -> Any:
+        if started:
+            raise KeyboardInterrupt
+        return real_apply(*args, **kwargs)
+
+    monkeypatch.setattr(rerun_check.os, "fork", fork)
+    monkeypatch.setattr(rehearsal, "apply_up", apply_up)
+    begun = time.monotonic()
+    with Simulation(dev_config(), seed=1) as sim, pytest.raises(KeyboardInterrupt):
+        walk(sim)
+    assert len(started) == 1 and time.monotonic() - begun < 30
+    with pytest.raises(ChildProcessError):
+        os.waitpid(started[0], os.WNOHANG)  # reaped: no zombie left
