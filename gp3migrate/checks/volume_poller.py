@@ -143,35 +143,29 @@ class VolumePoller:
                     group.seen.pop(volume_id, None)
 
 
-def describe(ec2: Any, volume_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The volumes EC2 knows among `volume_ids`, by id: `volume-id` filters of up to 200 values,
-    each paged."""
-    found: dict[str, dict[str, Any]] = {}
-    paginator = ec2.get_paginator("describe_volumes")
+def _listed(ec2: Any, operation: str, key: str, volume_ids: list[str]) -> Iterator[dict[str, Any]]:
+    """Every item `operation` lists under `key` for `volume_ids`: `volume-id` filters of up to 200
+    values, each paged."""
+    paginator = ec2.get_paginator(operation)
     for start in range(0, len(volume_ids), IDS_PER_CALL):
         chunk = volume_ids[start : start + IDS_PER_CALL]
         pages = paginator.paginate(
             Filters=[{"Name": "volume-id", "Values": chunk}], PaginationConfig={"PageSize": PAGE_SIZE}
         )
         for page in pages:
-            for volume in page.get("Volumes", []):
-                found[str(volume["VolumeId"])] = dict(volume)
-    return found
+            yield from page.get(key, [])
+
+
+def describe(ec2: Any, volume_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The volumes EC2 knows among `volume_ids`, by id."""
+    return {str(v["VolumeId"]): dict(v) for v in _listed(ec2, "describe_volumes", "Volumes", volume_ids)}
 
 
 def describe_modifications(ec2: Any, volume_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """The modifications EC2 lists for each of `volume_ids` that has any, in the order listed:
-    `volume-id` filters of up to 200 values, each paged."""
+    """The modifications EC2 lists for each of `volume_ids` that has any, in the order listed."""
     found: dict[str, list[dict[str, Any]]] = {}
-    paginator = ec2.get_paginator("describe_volumes_modifications")
-    for start in range(0, len(volume_ids), IDS_PER_CALL):
-        chunk = volume_ids[start : start + IDS_PER_CALL]
-        pages = paginator.paginate(
-            Filters=[{"Name": "volume-id", "Values": chunk}], PaginationConfig={"PageSize": PAGE_SIZE}
-        )
-        for page in pages:
-            for modification in page.get("VolumesModifications", []):
-                found.setdefault(str(modification["VolumeId"]), []).append(dict(modification))
+    for modification in _listed(ec2, "describe_volumes_modifications", "VolumesModifications", volume_ids):
+        found.setdefault(str(modification["VolumeId"]), []).append(dict(modification))
     return found
 
 
