@@ -12,10 +12,10 @@ rehearsal uses two cores at most. Where the platform cannot fork (`os.fork` is P
 check runs in place, as before.
 
 A preview's one effect on the world is the EC2 calls it makes: they take tokens from the throttling
-buckets (gp3migrate/sim/ebs.py). Run in a copy, the next `up` starts with the buckets the last
-`up` left, as it would after a `pulumi preview` run from another machine's rate-limit account: a
-real preview's calls come out of the same account's buckets, so the in-place run is the stricter
-one, and both are orders the real world allows.
+buckets (gp3migrate/sim/ebs.py). Run in a copy, they do not: the next `up` starts with the buckets
+the last `up` left, as it would if the previews had run long enough before it for the buckets to
+refill. A real preview's calls come out of the same account's buckets, so the in-place run is the
+stricter one; both are orders the real world allows.
 """
 
 from __future__ import annotations
