@@ -122,14 +122,10 @@ def restored_volume_in_use(
             f"{where}: the restored claim {namespace}/{claim} is not bound, so it is not mounted by any node: start "
             "the workload on it and verify the data, then run `pulumi up` again. Nothing was changed."
         )
-    try:
-        serving = _pv_volume(core.read_persistent_volume(pv_name))
-    except ApiException as err:
-        if err.status == 404:
-            raise GateError(
-                f"{where}: {namespace}/{claim}'s PV {pv_name} does not exist. Nothing was changed."
-            ) from err
-        raise
+    serving_pv = _read_pv(core, pv_name)
+    if serving_pv is None:
+        raise GateError(f"{where}: {namespace}/{claim}'s PV {pv_name} does not exist. Nothing was changed.")
+    serving = _pv_volume(serving_pv)
     if serving is None:
         raise GateError(f"{where}: {namespace}/{claim}'s PV {pv_name} points at no EBS volume. Nothing was changed.")
     if serving == _bare_volume_id(source_volume_id):
@@ -170,14 +166,9 @@ def source_pv_released(core: Any, *, pv: str, volume_id: str) -> str:
     with Delete loses it as soon as its claim goes: a claim that still holds the source (the old
     claim of a `rename` copy), or one that may bind it, would have its data deleted later. Returns
     the PV's phase, or "already gone" (nothing left to hand over)."""
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        found = core.read_persistent_volume(pv)
-    except ApiException as err:
-        if err.status == 404:
-            return "already gone"
-        raise
+    found = _read_pv(core, pv)
+    if found is None:
+        return "already gone"
     where = f"refusing to set the source PV {pv} to Delete"
     points_at, source = _pv_volume(found), _bare_volume_id(volume_id)
     if points_at != source:
@@ -309,16 +300,11 @@ def _check_released_pv(core: Any, namespace: str, claim: str, pv_name: str | Non
     """The claim is gone already (a run stopped after its delete, or a controller deleted it: a
     StatefulSet's whenScaled: Delete): its PV, if it still exists, must keep the volume (Retain) and
     be free (not Bound to a claim made meanwhile)."""
-    from kubernetes.client.exceptions import ApiException
-
     if not pv_name:
         return
-    try:
-        pv = core.read_persistent_volume(pv_name)
-    except ApiException as err:
-        if err.status == 404:
-            return
-        raise
+    pv = _read_pv(core, pv_name)
+    if pv is None:
+        return
     policy = pv.spec.persistent_volume_reclaim_policy
     phase = pv.status.phase if pv.status else None
     if policy != "Retain":
@@ -872,6 +858,18 @@ def modify_to_gp3(
             sleep(poll_seconds)
 
 
+def _read_pv(core: Any, name: str) -> Any:
+    """The PV as the API server has it now, or None when it does not exist (404)."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return core.read_persistent_volume(name)
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+
+
 def _bare_volume_id(value: str) -> str:
     """`aws://<zone>/vol-…` (in-tree PVs) or `vol-…` (either, and CSI volume handles) -> `vol-…`."""
     return value.rsplit("/", 1)[-1]
@@ -925,12 +923,9 @@ def delete_retained_pv(
     # sync marks it Released (pv_controller.go syncVolume): wait for that, up to release_wait_seconds.
     deadline = clock() + release_wait_seconds
     while True:
-        try:
-            found = core.read_persistent_volume(pv)
-        except ApiException as err:
-            if err.status == 404:
-                return "already gone"
-            raise
+        found = _read_pv(core, pv)
+        if found is None:
+            return "already gone"
         if (found.status.phase if found.status else None) != "Bound" or clock() >= deadline:
             break
         sleep(poll_seconds)
